@@ -1,0 +1,75 @@
+"""The facts every part of the project agrees on (see ``../shared/docs/format.md``).
+
+Keypoint order, limbs and PAF channels, the COCO mapping, network-input normalization and map geometry,
+the published checkpoint's layout and the Open Model Zoo IR's names live here once; ``train``, ``convert``
+and ``ov_inference`` import them from this package and never restate them. NumPy (and OpenCV for
+:func:`letterbox`) only: importing this package never imports torch.
+"""
+from pose_format.keypoints import (
+    COCO17_NAMES,
+    COCO17_TO_18,
+    COCO_SIGMAS_18,
+    DECODE_LIMB_ORDER,
+    EAR_SHOULDER_LIMBS,
+    FLIP_PAIRS_18,
+    KEYPOINT_NAMES,
+    LEFT_KEYPOINTS,
+    LIMBS,
+    NECK,
+    NUM_HEATMAPS,
+    NUM_KEYPOINTS,
+    NUM_LIMBS,
+    NUM_PAFS,
+    PAF_CHANNELS,
+    RIGHT_KEYPOINTS,
+    TO_COCO17,
+    coco17_to_18,
+    to_coco17,
+)
+from pose_format.geometry import (
+    HEATMAP_SIGMA,
+    INPUT_HEIGHT_ACCURATE,
+    INPUT_HEIGHT_LIVE,
+    NORM_MEAN,
+    NORM_SCALE,
+    PAD_VALUE,
+    PAF_THICKNESS,
+    STRIDE,
+    TRAIN_CROP,
+    CELL_OFFSET,
+    LetterboxMeta,
+    cell_centers,
+    letterbox,
+    map_to_image,
+    normalize,
+)
+from pose_format.checkpoint_layout import (
+    PUBLISHED_CHECKPOINT_FILE,
+    PUBLISHED_CHECKPOINT_URL,
+    CHECKPOINT_KEYS,
+    IMAGENET_INIT_FILE,
+)
+from pose_format.ir_contract import (
+    IR_INPUT_NAME,
+    IR_HEATMAPS_NAME,
+    IR_PAFS_NAME,
+    OMZ_INPUT_NAME,
+    OMZ_HEATMAPS_NAME,
+    OMZ_PAFS_NAME,
+    RT_INFO_SECTION,
+    MODEL_TYPE,
+    rt_info_fields,
+)
+from pose_format.version import __version__
+
+__all__ = [
+    "COCO17_NAMES", "COCO17_TO_18", "COCO_SIGMAS_18", "DECODE_LIMB_ORDER", "EAR_SHOULDER_LIMBS", "FLIP_PAIRS_18",
+    "KEYPOINT_NAMES", "LEFT_KEYPOINTS", "LIMBS", "NECK", "NUM_HEATMAPS", "NUM_KEYPOINTS", "NUM_LIMBS", "NUM_PAFS",
+    "PAF_CHANNELS", "RIGHT_KEYPOINTS", "TO_COCO17", "coco17_to_18", "to_coco17",
+    "HEATMAP_SIGMA", "INPUT_HEIGHT_ACCURATE", "INPUT_HEIGHT_LIVE", "NORM_MEAN", "NORM_SCALE", "PAD_VALUE",
+    "PAF_THICKNESS", "STRIDE", "TRAIN_CROP", "CELL_OFFSET", "LetterboxMeta", "cell_centers", "letterbox",
+    "map_to_image", "normalize",
+    "PUBLISHED_CHECKPOINT_FILE", "PUBLISHED_CHECKPOINT_URL", "CHECKPOINT_KEYS", "IMAGENET_INIT_FILE",
+    "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
+    "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "__version__",
+]

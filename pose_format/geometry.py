@@ -1,0 +1,84 @@
+"""Network-input normalization and map geometry.
+
+Coordinate systems used across the project:
+- *image pixels*: the caller's frame, x to the right, y down, pixel centres at integer coordinates;
+- *input pixels*: the network input after :func:`letterbox` (resized to a target height, width padded on the right);
+- *map cells*: output maps at stride 8; cell ``(i, j)`` (column, row) is centred on input pixel
+  ``(8 i + 3.5, 8 j + 3.5)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STRIDE = 8
+#: Input-pixel offset of a cell centre: cell i is centred on x = STRIDE * i + CELL_OFFSET.
+CELL_OFFSET = STRIDE / 2 - 0.5
+#: Network input is planar BGR normalized as (pixel - NORM_MEAN) / NORM_SCALE.
+NORM_MEAN = 128.0
+NORM_SCALE = 256.0
+#: Raw pixel value used to pad (normalizes to exactly 0, as the reference pads the normalized image with 0).
+PAD_VALUE = 128
+TRAIN_CROP = 368
+INPUT_HEIGHT_LIVE = 256
+INPUT_HEIGHT_ACCURATE = 368
+#: Heatmap Gaussian sigma, input pixels.
+HEATMAP_SIGMA = 7.0
+#: PAF half-width, map cells.
+PAF_THICKNESS = 1.0
+
+
+def normalize(image_bgr_u8: np.ndarray) -> np.ndarray:
+    """``[H, W, 3]`` uint8 BGR -> float32 ``[3, H, W]`` network input, ``(pixel - 128) / 256``."""
+    return ((np.asarray(image_bgr_u8, dtype=np.float32) - NORM_MEAN) / NORM_SCALE).transpose(2, 0, 1).copy()
+
+
+def cell_centers(n: int, stride: int = STRIDE) -> np.ndarray:
+    """Input-pixel coordinate of the centres of cells ``0..n-1`` along one axis (``stride * i + stride / 2 - 0.5``)."""
+    return stride * np.arange(n, dtype=np.float32) + (stride / 2 - 0.5)
+
+
+@dataclass(frozen=True)
+class LetterboxMeta:
+    """How an image became a network input: ``input = resize(image, scale)`` then pad right/bottom.
+
+    ``scale`` is input pixels per image pixel; ``image_size`` and ``input_size`` are ``(width, height)``.
+    """
+
+    scale: float
+    image_size: tuple[int, int]
+    input_size: tuple[int, int]
+
+    def to_image(self, xy: np.ndarray) -> np.ndarray:
+        """Map input-pixel coordinates ``[..., 2]`` back to image pixels."""
+        return map_to_image(xy, self.scale)
+
+
+def map_to_image(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Input-pixel ``(x, y)`` -> image pixels for an image resized by ``scale`` (pixel-centre aligned)."""
+    return (np.asarray(xy, dtype=np.float32) + 0.5) / scale - 0.5
+
+
+def letterbox(image: np.ndarray, input_height: int, input_width: int | None = None) -> tuple[np.ndarray, LetterboxMeta]:
+    """Resize a BGR uint8 image to ``input_height`` keeping its aspect ratio, then pad with :data:`PAD_VALUE`.
+
+    The width is padded on the right up to ``input_width`` when given (the image is shrunk further if it would
+    not fit), else up to the next multiple of :data:`STRIDE`. Returns the ``[H, W, 3]`` uint8 input and its meta.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    if h < 1 or w < 1:
+        raise ValueError(f"empty image of shape {image.shape}")
+    scale = input_height / h
+    if input_width is not None and round(w * scale) > input_width:
+        scale = input_width / w
+    new_w = max(1, int(round(w * scale)))
+    new_h = max(1, min(input_height, int(round(h * scale))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    out_w = input_width if input_width is not None else -(-new_w // STRIDE) * STRIDE
+    out = np.full((input_height, out_w, 3), PAD_VALUE, dtype=np.uint8)
+    out[:new_h, :new_w] = resized
+    return out, LetterboxMeta(scale=scale, image_size=(w, h), input_size=(out_w, input_height))

@@ -1,0 +1,89 @@
+"""Training targets (keypoint heatmaps and part affinity fields), vectorized in NumPy.
+
+Geometry follows ``pose_format`` (format.md): keypoints are given in *input pixels*; map cell ``(i, j)`` is centred
+on input pixel ``(8 i + 3.5, 8 j + 3.5)``. No torch here: the decoder benchmarks render ground-truth maps with
+these functions too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pose_format import (
+    HEATMAP_SIGMA,
+    LIMBS,
+    NUM_HEATMAPS,
+    NUM_KEYPOINTS,
+    NUM_PAFS,
+    PAF_THICKNESS,
+    STRIDE,
+    cell_centers,
+)
+
+#: Gaussian values below exp(-ln 100) ~ 0.01 are left at 0.
+_MAX_EXPONENT = float(np.log(100.0))
+
+
+def render_heatmaps(keypoints: np.ndarray, map_h: int, map_w: int, sigma: float = HEATMAP_SIGMA,
+                    stride: int = STRIDE) -> np.ndarray:
+    """Keypoint heatmaps ``[19, map_h, map_w]`` float32 for people ``keypoints[P, 18, 3]`` (x, y, v) in input pixels.
+
+    A keypoint is present when ``v > 0``. Per channel: sum over people of ``exp(-d^2 / 2 sigma^2)`` (cut to 0
+    where the exponent exceeds ln 100), clipped to 1. Channel 18 is the background, ``1 - max`` over the others.
+    """
+    kpts = np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+    out = np.zeros((NUM_HEATMAPS, map_h, map_w), dtype=np.float32)
+    xs, ys = cell_centers(map_w, stride), cell_centers(map_h, stride)
+    inv = 1.0 / (2.0 * sigma * sigma)
+    for k in range(NUM_KEYPOINTS):
+        pts = kpts[:, k]
+        pts = pts[pts[:, 2] > 0]
+        if len(pts) == 0:
+            continue
+        # Separable: exponent = ex[p, x] + ey[p, y]; cut where > ln 100.
+        ex = (xs[None, :] - pts[:, :1]) ** 2 * inv  # [P, W]
+        ey = (ys[None, :] - pts[:, 1:2]) ** 2 * inv  # [P, H]
+        e = ey[:, :, None] + ex[:, None, :]  # [P, H, W]
+        g = np.where(e <= _MAX_EXPONENT, np.exp(-e), 0.0).sum(axis=0)
+        np.minimum(g, 1.0, out=out[k])
+    out[NUM_KEYPOINTS] = 1.0 - out[:NUM_KEYPOINTS].max(axis=0)
+    return out
+
+
+def render_pafs(keypoints: np.ndarray, map_h: int, map_w: int, thickness: float = PAF_THICKNESS,
+                stride: int = STRIDE) -> np.ndarray:
+    """Part affinity fields ``[38, map_h, map_w]`` float32 for ``keypoints[P, 18, 3]`` in input pixels.
+
+    For limb ``i`` = (a, b) present in a person (both ``v > 0``, distinct points), every cell whose centre lies
+    within ``thickness`` cells of the line through a and b, and inside the segment's bounding box widened by
+    ``thickness``, gets the unit vector a -> b in channels ``2i`` (x) and ``2i+1`` (y). Where people overlap,
+    the later person overwrites, as the reference does.
+    """
+    kpts = np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+    out = np.zeros((NUM_PAFS, map_h, map_w), dtype=np.float32)
+    offset = float(cell_centers(1, stride)[0])
+    # Work in cell units: cell (i, j) sits at (i, j).
+    cx = np.arange(map_w, dtype=np.float32)[None, :]
+    cy = np.arange(map_h, dtype=np.float32)[:, None]
+    for limb, (a, b) in enumerate(LIMBS):
+        for person in kpts:
+            if person[a, 2] <= 0 or person[b, 2] <= 0:
+                continue
+            xa, ya = (person[a, :2] - offset) / stride
+            xb, yb = (person[b, :2] - offset) / stride
+            dx, dy = xb - xa, yb - ya
+            norm = float(np.hypot(dx, dy))
+            if norm < 1e-7:
+                continue
+            ux, uy = dx / norm, dy / norm
+            x0 = max(int(np.ceil(min(xa, xb) - thickness)), 0)
+            x1 = min(int(np.floor(max(xa, xb) + thickness)), map_w - 1)
+            y0 = max(int(np.ceil(min(ya, yb) - thickness)), 0)
+            y1 = min(int(np.floor(max(ya, yb) + thickness)), map_h - 1)
+            if x0 > x1 or y0 > y1:
+                continue
+            sub_x = cx[:, x0:x1 + 1] - xa
+            sub_y = cy[y0:y1 + 1] - ya
+            on_limb = np.abs(sub_x * uy - sub_y * ux) <= thickness
+            out[2 * limb, y0:y1 + 1, x0:x1 + 1][on_limb] = ux
+            out[2 * limb + 1, y0:y1 + 1, x0:x1 + 1][on_limb] = uy
+    return out
