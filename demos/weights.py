@@ -1,0 +1,281 @@
+"""Fetch the published Lightweight OpenPose checkpoint into the user's cache, resumably, and check it on use.
+
+``lwpose-weights download [--url U] [--dest DIR] [--sha256 HEX]`` (also ``python -m demos.weights``) downloads
+with plain ``urllib`` to ``DIR/<file>.part`` and resumes an interrupted download with an HTTP ``Range`` request.
+When the file is complete its sha256 is computed and recorded in a sidecar ``<file>.json``; ``lwpose-weights
+path`` and ``lwpose-weights verify`` (and :func:`cached_checkpoint`, used by the quickstart) recheck it.
+The default folder is ``$XDG_CACHE_HOME/lwpose`` (``~/.cache/lwpose`` when the variable is unset).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL
+
+__all__ = [
+    "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "sha256_file", "main",
+]
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+class WeightsError(RuntimeError):
+    """A download or verification failed; the message says what to do next."""
+
+
+@dataclass
+class WeightsRecord:
+    """The sidecar ``<file>.json`` written next to a completed download."""
+
+    url: str
+    file: str
+    size: int
+    sha256: str
+    downloaded_at: str
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/lwpose`` or ``~/.cache/lwpose`` (not created here)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lwpose"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _file_name(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return name or PUBLISHED_CHECKPOINT_FILE
+
+
+def _progress(total: int | None, initial: int, name: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in the demos extra; the download works without it
+        return None
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                disable=not enabled, leave=True)
+
+
+def _total_from(resp, offset: int) -> int | None:
+    """Full file size from a 206 ``Content-Range`` or a 200 ``Content-Length``."""
+    cr = resp.headers.get("Content-Range")
+    if cr:
+        m = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", cr)
+        if not m or int(m.group(1)) != offset:
+            raise WeightsError(f"server answered a resume from byte {offset} with Content-Range {cr!r}")
+        return int(m.group(3)) if m.group(3) != "*" else None
+    length = resp.headers.get("Content-Length")
+    return int(length) + offset if length is not None else None
+
+
+def download(
+    url: str = PUBLISHED_CHECKPOINT_URL,
+    dest: str | Path | None = None,
+    expected_sha256: str | None = None,
+    timeout: float = 30.0,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Download ``url`` into folder ``dest`` (default :func:`cache_dir`) and return the completed file's path.
+
+    Resumes from ``<file>.part`` with ``Range: bytes=N-`` (falls back to a full download when the server ignores
+    ranges). An already-complete, verified file is returned without network access unless ``force``. On success the
+    sha256 is recorded in ``<file>.json``; a mismatch with ``expected_sha256`` removes the file and raises.
+    Network failures raise :class:`WeightsError` with a clear message, keeping the partial file for a later resume.
+    """
+    dest = Path(dest) if dest is not None else cache_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    final = dest / _file_name(url)
+    part = final.with_name(final.name + ".part")
+    if final.exists() and not force:
+        try:
+            record = verify(final)
+        except WeightsError as e:
+            log.warning("%s; downloading it again", e)
+        else:
+            if expected_sha256 and record.sha256 != expected_sha256.lower():
+                raise WeightsError(f"{final} has sha256 {record.sha256}, expected {expected_sha256}")
+            log.info("already downloaded and verified: %s", final)
+            return final
+    if force and part.exists():
+        part.unlink()
+
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "lwpose-weights"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+        log.info("resuming %s from byte %d", final.name, offset)
+    try:
+        resp = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:  # our .part already holds everything (or is bogus): check its size
+            m = re.search(r"/(\d+)", e.headers.get("Content-Range", "") or "")
+            if m and int(m.group(1)) == offset:
+                return _finish(part, final, url, expected_sha256)
+            part.unlink()
+            raise WeightsError(f"server refused resuming {final.name} at byte {offset}; "
+                               "the partial file was removed, run the download again") from None
+        raise WeightsError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, socket.timeout, OSError, HTTPException) as e:
+        reason = getattr(e, "reason", e)
+        raise WeightsError(
+            f"cannot reach {url} ({reason}). You seem to be offline or the server is unreachable; "
+            f"check the connection (or a proxy via https_proxy) and run `lwpose-weights download` again"
+            + (f" - it resumes from the {offset} bytes kept in {part}" if offset else "")
+            + ". Without the published weights, `lwpose-quickstart` trains a small model itself."
+        ) from None
+
+    with resp:
+        if offset and resp.status != 206:
+            log.info("server ignored the Range request (HTTP %d); downloading from the start", resp.status)
+            offset = 0
+        total = _total_from(resp, offset)
+        bar = _progress(total, offset, final.name, progress)
+        received = offset
+        try:
+            with open(part, "ab" if offset else "wb") as f:
+                while True:
+                    chunk = resp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        except (OSError, HTTPException) as e:
+            raise WeightsError(
+                f"download of {url} interrupted at {received} bytes ({e}); run it again to resume from {part}"
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and received != total:
+        raise WeightsError(
+            f"download of {url} interrupted at {received} of {total} bytes; run it again to resume from {part}"
+        )
+    return _finish(part, final, url, expected_sha256)
+
+
+def _finish(part: Path, final: Path, url: str, expected_sha256: str | None) -> Path:
+    digest = sha256_file(part)
+    if expected_sha256 and digest != expected_sha256.lower():
+        part.unlink()
+        raise WeightsError(f"downloaded {final.name} has sha256 {digest}, expected {expected_sha256}; "
+                           "the file was removed, run the download again")
+    os.replace(part, final)
+    record = WeightsRecord(url=url, file=final.name, size=final.stat().st_size, sha256=digest,
+                           downloaded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    tmp = _sidecar(final).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+    os.replace(tmp, _sidecar(final))
+    log.info("saved %s (%d bytes, sha256 %s)", final, record.size, digest)
+    return final
+
+
+def verify(path: str | Path) -> WeightsRecord:
+    """Recompute a downloaded file's sha256 and check it against its sidecar; return the record or raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path} does not exist; run `lwpose-weights download` first")
+    side = _sidecar(path)
+    if not side.is_file():
+        raise WeightsError(f"{path} has no sha256 record ({side.name}); run `lwpose-weights download --force`")
+    try:
+        record = WeightsRecord(**json.loads(side.read_text()))
+    except (ValueError, TypeError) as e:
+        raise WeightsError(f"unreadable sha256 record {side}: {e}") from None
+    size = path.stat().st_size
+    if size != record.size:
+        raise WeightsError(f"{path} is {size} bytes, its record says {record.size}: the file changed or is truncated")
+    digest = sha256_file(path)
+    if digest != record.sha256:
+        raise WeightsError(f"{path} has sha256 {digest}, its record says {record.sha256}: the file is corrupt")
+    return record
+
+
+def cached_checkpoint(dest: str | Path | None = None, name: str = PUBLISHED_CHECKPOINT_FILE) -> Path | None:
+    """The verified published checkpoint in ``dest`` (default :func:`cache_dir`), or ``None`` when absent or bad."""
+    path = (Path(dest) if dest is not None else cache_dir()) / name
+    if not path.exists():
+        return None
+    try:
+        verify(path)
+    except WeightsError as e:
+        log.warning("ignoring cached checkpoint: %s", e)
+        return None
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lwpose-weights",
+        description="Download the published Lightweight OpenPose checkpoint to the cache and check its sha256.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("download", help="download (or resume) the checkpoint and record its sha256")
+    d.add_argument("--url", default=PUBLISHED_CHECKPOINT_URL, help="source URL (default: the authors' published file)")
+    d.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
+    d.add_argument("--sha256", default=None, help="expected sha256; a mismatch deletes the file")
+    d.add_argument("--timeout", type=float, default=30.0, help="network timeout, seconds")
+    d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
+        s.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE, help="file name in the folder")
+        s.add_argument("--json", action="store_true", help="print the sha256 record as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "download":
+            path = download(args.url, args.dest, args.sha256, args.timeout, progress=not args.quiet, force=args.force)
+            print(path)
+        else:
+            path = (args.dest if args.dest is not None else cache_dir()) / args.file
+            record = verify(path)
+            if args.json:
+                print(json.dumps({"path": str(path), **asdict(record)}, indent=2))
+            elif args.command == "path":
+                print(path)
+            else:
+                print(f"{path}: OK sha256 {record.sha256} ({record.size} bytes)")
+    except WeightsError as e:
+        print(f"lwpose-weights: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lwpose-weights: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
