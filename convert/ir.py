@@ -1,0 +1,168 @@
+"""ONNX -> OpenVINO IR with the pre-processing folded in and the format facts in rt_info.
+
+The IR's input ``image`` is u8 NHWC BGR ``[1, H, W, 3]`` (raw pixels of a letterboxed image, padded with
+:data:`pose_format.PAD_VALUE`); the conversion to f32, ``(x - NORM_MEAN) / NORM_SCALE`` and NHWC -> NCHW are
+inside the model. Outputs: ``heatmaps`` ``[1, 19, H/8, W/8]`` and ``pafs`` ``[1, 38, H/8, W/8]`` of the last stage.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
+                         NUM_PAFS, RT_INFO_SECTION, rt_info_fields)
+
+from convert.errors import ConversionError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("FP32", "FP16", "INT8")
+
+
+def read_onnx(onnx_path: str | Path):
+    """Read an ONNX file of this network into an ``ov.Model`` whose outputs are exactly ``heatmaps`` and ``pafs``.
+
+    Outputs are found by name, else (a foreign export) as the last 19-channel and last 38-channel outputs.
+    Earlier stages of an all-stages export are dropped: the runtime needs only the last stage.
+    """
+    import openvino as ov
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ConversionError(f"ONNX file not found: {path}")
+    try:
+        model = ov.convert_model(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ConversionError(f"cannot read ONNX file {path}: {exc}") from exc
+    if len(model.inputs) != 1:
+        raise ConversionError(f"{path}: expected one input, found {[i.get_any_name() for i in model.inputs]}")
+    by_name = {name: out for out in model.outputs for name in out.get_names()}
+    picked = {}
+    for name, channels in ((IR_HEATMAPS_NAME, NUM_HEATMAPS), (IR_PAFS_NAME, NUM_PAFS)):
+        out = by_name.get(name)
+        if out is None:
+            candidates = [o for o in model.outputs
+                          if o.get_partial_shape().rank.get_length() == 4 and o.get_partial_shape()[1].is_static
+                          and o.get_partial_shape()[1].get_length() == channels]
+            if not candidates:
+                raise ConversionError(f"{path}: no output named {name!r} and no {channels}-channel output")
+            out = candidates[-1]
+        picked[name] = out
+    results = []
+    for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
+        out = picked[name]
+        out.get_tensor().set_names({name})
+        results.append(out)
+    model = ov.Model(results, model.get_parameters(), "lightweight_openpose")
+    model.inputs[0].get_tensor().set_names({IR_INPUT_NAME})
+    return model
+
+
+def add_preprocessing(model, height: int | None = None, width: int | None = None):
+    """Fold u8 NHWC BGR input, ``(x - 128) / 256`` and the layout change into ``model`` (``[1, 3, H, W]`` f32).
+
+    ``height``/``width`` (input pixels) make the input static; ``None`` keeps them dynamic.
+    """
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    if (height is None) != (width is None):
+        raise ConversionError("give both height and width for a static shape, or neither for a dynamic one")
+    if height is not None:
+        _check_size(height, width)
+    model.reshape({model.inputs[0]: ov.PartialShape([1, 3, height or -1, width or -1])})
+    ppp = PrePostProcessor(model)
+    inp = ppp.input(0)
+    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    inp.model().set_layout(ov.Layout("NCHW"))
+    inp.preprocess().convert_element_type(ov.Type.f32).mean(NORM_MEAN).scale(NORM_SCALE)
+    model = ppp.build()
+    model.inputs[0].get_tensor().set_names({IR_INPUT_NAME})
+    return model
+
+
+def _check_size(height: int, width: int) -> None:
+    from pose_format import STRIDE
+
+    for name, value in (("height", height), ("width", width)):
+        if value < STRIDE or value % STRIDE:
+            raise ConversionError(f"input {name} {value} must be a positive multiple of {STRIDE}")
+
+
+def write_rt_info(model, *, precision: str, source_sha256: str, **extra: str) -> None:
+    """Write every :func:`pose_format.rt_info_fields` key plus ``precision``, ``source_sha256`` and ``extra``
+    under ``rt_info[RT_INFO_SECTION]`` (all values strings)."""
+    if precision not in PRECISIONS:
+        raise ConversionError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    fields = dict(rt_info_fields(), precision=precision, source_sha256=source_sha256,
+                  **{k: str(v) for k, v in extra.items()})
+    for key, value in fields.items():
+        model.set_rt_info(str(value), [RT_INFO_SECTION, key])
+
+
+def read_rt_info(model) -> dict[str, str]:
+    """The ``rt_info[RT_INFO_SECTION]`` fields of a model as a plain dict of strings."""
+    info = model.get_rt_info()
+    if RT_INFO_SECTION not in info:
+        return {}
+    section = info[RT_INFO_SECTION]
+    return {key: str(section[key].astype(str) if hasattr(section[key], "astype") else section[key])
+            for key in section}
+
+
+def save_ir(model, xml_path: str | Path, precision: str) -> Path:
+    """Save ``model`` as ``xml_path`` (+ ``.bin``); FP16 compresses the weights, FP32 and INT8 keep f32 weights."""
+    import openvino as ov
+
+    xml_path = Path(xml_path)
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "FP16"))
+    return xml_path
+
+
+def build_ir(onnx_path: str | Path, *, height: int | None = None, width: int | None = None,
+             source_sha256: str, precision: str = "FP32", **extra: str):
+    """ONNX file -> ``ov.Model`` with pre-processing and rt_info (not yet saved)."""
+    model = add_preprocessing(read_onnx(onnx_path), height, width)
+    write_rt_info(model, precision=precision, source_sha256=source_sha256, **extra)
+    return model
+
+
+def move_into_place(staged: Path, final: Path) -> Path:
+    """Move a fully written file or folder ``staged`` onto ``final`` (replacing it), as late as possible."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_dir():
+        shutil.rmtree(final)
+    os.replace(staged, final)
+    return final
+
+
+def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: int | None = None,
+                     width: int | None = None, precision: str = "FP32", num_refinement_stages: int = 1) -> Path:
+    """Convert a PyTorch checkpoint to this project's IR (FP32 or FP16) at ``output_xml``; returns its path.
+
+    Goes checkpoint -> ONNX -> IR in a temporary folder; ``output_xml`` and its ``.bin`` appear only when all
+    succeeded. INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
+    """
+    from convert.checkpoint import load_network, sha256_file
+    from convert.onnx_export import export_onnx
+
+    if precision not in ("FP32", "FP16"):
+        raise ConversionError(f"checkpoint_to_ir makes FP32 or FP16 IRs, not {precision!r}; "
+                              "INT8 needs calibration data: use `python -m convert --precision INT8 ...`")
+    checkpoint, output_xml = Path(checkpoint), Path(output_xml)
+    network = load_network(checkpoint, num_refinement_stages)
+    output_xml.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:
+        onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)
+        model = build_ir(onnx_path, height=height, width=width, source_sha256=sha256_file(checkpoint),
+                         precision=precision, source_name=checkpoint.name,
+                         num_refinement_stages=num_refinement_stages)
+        staged = save_ir(model, Path(tmp) / "ir" / output_xml.name, precision)
+        move_into_place(staged.with_suffix(".bin"), output_xml.with_suffix(".bin"))
+        move_into_place(staged, output_xml)
+    log.info("wrote %s IR %s", precision, output_xml)
+    return output_xml

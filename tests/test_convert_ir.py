@@ -1,0 +1,85 @@
+"""checkpoint_to_ir: the seed checkpoint's IR reproduces the expected maps; rt_info; shapes; bad checkpoints."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import openvino as ov
+from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, RT_INFO_SECTION, rt_info_fields
+
+from convert import ConversionError, checkpoint_to_ir, read_rt_info, sha256_file
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@pytest.fixture(scope="module")
+def seed_ir(seed_dir, tmp_path_factory):
+    return checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path_factory.mktemp("ir") / "FP32" / "seed.xml")
+
+
+def test_seed_ir_reproduces_expected_maps(seed_ir, seed_dir):
+    image = cv2.imread(str(seed_dir / "input.png"))
+    expected = np.load(seed_dir / "expected.npz")
+    compiled = ov.Core().compile_model(seed_ir, "CPU", F32)
+    result = compiled(image[None])
+    for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
+        got = result[compiled.output(name)]
+        assert got.shape == expected[name].shape
+        assert np.abs(got - expected[name]).max() < 1e-4, name
+
+
+def test_seed_ir_interface_and_rt_info(seed_ir, seed_dir):
+    model = ov.Core().read_model(seed_ir)
+    (inp,) = model.inputs
+    assert inp.get_any_name() == IR_INPUT_NAME
+    assert inp.get_element_type() == ov.Type.u8
+    shape = inp.get_partial_shape()
+    assert shape[0].get_length() == 1 and shape[3].get_length() == 3
+    assert shape[1].is_dynamic and shape[2].is_dynamic
+    assert [o.get_any_name() for o in model.outputs] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
+    info = read_rt_info(model)
+    for key, value in rt_info_fields().items():
+        assert info[key] == value, key
+    assert info["precision"] == "FP32"
+    assert info["source_sha256"] == sha256_file(seed_dir / "checkpoint.pth")
+    assert model.get_rt_info([RT_INFO_SECTION, "stride"]).astype(str) == "8"
+
+
+def test_static_fp16_ir(seed_dir, tmp_path):
+    xml = checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "s.xml", height=256, width=384, precision="FP16")
+    model = ov.Core().read_model(xml)
+    assert list(model.inputs[0].get_shape()) == [1, 256, 384, 3]
+    assert list(model.output(IR_PAFS_NAME).get_shape()) == [1, 38, 32, 48]
+    assert read_rt_info(model)["precision"] == "FP16"
+    assert xml.with_suffix(".bin").stat().st_size < 10e6  # compressed weights: about half of the FP32 16 MB
+    compiled = ov.Core().compile_model(model, "CPU", F32)
+    image = cv2.imread(str(seed_dir / "input.png"))
+    expected = np.load(seed_dir / "expected.npz")
+    diff = np.abs(compiled(image[None])[compiled.output(IR_HEATMAPS_NAME)] - expected["heatmaps"]).max()
+    assert 0 < diff < 1e-2
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(ConversionError, match="not found"):
+        checkpoint_to_ir(tmp_path / "nope.pth", tmp_path / "out" / "m.xml")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ConversionError, match="bad.pth"):
+        checkpoint_to_ir(bad, tmp_path / "out" / "m.xml")
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_architecture_names_keys(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
+    path = tmp_path / "other.pth"
+    torch.save({"state_dict": net.state_dict()}, path)
+    with pytest.raises(ConversionError) as err:
+        checkpoint_to_ir(path, tmp_path / "out" / "m.xml")
+    assert "0.weight" in str(err.value) and "model.0.0.weight" in str(err.value)
+    assert not (tmp_path / "out").exists()
