@@ -1,0 +1,252 @@
+"""Headless live view: a small HTTP server with the annotated MJPEG stream and a live stats panel.
+
+Standard library only (``http.server.ThreadingHTTPServer``) plus OpenCV for JPEG encoding. The producer calls
+:meth:`LiveView.publish` with each annotated BGR frame and its stats; every connected browser gets the latest
+frame (a slow client skips frames rather than delaying the producer). Routes:
+
+- ``/``            the page: the stream in an ``<img>`` and a stats panel refreshed from ``/stats`` by a little JS;
+- ``/stream.mjpg`` ``multipart/x-mixed-replace`` MJPEG stream;
+- ``/frame.jpg``   the latest frame as one JPEG;
+- ``/stats``       JSON: ``frames`` (published so far), ``fps``, ``latency_ms``, ``people`` and any extra fields.
+
+Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["LiveView", "PAGE"]
+
+log = logging.getLogger(__name__)
+_BOUNDARY = "lwposeframe"
+
+#: The live-view page. ``/stats`` is polled every 500 ms; the panel shows frames, FPS, latency and people.
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lightweight OpenPose - live</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body { margin: 0; background: #111; color: #eee; font: 15px/1.4 system-ui, sans-serif; display: flex;
+        flex-wrap: wrap; gap: 16px; padding: 16px; }
+ #view { max-width: 100%; height: auto; background: #000; border: 1px solid #333; }
+ #panel { min-width: 200px; } #panel dt { color: #999; } #panel dd { margin: 0 0 8px 0; font-size: 22px; }
+ #status { color: #e66; }
+</style></head>
+<body>
+<img id="view" src="/stream.mjpg" alt="annotated live stream">
+<dl id="panel">
+ <dt>FPS</dt><dd id="fps">-</dd>
+ <dt>Latency</dt><dd id="latency">-</dd>
+ <dt>People</dt><dd id="people">-</dd>
+ <dt>Frames</dt><dd id="frames">0</dd>
+ <dt id="extra-title"></dt><dd id="extra"></dd>
+ <dd id="status"></dd>
+</dl>
+<script>
+const fmt = (v, d, unit) => (v === null || v === undefined) ? "-" : Number(v).toFixed(d) + (unit || "");
+async function refresh() {
+  try {
+    const r = await fetch("/stats", {cache: "no-store"});
+    const s = await r.json();
+    document.getElementById("fps").textContent = fmt(s.fps, 1);
+    document.getElementById("latency").textContent = fmt(s.latency_ms, 1, " ms");
+    document.getElementById("people").textContent = fmt(s.people, 0);
+    document.getElementById("frames").textContent = String(s.frames);
+    const extra = Object.entries(s).filter(([k]) => !["fps", "latency_ms", "people", "frames"].includes(k));
+    document.getElementById("extra").textContent = extra.map(([k, v]) => k + ": " + v).join(", ");
+    document.getElementById("status").textContent = "";
+  } catch (e) {
+    document.getElementById("status").textContent = "stats unavailable";
+  }
+}
+refresh(); setInterval(refresh, 500);
+</script>
+</body></html>
+"""
+
+
+class LiveView:
+    """A live-view HTTP server running in a daemon thread; use as a context manager or call :meth:`close`.
+
+    ``port=0`` picks a free port (see :attr:`url`). ``jpeg_quality`` is 0..100.
+    """
+
+    def __init__(self, port: int = 8080, host: str = "127.0.0.1", jpeg_quality: int = 80):
+        self._cond = threading.Condition()
+        self._jpeg: bytes | None = None
+        self._seq = 0
+        self._stats: dict[str, Any] = {"frames": 0, "fps": None, "latency_ms": None, "people": None}
+        self._closed = False
+        self._quality = int(jpeg_quality)
+        view = self
+
+        class Handler(_Handler):
+            live = view
+
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:
+            raise OSError(f"cannot serve the live view on {host}:{port}: {e.strerror or e}") from None
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lwpose-live-view", daemon=True)
+        self._thread.start()
+        log.info("live view at %s", self.url)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def publish(self, frame: np.ndarray, **stats: Any) -> None:
+        """Encode a BGR uint8 frame as JPEG, make it the latest frame and update the stats (e.g. fps=, latency_ms=,
+        people=); ``frames`` counts the calls."""
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
+        if not ok:
+            raise ValueError(f"cannot JPEG-encode a frame of shape {getattr(frame, 'shape', None)}")
+        with self._cond:
+            self._jpeg = buf.tobytes()
+            self._seq += 1
+            self._stats.update(stats)
+            self._stats["frames"] = self._seq
+            self._cond.notify_all()
+
+    def stats(self) -> dict[str, Any]:
+        """A copy of the current stats (what ``/stats`` returns)."""
+        with self._cond:
+            return dict(self._stats)
+
+    def latest(self) -> tuple[int, bytes | None]:
+        """``(sequence number, JPEG bytes)`` of the latest frame (``(0, None)`` before the first)."""
+        with self._cond:
+            return self._seq, self._jpeg
+
+    def wait_frame(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
+        """Block until a frame newer than ``after`` is published (or ``timeout`` seconds / close); return latest()."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > after or self._closed, timeout=timeout)
+            return self._seq, self._jpeg
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop serving; open streams end within about a second."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "LiveView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    live: LiveView
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # route access logs to logging, at debug level
+        log.debug("%s - " + fmt, self.address_string(), *args)
+
+    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self._send(PAGE.encode(), "text/html; charset=utf-8")
+        elif path == "/stats":
+            self._send(json.dumps(self.live.stats()).encode(), "application/json")
+        elif path == "/frame.jpg":
+            _, jpeg = self.live.latest()
+            if jpeg is None:
+                self._send(b"no frame yet", "text/plain", HTTPStatus.SERVICE_UNAVAILABLE)
+            else:
+                self._send(jpeg, "image/jpeg")
+        elif path == "/stream.mjpg":
+            self._stream()
+        else:
+            self._send(b"not found", "text/plain", HTTPStatus.NOT_FOUND)
+
+    def _stream(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        seq = 0
+        try:
+            while not self.live.closed:
+                new_seq, jpeg = self.live.wait_frame(seq, timeout=1.0)
+                if new_seq == seq or jpeg is None:
+                    continue
+                seq = new_seq
+                self.wfile.write(
+                    f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg + b"\r\n"
+                )
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            log.debug("stream client %s left", self.address_string())
+
+
+def _demo_source(view: LiveView, stop: threading.Event, fps: float = 15.0) -> None:
+    """A moving test pattern (used by ``python -m demos.serve`` to check a browser without a model)."""
+    t0 = time.perf_counter()
+    n = 0
+    while not stop.is_set():
+        frame = np.zeros((360, 640, 3), np.uint8)
+        x = int((n * 7) % 600)
+        cv2.rectangle(frame, (x, 150), (x + 40, 210), (0, 200, 255), -1)
+        cv2.putText(frame, f"frame {n}", (10, 340), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        n += 1
+        view.publish(frame, fps=n / max(1e-6, time.perf_counter() - t0), latency_ms=1000 / fps, people=n % 4)
+        stop.wait(1 / fps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m demos.serve [--port P] [--host H]``: serve a moving test pattern (checks a browser, no model)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m demos.serve", description=main.__doc__)
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    with LiveView(args.port, args.host) as view:
+        print(f"live view (test pattern) at {view.url} - Ctrl+C stops")
+        try:
+            _demo_source(view, stop)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""demos.serve: the MJPEG live view, over plain HTTP and in headless Chromium (selenium)."""
+import json
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from demos.serve import LiveView
+
+
+def _frame(n: int) -> np.ndarray:
+    f = np.zeros((120, 160, 3), np.uint8)
+    cv2.putText(f, str(n), (10, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 2)
+    return f
+
+
+class _FakeSource:
+    """Publishes numbered frames with changing stats until stopped (stands in for the pose pipeline)."""
+
+    def __init__(self, view: LiveView, fps: float = 20.0):
+        self.view, self.stop, self.fps = view, threading.Event(), fps
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            self.view.publish(_frame(n), fps=10.0 + n % 7, latency_ms=20.0 + n % 5, people=n % 3)
+            self.stop.wait(1 / self.fps)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def test_routes_stats_frame_and_mjpeg_stream():
+    with LiveView(port=0) as view:
+        assert view.url.startswith("http://127.0.0.1:")
+        page = urllib.request.urlopen(view.url, timeout=5).read().decode()
+        assert 'src="/stream.mjpg"' in page and "/stats" in page
+        assert json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())["frames"] == 0
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(view.url + "nope", timeout=5)
+        assert e.value.code == 404
+        with _FakeSource(view):
+            resp = urllib.request.urlopen(view.url + "stream.mjpg", timeout=5)
+            assert resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            data = b""
+            while data.count(b"--lwposeframe") < 3:
+                data += resp.read1(65536)
+            resp.close()
+            part = data.split(b"--lwposeframe")[1]
+            jpeg = part.split(b"\r\n\r\n", 1)[1]
+            img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            assert img.shape == (120, 160, 3)
+            one = urllib.request.urlopen(view.url + "frame.jpg", timeout=5)
+            assert one.headers["Content-Type"] == "image/jpeg"
+            stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())
+            assert stats["frames"] >= 3 and {"fps", "latency_ms", "people"} <= stats.keys()
+
+
+def test_port_in_use_gives_clear_error():
+    with LiveView(port=0) as view:
+        with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
+            LiveView(port=view.port)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture()
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium/chromedriver not installed (./setup.sh --test installs them)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="lwpose-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(predicate, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_page_in_headless_chromium_shows_frames_and_live_stats(browser):
+    from selenium.webdriver.common.by import By
+
+    with LiveView(port=0) as view, _FakeSource(view):
+        browser.get(view.url)
+        img = browser.find_element(By.ID, "view")
+        assert _wait(lambda: browser.execute_script("return arguments[0].naturalWidth", img)) == 160
+        assert browser.execute_script("return arguments[0].naturalHeight", img) == 120
+        frames0 = int(_wait(lambda: int(browser.find_element(By.ID, "frames").text) > 0 and
+                            browser.find_element(By.ID, "frames").text))
+        panel0 = browser.find_element(By.ID, "panel").text
+        assert "ms" in panel0
+        assert _wait(lambda: int(browser.find_element(By.ID, "frames").text) > frames0 + 5), "frame counter stalled"
+        assert _wait(lambda: browser.find_element(By.ID, "panel").text != panel0), "stats panel never changed"
+        # the <img> itself keeps changing: its current MJPEG frame, drawn to a canvas, differs over time
+        snap = ("const i = arguments[0], c = document.createElement('canvas'); c.width = i.naturalWidth;"
+                "c.height = i.naturalHeight; c.getContext('2d').drawImage(i, 0, 0); return c.toDataURL();")
+        first = browser.execute_script(snap, img)
+        assert _wait(lambda: browser.execute_script(snap, img) != first), "the streamed image never changed"
+        fps_text = browser.find_element(By.ID, "fps").text
+        assert 10.0 <= float(fps_text) <= 16.0
