@@ -1,0 +1,131 @@
+"""Where annotated demo frames go: an on-screen window, a video file or a folder of images.
+
+Frames are ``[H, W, 3]`` uint8 BGR. Every sink has ``write(frame, name=None)`` and ``close()``; the window sink also
+reports key presses (Esc quits, p pauses).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "has_display", "VideoSink", "ImageDirSink", "WindowSink", "open_sink"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+_ESC = 27
+
+
+def has_display() -> bool:
+    """True when a window can be shown: a display server is reachable (or not needed) and OpenCV has a GUI backend."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    info = cv2.getBuildInformation()
+    gui = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.strip().startswith("GUI:")), "")
+    return gui.upper() not in ("", "NONE")
+
+
+class VideoSink:
+    """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size.
+
+    Frames of another size are resized to the first one. ``fps`` is the container frame rate.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 25.0):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"unsupported video suffix {self.path.suffix!r}; use one of {sorted(VIDEO_SUFFIXES)}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, frame: np.ndarray, name: str | None = None) -> None:
+        if self._writer is None:
+            self._size = (frame.shape[1], frame.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                raise OSError(f"cannot open video writer for {self.path} ({self._size[0]}x{self._size[1]})")
+        if (frame.shape[1], frame.shape[0]) != self._size:
+            frame = cv2.resize(frame, self._size)
+        self._writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            log.info("wrote %d frames to %s", self.frames, self.path)
+
+
+class ImageDirSink:
+    """One annotated image per frame in a folder, named after the input image (or ``frame_000123.jpg``)."""
+
+    def __init__(self, folder: str | Path, suffix: str = ".jpg"):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(f"--output {self.folder} exists and is not a folder (give a folder, or a video file name "
+                             f"ending in one of {sorted(VIDEO_SUFFIXES)})")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.suffix = suffix
+        self.frames = 0
+
+    def write(self, frame: np.ndarray, name: str | None = None) -> None:
+        stem = Path(name).stem if name else f"frame_{self.frames:06d}"
+        path = self.folder / (stem + self.suffix)
+        if not cv2.imwrite(str(path), frame):
+            raise OSError(f"cannot write {path}")
+        self.frames += 1
+
+    def close(self) -> None:
+        log.info("wrote %d images to %s", self.frames, self.folder)
+
+
+class WindowSink:
+    """An OpenCV window. :meth:`write` shows a frame and returns the key pressed (``-1`` for none); ``quit`` is set
+    by Esc or q (or closing the window); p toggles ``paused`` (while paused it waits for the next key)."""
+
+    def __init__(self, title: str = "Lightweight OpenPose"):
+        self.title = title
+        self.quit = False
+        self.paused = False
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+
+    def write(self, frame: np.ndarray, name: str | None = None) -> int:
+        cv2.imshow(self.title, frame)
+        key = cv2.waitKey(1) & 0xFF
+        while True:
+            if key in (_ESC, ord("q")):
+                self.quit = True
+            elif key == ord("p"):
+                self.paused = not self.paused
+            if self.quit or not self.paused:
+                break
+            key = cv2.waitKey(50) & 0xFF
+            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                self.quit = True
+        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            self.quit = True
+        return key
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+
+def open_sink(output: str | Path, fps: float = 25.0):
+    """A :class:`VideoSink` when ``output`` ends with a video suffix, else an :class:`ImageDirSink` folder."""
+    path = Path(output)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSink(path, fps)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
+                         f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+    return ImageDirSink(path)
