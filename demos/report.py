@@ -1,0 +1,132 @@
+"""The quickstart's report folder: ``report.json`` (machine-readable), ``report.md`` (for people) and a plot.
+
+The report is a plain dict (see :func:`write_report`); ``rows`` holds one entry per way of running the model::
+
+    {"name": "IR INT8", "model": "INT8/lwpose.xml", "execution_precision": "bf16", "ap": 0.71, "ap50": 0.9,
+     "fps": 112.0, "latency_ms": 9.1}
+
+``ap`` is COCO keypoint AP in 0..1 (``None`` when not evaluated); ``fps`` is async throughput of the network alone,
+frames per second; ``latency_ms`` is one synchronous inference, milliseconds.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REPORT_JSON", "REPORT_MD", "REPORT_PLOT", "write_report", "render_markdown", "plot_rows"]
+
+log = logging.getLogger(__name__)
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+REPORT_PLOT = "speed_accuracy.png"
+
+
+def _fmt(value: Any, digits: int = 1, scale: float = 1.0, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, (int, float)):
+        return f"{value * scale:.{digits}f}{suffix}"
+    return str(value)
+
+
+def render_markdown(report: dict) -> str:
+    """The ``report.md`` text for a report dict."""
+    lines = [f"# {report.get('title', 'Lightweight OpenPose quickstart')}", ""]
+    if report.get("summary"):
+        lines += [report["summary"], ""]
+    rows = report.get("rows", [])
+    if rows:
+        lines += ["## Speed and accuracy per precision", "",
+                  "| run | execution precision | AP | AP50 | async FPS | sync latency |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['name']} | {_fmt(r.get('execution_precision'))} | {_fmt(r.get('ap'), 1, 100)} | "
+                         f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | {_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
+        lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the network "
+                  "alone on this machine; latency = one synchronous inference.", ""]
+    if report.get("targets"):
+        lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]
+        for t in report["targets"]:
+            lines.append(f"| {t['name']} | {_fmt(t.get('value'), 2)} | {_fmt(t.get('met'))} |")
+        lines.append("")
+    if report.get("decode"):
+        d = report["decode"]
+        lines += ["## Decoding", "", f"Median decode time {_fmt(d.get('decode_ms_p50'), 2, 1, ' ms')}, "
+                  f"95th percentile {_fmt(d.get('decode_ms_p95'), 2, 1, ' ms')} per frame.", ""]
+    if report.get("demo"):
+        d = report["demo"]
+        lines += ["## Demo clip", "", f"`{d.get('output')}`: {d.get('frames')} frames through the async pipeline at "
+                  f"{_fmt(d.get('fps'))} FPS end to end ({_fmt(d.get('people_mean'), 2)} people per frame on average)."]
+        if d.get("execution_precision"):
+            lines[-1] += f" Model {d.get('model')}, execution precision {d['execution_precision']}."
+        lines.append("")
+    if report.get("plot"):
+        lines += [f"![speed and accuracy per precision]({report['plot']})", ""]
+    if report.get("steps"):
+        lines += ["## Steps", "", "| step | seconds | note |", "|---|---|---|"]
+        for s in report["steps"]:
+            lines.append(f"| {s['name']} | {_fmt(s.get('seconds'))} | {s.get('note', '')} |")
+        lines += ["", f"Total: {_fmt(report.get('total_s'))} s.", ""]
+    if report.get("environment"):
+        lines += ["## Environment", ""] + [f"- {k}: {v}" for k, v in report["environment"].items()] + [""]
+    if report.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def plot_rows(rows: list[dict], path: str | Path) -> Path:
+    """A two-panel bar chart (async FPS, AP in percent) per run; written with matplotlib's Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in rows]
+    colors = ["#888888" if "PyTorch" in n else "#1f77b4" if "FP32" in n else "#2ca02c" if "INT8" in n else "#ff7f0e"
+              for n in names]
+    fig, (ax_fps, ax_ap) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, scale, label in ((ax_fps, "fps", 1.0, "async FPS (higher is better)"),
+                                  (ax_ap, "ap", 100.0, "COCO keypoint AP, % (higher is better)")):
+        values = [(r.get(key) or 0.0) * scale for r in rows]
+        bars = ax.bar(range(len(rows)), values, color=colors)
+        for bar, r, v in zip(bars, rows, values):
+            ax.annotate("-" if r.get(key) is None else f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, v),
+                        ha="center", va="bottom", fontsize=9)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([f"{n}\n({r.get('execution_precision') or '-'})" for n, r in zip(names, rows)], fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.margins(y=0.15)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(folder: str | Path, report: dict) -> dict[str, Path]:
+    """Write the plot (when ``report['rows']`` is non-empty), ``report.json`` and ``report.md`` into ``folder``.
+
+    Files are written to temporary names and renamed, so an interrupted run never leaves half a report.
+    Returns ``{"json": ..., "md": ..., "plot": ...}`` paths (``plot`` only when drawn).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    report = dict(report)
+    if report.get("rows"):
+        out["plot"] = plot_rows(report["rows"], folder / REPORT_PLOT)
+        report["plot"] = REPORT_PLOT
+    for key, name, text in (("json", REPORT_JSON, json.dumps(report, indent=2, default=str) + "\n"),
+                            ("md", REPORT_MD, render_markdown(report))):
+        tmp = folder / (name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, folder / name)
+        out[key] = folder / name
+    log.info("report written to %s", folder)
+    return out

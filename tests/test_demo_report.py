@@ -1,0 +1,34 @@
+"""demos.report: report.json / report.md / plot of the quickstart."""
+import json
+
+import cv2
+
+from demos.report import REPORT_JSON, REPORT_MD, REPORT_PLOT, render_markdown, write_report
+
+ROWS = [
+    {"name": "PyTorch", "execution_precision": "f32", "ap": 0.612, "ap50": 0.9, "fps": 21.0, "latency_ms": 48.0},
+    {"name": "IR FP32", "execution_precision": "f32", "ap": 0.611, "ap50": 0.9, "fps": 34.0, "latency_ms": 28.7},
+    {"name": "IR INT8", "execution_precision": "bf16", "ap": None, "fps": 115.0, "latency_ms": 8.8},
+]
+
+
+def test_write_report_files_and_content(tmp_path):
+    report = {"title": "t", "rows": ROWS, "targets": [{"name": "INT8 / FP32 FPS", "value": 3.38, "met": True}],
+              "steps": [{"name": "train", "seconds": 12.5, "note": "cached"}], "total_s": 20.0,
+              "decode": {"decode_ms_p50": 0.61, "decode_ms_p95": 0.9}}
+    paths = write_report(tmp_path / "r", report)
+    assert set(paths) == {"json", "md", "plot"}
+    data = json.loads((tmp_path / "r" / REPORT_JSON).read_text())
+    assert data["rows"][2]["fps"] == 115.0 and data["plot"] == REPORT_PLOT
+    md = (tmp_path / "r" / REPORT_MD).read_text()
+    assert "| IR FP32 | f32 | 61.1 | 90.0 | 34.0 | 28.7 ms |" in md
+    assert "| IR INT8 | bf16 | - |" in md and "| INT8 / FP32 FPS | 3.38 | yes |" in md
+    assert f"]({REPORT_PLOT})" in md and "0.61 ms" in md
+    img = cv2.imread(str(tmp_path / "r" / REPORT_PLOT))
+    assert img is not None and img.shape[0] > 200 and img.shape[1] > 600
+    assert not list((tmp_path / "r").glob("*.tmp"))
+
+
+def test_markdown_without_rows_has_no_plot():
+    md = render_markdown({"summary": "nothing ran"})
+    assert "nothing ran" in md and "png" not in md
