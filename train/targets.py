@@ -87,3 +87,36 @@ def render_pafs(keypoints: np.ndarray, map_h: int, map_w: int, thickness: float 
             out[2 * limb, y0:y1 + 1, x0:x1 + 1][on_limb] = ux
             out[2 * limb + 1, y0:y1 + 1, x0:x1 + 1][on_limb] = uy
     return out
+
+
+def render_mask(mask: np.ndarray, stride: int = STRIDE) -> np.ndarray:
+    """Loss weight at map resolution ``[1, H / stride, W / stride]`` float32 from an input-pixel mask ``[H, W]``.
+
+    Each cell gets the mean weight of its ``stride x stride`` block of input pixels (the block centred on the cell
+    centre ``8 i + 3.5``), so a cell half inside a crowd region weighs 0.5. ``H`` and ``W`` must be multiples of
+    ``stride``.
+    """
+    m = np.asarray(mask, dtype=np.float32)
+    h, w = m.shape
+    if h % stride or w % stride:
+        raise ValueError(f"mask size {w}x{h} is not a multiple of the stride {stride}")
+    return m.reshape(h // stride, stride, w // stride, stride).mean(axis=(1, 3))[None]
+
+
+def render_targets(keypoints: np.ndarray, input_h: int, input_w: int, mask: np.ndarray | None = None,
+                   stride: int = STRIDE) -> dict[str, np.ndarray]:
+    """All training targets of one input ``input_h x input_w`` (multiples of ``stride``).
+
+    Returns ``heatmaps [19, h, w]``, ``pafs [38, h, w]`` and ``mask [1, h, w]`` (all ones when ``mask`` is None),
+    float32, with ``h = input_h / stride``; ``keypoints [P, 18, 3]`` are in input pixels.
+    """
+    map_h, map_w = input_h // stride, input_w // stride
+    if mask is None:
+        map_mask = np.ones((1, map_h, map_w), np.float32)
+    else:
+        map_mask = render_mask(mask, stride)
+    return {
+        "heatmaps": render_heatmaps(keypoints, map_h, map_w, stride=stride),
+        "pafs": render_pafs(keypoints, map_h, map_w, stride=stride),
+        "mask": map_mask,
+    }

@@ -1,0 +1,194 @@
+"""COCO keypoints as training samples: one augmented crop per crop-centre person, with targets and loss mask.
+
+Reads a COCO ``person_keypoints_*.json`` with pycocotools. Per image:
+
+- every non-crowd person with at least one labeled keypoint gets targets (18 keypoints, the neck added by
+  :func:`pose_format.coco17_to_18`); only those with >= ``min_keypoints`` (5) keypoints and area >= ``min_area``
+  (32^2) are crop centres, i.e. samples;
+- crowd regions and people without keypoint labels are masked out of the loss (RLE and polygon segmentations,
+  decoded by ``pycocotools``);
+- labeled keypoints outside the image are treated as not labeled (counted and logged);
+- images missing on disk are skipped when the index is built, images that fail to decode are skipped when read,
+  both counted in :attr:`CocoPoseDataset.skipped` and logged with their paths.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pose_format import coco17_to_18, normalize
+from train.augment import AugmentConfig, apply_transform, sample_transform
+from train.targets import render_targets
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ImageRecord", "CocoPoseDataset", "load_coco_records", "read_image"]
+
+
+@dataclass
+class ImageRecord:
+    """One annotated image: its people ``keypoints [P, 18, 3]`` (image pixels), crop centres and ignored regions."""
+
+    image_id: int
+    path: Path
+    width: int
+    height: int
+    keypoints: np.ndarray
+    centers: np.ndarray  # [C, 2] image pixels: bbox centres of the crop-centre people
+    center_heights: np.ndarray  # [C] bbox heights, image pixels
+    ignore_ann_ids: tuple[int, ...]
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray | None:
+    """BGR uint8 image, or None when the file is missing or cannot be decoded."""
+    data = np.fromfile(str(path), dtype=np.uint8) if os.path.isfile(path) else None
+    if data is None or data.size == 0:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike, min_keypoints: int = 5,
+                      min_area: float = 32 ** 2, check_files: bool = True) -> tuple[object, list[ImageRecord], Counter]:
+    """Parse a COCO keypoints file into :class:`ImageRecord` s; returns ``(coco, records, counts)``.
+
+    ``counts`` has ``missing_images``, ``images_without_people``, ``out_of_image_keypoints`` and
+    ``malformed_annotations``.
+    """
+    from pycocotools.coco import COCO
+
+    ann_file, images_dir = Path(ann_file), Path(images_dir)
+    if not ann_file.is_file():
+        raise FileNotFoundError(f"annotation file not found: {ann_file}")
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"image folder not found: {images_dir}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(ann_file))
+    person_ids = coco.getCatIds(catNms=["person"]) or [1]
+    counts: Counter = Counter()
+    records: list[ImageRecord] = []
+    for image_id in sorted(coco.getImgIds()):
+        info = coco.loadImgs(image_id)[0]
+        path = images_dir / info["file_name"]
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id, catIds=person_ids, iscrowd=None))
+        w, h = int(info["width"]), int(info["height"])
+        people, centers, heights, ignore = [], [], [], []
+        for ann in anns:
+            kp = ann.get("keypoints") or []
+            if ann.get("iscrowd", 0) or ann.get("num_keypoints", 0) == 0 or not kp:
+                ignore.append(ann["id"])
+                continue
+            if len(kp) != 51:
+                counts["malformed_annotations"] += 1
+                log.warning("annotation %s of image %s has %d keypoint numbers, expected 51: masked out",
+                            ann["id"], image_id, len(kp))
+                ignore.append(ann["id"])
+                continue
+            k17 = np.asarray(kp, dtype=np.float64).reshape(17, 3)
+            outside = (k17[:, 2] > 0) & ((k17[:, 0] < 0) | (k17[:, 0] > w - 1) | (k17[:, 1] < 0) | (k17[:, 1] > h - 1))
+            if outside.any():
+                counts["out_of_image_keypoints"] += int(outside.sum())
+                k17[outside] = 0
+            k18 = coco17_to_18(k17)
+            n_labeled = int((k17[:, 2] > 0).sum())
+            if n_labeled == 0:
+                ignore.append(ann["id"])
+                continue
+            people.append(k18)
+            bx, by, bw, bh = ann["bbox"]
+            if n_labeled >= min_keypoints and ann.get("area", bw * bh) >= min_area:
+                centers.append((bx + bw / 2, by + bh / 2))
+                heights.append(bh)
+        if not people:
+            counts["images_without_people"] += 1
+            continue
+        if check_files and not path.is_file():
+            counts["missing_images"] += 1
+            log.warning("image %s referenced by %s is missing: skipped", path, ann_file.name)
+            continue
+        records.append(ImageRecord(
+            image_id=image_id, path=path, width=w, height=h, keypoints=np.asarray(people, np.float32),
+            centers=np.asarray(centers, np.float64).reshape(-1, 2), center_heights=np.asarray(heights, np.float64),
+            ignore_ann_ids=tuple(ignore)))
+    if counts["missing_images"]:
+        log.warning("%d image(s) referenced by %s are missing and were skipped", counts["missing_images"], ann_file)
+    if counts["out_of_image_keypoints"]:
+        log.info("%d labeled keypoint(s) outside their image were treated as unlabeled",
+                 counts["out_of_image_keypoints"])
+    return coco, records, counts
+
+
+class CocoPoseDataset:
+    """Map-style dataset (``torch.utils.data.Dataset`` protocol): one sample per crop-centre person.
+
+    A sample is a dict of float32 arrays: ``image [3, S, S]`` (normalized planar BGR, S = crop size),
+    ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``.
+    Augmentation draws from ``numpy.random.default_rng([seed, epoch, index])``: repeatable with any number of
+    workers; call :meth:`set_epoch` each epoch.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
+                 augment: AugmentConfig = AugmentConfig(), seed: int = 0, min_keypoints: int = 5,
+                 min_area: float = 32 ** 2):
+        self.coco, self.records, counts = load_coco_records(ann_file, images_dir, min_keypoints, min_area)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.skipped: Counter = Counter({"missing_images": counts["missing_images"], "undecodable_images": 0})
+        self.counts = counts
+        self.samples = [(r, c) for r, rec in enumerate(self.records) for c in range(len(rec.centers))]
+        if not self.samples:
+            raise ValueError(f"no usable training person in {ann_file} (need >= {min_keypoints} keypoints and "
+                             f"area >= {min_area:g}; {counts['missing_images']} image(s) missing)")
+        log.info("%s: %d images, %d crop-centre people", Path(ann_file).name, len(self.records), len(self.samples))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def ignore_mask(self, record: ImageRecord) -> np.ndarray:
+        """Loss weight ``[H, W]`` float32 in image pixels: 0 on crowd regions and people without keypoints."""
+        mask = np.ones((record.height, record.width), np.float32)
+        for ann in self.coco.loadAnns(list(record.ignore_ann_ids)):
+            if not ann.get("segmentation"):
+                continue
+            region = self.coco.annToMask(ann)
+            if region.shape != mask.shape:
+                continue
+            mask[region > 0] = 0.0
+        return mask
+
+    def __getitem__(self, index: int) -> dict:
+        for attempt in range(len(self.samples)):
+            r, c = self.samples[(index + attempt) % len(self.samples)]
+            record = self.records[r]
+            image = read_image(record.path)
+            if image is not None:
+                break
+            self.skipped["undecodable_images"] += 1
+            log.warning("image %s could not be decoded: sample skipped (%d so far)", record.path,
+                        self.skipped["undecodable_images"])
+        else:
+            raise RuntimeError("no image of the dataset could be decoded")
+        if image.shape[:2] != (record.height, record.width):
+            log.debug("image %s is %dx%d, annotation says %dx%d", record.path, image.shape[1], image.shape[0],
+                      record.width, record.height)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        mask = self.ignore_mask(record) if record.ignore_ann_ids else None
+        if mask is not None and mask.shape != image.shape[:2]:
+            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        matrix, flip = sample_transform(rng, record.centers[c], record.center_heights[c], self.augment)
+        size = self.augment.crop_size
+        crop, crop_mask, kp = apply_transform(image, mask, record.keypoints, matrix, flip, size)
+        targets = render_targets(kp, size, size, crop_mask)
+        return {"image": normalize(crop), **targets, "image_id": record.image_id}
+
