@@ -1,0 +1,98 @@
+"""``python -m convert`` / ``lwpose-convert``: checkpoint or ONNX -> OpenVINO IR FP32 / FP16 / INT8, verified."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from convert.errors import ConversionError, VerificationError
+from convert.ir import PRECISIONS
+from convert.pipeline import HEAD_CHOICES, ConvertOptions, run_conversion
+from convert.quantize import MODEL_TYPES, PRESETS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lwpose-convert", description=__doc__.split("\n")[0].split(": ", 1)[-1],
+        epilog="Writes D/FP32/<name>.xml, D/FP16/<name>.xml, D/INT8/<name>.xml, D/<name>.onnx and D/report.json; "
+               "exits 1 on bad input and 2 when the FP32 IR differs from PyTorch by more than 1e-4.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (published layout or a bare state dict)")
+    src.add_argument("--onnx", type=Path, help="ONNX file of this network (float normalized NCHW input)")
+    p.add_argument("--output-dir", type=Path, required=True, help="output folder D")
+    p.add_argument("--name", help="model file name (default: the source's file name without suffix)")
+    p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["FP32", "FP16"],
+                   help="IRs to write (default: FP32 FP16; INT8 needs a calibration source)")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--dynamic", action="store_true", help="dynamic H and W (the default)")
+    shape.add_argument("--height", type=int, help="static input height, pixels (multiple of 8; with --width)")
+    p.add_argument("--width", type=int, help="static input width, pixels (multiple of 8; with --height)")
+    p.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to load (default 1)")
+    p.add_argument("--all-stages", action="store_true", help="the ONNX file keeps every stage's outputs "
+                   "(the IRs always expose the last stage only)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
+    cal = p.add_argument_group("INT8 calibration")
+    cal.add_argument("--calib-images", type=Path, help="folder of calibration images (or the images of --calib-coco)")
+    cal.add_argument("--calib-coco", type=Path, help="COCO keypoint annotations: calibrate on its images with people")
+    cal.add_argument("--calib-synthetic", type=int, metavar="N", help="calibrate on N generated synthetic-people images")
+    cal.add_argument("--calib-size", type=int, default=300, help="calibration images used, at most (default 300)")
+    cal.add_argument("--calib-seed", type=int, default=1, help="seed for subset choice / synthetic images (default 1)")
+    cal.add_argument("--int8-heads", choices=HEAD_CHOICES, default="auto",
+                     help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
+                          "convs of each last-stage head), auto (first of these within the budget; default)")
+    cal.add_argument("--preset", choices=PRESETS, default="performance", help="NNCF preset (default performance)")
+    cal.add_argument("--model-type", choices=MODEL_TYPES, default="cnn", help="NNCF model type (default cnn)")
+    cal.add_argument("--ignore", action="append", default=[], metavar="NODE",
+                     help="extra IR node name to keep in float (repeatable)")
+    cal.add_argument("--min-peak-f1", type=float, default=0.9,
+                     help="auto heads without a validation set: INT8 vs FP32 keypoint-peak F1 needed (default 0.9)")
+    val = p.add_argument_group("accuracy (COCO AP)")
+    val.add_argument("--accuracy-control", action="store_true",
+                     help="NNCF quantize_with_accuracy_control with COCO AP on the validation set as the metric")
+    val.add_argument("--max-drop", type=float, default=0.01, help="largest absolute AP drop accepted (default 0.01)")
+    val.add_argument("--val-ann", type=Path, help="COCO keypoint annotations of the validation set")
+    val.add_argument("--val-images", type=Path, help="folder of the validation images")
+    val.add_argument("--val-size", type=int, help="validation images used, at most (default all)")
+    ver = p.add_argument_group("verification")
+    ver.add_argument("--verify-images", type=Path,
+                     help="folder of real images for the fidelity checks (default: validation, else calibration images)")
+    ver.add_argument("--verify-count", type=int, default=8, help="fidelity images used, at most (default 8)")
+    ver.add_argument("--bench-seconds", type=float, default=2.0,
+                     help="seconds per latency/throughput measurement; 0 skips them (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> ConvertOptions:
+    if args.width is not None and args.height is None:
+        raise ConversionError("--width needs --height")
+    return ConvertOptions(
+        output_dir=args.output_dir, checkpoint=args.checkpoint, onnx=args.onnx, name=args.name,
+        precisions=tuple(dict.fromkeys(args.precision)), height=args.height, width=args.width,
+        num_refinement_stages=args.num_refinement_stages, all_stages=args.all_stages, opset=args.opset,
+        calib_images=args.calib_images, calib_coco=args.calib_coco, calib_synthetic=args.calib_synthetic,
+        calib_size=args.calib_size, calib_seed=args.calib_seed, int8_heads=args.int8_heads, preset=args.preset,
+        model_type=args.model_type, ignored=tuple(args.ignore), min_peak_f1=args.min_peak_f1,
+        accuracy_control=args.accuracy_control, max_drop=args.max_drop, val_ann=args.val_ann,
+        val_images=args.val_images, val_size=args.val_size, verify_images=args.verify_images,
+        verify_count=args.verify_count, bench_seconds=args.bench_seconds, progress=not args.quiet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_conversion(options_from_args(args))
+    except VerificationError as exc:
+        logging.getLogger("convert").error("%s", exc)
+        return 2
+    except ConversionError as exc:
+        logging.getLogger("convert").error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""The whole conversion: source -> ONNX -> IR FP32 / FP16 / INT8, verified, reported, then moved into place.
+
+Everything is written into a staging folder next to the output folder and moved into ``output_dir`` only when
+every step (verification included) succeeded, so a failure never leaves a half-written output behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION
+
+from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, synthetic_dataset)
+from convert.errors import ConversionError, VerificationError
+from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
+from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
+from convert.report import format_table
+from convert.speed import measure_speed
+from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
+                            infer_torch, load_ground_truth, max_abs_diff)
+
+log = logging.getLogger(__name__)
+
+#: ``int8_heads`` choices: a fixed :data:`convert.quantize.HEAD_POLICIES` entry, or ``auto`` (try them in order).
+HEAD_CHOICES = ("auto",) + HEAD_POLICIES
+
+
+@dataclass
+class ConvertOptions:
+    """What ``python -m convert`` does; see ``--help`` for each option. Sizes are input pixels."""
+
+    output_dir: Path
+    checkpoint: Path | None = None
+    onnx: Path | None = None
+    name: str | None = None
+    precisions: tuple[str, ...] = ("FP32", "FP16")
+    height: int | None = None
+    width: int | None = None
+    num_refinement_stages: int = 1
+    all_stages: bool = False
+    opset: int = 18
+    calib_images: Path | None = None
+    calib_coco: Path | None = None
+    calib_synthetic: int | None = None
+    calib_size: int = 300
+    calib_seed: int = 1
+    int8_heads: str = "auto"
+    preset: str = "performance"
+    model_type: str = "cnn"
+    ignored: tuple[str, ...] = ()
+    min_peak_f1: float = 0.9
+    accuracy_control: bool = False
+    max_drop: float = 0.01
+    val_ann: Path | None = None
+    val_images: Path | None = None
+    val_size: int | None = None
+    verify_images: Path | None = None
+    verify_count: int = 8
+    bench_seconds: float = 2.0
+    progress: bool = True
+
+    @property
+    def static(self) -> bool:
+        return self.height is not None
+
+    @property
+    def sample_height(self) -> int:
+        """Input height of calibration/validation/verification samples (the IR's, or the live height)."""
+        return self.height or INPUT_HEIGHT_LIVE
+
+
+def check_options(opt: ConvertOptions) -> ConvertOptions:
+    """Reject inconsistent options before any work is done; returns them with ``name`` filled in."""
+    if (opt.checkpoint is None) == (opt.onnx is None):
+        raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
+    source = Path(opt.checkpoint or opt.onnx)
+    if not source.is_file():
+        raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
+    bad = [p for p in opt.precisions if p not in PRECISIONS]
+    if bad or not opt.precisions:
+        raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
+    if (opt.height is None) != (opt.width is None):
+        raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
+    if opt.int8_heads not in HEAD_CHOICES:
+        raise ConversionError(f"unknown --int8-heads {opt.int8_heads!r}; choose from {', '.join(HEAD_CHOICES)}")
+    sources = [s for s in (opt.calib_images and not opt.calib_coco, opt.calib_coco, opt.calib_synthetic) if s]
+    if "INT8" in opt.precisions:
+        if len(sources) != 1:
+            raise ConversionError("INT8 needs one calibration source: --calib-images DIR, "
+                                  "--calib-coco ANN --calib-images DIR, or --calib-synthetic N")
+        if opt.calib_coco and not opt.calib_images:
+            raise ConversionError("--calib-coco needs --calib-images (the folder of its images)")
+        if opt.calib_size < 1:
+            raise ConversionError(f"--calib-size must be >= 1, got {opt.calib_size}")
+    if (opt.val_ann is None) != (opt.val_images is None):
+        raise ConversionError("give both --val-ann and --val-images, or neither")
+    if opt.accuracy_control and ("INT8" not in opt.precisions or opt.val_ann is None):
+        raise ConversionError("--accuracy-control needs --precision INT8 and a validation set (--val-ann, --val-images)")
+    if not 0 < opt.max_drop < 1:
+        raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
+    name = opt.name or source.stem
+    return replace(opt, name=name, output_dir=Path(opt.output_dir))
+
+
+def _calibration_items(opt: ConvertOptions, scratch: Path):
+    if opt.calib_synthetic:
+        ann, images = synthetic_dataset(scratch / "calib-synthetic", opt.calib_synthetic, seed=opt.calib_seed,
+                                        progress=opt.progress)
+        return coco_images(ann, images)
+    if opt.calib_coco:
+        return coco_images(opt.calib_coco, opt.calib_images)
+    return folder_images(opt.calib_images)
+
+
+def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibration: SampleSet | None):
+    """Real images for the fidelity checks: --verify-images, else validation, else calibration images."""
+    width = opt.width
+    if opt.verify_images:
+        return load_samples(folder_images(opt.verify_images), height=opt.sample_height, width=width,
+                            limit=opt.verify_count, progress=False, what="verification").inputs(), str(opt.verify_images)
+    for name, found in (("validation", validation), ("calibration", calibration)):
+        if found is not None:
+            return found.inputs()[:opt.verify_count], f"{name} images"
+    raise ConversionError("no real images to verify on: give --verify-images DIR (or a calibration/validation set)")
+
+
+def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_inputs, fp32_ap, report):
+    """INT8 model per ``opt.int8_heads`` (auto: first policy within budget), plus the candidates' figures."""
+    options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored)
+    if opt.accuracy_control:
+        heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads
+        options = replace(options, heads=heads)
+
+        def validate(compiled, items):
+            return coco_ap(compiled, list(items), gt), None
+
+        import nncf
+
+        model = quantize_with_accuracy_control(
+            fp32_model, calibration.inputs(), nncf.Dataset(validation.samples, lambda s: s.input), validate,
+            max_drop=opt.max_drop, options=options)
+        report["int8"] = {"method": "accuracy_control", "heads": heads, "max_drop": opt.max_drop}
+        return model
+    policies = HEAD_POLICIES if opt.int8_heads == "auto" else (opt.int8_heads,)
+    candidates, chosen = [], None
+    for heads in policies:
+        model = quantize_int8(fp32_model, calibration.inputs(), replace(options, heads=heads))
+        compiled = compile_model(model)
+        agree = agreement(reference, infer_ir(compiled, verify_inputs))
+        entry = {"heads": heads, **agree.as_dict()}
+        if gt is not None:
+            entry["AP"] = coco_ap(compiled, validation.samples, gt)
+            entry["AP_drop"] = fp32_ap - entry["AP"]
+            ok = entry["AP_drop"] <= opt.max_drop
+        else:
+            ok = agree.peak_f1 >= opt.min_peak_f1
+        entry["within_budget"] = bool(ok)
+        candidates.append((entry, model))
+        log.info("INT8 heads=%s: peak F1 %.3f%s -> %s", heads, agree.peak_f1,
+                 f", AP drop {entry['AP_drop']:+.4f}" if gt is not None else "", "accepted" if ok else "rejected")
+        if ok:
+            chosen = (entry, model)
+            break
+    if chosen is None:
+        key = (lambda c: c[0]["AP"]) if gt is not None else (lambda c: c[0]["peak_f1"])
+        chosen = max(candidates, key=key)
+        if opt.int8_heads == "auto":
+            log.warning("no INT8 head policy met the budget; keeping the best one (heads=%s)", chosen[0]["heads"])
+    report["int8"] = {"method": "quantize", "heads": chosen[0]["heads"], "selection": opt.int8_heads,
+                      "criterion": f"AP drop <= {opt.max_drop}" if gt is not None else f"peak F1 >= {opt.min_peak_f1}",
+                      "candidates": [c[0] for c in candidates]}
+    return chosen[1]
+
+
+def run_conversion(opt: ConvertOptions) -> dict:
+    """Convert, verify and write ``opt.output_dir``; returns the report (also written as ``report.json``).
+
+    Raises :class:`ConversionError` for bad input and :class:`VerificationError` when the FP32 IR or the ONNX
+    file differs from PyTorch by more than :data:`convert.verify.FP32_TOLERANCE`; nothing is written then.
+    """
+    opt = check_options(opt)
+    out = opt.output_dir
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
+    try:
+        report = _convert(opt, staging, scratch)
+        (staging / "report.json").write_text(json.dumps(report, indent=2))
+        out.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir()):
+            move_into_place(item, out / item.name)
+        log.info("wrote %s", out)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
+    from convert.checkpoint import load_network, sha256_file
+    from convert.onnx_export import export_onnx
+
+    # Data first: bad calibration/validation input fails before the slow steps.
+    gt = validation = calibration = None
+    if opt.val_ann:
+        validation = load_samples(coco_images(opt.val_ann, opt.val_images), height=opt.sample_height,
+                                  width=opt.width, limit=opt.val_size, progress=opt.progress, what="validation")
+        gt = load_ground_truth(opt.val_ann)
+    if "INT8" in opt.precisions:
+        calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
+                                   limit=opt.calib_size, seed=opt.calib_seed, progress=opt.progress)
+    verify_inputs, verify_source = _verify_inputs(opt, validation, calibration) if (
+        opt.verify_images or validation or calibration) else (None, None)
+
+    report: dict = {"name": opt.name, "input": "dynamic" if not opt.static else [1, opt.height, opt.width, 3],
+                    "outputs": {}}
+    network = None
+    if opt.checkpoint:
+        network = load_network(opt.checkpoint, opt.num_refinement_stages)
+        onnx_path = export_onnx(network, staging / f"{opt.name}.onnx", height=opt.height, width=opt.width,
+                                all_stages=opt.all_stages, opset=opt.opset)
+        report["outputs"]["ONNX"] = f"{opt.name}.onnx"
+        extra = {"num_refinement_stages": str(opt.num_refinement_stages)}
+    else:
+        onnx_path = opt.onnx
+        extra = {}
+    source = Path(opt.checkpoint or opt.onnx)
+    report["source"] = {"path": str(source), "sha256": sha256_file(source), "kind": "checkpoint" if network else "onnx"}
+    fp32 = build_ir(onnx_path, height=opt.height, width=opt.width, source_sha256=report["source"]["sha256"],
+                    source_name=source.name, **extra)
+
+    if verify_inputs is None:
+        verify_inputs, verify_source = _noise_inputs(opt), "seeded noise (no real images given)"
+        log.warning("no real images given: verifying on seeded noise; pass --verify-images DIR for a real check")
+    fidelity = {"images": verify_source, "count": len(verify_inputs), "tolerance": FP32_TOLERANCE,
+                "execution_precision": "f32"}
+    ir_f32 = infer_ir(compile_model(fp32, F32_CONFIG), verify_inputs)
+    onnx_maps = infer_onnx(compile_model(_onnx_model(onnx_path), F32_CONFIG), verify_inputs)
+    fidelity["onnx_vs_ir_fp32"] = max_abs_diff(onnx_maps, ir_f32)
+    if network is not None:
+        torch_maps = infer_torch(network, verify_inputs)
+        fidelity["torch_vs_onnx"] = max_abs_diff(torch_maps, onnx_maps)
+        fidelity["torch_vs_ir_fp32"] = max_abs_diff(torch_maps, ir_f32)
+    report["fidelity"] = fidelity
+    worst = max(v for k, v in fidelity.items() if k.endswith(("_vs_onnx", "_vs_ir_fp32")))
+    if worst > FP32_TOLERANCE:
+        raise VerificationError(f"FP32 conversion is not faithful: max abs difference {worst:.3g} > {FP32_TOLERANCE:g} "
+                                f"({', '.join(f'{k} {v:.3g}' for k, v in fidelity.items() if '_vs_' in k)}); "
+                                "nothing was written")
+
+    models = {}
+    if "FP32" in opt.precisions:
+        models["FP32"] = fp32
+    fp32_ap = None
+    if gt is not None:
+        fp32_ap = coco_ap(compile_model(fp32, F32_CONFIG), validation.samples, gt)
+    if "FP16" in opt.precisions:
+        fp16 = fp32.clone()
+        fp16.set_rt_info("FP16", [RT_INFO_SECTION, "precision"])
+        path = save_ir(fp16, staging / "FP16" / f"{opt.name}.xml", "FP16")
+        models["FP16"] = _read(path)
+        fidelity["fp16_vs_fp32"] = max_abs_diff(infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs),
+                                                ir_f32)
+    if "INT8" in opt.precisions:
+        int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
+        int8.set_rt_info("INT8", [RT_INFO_SECTION, "precision"])
+        int8.set_rt_info(report["int8"]["heads"], [RT_INFO_SECTION, "int8_heads"])
+        models["INT8"] = int8
+        report["int8"]["agreement"] = agreement(ir_f32, infer_ir(compile_model(int8), verify_inputs)).as_dict()
+        report["int8"]["calibration"] = {"images": len(calibration.samples), "skipped": len(calibration.skipped)}
+    for precision, model in models.items():
+        if precision != "FP16":
+            save_ir(model, staging / precision / f"{opt.name}.xml", precision)
+        report["outputs"][precision] = f"{precision}/{opt.name}.xml"
+
+    if gt is not None:
+        report["ap"] = {"images": len(validation.samples), "FP32": fp32_ap}
+        for precision in ("FP16", "INT8"):
+            if precision in models:
+                config = F32_CONFIG if precision == "FP16" else None
+                report["ap"][precision] = coco_ap(compile_model(models[precision], config), validation.samples, gt)
+    if opt.bench_seconds > 0:
+        report["speed"] = {}
+        runs = [("FP32", "f32"), ("FP32", None), ("FP16", None), ("INT8", None)]
+        for precision, hint in runs:
+            if precision in models or (precision == "FP32"):
+                model = models.get(precision, fp32)
+                key = f"{precision} ({hint or 'default'})"
+                report["speed"][key] = measure_speed(model, precision_hint=hint, seconds=opt.bench_seconds).as_dict()
+    print(format_table(report))
+    return report
+
+
+def _read(path: Path):
+    import openvino as ov
+
+    return ov.Core().read_model(path)
+
+
+def _onnx_model(onnx_path):
+    from convert.ir import read_onnx
+
+    return read_onnx(onnx_path)
+
+
+def _noise_inputs(opt: ConvertOptions):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    h = opt.sample_height
+    w = opt.width or 384
+    return [rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8) for _ in range(2)]

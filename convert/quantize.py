@@ -1,0 +1,116 @@
+"""INT8 post-training quantization with NNCF, optionally keeping the output heads in higher precision.
+
+Pose models are known to lose detections entirely in INT8 when the last convolutions of the heatmap and PAF
+heads are quantized. :data:`HEAD_POLICIES` says how much of the last stage's heads stays unquantized:
+
+- ``int8``: everything quantized (fastest);
+- ``last``: the final convolution of each output (the 1x1 conv producing the 19 heatmaps / 38 PAFs);
+- ``heads``: both convolutions of each of the last stage's two heads.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
+
+from convert.errors import ConversionError
+
+log = logging.getLogger(__name__)
+
+HEAD_POLICIES = ("int8", "last", "heads")
+PRESETS = ("performance", "mixed")
+MODEL_TYPES = ("cnn", "transformer")
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """NNCF settings. ``heads``: one of :data:`HEAD_POLICIES`; ``preset``: one of :data:`PRESETS`;
+    ``model_type``: ``cnn`` (NNCF default) or ``transformer``; ``ignored``: extra node names kept in float."""
+
+    heads: str = "int8"
+    preset: str = "performance"
+    model_type: str = "cnn"
+    fast_bias_correction: bool = True
+    ignored: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("heads", self.heads, HEAD_POLICIES), ("preset", self.preset, PRESETS),
+                                     ("model_type", self.model_type, MODEL_TYPES)):
+            if value not in allowed:
+                raise ConversionError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+
+
+def head_convolutions(model, depth: int = 1) -> list[str]:
+    """Friendly names of the last ``depth`` Convolution nodes on the path up from each output of ``model``.
+
+    Walks from the ``heatmaps`` and ``pafs`` results through bias adds and activations (first input of each
+    node) to the convolutions that produce them.
+    """
+    names: list[str] = []
+    for out_name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
+        node = model.output(out_name).get_node()
+        found = 0
+        while found < depth:
+            if node.get_type_name() == "Convolution":
+                names.append(node.get_friendly_name())
+                found += 1
+            if node.get_input_size() == 0:
+                raise ConversionError(f"found only {found} of {depth} convolutions above output {out_name!r}")
+            node = node.input_value(0).get_node()
+    return names
+
+
+def ignored_names(model, options: QuantizeOptions) -> list[str]:
+    """Node names NNCF must leave unquantized for ``options``."""
+    depth = {"int8": 0, "last": 1, "heads": 2}[options.heads]
+    return (head_convolutions(model, depth) if depth else []) + list(options.ignored)
+
+
+def quantize_int8(model, calibration: list, options: QuantizeOptions = QuantizeOptions(), *,
+                  subset_size: int | None = None):
+    """Quantize ``model`` (an ``ov.Model`` with the u8 pre-processing inside) with NNCF post-training quantization.
+
+    ``calibration``: input arrays exactly as the runtime feeds them (u8 ``[1, H, W, 3]``, letterboxed).
+    Returns a new ``ov.Model``; its rt_info is kept (set ``precision`` afterwards).
+    """
+    import nncf
+
+    if not calibration:
+        raise ConversionError("INT8 quantization needs at least one calibration image")
+    names = ignored_names(model, options)
+    kwargs = dict(subset_size=subset_size or len(calibration),
+                  preset=nncf.QuantizationPreset(options.preset),
+                  fast_bias_correction=options.fast_bias_correction)
+    if options.model_type == "transformer":
+        kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    if names:
+        kwargs["ignored_scope"] = nncf.IgnoredScope(names=names)
+    log.info("NNCF quantization: %d calibration images, preset %s, heads %s%s", len(calibration), options.preset,
+             options.heads, f", kept in float: {names}" if names else "")
+    return nncf.quantize(model, nncf.Dataset(calibration), **kwargs)
+
+
+def quantize_with_accuracy_control(model, calibration: list, validation: list, validate, *, max_drop: float,
+                                   options: QuantizeOptions = QuantizeOptions(), subset_size: int | None = None):
+    """NNCF quantization that reverts layers to float until ``validate`` drops by at most ``max_drop`` (absolute).
+
+    ``validate(compiled_model, items) -> float`` is the metric (COCO AP); ``validation`` the items it receives.
+    """
+    import nncf
+
+    if not calibration:
+        raise ConversionError("INT8 quantization needs at least one calibration image")
+    if not validation:
+        raise ConversionError("accuracy control needs at least one validation image")
+    names = ignored_names(model, options)
+    kwargs = dict(subset_size=subset_size or len(calibration), max_drop=max_drop,
+                  drop_type=nncf.DropType.ABSOLUTE, preset=nncf.QuantizationPreset(options.preset))
+    if options.model_type == "transformer":
+        kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    if names:
+        kwargs["ignored_scope"] = nncf.IgnoredScope(names=names)
+    log.info("NNCF quantization with accuracy control: max AP drop %.3f, %d calibration / %d validation images",
+             max_drop, len(calibration), len(validation))
+    return nncf.quantize_with_accuracy_control(model, nncf.Dataset(calibration), nncf.Dataset(validation),
+                                              validation_fn=validate, **kwargs)

@@ -1,0 +1,48 @@
+"""The verification report as a printed table (the JSON form is the report dict itself)."""
+from __future__ import annotations
+
+
+def _fmt(value, spec: str = ".3g") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def format_table(report: dict) -> str:
+    """Human-readable summary of a :func:`convert.run_conversion` report."""
+    lines = [f"lwpose-convert: {report.get('name')} (input {report.get('input')})"]
+    fid = report.get("fidelity", {})
+    if fid:
+        lines.append(f"\nFidelity on {fid.get('count')} {fid.get('images')} (f32 execution, tolerance "
+                     f"{fid.get('tolerance'):g}):")
+        for key in ("torch_vs_onnx", "torch_vs_ir_fp32", "onnx_vs_ir_fp32", "fp16_vs_fp32"):
+            if key in fid:
+                lines.append(f"  {key.replace('_vs_', ' vs ').replace('_', ' '):<22} max abs {fid[key]:.3g}")
+    int8 = report.get("int8")
+    if int8:
+        lines.append(f"\nINT8 ({int8.get('method')}, heads kept in float: {int8.get('heads')}):")
+        for cand in int8.get("candidates", []):
+            ap = f", AP drop {cand['AP_drop']:+.4f}" if "AP_drop" in cand else ""
+            lines.append(f"  candidate heads={cand['heads']:<6} peak F1 {cand['peak_f1']:.3f}{ap}"
+                         f"  {'ok' if cand['within_budget'] else 'over budget'}")
+        agree = int8.get("agreement")
+        if agree:
+            lines.append(f"  vs FP32: heatmaps max/mean abs {agree['heatmaps_max_abs']:.3g}/{agree['heatmaps_mean_abs']:.3g}"
+                         f", PAFs {agree['pafs_max_abs']:.3g}/{agree['pafs_mean_abs']:.3g}, peaks recall "
+                         f"{agree['peak_recall']:.3f} precision {agree['peak_precision']:.3f} "
+                         f"({agree['reference_peaks']} FP32 peaks)")
+    ap = report.get("ap")
+    if ap:
+        lines.append(f"\nCOCO AP on {ap['images']} validation images: "
+                     + ", ".join(f"{k} {_fmt(v, '.4f')}" for k, v in ap.items() if k != "images"))
+    speed = report.get("speed")
+    if speed:
+        lines.append("\nSpeed on this CPU:")
+        lines.append(f"  {'model (hint)':<18} {'executed':<9} {'latency ms':>10} {'async FPS':>10}  input")
+        for key, s in speed.items():
+            lines.append(f"  {key:<18} {s['execution_precision']:<9} {s['latency_ms_p50']:>10.2f} "
+                         f"{s['async_fps']:>10.1f}  {s['input_shape']}")
+    outs = report.get("outputs", {})
+    if outs:
+        lines.append("\nWritten: " + ", ".join(f"{k}: {v}" for k, v in outs.items()))
+    return "\n".join(lines)
