@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -40,6 +41,9 @@ __all__ = ["DecoderOptions", "Peaks", "decode_poses", "find_peaks"]
 
 log = logging.getLogger(__name__)
 
+#: PAF channel of the x and y component of each limb.
+_PAF_X = np.array([cx for cx, _ in PAF_CHANNELS], dtype=np.intp)
+_PAF_Y = np.array([cy for _, cy in PAF_CHANNELS], dtype=np.intp)
 #: Values at or below this are treated as "no signal" in the logarithmic sub-cell fit.
 _LOG_FLOOR = 1e-6
 
@@ -83,7 +87,7 @@ class DecoderOptions:
         return replace(cls(), **options)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Peaks:
     """Keypoint candidates of all types, sorted by type.
 
@@ -120,24 +124,29 @@ def _check_maps(heatmaps, pafs) -> tuple[np.ndarray, np.ndarray]:
     return hm[:NUM_KEYPOINTS].astype(np.float32, copy=False), pf.astype(np.float32, copy=False)
 
 
-def _vertex_offset(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Sub-cell offset in ``[-0.5, 0.5]`` of the maximum through 3 equally spaced samples.
+def _vertex_offset(samples: np.ndarray) -> np.ndarray:
+    """Sub-cell offsets in ``[-0.5, 0.5]`` of maxima through 3 equally spaced samples ``[3, ...]`` (left, centre, right).
 
     A parabola through the logarithms (exact for a Gaussian) where all three values are positive, else through the
-    values themselves; 0 where neither is defined (map border, flat or non-finite neighbourhood).
+    values themselves where they are finite; 0 where a neighbour is missing (``-inf``: map border) or the fit is
+    not a maximum.
     """
-    with np.errstate(all="ignore"):
-        positive = (left > _LOG_FLOOR) & (right > _LOG_FLOOR) & (centre > _LOG_FLOOR)
-        ll = np.log(np.where(positive, left, 1.0))
-        lc = np.log(np.where(positive, centre, 1.0))
-        lr = np.log(np.where(positive, right, 1.0))
-        a = np.where(positive, ll, left)
-        c = np.where(positive, lc, centre)
-        b = np.where(positive, lr, right)
-        den = a - 2.0 * c + b
-        off = 0.5 * (a - b) / den
-    ok = np.isfinite(off) & (den < -1e-12)
-    return np.where(ok, np.clip(off, -0.5, 0.5), 0.0).astype(np.float32)
+    positive = (samples > _LOG_FLOOR).all(axis=0)
+    finite = np.isfinite(samples).all(axis=0)
+    fit = np.log(np.maximum(samples, _LOG_FLOOR))
+    np.copyto(fit, samples, where=~positive & finite)
+    fit[:, ~finite] = 0.0
+    den = fit[0] + fit[2] - 2.0 * fit[1]
+    den[den > -1e-9] = -np.inf  # not a maximum: offset 0
+    off = (fit[0] - fit[2]) / den
+    off *= 0.5
+    return np.clip(off, -0.5, 0.5, out=off)
+
+
+@lru_cache(maxsize=16)
+def _padded_index(k_n: int, h: int, w: int) -> np.ndarray:
+    """Flat index in a ``[k_n, h + 2, w + 2]`` padded copy of each cell of a ``[k_n, h, w]`` map."""
+    return np.arange(k_n * (h + 2) * (w + 2)).reshape(k_n, h + 2, w + 2)[:, 1:-1, 1:-1].ravel()
 
 
 def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 100) -> Peaks:
@@ -147,25 +156,27 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
     never peaks and never suppress a neighbour.
     """
     k_n, h, w = keypoint_maps.shape
-    with np.errstate(invalid="ignore"):
-        cand = np.flatnonzero(keypoint_maps > threshold)
+    cand = np.flatnonzero(keypoint_maps > threshold)
     if len(cand) == 0:
-        empty = np.zeros(0, dtype=np.float32)
-        return Peaks(np.zeros(0, dtype=np.int64), np.zeros((0, 2), np.float32), empty, np.zeros(k_n + 1, np.int64))
-    padded = np.full((k_n, h + 2, w + 2), -np.inf, dtype=np.float32)
+        return Peaks(np.zeros(0, np.intp), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
+                     np.zeros(k_n + 1, np.intp))
+    pw = w + 2
+    padded = np.full((k_n, h + 2, pw), -np.inf, dtype=np.float32)
     padded[:, 1:-1, 1:-1] = keypoint_maps
     flat = padded.ravel()
+    base = _padded_index(k_n, h, w)[cand]
+    # Rows: left, up, centre, centre, right, down, then the diagonals up-left, up-right, down-left, down-right.
+    # A NaN neighbour compares False both ways, so it is replaced by -inf.
+    nb = flat[np.array([-1, -pw, 0, 0, 1, pw, -pw - 1, -pw + 1, pw - 1, pw + 1])[:, None] + base]
+    np.copyto(nb, -np.inf, where=np.isnan(nb))
+    v = nb[2]
+    # Ties: a cell must be >= its neighbours before it in raster order and > those after, so a plateau gives one peak.
+    before = np.maximum(np.maximum(nb[0], nb[1]), np.maximum(nb[6], nb[7]))
+    after = np.maximum(np.maximum(nb[4], nb[5]), np.maximum(nb[8], nb[9]))
+    sel = np.flatnonzero((before <= v) & (after < v))
+    cand, nb = cand[sel], nb[:6, sel]
+    v = nb[2]
     c, rem = np.divmod(cand, h * w)
-    y, x = np.divmod(rem, w)
-    pw = w + 2
-    base = c * ((h + 2) * pw) + (y + 1) * pw + (x + 1)
-    # Neighbours: 4 before the centre in raster order (ties allowed), 4 after (must be strictly lower).
-    offsets = np.array([-pw - 1, -pw, -pw + 1, -1, 1, pw - 1, pw, pw + 1])
-    nb = flat[base[:, None] + offsets[None, :]]
-    nb[np.isnan(nb)] = -np.inf
-    v = flat[base]
-    is_peak = (v[:, None] >= nb[:, :4]).all(axis=1) & (v[:, None] > nb[:, 4:]).all(axis=1)
-    c, y, x, v, nb = c[is_peak], y[is_peak], x[is_peak], v[is_peak], nb[is_peak]
     counts = np.bincount(c, minlength=k_n)
     if counts.max(initial=0) > max_per_type:
         order = np.lexsort((-v, c))  # by type, strongest first
@@ -173,107 +184,128 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
         rank = np.arange(len(order)) - starts[c[order]]
         keep = np.sort(order[rank < max_per_type])
         log.debug("peaks capped at %d per type (%d found)", max_per_type, len(c))
-        c, y, x, v, nb = c[keep], y[keep], x[keep], v[keep], nb[keep]
+        c, rem, nb = c[keep], rem[keep], nb[:, keep]
+        v = nb[2]
         counts = np.bincount(c, minlength=k_n)
-    dx = _vertex_offset(nb[:, 3], v, nb[:, 4])
-    dy = _vertex_offset(nb[:, 1], v, nb[:, 6])
-    xy = np.stack([x + dx, y + dy], axis=1).astype(np.float32)
-    conf = np.minimum(v, np.float32(np.finfo(np.float32).max))
-    starts = np.concatenate(([0], np.cumsum(counts)))
-    return Peaks(c, xy, conf.astype(np.float32), starts)
+    y, x = np.divmod(rem, w)
+    # (left, centre, right) along x and (up, centre, down) along y: [3, 2, N].
+    off = _vertex_offset(nb.reshape(3, 2, -1))
+    xy = np.empty((len(v), 2), dtype=np.float32)
+    xy[:, 0] = x + off[0]
+    xy[:, 1] = y + off[1]
+    conf = np.minimum(v, np.finfo(np.float32).max)
+    return Peaks(c, xy, conf, np.concatenate(([0], np.cumsum(counts))))
 
 
-def _score_limb(pa: np.ndarray, pb: np.ndarray, paf_x: np.ndarray, paf_y: np.ndarray,
-                opts: DecoderOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PAF line integral of every pair (a in ``pa``, b in ``pb``) (positions in map cells).
+def _limb_pairs(peaks: Peaks, limbs: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate (from, to) peak pair of every limb in ``limbs``: ``(limb, ga, gb)`` with global peak indices."""
+    ends = np.array([LIMBS[limb] for limb in limbs])
+    sa, sb = peaks.starts[ends[:, 0]], peaks.starts[ends[:, 1]]
+    na, nb = peaks.starts[ends[:, 0] + 1] - sa, peaks.starts[ends[:, 1] + 1] - sb
+    n_pairs = na * nb
+    total = int(n_pairs.sum())
+    which = np.repeat(np.arange(len(limbs)), n_pairs)
+    local = np.arange(total) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
+    nb_w = nb[which]
+    return np.asarray(limbs)[which], sa[which] + local // nb_w, sb[which] + local % nb_w
 
-    Returns the accepted pairs ``(ia, ib, score)``.
+
+@lru_cache(maxsize=8)
+def _sample_steps(n: int) -> np.ndarray:
+    """``n`` evenly spaced fractions from 0 to 1 (float32, read-only)."""
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    t.flags.writeable = False
+    return t
+
+
+def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, pafs: np.ndarray,
+                 opts: DecoderOptions) -> tuple[np.ndarray, np.ndarray]:
+    """PAF line integral of candidate pairs (positions ``xy`` in map cells): ``(accepted mask, score)``.
+
+    The PAF of the pair's limb is sampled at ``paf_samples`` evenly spaced points of the segment (nearest cell) and
+    projected on the segment's unit vector; the score is the mean of the samples above ``min_paf_score``.
     """
-    h, w = paf_x.shape
-    d = pb[None, :, :] - pa[:, None, :]  # [na, nb, 2]
-    norm = np.sqrt((d * d).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(norm[..., None] > 1e-6, d / norm[..., None], 0.0)
-    t = np.linspace(0.0, 1.0, opts.paf_samples, dtype=np.float32)
-    pts = pa[:, None, None, :] + d[:, :, None, :] * t[None, None, :, None]  # [na, nb, S, 2]
-    xi = np.clip(np.rint(pts[..., 0]).astype(np.intp), 0, w - 1)
-    yi = np.clip(np.rint(pts[..., 1]).astype(np.intp), 0, h - 1)
-    idx = yi * w + xi
-    s = paf_x.ravel()[idx] * unit[..., None, 0] + paf_y.ravel()[idx] * unit[..., None, 1]  # [na, nb, S]
-    with np.errstate(invalid="ignore"):
-        passed = s > opts.min_paf_score
-    n_pass = passed.sum(-1)
-    mean = np.where(passed, s, 0.0).sum(-1) / np.maximum(n_pass, 1)
-    ok = (mean > 0) & (n_pass > opts.success_ratio * opts.paf_samples)
-    ia, ib = np.nonzero(ok)
-    return ia, ib, mean[ia, ib].astype(np.float32)
+    _, h, w = pafs.shape
+    # Sample positions + 0.5, kept inside [0, size) so that truncation gives the nearest cell, in bounds.
+    pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
+    ax, ay = pos[ga, 0], pos[ga, 1]
+    dx, dy = pos[gb, 0] - ax, pos[gb, 1] - ay
+    norm = np.sqrt(dx * dx + dy * dy)
+    inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-6)
+    t = _sample_steps(opts.paf_samples)[:, None]
+    # [S, n] flat cell index of each sample.
+    idx = (ay + dy * t).astype(np.intp)
+    idx *= w
+    idx += (ax + dx * t).astype(np.intp)
+    flat = pafs.reshape(-1)
+    s = flat[idx + _PAF_X[limb] * (h * w)] * (dx * inv) + flat[idx + _PAF_Y[limb] * (h * w)] * (dy * inv)
+    passed = s > opts.min_paf_score  # NaN samples fail
+    n_pass = passed.sum(axis=0)
+    np.copyto(s, 0.0, where=~passed)
+    score = s.sum(axis=0) / np.maximum(n_pass, 1)
+    return (score > 0) & (n_pass > opts.success_ratio * opts.paf_samples), score
 
 
-def _greedy_match(ia: np.ndarray, ib: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-to-one matching by decreasing score (each a and each b used at most once)."""
-    if len(score) <= 1:
-        return ia, ib, score
-    order = np.argsort(-score, kind="stable")
-    ia, ib, score = ia[order], ib[order], score[order]
+def _greedy_match(limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of a one-to-one matching per limb, chosen greedily by decreasing score (each peak once per limb)."""
+    order = np.lexsort((-score, limb))
     used_a, used_b, keep = set(), set(), []
-    for t, (i, j) in enumerate(zip(ia.tolist(), ib.tolist())):
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
+    for t, l, i, j in zip(order.tolist(), limb[order].tolist(), ga[order].tolist(), gb[order].tolist()):
+        if (l, i) not in used_a and (l, j) not in used_b:
+            used_a.add((l, i))
+            used_b.add((l, j))
             keep.append(t)
-    keep = np.asarray(keep, dtype=np.intp)
-    return ia[keep], ib[keep], score[keep]
+    return np.asarray(keep, dtype=np.intp)
 
 
-class _Assembly:
-    """People under construction: peak index per keypoint type (-1 = missing), running score and count."""
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Root of every node of a forest given by ``parent`` (a root is its own parent), by pointer jumping."""
+    root = parent
+    while True:
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            return root
+        root = nxt
 
-    def __init__(self, peaks: Peaks):
-        self.peaks = peaks
-        n = len(peaks.conf)
-        self.members = np.full((n + 1, NUM_KEYPOINTS), -1, dtype=np.intp)  # global peak indices
-        self.score = np.zeros(n + 1, dtype=np.float64)
-        self.count = np.zeros(n + 1, dtype=np.intp)
-        self.owner = np.full(n, -1, dtype=np.intp)  # person of each peak
-        self.size = 0
 
-    def grow(self, a: int, b: int, ga: np.ndarray, gb: np.ndarray, s: np.ndarray) -> None:
-        """Tree limb a -> b: attach each matched b to the person of its a (a new person if a has none)."""
-        pid = self.owner[ga]
-        new = pid < 0
-        if new.any():
-            k = int(new.sum())
-            pid[new] = np.arange(self.size, self.size + k)
-            self.size += k
-            self._add(pid[new], a, ga[new], 0.0)
-        free = self.members[pid, b] < 0
-        self._add(pid[free], b, gb[free], s[free])
+def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, score: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Group matched limbs into people: ``(members [P, 18] peak index or -1, score [P])``.
 
-    def _add(self, pid: np.ndarray, k: int, g: np.ndarray, s) -> None:
-        self.members[pid, k] = g
-        self.owner[g] = pid
-        self.score[pid] += self.peaks.conf[g] + s
-        self.count[pid] += 1
-
-    def join(self, a: int, b: int, ga: np.ndarray, gb: np.ndarray, s: np.ndarray) -> None:
-        """Non-tree limb (ear-shoulder): fill a missing end, or merge two fragments with disjoint keypoints."""
-        for i, j, sc in zip(ga.tolist(), gb.tolist(), s.tolist()):
-            pa, pb = int(self.owner[i]), int(self.owner[j])
-            if pa >= 0 and pb < 0 and self.members[pa, b] < 0:
-                self._add(np.array([pa]), b, np.array([j]), sc)
-            elif pb >= 0 and pa < 0 and self.members[pb, a] < 0:
-                self._add(np.array([pb]), a, np.array([i]), sc)
-            elif pa >= 0 and pb >= 0 and pa != pb:
-                ma, mb = self.members[pa], self.members[pb]
-                if not ((ma >= 0) & (mb >= 0)).any():
-                    take = mb >= 0
-                    ma[take] = mb[take]
-                    self.owner[mb[take]] = pa
-                    self.score[pa] += self.score[pb] + sc
-                    self.count[pa] += self.count[pb]
-                    mb[:] = -1
-                    self.score[pb] = 0.0
-                    self.count[pb] = 0
+    Tree limbs (:data:`DECODE_LIMB_ORDER`, every keypoint type reached by one limb from the neck) make a forest in
+    which every peak has at most one parent; the people are its trees, exactly as growing them limb by limb from
+    the neck outward gives. Ear-shoulder limbs then join two people whose keypoint types are disjoint (filling a
+    missing ear or shoulder, or re-uniting a person whose neck was not found), strongest first. A person's score
+    is the sum of its keypoint confidences and of the scores of the limbs that joined it.
+    """
+    n = len(peaks.conf)
+    extra = (limb == EAR_SHOULDER_LIMBS[0]) | (limb == EAR_SHOULDER_LIMBS[1])
+    tree = ~extra
+    parent = np.arange(n)
+    parent[gb[tree]] = ga[tree]
+    root = _roots(parent)
+    is_root = root == np.arange(n)
+    person = (np.cumsum(is_root) - 1)[root]
+    n_people = int(is_root.sum())
+    members = np.full((n_people, NUM_KEYPOINTS), -1, dtype=np.intp)
+    members[person, peaks.types] = np.arange(n)
+    total = np.bincount(person, weights=peaks.conf, minlength=n_people)
+    total += np.bincount(person[gb[tree]], weights=score[tree], minlength=n_people)
+    if extra.any():
+        idx = np.flatnonzero(extra)
+        for i in idx[np.argsort(-score[idx], kind="stable")].tolist():
+            pa, pb = person[ga[i]], person[gb[i]]
+            if pa == pb:
+                continue
+            ma, mb = members[pa], members[pb]
+            if ((ma >= 0) & (mb >= 0)).any():
+                continue
+            np.maximum(ma, mb, out=ma)
+            person[mb[mb >= 0]] = pa
+            mb[:] = -1
+            total[pa] += total[pb] + score[i]
+            total[pb] = 0.0
+    return members, total
 
 
 def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, **options) -> list[Pose]:
@@ -294,35 +326,21 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     peaks = find_peaks(hm, opts.peak_threshold, opts.max_peaks_per_type)
     if len(peaks.conf) == 0:
         return []
-    people = _Assembly(peaks)
-    for limb in DECODE_LIMB_ORDER + EAR_SHOULDER_LIMBS:
-        a, b = LIMBS[limb]
-        sa, sb = peaks.of_type(a), peaks.of_type(b)
-        if sa.start == sa.stop or sb.start == sb.stop:
-            continue
-        cx, cy = PAF_CHANNELS[limb]
-        ia, ib, s = _score_limb(peaks.xy[sa], peaks.xy[sb], pf[cx], pf[cy], opts)
-        if len(s) == 0:
-            continue
-        ia, ib, s = _greedy_match(ia, ib, s)
-        ga, gb = ia + sa.start, ib + sb.start
-        if limb in EAR_SHOULDER_LIMBS:
-            people.join(a, b, ga, gb, s)
-        else:
-            people.grow(a, b, ga, gb, s)
-    n = people.size
-    count, score, members = people.count[:n], people.score[:n], people.members[:n]
-    keep = (count >= opts.min_keypoints) & (score >= opts.min_mean_score * np.maximum(count, 1))
-    keep &= count > 0
-    order = np.nonzero(keep)[0]
-    order = order[np.argsort(-score[order], kind="stable")]
+    limb, ga, gb = _limb_pairs(peaks, DECODE_LIMB_ORDER + EAR_SHOULDER_LIMBS)
+    ok, score = _score_pairs(peaks.xy, limb, ga, gb, pf, opts)
+    limb, ga, gb, score = limb[ok], ga[ok], gb[ok], score[ok]
+    keep = _greedy_match(limb, ga, gb, score)
+    members, total = _assemble(peaks, limb[keep], ga[keep], gb[keep], score[keep])
+    count = (members >= 0).sum(axis=1)
+    good = np.nonzero((count >= max(opts.min_keypoints, 1)) & (total >= opts.min_mean_score * count))[0]
+    good = good[np.argsort(-total[good], kind="stable")]
     offset = float(cell_centers(1, stride)[0])
     result = []
-    for p in order:
+    for p in good.tolist():
         kp = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float32)
         m = members[p]
         have = m >= 0
         kp[have, :2] = peaks.xy[m[have]] * stride + offset
         kp[have, 2] = np.maximum(peaks.conf[m[have]], _LOG_FLOOR)
-        result.append(Pose(kp, float(score[p])))
+        result.append(Pose(kp, float(total[p])))
     return result
