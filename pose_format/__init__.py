@@ -41,6 +41,7 @@ from pose_format.geometry import (
     cell_centers,
     letterbox,
     map_to_image,
+    map_to_input,
     normalize,
 )
 from pose_format.checkpoint_layout import (
@@ -68,7 +69,7 @@ __all__ = [
     "PAF_CHANNELS", "RIGHT_KEYPOINTS", "TO_COCO17", "coco17_to_18", "to_coco17",
     "HEATMAP_SIGMA", "INPUT_HEIGHT_ACCURATE", "INPUT_HEIGHT_LIVE", "NORM_MEAN", "NORM_SCALE", "PAD_VALUE",
     "PAF_THICKNESS", "STRIDE", "TRAIN_CROP", "CELL_OFFSET", "LetterboxMeta", "cell_centers", "letterbox",
-    "map_to_image", "normalize",
+    "map_to_image", "map_to_input", "normalize",
     "PUBLISHED_CHECKPOINT_FILE", "PUBLISHED_CHECKPOINT_URL", "CHECKPOINT_KEYS", "IMAGENET_INIT_FILE",
     "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
     "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "__version__",

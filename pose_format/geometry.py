@@ -54,10 +54,19 @@ class LetterboxMeta:
         """Map input-pixel coordinates ``[..., 2]`` back to image pixels."""
         return map_to_image(xy, self.scale)
 
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Map image-pixel coordinates ``[..., 2]`` to input pixels (the inverse of :meth:`to_image`)."""
+        return map_to_input(xy, self.scale)
+
 
 def map_to_image(xy: np.ndarray, scale: float) -> np.ndarray:
     """Input-pixel ``(x, y)`` -> image pixels for an image resized by ``scale`` (pixel-centre aligned)."""
     return (np.asarray(xy, dtype=np.float32) + 0.5) / scale - 0.5
+
+
+def map_to_input(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Image-pixel ``(x, y)`` -> input pixels of the image resized by ``scale``: the inverse of :func:`map_to_image`."""
+    return (np.asarray(xy, dtype=np.float32) + 0.5) * scale - 0.5
 
 
 def letterbox(image: np.ndarray, input_height: int, input_width: int | None = None) -> tuple[np.ndarray, LetterboxMeta]:
