@@ -1,9 +1,33 @@
 """Demos: the live pose demo (window, video/images or a web live view), the weights downloader and the quickstart.
 
 Entry points: ``python -m demos`` (``lwpose-demo``), ``python -m demos.weights`` (``lwpose-weights``),
-``python -m demos.quickstart`` (``lwpose-quickstart``). Importing this package stays light: the heavy parts
-(OpenVINO, torch for the quickstart) load only in the modules that need them.
-"""
-from demos.weights import WeightsError, cache_dir, cached_checkpoint, download, verify
+``python -m demos.serve`` (web live view with a test pattern), ``python -m demos.quickstart`` (``lwpose-quickstart``).
 
-__all__ = ["WeightsError", "cache_dir", "cached_checkpoint", "download", "verify"]
+The names below are re-exported lazily, so ``import demos`` stays light (OpenVINO loads with the demo runner, torch
+only in the quickstart) and ``python -m demos.weights`` does not import its own module twice.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DemoOptions": "demos.live", "DemoSummary": "demos.live", "run_demo": "demos.live",
+    "LiveView": "demos.serve",
+    "SourceError": "demos.sources", "open_source": "demos.sources",
+    "open_sink": "demos.sinks", "has_display": "demos.sinks",
+    "write_synthetic_clip": "demos.clip",
+    "write_report": "demos.report",
+    "WeightsError": "demos.weights", "cache_dir": "demos.weights", "cached_checkpoint": "demos.weights",
+    "download": "demos.weights", "verify": "demos.weights",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'demos' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

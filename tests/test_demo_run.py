@@ -1,0 +1,84 @@
+"""The real demo (demos.live / python -m demos) with Intel's OMZ IR (random weights) on synthetic inputs."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from demos.clip import write_synthetic_clip
+from demos.live import DemoOptions, FpsMeter, run_demo
+from demos.sources import SourceError, open_source
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_synthetic_clip(tmp_path_factory.mktemp("clip") / "people.mp4", frames=6, width=320, height=192)
+
+
+def test_demo_writes_annotated_video(omz_xml, clip, tmp_path):
+    out = tmp_path / "annotated.mp4"
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=out, window=False, serve=0,
+                                   progress=False))
+    assert summary.frames == 6 and summary.errors == 0 and summary.dropped == 0
+    assert summary.model_kind == "omz" and summary.execution_precision in ("f32", "bf16", "f16")
+    assert summary.url.startswith("http://127.0.0.1:")
+    assert summary.latency_ms_p50 > 0 and summary.fps > 0
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    ok, annotated = cap.read()
+    src = cv2.VideoCapture(str(clip))
+    _, original = src.read()
+    assert ok and annotated.shape == original.shape
+    # the stats panel (top-left) was drawn: that corner differs from the input clip
+    diff = np.abs(annotated[:40, :100].astype(int) - original[:40, :100].astype(int)).mean()
+    assert diff > 20
+
+
+def test_demo_images_folder_skips_unreadable_with_its_path(omz_xml, tmp_path, caplog):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.jpg"), np.full((120, 200, 3), 90, np.uint8))
+    (images / "b.jpg").write_bytes(b"not a jpeg")
+    cv2.imwrite(str(images / "c.png"), np.full((90, 90), 200, np.uint8))  # gray is fine
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(images), output=tmp_path / "out", window=False,
+                                   progress=False))
+    assert summary.frames == 2 and summary.errors == 1
+    assert "b.jpg" in summary.error_messages[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "c.jpg"]
+
+
+def test_cli_errors_are_clear(omz_xml, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "demos", "--model", str(omz_xml), "--quiet", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    r = run("--input", str(tmp_path / "missing.mp4"), "--output", str(tmp_path / "o.mp4"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = run("--input", str(tmp_path), "--output", str(tmp_path / "o.mp4"))
+    assert r.returncode == 2 and "no images" in r.stderr
+    (tmp_path / "x.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))[1].tobytes())
+    r = run("--input", str(tmp_path / "x.jpg"), "--no-window")
+    assert r.returncode == 2 and "--output" in r.stderr and "--serve" in r.stderr
+    r = run("--input", str(tmp_path / "x.jpg"), "--output", str(tmp_path / "o"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["frames"] == 1
+    r = subprocess.run([sys.executable, "-m", "demos", "--model", str(tmp_path / "nope.xml"), "--input",
+                        str(tmp_path / "x.jpg"), "--no-window", "--output", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "nope.xml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sources_and_fps_meter(clip, tmp_path):
+    src = open_source(str(clip), max_frames=3)
+    assert src.kind == "video" and not src.live and len(list(src)) == 3
+    with pytest.raises(SourceError, match="camera 97"):
+        open_source("97")
+    with pytest.raises(SourceError, match="no images match"):
+        open_source(str(tmp_path / "*.jpg"))
+    meter = FpsMeter(window=1.0)
+    assert meter.tick(0.0) is None
+    for i in range(1, 11):
+        fps = meter.tick(i * 0.1)
+    assert fps == pytest.approx(10.0)
