@@ -138,11 +138,9 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
         def validate(compiled, items):
             return coco_ap(compiled, list(items), gt), None
 
-        import nncf
-
         model = quantize_with_accuracy_control(
-            fp32_model, calibration.inputs(), nncf.Dataset(validation.samples, lambda s: s.input), validate,
-            max_drop=opt.max_drop, options=options)
+            fp32_model, calibration.inputs(), validation.samples, validate, max_drop=opt.max_drop, options=options,
+            to_input=lambda sample: sample.input)
         report["int8"] = {"method": "accuracy_control", "heads": heads, "max_drop": opt.max_drop}
         return model
     policies = HEAD_POLICIES if opt.int8_heads == "auto" else (opt.int8_heads,)

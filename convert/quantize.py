@@ -92,10 +92,12 @@ def quantize_int8(model, calibration: list, options: QuantizeOptions = QuantizeO
 
 
 def quantize_with_accuracy_control(model, calibration: list, validation: list, validate, *, max_drop: float,
-                                   options: QuantizeOptions = QuantizeOptions(), subset_size: int | None = None):
+                                   options: QuantizeOptions = QuantizeOptions(), subset_size: int | None = None,
+                                   to_input=None):
     """NNCF quantization that reverts layers to float until ``validate`` drops by at most ``max_drop`` (absolute).
 
-    ``validate(compiled_model, items) -> float`` is the metric (COCO AP); ``validation`` the items it receives.
+    ``validate(compiled_model, items) -> (metric, None)`` computes the metric (COCO AP) on validation items;
+    ``to_input(item)`` turns one item into the model input (default: the item itself).
     """
     import nncf
 
@@ -112,5 +114,5 @@ def quantize_with_accuracy_control(model, calibration: list, validation: list, v
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=names)
     log.info("NNCF quantization with accuracy control: max AP drop %.3f, %d calibration / %d validation images",
              max_drop, len(calibration), len(validation))
-    return nncf.quantize_with_accuracy_control(model, nncf.Dataset(calibration), nncf.Dataset(validation),
+    return nncf.quantize_with_accuracy_control(model, nncf.Dataset(calibration), nncf.Dataset(validation, to_input),
                                               validation_fn=validate, **kwargs)

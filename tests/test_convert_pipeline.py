@@ -1,0 +1,190 @@
+"""python -m convert end to end (small static shape, tiny calibration), its report, and bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import openvino as ov
+import pytest
+import torch
+
+from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
+
+import convert.pipeline
+from convert import ConversionError, ConvertOptions, head_convolutions, read_rt_info, run_conversion
+from convert.__main__ import main
+
+H, W = 128, 160
+
+
+def _ops(model) -> set[str]:
+    return {op.get_type_name() for op in model.get_ops()}
+
+
+def _no_staging_left(parent: Path) -> bool:
+    return not [p for p in parent.iterdir() if ".staging-" in p.name]
+
+
+@pytest.fixture(scope="module")
+def converted(seed_dir, coco_mini_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("conv") / "out"
+    rc = main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(out), "--name", "seed",
+               "--precision", "FP32", "FP16", "INT8", "--height", str(H), "--width", str(W),
+               "--calib-images", str(coco_mini_dir), "--int8-heads", "last", "--verify-images", str(coco_mini_dir),
+               "--bench-seconds", "0.2", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_outputs_and_rt_info(converted, seed_dir):
+    core = ov.Core()
+    for precision in ("FP32", "FP16", "INT8"):
+        model = core.read_model(converted / precision / "seed.xml")
+        assert list(model.inputs[0].get_shape()) == [1, H, W, 3]
+        assert list(model.output(IR_HEATMAPS_NAME).get_shape()) == [1, 19, H // 8, W // 8]
+        assert list(model.output(IR_PAFS_NAME).get_shape()) == [1, 38, H // 8, W // 8]
+        info = read_rt_info(model)
+        assert info["precision"] == precision
+        assert info["model_type"] == "lightweight_openpose"
+        assert len(info["source_sha256"]) == 64
+    int8 = core.read_model(converted / "INT8" / "seed.xml")
+    assert "FakeQuantize" in _ops(int8)
+    assert "FakeQuantize" not in _ops(core.read_model(converted / "FP32" / "seed.xml"))
+    assert read_rt_info(int8)["int8_heads"] == "last"
+    # the final conv of each output kept in float: no FakeQuantize feeds it
+    for name in head_convolutions(int8, 1):
+        conv = next(op for op in int8.get_ops() if op.get_friendly_name() == name)
+        assert all(conv.input_value(i).get_node().get_type_name() != "FakeQuantize" for i in range(2))
+    assert _no_staging_left(converted.parent)
+
+
+def test_onnx_file(converted):
+    model = onnx.load(str(converted / "seed.onnx"))
+    onnx.checker.check_model(model)
+    assert [o.name for o in model.graph.output] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
+    assert model.graph.input[0].name == "image"
+    assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
+
+
+def test_report(converted):
+    report = json.loads((converted / "report.json").read_text())
+    fid = report["fidelity"]
+    assert fid["count"] == 4
+    for key in ("torch_vs_onnx", "torch_vs_ir_fp32", "onnx_vs_ir_fp32"):
+        assert 0 <= fid[key] < 1e-4, key
+    assert 0 < fid["fp16_vs_fp32"] < 1e-2
+    agree = report["int8"]["agreement"]
+    assert 0 < agree["heatmaps_mean_abs"] <= agree["heatmaps_max_abs"]
+    assert 0 <= agree["peak_f1"] <= 1
+    assert report["int8"]["calibration"] == {"images": 4, "skipped": 0}
+    assert set(report["speed"]) == {"FP32 (f32)", "FP32 (default)", "FP16 (default)", "INT8 (default)"}
+    assert report["speed"]["FP32 (f32)"]["execution_precision"] == "f32"
+    assert all(s["async_fps"] > 0 and s["latency_ms_p50"] > 0 for s in report["speed"].values())
+
+
+def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted, coco_mini_dir, tmp_path, seed_dir):
+    # an all-stages ONNX export: the IR still exposes the last stage only, named heatmaps / pafs
+    from convert import export_onnx, load_network
+
+    net = load_network(seed_dir / "checkpoint.pth")
+    path = export_onnx(net, tmp_path / "all.onnx", height=H, width=W, all_stages=True)
+    assert [o.name for o in onnx.load(str(path)).graph.output] == [
+        "stage0_heatmaps", "stage0_pafs", IR_HEATMAPS_NAME, IR_PAFS_NAME]
+    out = tmp_path / "ac"
+    report = run_conversion(ConvertOptions(
+        output_dir=out, onnx=path, precisions=("FP32", "INT8"), height=H, width=W,
+        calib_synthetic=3, accuracy_control=True, max_drop=0.01,
+        val_ann=coco_mini_dir / "person_keypoints_mini.json", val_images=coco_mini_dir, bench_seconds=0,
+        progress=False))
+    assert report["source"]["kind"] == "onnx"
+    assert "torch_vs_onnx" not in report["fidelity"] and report["fidelity"]["onnx_vs_ir_fp32"] < 1e-4
+    assert report["int8"]["method"] == "accuracy_control"
+    assert report["int8"]["calibration"] == {"images": 3, "skipped": 0}  # generated synthetic people
+    assert set(report["ap"]) == {"images", "FP32", "INT8"} and report["ap"]["images"] == 4
+    model = ov.Core().read_model(out / "INT8" / "all.xml")
+    assert [o.get_any_name() for o in model.outputs] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
+
+
+def test_fidelity_failure_writes_nothing(seed_dir, coco_mini_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(convert.pipeline, "FP32_TOLERANCE", 1e-12)
+    out = tmp_path / "out"
+    rc = main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(out), "--precision", "FP32",
+               "--height", str(H), "--width", str(W), "--verify-images", str(coco_mini_dir), "--bench-seconds", "0",
+               "--quiet"])
+    assert rc == 2
+    assert not out.exists() and _no_staging_left(tmp_path)
+
+
+def _run(tmp_path, *extra):
+    return main(["--output-dir", str(tmp_path / "out"), "--bench-seconds", "0", "--quiet", *map(str, extra)])
+
+
+def test_missing_and_corrupt_checkpoint(tmp_path, caplog):
+    assert _run(tmp_path, "--checkpoint", tmp_path / "missing.pth") == 1
+    assert "not found" in caplog.text
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00garbage")
+    assert _run(tmp_path, "--checkpoint", bad) == 1
+    assert "bad.pth" in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_other_architecture(tmp_path, caplog):
+    path = tmp_path / "resnet_like.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(8, 3, 3, 3), "fc.bias": torch.zeros(2)}}, path)
+    assert _run(tmp_path, "--checkpoint", path) == 1
+    assert "conv1.weight" in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_empty_calibration_folder(seed_dir, tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "INT8",
+                "--calib-images", tmp_path / "empty") == 1
+    assert "no images" in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_unreadable_calibration_images(seed_dir, coco_mini_dir, tmp_path, caplog):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "broken.jpg").write_bytes(b"not a jpeg")
+    (calib / "empty.png").write_bytes(b"")
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "INT8",
+                "--calib-images", calib) == 1
+    assert "none of the 2 calibration images could be read" in caplog.text
+    assert not (tmp_path / "out").exists()
+    # with one good image the broken ones are skipped and counted
+    img = cv2.imread(str(next(coco_mini_dir.glob("*.jpg"))))
+    cv2.imwrite(str(calib / "good.jpg"), img)
+    report = run_conversion(ConvertOptions(output_dir=tmp_path / "out", checkpoint=seed_dir / "checkpoint.pth",
+                                           precisions=("INT8",), height=H, width=W, calib_images=calib,
+                                           int8_heads="int8", bench_seconds=0, progress=False))
+    assert report["int8"]["calibration"] == {"images": 1, "skipped": 2}
+    assert (tmp_path / "out" / "INT8" / "checkpoint.xml").is_file()
+    assert not (tmp_path / "out" / "FP32").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "INT8"], "INT8 needs one calibration source"),
+    (["--height", "256"], "both --height and --width"),
+    (["--height", "100", "--width", "160"], "multiple of 8"),
+    (["--accuracy-control"], "--accuracy-control needs"),
+])
+def test_option_errors(seed_dir, tmp_path, caplog, args, message):
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", *args) == 1
+    assert message in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--checkpoint", "--onnx", "--calib-synthetic", "--accuracy-control", "--all-stages", "--dynamic"):
+        assert flag in text
