@@ -350,9 +350,9 @@ def _visibility(k: np.ndarray, depth: np.ndarray, owner: np.ndarray, pid: int) -
     v = np.zeros(17)
     for name, idx in _K.items():
         x, y = k[idx]
-        xi, yi = int(round(x)), int(round(y))
-        if not (0 <= xi < w and 0 <= yi < h):
+        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
             continue
+        xi, yi = int(round(x)), int(round(y))
         top = int(owner[yi, xi])
         own = top // 16 == pid and (top % 16) in {_PART_ID[p] for p in _OWNERS[name]}
         if name in ("nose", "left_eye", "right_eye"):

@@ -1,0 +1,123 @@
+"""``python -m train`` / ``lwpose-train``: train Lightweight OpenPose on COCO-format keypoint data.
+
+The paper's three steps (see docs/train.md):
+  1. from ImageNet MobileNet-v1 weights:   --imagenet mobilenet_sgd_68.848.pth.tar
+  2. weights-only restart:                 --checkpoint runs/step1/checkpoint_iter_420000.pth --weights-only
+  3. weights-only restart, 3 refinement stages (keep the first one afterwards):
+     --checkpoint runs/step2/checkpoint_iter_280000.pth --weights-only --allow-partial --num-refinement-stages 3
+Resume an interrupted run with --checkpoint runs/X/checkpoint_iter_N.pth (no --weights-only).
+Multi-GPU / multi-node: torchrun --nproc_per_node N -m train ... (DistributedDataParallel; --batch-size per process).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
+from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--train-ann", required=True, type=Path, help="COCO person keypoints JSON for training")
+    d.add_argument("--train-images", required=True, type=Path, help="folder of the training images")
+    d.add_argument("--val-ann", type=Path, help="COCO keypoints JSON for validation AP (with --val-images)")
+    d.add_argument("--val-images", type=Path, help="folder of the validation images")
+    d.add_argument("--val-after", type=int, default=5000, help="validate every N iterations (default 5000)")
+    d.add_argument("--val-height", type=int, default=INPUT_HEIGHT_ACCURATE, help="validation input height, pixels")
+    d.add_argument("--val-max-images", type=int, help="validate on the first N images only")
+    d.add_argument("--crop-size", type=int, default=TRAIN_CROP, help=f"square training crop, pixels (default {TRAIN_CROP})")
+    d.add_argument("--target-dist", type=float, default=0.6,
+                   help="crop-centre person height as a fraction of the crop, before the random scale (default 0.6)")
+    d.add_argument("--scale-min", type=float, default=0.5, help="random scale multiplier, lower bound (default 0.5)")
+    d.add_argument("--scale-max", type=float, default=1.1, help="random scale multiplier, upper bound (default 1.1)")
+    d.add_argument("--max-rotation", type=float, default=40.0, help="random rotation bound, degrees (default 40)")
+    d.add_argument("--center-jitter", type=float, default=40.0, help="crop centre jitter, crop pixels (default 40)")
+    d.add_argument("--flip-prob", type=float, default=0.5, help="horizontal flip probability (default 0.5)")
+    d.add_argument("--workers", type=int, default=8, help="DataLoader worker processes (default 8)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--batch-size", type=int, default=80, help="batch size per process (default 80)")
+    o.add_argument("--lr", type=float, default=BASE_LR, help=f"base learning rate (default {BASE_LR})")
+    o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help=f"weight decay (default {WEIGHT_DECAY})")
+    o.add_argument("--epochs", type=int, default=280, help="epochs (default 280)")
+    o.add_argument("--milestones", type=int, nargs="*", default=list(MILESTONES),
+                   help="MultiStepLR milestones, epochs (default 100 200 260)")
+    o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
+    o.add_argument("--max-iters", type=int, help="stop after this many iterations in total")
+    o.add_argument("--time-limit", type=float, help="stop after this many seconds of training (validation excluded)")
+    o.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 + GradScaler on CUDA)")
+    o.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    o.add_argument("--threads", type=int, help="torch CPU threads per process")
+    o.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (default auto)")
+    m = p.add_argument_group("model and checkpoints")
+    m.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages (default 1)")
+    m.add_argument("--imagenet", type=Path, help="ImageNet MobileNet-v1 weights (mobilenet_sgd_68.848.pth.tar)")
+    m.add_argument("--checkpoint", type=Path, help="checkpoint to resume from (published layout)")
+    m.add_argument("--weights-only", action="store_true",
+                   help="take only the weights of --checkpoint (restart: fresh optimizer, iteration 0)")
+    m.add_argument("--allow-partial", action="store_true",
+                   help="load the matching keys of --checkpoint only (fine-tuning, more refinement stages)")
+    m.add_argument("--allow-unsafe-checkpoint", action="store_true",
+                   help="allow checkpoint files that need full unpickling (trusted files only)")
+    m.add_argument("--out-dir", type=Path, default=Path("runs/default"), help="checkpoints and log.csv go here")
+    m.add_argument("--checkpoint-after", type=int, default=5000, help="save every N iterations (default 5000)")
+    m.add_argument("--keep-checkpoints", type=int, default=3, help="periodic checkpoints kept (default 3)")
+    m.add_argument("--log-after", type=int, default=100, help="log the loss every N iterations (default 100)")
+    m.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace):
+    from train.trainer import TrainConfig
+
+    return TrainConfig(
+        train_ann=args.train_ann, train_images=args.train_images, out_dir=args.out_dir, val_ann=args.val_ann,
+        val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
+        val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
+        weight_decay=args.weight_decay, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
+        max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
+        checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,
+        allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, imagenet=args.imagenet,
+        checkpoint_after=args.checkpoint_after, keep_checkpoints=args.keep_checkpoints, log_after=args.log_after,
+        workers=args.workers, amp=args.amp, seed=args.seed, threads=args.threads, device=args.device,
+        target_dist=args.target_dist, scale_range=(args.scale_min, args.scale_max), max_rotation=args.max_rotation,
+        center_jitter=args.center_jitter, flip_prob=args.flip_prob, progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for path, flag in ((args.train_ann, "--train-ann"), (args.train_images, "--train-images"),
+                       (args.val_ann, "--val-ann"), (args.val_images, "--val-images"),
+                       (args.checkpoint, "--checkpoint"), (args.imagenet, "--imagenet")):
+        if path is not None and not path.exists():
+            parser.error(f"{flag} not found: {path}")
+    if args.weights_only and args.checkpoint is None:
+        parser.error("--weights-only needs --checkpoint")
+    from train.checkpoint import CheckpointError
+    from train.trainer import config_dict, train
+
+    try:
+        cfg = config_from_args(args)
+        cfg.augment()  # validates crop size, scales, rotation
+        result = train(cfg)
+    except (CheckpointError, ValueError) as exc:
+        parser.error(str(exc))
+    summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
+               "train_seconds": round(result.train_seconds, 2), "seconds_per_iter": round(result.seconds_per_iter, 4),
+               "last_loss": result.last_loss, "val_curve": result.val_curve}
+    if result.checkpoint is not None:
+        print(json.dumps(summary))
+        (Path(cfg.out_dir) / "summary.json").write_text(json.dumps({**summary, "config": config_dict(cfg)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

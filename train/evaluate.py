@@ -1,0 +1,151 @@
+"""Single-scale COCO keypoint evaluation of a PyTorch checkpoint.
+
+``python -m train.evaluate --checkpoint C --ann A --images D [--height 368] [--out detections.json]`` prints the AP
+table (AP, AP50, AP75, APm, APl, AR) and writes the detections in COCO results format.
+
+Inference follows the deployed runtime: :func:`pose_format.letterbox` to the input height (width padded to a
+multiple of 8 with :data:`pose_format.PAD_VALUE`), :func:`pose_format.normalize`, the network's last stage,
+:func:`ov_inference.decode_poses` (network-input pixels), mapped back to image pixels with the letterbox meta by
+:func:`ov_inference.poses_to_coco`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco
+from pose_format import INPUT_HEIGHT_ACCURATE, LetterboxMeta, letterbox, normalize
+from train.dataset import read_image
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TABLE_STATS", "predict_maps", "detect_coco", "evaluate_model", "format_table", "main"]
+
+#: The statistics printed in the AP table.
+TABLE_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR")
+
+
+@torch.no_grad()
+def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_HEIGHT_ACCURATE
+                 ) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
+    """Last-stage ``heatmaps [19, h, w]`` and ``pafs [38, h, w]`` (float32, map cells) for a BGR image, and its meta."""
+    inp, meta = letterbox(image, input_height)
+    device = next(model.parameters()).device
+    x = torch.from_numpy(normalize(inp))[None].to(device)
+    outputs = model(x)
+    return outputs[-2][0].float().cpu().numpy(), outputs[-1][0].float().cpu().numpy(), meta
+
+
+def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
+                input_height: int = INPUT_HEIGHT_ACCURATE, max_images: int | None = None,
+                progress: bool = True) -> tuple[list[dict], list[int], dict]:
+    """Run the model on the annotated images; returns ``(results, image_ids, counts)``.
+
+    ``results`` are COCO keypoint result records in image pixels; ``image_ids`` the images actually evaluated
+    (missing or undecodable ones are skipped, counted in ``counts`` and logged).
+    """
+    from tqdm import tqdm
+
+    doc = json.loads(Path(ann_file).read_text())
+    images = sorted(doc["images"], key=lambda im: im["id"])[:max_images]
+    was_training = model.training
+    model.eval()
+    results, ids = [], []
+    counts = {"evaluated": 0, "missing_images": 0, "undecodable_images": 0}
+    try:
+        for info in tqdm(images, desc="evaluate", unit="img", disable=not progress, leave=False):
+            path = Path(images_dir) / info["file_name"]
+            if not path.is_file():
+                counts["missing_images"] += 1
+                log.warning("image %s is missing: skipped", path)
+                continue
+            image = read_image(path)
+            if image is None:
+                counts["undecodable_images"] += 1
+                log.warning("image %s could not be decoded: skipped", path)
+                continue
+            heatmaps, pafs, meta = predict_maps(model, image, input_height)
+            poses = decode_poses(heatmaps, pafs)
+            results.extend(poses_to_coco(poses, info["id"], meta=meta))
+            ids.append(int(info["id"]))
+            counts["evaluated"] += 1
+    finally:
+        model.train(was_training)
+    return results, ids, counts
+
+
+def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
+                   input_height: int = INPUT_HEIGHT_ACCURATE, max_images: int | None = None,
+                   out_json: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """COCO keypoint AP of ``model`` on ``ann_file``: the statistics dict of :func:`ov_inference.evaluate_keypoints`
+    plus ``images``, ``detections`` and ``seconds``; writes the detections to ``out_json`` when given."""
+    start = time.perf_counter()
+    results, ids, counts = detect_coco(model, ann_file, images_dir, input_height, max_images, progress)
+    if not ids:
+        raise ValueError(f"no image of {ann_file} could be read from {images_dir}")
+    stats = evaluate_keypoints(ann_file, results, image_ids=ids)
+    if out_json is not None:
+        out_json = Path(out_json)
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(results))
+    return {**stats, "images": counts["evaluated"], "skipped_images": counts["missing_images"]
+            + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start}
+
+
+def format_table(stats: dict) -> str:
+    """Two-line text table of :data:`TABLE_STATS`."""
+    head = " ".join(f"{name:>6}" for name in TABLE_STATS)
+    row = " ".join(f"{stats[name]:6.3f}" for name in TABLE_STATS)
+    return f"{head}\n{row}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.checkpoint import CheckpointError, load_model
+
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint in the published layout")
+    parser.add_argument("--ann", required=True, type=Path, help="COCO person keypoints JSON (ground truth)")
+    parser.add_argument("--images", required=True, type=Path, help="folder of the annotation file's images")
+    parser.add_argument("--height", type=int, default=INPUT_HEIGHT_ACCURATE,
+                        help=f"network input height, pixels (default {INPUT_HEIGHT_ACCURATE})")
+    parser.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to keep (default 1)")
+    parser.add_argument("--out", type=Path, default=Path("detections.json"),
+                        help="detections in COCO results format (default detections.json)")
+    parser.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
+    parser.add_argument("--json", action="store_true", help="print the statistics as JSON instead of a table")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--allow-unsafe-checkpoint", action="store_true",
+                        help="allow a checkpoint that needs full unpickling (trusted files only)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.height < 16 or args.height % 8:
+        parser.error(f"--height must be a multiple of 8 and >= 16, got {args.height}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for path, what in ((args.ann, "--ann file"), (args.images, "--images folder")):
+        if not path.exists():
+            parser.error(f"{what} not found: {path}")
+    try:
+        model = load_model(args.checkpoint, args.num_refinement_stages,
+                           allow_unsafe=args.allow_unsafe_checkpoint)
+    except CheckpointError as exc:
+        parser.error(str(exc))
+    stats = evaluate_model(model, args.ann, args.images, args.height, args.max_images, args.out)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        print(format_table(stats))
+        print(f"{stats['images']} images, {stats['detections']} detections -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Adam with the paper's learning-rate multiplier groups, and the MultiStepLR schedule (format.md).
+
+Groups (multipliers of the base lr; "no decay" = weight decay 0), as in the original training script:
+backbone conv weights x1, depthwise weights x1 no decay, BN weights x1 no decay, BN biases x2 no decay;
+CPM and initial stage conv weights x1, conv biases x2 no decay, CPM depthwise weights x1 no decay;
+refinement stages conv weights x4, conv biases x8 no decay, BN weights x1 no decay, BN biases x2 no decay.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler"]
+
+BASE_LR = 4e-5
+WEIGHT_DECAY = 5e-4
+#: MultiStepLR milestones (epochs) and factor of the paper's schedule.
+MILESTONES = (100, 200, 260)
+GAMMA = 0.333
+
+
+def _params(module: nn.Module, predicate: Callable[[nn.Module, str], bool]) -> Iterator[nn.Parameter]:
+    for m in module.modules():
+        for name, p in m.named_parameters(recurse=False):
+            if predicate(m, name):
+                yield p
+
+
+def _conv(name: str) -> Callable[[nn.Module, str], bool]:
+    return lambda m, p: isinstance(m, nn.Conv2d) and m.groups == 1 and p == name
+
+
+def _depthwise(name: str) -> Callable[[nn.Module, str], bool]:
+    return lambda m, p: (isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+                         and m.in_channels == m.out_channels and p == name)
+
+
+def _bn(name: str) -> Callable[[nn.Module, str], bool]:
+    return lambda m, p: isinstance(m, nn.BatchNorm2d) and p == name
+
+
+def param_groups(model: nn.Module, base_lr: float = BASE_LR) -> list[dict]:
+    """The paper's parameter groups for a :class:`~train.model.PoseEstimationWithMobileNet` (DDP unwrapped).
+
+    Every trainable parameter lands in exactly one group (checked). Groups carry ``lr`` and, where decay is off,
+    ``weight_decay = 0``; a ``name`` key documents each group.
+    """
+    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    lr = base_lr
+    spec = [
+        ("backbone.conv.weight", model.model, _conv("weight"), lr, None),
+        ("backbone.depthwise.weight", model.model, _depthwise("weight"), lr, 0.0),
+        ("backbone.bn.weight", model.model, _bn("weight"), lr, 0.0),
+        ("backbone.bn.bias", model.model, _bn("bias"), lr * 2, 0.0),
+        ("cpm.conv.weight", model.cpm, _conv("weight"), lr, None),
+        ("cpm.conv.bias", model.cpm, _conv("bias"), lr * 2, 0.0),
+        ("cpm.depthwise.weight", model.cpm, _depthwise("weight"), lr, 0.0),
+        ("initial.conv.weight", model.initial_stage, _conv("weight"), lr, None),
+        ("initial.conv.bias", model.initial_stage, _conv("bias"), lr * 2, 0.0),
+        ("refinement.conv.weight", model.refinement_stages, _conv("weight"), lr * 4, None),
+        ("refinement.conv.bias", model.refinement_stages, _conv("bias"), lr * 8, 0.0),
+        ("refinement.bn.weight", model.refinement_stages, _bn("weight"), lr, 0.0),
+        ("refinement.bn.bias", model.refinement_stages, _bn("bias"), lr * 2, 0.0),
+    ]
+    groups, seen = [], set()
+    for name, module, predicate, group_lr, decay in spec:
+        params = [p for p in _params(module, predicate) if p.requires_grad]
+        if not params:
+            continue
+        group = {"name": name, "params": params, "lr": group_lr}
+        if decay is not None:
+            group["weight_decay"] = decay
+        groups.append(group)
+        for p in params:
+            if id(p) in seen:
+                raise AssertionError(f"parameter in two groups ({name})")
+            seen.add(id(p))
+    left = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    if left:
+        raise AssertionError(f"parameters without an lr group: {left}")
+    return groups
+
+
+def make_optimizer(model: nn.Module, base_lr: float = BASE_LR, weight_decay: float = WEIGHT_DECAY
+                   ) -> torch.optim.Adam:
+    """Adam over :func:`param_groups` with default weight decay ``weight_decay``."""
+    return torch.optim.Adam(param_groups(model, base_lr), lr=base_lr, weight_decay=weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, milestones=MILESTONES, gamma: float = GAMMA
+                   ) -> torch.optim.lr_scheduler.MultiStepLR:
+    """MultiStepLR stepped once per epoch (milestones in epochs)."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)

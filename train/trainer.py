@@ -1,0 +1,344 @@
+"""The training loop: data, model init / resume, Adam + MultiStepLR, AMP, DDP, logs, checkpoints, validation AP.
+
+One process per device; under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DistributedDataParallel
+(gloo on CPU, NCCL on CUDA) and every process reads its shard through a DistributedSampler; rank 0 alone writes
+logs and checkpoints and runs validation. ``batch_size`` is per process.
+
+Initialisation, in order of precedence: ``checkpoint`` (full resume: weights, optimizer, scheduler, iteration and
+epoch; or with ``weights_only`` just the weights, extra refinement stages dropped, ``allow_partial`` for new ones),
+else ``imagenet`` (MobileNet-v1 backbone weights), else random.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
+from train.augment import AugmentConfig
+from train.checkpoint import (CheckpointError, load_imagenet_backbone, load_weights, read_checkpoint,
+                              save_checkpoint)
+from train.dataset import CocoPoseDataset
+from train.loss import pose_loss
+from train.model import PoseEstimationWithMobileNet
+from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, make_optimizer, make_scheduler
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TrainConfig", "TrainResult", "train", "config_dict"]
+
+_VAL_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Paths are files/folders; sizes are pixels; times are seconds."""
+
+    train_ann: Path
+    train_images: Path
+    out_dir: Path = Path("runs/default")
+    val_ann: Path | None = None
+    val_images: Path | None = None
+    val_after: int = 5000
+    val_height: int = INPUT_HEIGHT_ACCURATE
+    val_max_images: int | None = None
+    crop_size: int = TRAIN_CROP
+    batch_size: int = 80
+    base_lr: float = BASE_LR
+    weight_decay: float = WEIGHT_DECAY
+    epochs: int = 280
+    milestones: tuple[int, ...] = MILESTONES
+    gamma: float = GAMMA
+    max_iters: int | None = None
+    time_limit: float | None = None
+    num_refinement_stages: int = 1
+    checkpoint: Path | None = None
+    weights_only: bool = False
+    allow_partial: bool = False
+    allow_unsafe_checkpoint: bool = False
+    imagenet: Path | None = None
+    checkpoint_after: int = 5000
+    keep_checkpoints: int = 3
+    log_after: int = 100
+    workers: int = 8
+    amp: bool = False
+    seed: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    target_dist: float = 0.6
+    scale_range: tuple[float, float] = (0.5, 1.1)
+    max_rotation: float = 40.0
+    center_jitter: float = 40.0
+    flip_prob: float = 0.5
+    progress: bool = True
+
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig(crop_size=self.crop_size, target_dist=self.target_dist, scale_range=self.scale_range,
+                             max_rotation=self.max_rotation, center_jitter=self.center_jitter,
+                             flip_prob=self.flip_prob)
+
+
+@dataclass
+class TrainResult:
+    """What a run did: final iteration/epoch, last checkpoint, the validation curve and timings."""
+
+    iteration: int
+    epoch: int
+    checkpoint: Path | None
+    val_curve: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    total_seconds: float = 0.0
+    seconds_per_iter: float = float("nan")
+    last_loss: float = float("nan")
+
+
+def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if want_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def _init_model(cfg: TrainConfig, model: PoseEstimationWithMobileNet) -> dict | None:
+    """Initialise weights; returns the checkpoint dict for a full resume (None otherwise)."""
+    if cfg.checkpoint is not None:
+        ckpt = read_checkpoint(cfg.checkpoint, cfg.allow_unsafe_checkpoint)
+        report = load_weights(model, ckpt, allow_partial=cfg.allow_partial)
+        log.info("loaded %d tensors from %s%s", len(report.loaded), cfg.checkpoint,
+                 " (weights only)" if cfg.weights_only else " (full resume)")
+        return None if cfg.weights_only else ckpt
+    if cfg.imagenet is not None:
+        load_imagenet_backbone(model, cfg.imagenet, cfg.allow_unsafe_checkpoint)
+    return None
+
+
+class _CsvLog:
+    def __init__(self, path: Path, num_stages: int, append: bool):
+        self.fields = (["kind", "iter", "epoch", "elapsed_s", "lr", "loss"]
+                       + [f"stage{i}" for i in range(num_stages)] + ["s_per_iter", *_VAL_STATS])
+        new = not (append and path.is_file())
+        self.fh = path.open("w" if new else "a", newline="")
+        self.writer = csv.DictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
+        if new:
+            self.writer.writeheader()
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow(row)
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _prune(out_dir: Path, keep: int) -> None:
+    files = sorted(out_dir.glob("checkpoint_iter_*.pth"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    for old in files[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+def _params_in_sync(model: nn.Module) -> bool:
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in model.parameters()])
+    mine = torch.tensor([flat.sum().item(), flat.abs().sum().item()], dtype=torch.float64)
+    gathered = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, mine)
+    return all(torch.allclose(g, gathered[0], rtol=1e-6, atol=1e-6) for g in gathered)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run (or resume) training as configured; returns a :class:`TrainResult` (on every rank)."""
+    from tqdm import tqdm
+
+    from train.evaluate import evaluate_model
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rank, world, device = _dist_setup(cfg)
+    _seed_everything(cfg.seed + rank)
+    is_main = rank == 0
+    out_dir = Path(cfg.out_dir)
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if (cfg.val_ann is None) != (cfg.val_images is None):
+        raise ValueError("give both --val-ann and --val-images, or neither")
+
+    dataset = CocoPoseDataset(cfg.train_ann, cfg.train_images, cfg.augment(), seed=cfg.seed)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed,
+                                 drop_last=True)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
+    if len(loader) == 0:
+        raise ValueError(f"{len(dataset)} training samples per {world} process(es) do not fill one batch of "
+                         f"{cfg.batch_size}: lower --batch-size")
+
+    model = PoseEstimationWithMobileNet(num_refinement_stages=cfg.num_refinement_stages)
+    resume = _init_model(cfg, model)
+    model.to(device)
+    optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg.milestones, cfg.gamma)
+    iteration, epoch = 0, 0
+    if resume is not None:
+        try:
+            optimizer.load_state_dict(resume["optimizer"])
+            scheduler.load_state_dict(resume["scheduler"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(
+                f"{cfg.checkpoint}: optimizer/scheduler state does not match this training setup ({exc}); "
+                "restart from its weights with --weights-only") from exc
+        iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
+        log.info("resuming at iteration %d, epoch %d", iteration, epoch)
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages, append=resume is not None) \
+        if is_main else None
+    if is_main:
+        log.info("training on %s x%d: %d samples, batch %d per process, crop %d, %d iteration(s) per epoch",
+                 device, world, len(dataset), cfg.batch_size, cfg.crop_size, len(loader))
+
+    result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
+    start = time.perf_counter()
+    val_seconds = 0.0
+    window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+    stop = False
+
+    def validate() -> None:
+        nonlocal val_seconds
+        if not is_main or cfg.val_ann is None:
+            return
+        t0 = time.perf_counter()
+        stats = evaluate_model(model, cfg.val_ann, cfg.val_images, cfg.val_height, cfg.val_max_images,
+                               progress=False)
+        val_seconds += time.perf_counter() - t0
+        train_s = time.perf_counter() - start - val_seconds
+        point = {"iter": iteration, "epoch": epoch, "train_seconds": round(train_s, 2),
+                 **{k: stats[k] for k in _VAL_STATS}}
+        result.val_curve.append(point)
+        csv_log.write({"kind": "val", "iter": iteration, "epoch": epoch, "elapsed_s": f"{train_s:.1f}",
+                       **{k: f"{stats[k]:.4f}" for k in _VAL_STATS}})
+        log.info("validation at iteration %d: AP %.3f AP50 %.3f AR %.3f (%d images, %.1f s)", iteration,
+                 stats["AP"], stats["AP50"], stats["AR"], stats["images"], stats["seconds"])
+
+    def checkpoint(final: bool = False) -> None:
+        if not is_main:
+            return
+        name = "checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth"
+        result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch)
+        if not final:
+            _prune(out_dir, cfg.keep_checkpoints)
+        log.info("saved %s", result.checkpoint)
+
+    bar = tqdm(total=cfg.max_iters or cfg.epochs * len(loader), initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
+               dynamic_ncols=True)
+    net.train()
+    try:
+        while epoch < cfg.epochs and not stop:
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+            for batch in loader:
+                images = batch["image"].to(device, non_blocking=True)
+                heatmaps = batch["heatmaps"].to(device, non_blocking=True)
+                pafs = batch["pafs"].to(device, non_blocking=True)
+                mask = batch["mask"].to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
+                    outputs = net(images)
+                loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"loss is {loss_value} at iteration {iteration + 1}: lower --lr")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                iteration += 1
+                window_n += 1
+                window_loss += loss_value
+                result.last_loss = loss_value
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.2f}", epoch=epoch)
+                if is_main and iteration % cfg.log_after == 0:
+                    spi = (time.perf_counter() - window_t) / window_n
+                    lr = optimizer.param_groups[0]["lr"]
+                    log.info("iter %d epoch %d loss %.3f lr %.2e %.3f s/it", iteration, epoch, window_loss / window_n,
+                             lr, spi)
+                    csv_log.write({"kind": "train", "iter": iteration, "epoch": epoch,
+                                   "elapsed_s": f"{time.perf_counter() - start:.1f}", "lr": f"{lr:.3e}",
+                                   "loss": f"{window_loss / window_n:.5f}", "s_per_iter": f"{spi:.4f}",
+                                   **{f"stage{i}": f"{v:.5f}" for i, v in enumerate(per_stage)}})
+                    window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+                if cfg.checkpoint_after and iteration % cfg.checkpoint_after == 0:
+                    checkpoint()
+                if cfg.val_ann is not None and cfg.val_after and iteration % cfg.val_after == 0:
+                    validate()
+                    if world > 1:
+                        dist.barrier()
+                train_s = time.perf_counter() - start - val_seconds
+                if cfg.max_iters is not None and iteration >= cfg.max_iters:
+                    stop = True
+                elif cfg.time_limit is not None and train_s >= cfg.time_limit:
+                    log.info("time limit of %.0f s reached at iteration %d", cfg.time_limit, iteration)
+                    stop = True
+                if world > 1:  # every rank stops together
+                    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                    stop = bool(flag.item())
+                if stop:
+                    break
+            if not stop:
+                epoch += 1
+                scheduler.step()
+        result.train_seconds = time.perf_counter() - start - val_seconds
+        if cfg.val_ann is not None and (not result.val_curve or result.val_curve[-1]["iter"] != iteration):
+            validate()
+        checkpoint(final=True)
+        if world > 1:
+            in_sync = _params_in_sync(model)
+            if is_main:
+                log.info("ranks in sync after %d iterations: %s", iteration, in_sync)
+            if not in_sync:
+                raise RuntimeError("DDP ranks ended with different weights")
+            dist.barrier()
+    finally:
+        bar.close()
+        if csv_log is not None:
+            csv_log.close()
+    result.iteration, result.epoch = iteration, epoch
+    result.total_seconds = time.perf_counter() - start
+    done = iteration - (int(resume.get("iter", 0)) if resume else 0)
+    result.seconds_per_iter = result.train_seconds / max(done, 1)
+    if is_main:
+        log.info("done: %d iterations, %.1f s training (%.3f s/it), %.1f s total", iteration, result.train_seconds,
+                 result.seconds_per_iter, result.total_seconds)
+    return result
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    """JSON-friendly view of a config (paths as strings)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
