@@ -1,0 +1,140 @@
+"""INT8 benchmark: speed of the INT8 IR against FP32 (true f32 and the CPU's default), and its AP drop.
+
+(a) Speed, in one run on this CPU: async FPS (THROUGHPUT hint, optimal number of requests) and median sync
+    latency at 256 x 456 (a 16:9 frame at the live height) for the FP32 IR compiled with
+    ``INFERENCE_PRECISION_HINT=f32``, with ``bf16`` and with the device default, and for the INT8 IR with the
+    device default. Configurations are measured in interleaved rounds and the median per configuration is
+    kept, so background load hits all of them alike. Target: INT8 async FPS >= 1.8 x FP32 (reported against
+    true f32 and against the default / bf16, with the precision that actually executed).
+(b) Accuracy: with a checkpoint trained on synthetic people (``runs/**/*.pth``, newest first, or
+    ``--checkpoint``), COCO AP of FP32 and INT8 on held-out synthetic images (a seed the training did not use).
+    Target: INT8 AP within 1 point (0.01) of FP32. Without a trained checkpoint the seed fixture (random
+    weights) is used for speed only and the AP figure is reported as awaiting a trained model.
+
+The IRs come from ``convert.run_conversion`` (the same code as ``python -m convert``), INT8 calibrated on
+synthetic people (a different seed again). Run from the project root:
+``python benchmarks/bench_int8.py [--checkpoint C] [--json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import openvino as ov  # noqa: E402
+
+from convert import ConvertOptions, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
+
+log = logging.getLogger("bench_int8")
+
+SEED_CHECKPOINT = ROOT.parent / "shared" / "fixtures" / "seed_format" / "checkpoint.pth"
+FPS_TARGET = 1.8
+AP_DROP_TARGET = 0.01
+#: Seeds of the generated data: held-out validation and calibration, both unlike the training seeds (0, 1, ...).
+VAL_SEED, CALIB_SEED = 9001, 9002
+
+
+def find_trained_checkpoint() -> Path | None:
+    """Newest ``*.pth`` under ``runs/`` (a model trained by ``python -m train``), or None."""
+    found = sorted((ROOT / "runs").glob("**/*.pth"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return found[0] if found else None
+
+
+def measure_all(models: dict, rounds: int, seconds: float) -> dict:
+    """Interleaved speed rounds; median async FPS / latency per configuration, plus the executed precision."""
+    runs: dict[str, list] = {key: [] for key in models}
+    for r in range(rounds):
+        for key, (model, hint) in models.items():
+            runs[key].append(measure_speed(model, precision_hint=hint, seconds=seconds))
+            log.info("round %d %s: %.1f FPS", r + 1, key, runs[key][-1].async_fps)
+    return {key: {"async_fps": statistics.median(s.async_fps for s in speeds),
+                  "latency_ms_p50": statistics.median(s.latency_ms_p50 for s in speeds),
+                  "execution_precision": speeds[0].execution_precision,
+                  "requests": speeds[0].requests, "input_shape": speeds[0].input_shape}
+            for key, speeds in runs.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: newest runs/**/*.pth, else the seed fixture)")
+    p.add_argument("--val-images", type=int, default=100, help="held-out synthetic validation images (default 100)")
+    p.add_argument("--calib-images", type=int, default=200, help="synthetic calibration images (default 200)")
+    p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),
+                   help="heads kept in float (see python -m convert --help; default auto)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (default 3)")
+    p.add_argument("--seconds", type=float, default=3.0, help="seconds per speed phase (default 3)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    checkpoint = args.checkpoint or find_trained_checkpoint()
+    trained = checkpoint is not None
+    checkpoint = checkpoint or SEED_CHECKPOINT
+    with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
+        tmp = Path(tmp)
+        val = {}
+        if trained:
+            ann, images = synthetic_dataset(tmp / "val", args.val_images, seed=VAL_SEED, progress=not args.json)
+            val = {"val_ann": ann, "val_images": images}
+        report = run_conversion(ConvertOptions(
+            output_dir=tmp / "ir", checkpoint=checkpoint, name="model", precisions=("FP32", "INT8"),
+            calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, int8_heads=args.int8_heads,
+            bench_seconds=0, progress=not args.json, **val))
+        core = ov.Core()
+        fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")
+        int8 = core.read_model(tmp / "ir" / "INT8" / "model.xml")
+        speed = measure_all({"FP32 f32": (fp32, "f32"), "FP32 bf16": (fp32, "bf16"), "FP32 default": (fp32, None),
+                             "INT8 default": (int8, None)}, args.rounds, args.seconds)
+
+    int8_fps = speed["INT8 default"]["async_fps"]
+    result = {
+        "checkpoint": str(checkpoint), "trained_checkpoint": trained,
+        "int8_heads": report["int8"]["heads"], "int8_agreement": report["int8"].get("agreement"),
+        "speed": speed,
+        "int8_vs_fp32_f32": int8_fps / speed["FP32 f32"]["async_fps"],
+        "int8_vs_fp32_bf16": int8_fps / speed["FP32 bf16"]["async_fps"],
+        "int8_vs_fp32_default": int8_fps / speed["FP32 default"]["async_fps"],
+        "fp32_default_precision": speed["FP32 default"]["execution_precision"],
+        "fp32_bf16_executed_as": speed["FP32 bf16"]["execution_precision"],
+    }
+    if trained:
+        ap = report["ap"]
+        result.update(ap_images=ap["images"], ap_fp32=ap["FP32"], ap_int8=ap["INT8"],
+                      ap_drop_points=100 * (ap["FP32"] - ap["INT8"]))
+    result["targets"] = {
+        "int8_fps_vs_f32 >= 1.8": result["int8_vs_fp32_f32"] >= FPS_TARGET,
+        "int8_fps_vs_default >= 1.8": result["int8_vs_fp32_default"] >= FPS_TARGET,
+        "int8_ap_drop <= 1 point": (result["ap_drop_points"] <= 100 * AP_DROP_TARGET) if trained
+        else "awaits a checkpoint trained on synthetic people (runs/**/*.pth)",
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"\nINT8 benchmark: {checkpoint}{'' if trained else ' (random weights: speed only)'}; "
+          f"INT8 heads kept in float: {result['int8_heads']}")
+    print(f"{'config':<14} {'executed':<9} {'async FPS':>10} {'latency ms':>11}")
+    for key, s in speed.items():
+        print(f"{key:<14} {s['execution_precision']:<9} {s['async_fps']:>10.1f} {s['latency_ms_p50']:>11.2f}")
+    print(f"INT8 / FP32 async FPS: {result['int8_vs_fp32_f32']:.2f}x vs f32, {result['int8_vs_fp32_bf16']:.2f}x vs "
+          f"bf16 hint (executed {result['fp32_bf16_executed_as']}), {result['int8_vs_fp32_default']:.2f}x vs default "
+          f"(executed {result['fp32_default_precision']}); target >= {FPS_TARGET}x")
+    if trained:
+        print(f"AP on {result['ap_images']} held-out synthetic images: FP32 {result['ap_fp32']:.4f}, INT8 "
+              f"{result['ap_int8']:.4f}, drop {result['ap_drop_points']:+.2f} points (target <= 1)")
+    else:
+        print("AP: awaits a checkpoint trained on synthetic people (runs/**/*.pth or --checkpoint)")
+    for name, ok in result["targets"].items():
+        print(f"  {name}: {ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
