@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from pose_format import (
@@ -80,11 +81,16 @@ class DecoderOptions:
     @classmethod
     def from_kwargs(cls, **options) -> "DecoderOptions":
         """Build options from keyword arguments, rejecting unknown names with the list of valid ones."""
+        if not options:
+            return _DEFAULT_OPTIONS
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - names)
         if unknown:
             raise TypeError(f"unknown decoder option(s) {unknown}; valid options: {sorted(names)}")
         return replace(cls(), **options)
+
+
+_DEFAULT_OPTIONS = DecoderOptions()
 
 
 @dataclass
@@ -143,40 +149,26 @@ def _vertex_offset(samples: np.ndarray) -> np.ndarray:
     return np.clip(off, -0.5, 0.5, out=off)
 
 
-@lru_cache(maxsize=16)
-def _padded_index(k_n: int, h: int, w: int) -> np.ndarray:
-    """Flat index in a ``[k_n, h + 2, w + 2]`` padded copy of each cell of a ``[k_n, h, w]`` map."""
-    return np.arange(k_n * (h + 2) * (w + 2)).reshape(k_n, h + 2, w + 2)[:, 1:-1, 1:-1].ravel()
-
-
 def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 100) -> Peaks:
     """Local maxima of ``keypoint_maps`` float32 ``[18, h, w]`` with sub-cell refinement (see the module doc).
 
-    Only cells above ``threshold`` are examined, so the cost follows the signal, not the map size. NaN cells are
-    never peaks and never suppress a neighbour.
+    A peak is above ``threshold``, >= its 8 neighbours and > the 4 of them that follow it in raster order (so a
+    plateau gives one peak). NaN cells are never peaks and never suppress a neighbour.
     """
     k_n, h, w = keypoint_maps.shape
-    cand = np.flatnonzero(keypoint_maps > threshold)
-    if len(cand) == 0:
-        return Peaks(np.zeros(0, np.intp), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
-                     np.zeros(k_n + 1, np.intp))
     pw = w + 2
     padded = np.full((k_n, h + 2, pw), -np.inf, dtype=np.float32)
     padded[:, 1:-1, 1:-1] = keypoint_maps
-    flat = padded.ravel()
-    base = _padded_index(k_n, h, w)[cand]
-    # Rows: left, up, centre, centre, right, down, then the diagonals up-left, up-right, down-left, down-right.
-    # A NaN neighbour compares False both ways, so it is replaced by -inf.
-    nb = flat[np.array([-1, -pw, 0, 0, 1, pw, -pw - 1, -pw + 1, pw - 1, pw + 1])[:, None] + base]
-    np.copyto(nb, -np.inf, where=np.isnan(nb))
-    v = nb[2]
-    # Ties: a cell must be >= its neighbours before it in raster order and > those after, so a plateau gives one peak.
-    before = np.maximum(np.maximum(nb[0], nb[1]), np.maximum(nb[6], nb[7]))
-    after = np.maximum(np.maximum(nb[4], nb[5]), np.maximum(nb[8], nb[9]))
-    sel = np.flatnonzero((before <= v) & (after < v))
-    cand, nb = cand[sel], nb[:6, sel]
-    v = nb[2]
-    c, rem = np.divmod(cand, h * w)
+    if not np.isfinite(keypoint_maps.sum(dtype=np.float64)):  # NaN (or inf) somewhere: NaN -> -inf
+        np.copyto(padded, -np.inf, where=np.isnan(padded))
+    rows = padded.reshape(-1, pw)  # channels stacked vertically, separated by their -inf border rows
+    flat = padded.reshape(-1)
+    cand = np.flatnonzero((rows > threshold) & (rows == cv2.dilate(rows, None)))  # 3x3 maximum
+    v = flat[cand]
+    after = flat[np.array([1, pw - 1, pw, pw + 1])[:, None] + cand]
+    cand = cand[(after < v).all(axis=0)]
+    v = flat[cand]
+    c, rem = np.divmod(cand, (h + 2) * pw)
     counts = np.bincount(c, minlength=k_n)
     if counts.max(initial=0) > max_per_type:
         order = np.lexsort((-v, c))  # by type, strongest first
@@ -184,15 +176,15 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
         rank = np.arange(len(order)) - starts[c[order]]
         keep = np.sort(order[rank < max_per_type])
         log.debug("peaks capped at %d per type (%d found)", max_per_type, len(c))
-        c, rem, nb = c[keep], rem[keep], nb[:, keep]
-        v = nb[2]
+        cand, c, rem, v = cand[keep], c[keep], rem[keep], v[keep]
         counts = np.bincount(c, minlength=k_n)
-    y, x = np.divmod(rem, w)
+    y, x = np.divmod(rem, pw)
     # (left, centre, right) along x and (up, centre, down) along y: [3, 2, N].
-    off = _vertex_offset(nb.reshape(3, 2, -1))
+    nb = flat[np.array([-1, -pw, 0, 0, 1, pw])[:, None] + cand].reshape(3, 2, -1)
+    off = _vertex_offset(nb)
     xy = np.empty((len(v), 2), dtype=np.float32)
-    xy[:, 0] = x + off[0]
-    xy[:, 1] = y + off[1]
+    xy[:, 0] = x - 1 + off[0]
+    xy[:, 1] = y - 1 + off[1]
     conf = np.minimum(v, np.finfo(np.float32).max)
     return Peaks(c, xy, conf, np.concatenate(([0], np.cumsum(counts))))
 
@@ -218,44 +210,87 @@ def _sample_steps(n: int) -> np.ndarray:
     return t
 
 
-def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, pafs: np.ndarray,
-                 opts: DecoderOptions) -> tuple[np.ndarray, np.ndarray]:
-    """PAF line integral of candidate pairs (positions ``xy`` in map cells): ``(accepted mask, score)``.
-
-    The PAF of the pair's limb is sampled at ``paf_samples`` evenly spaced points of the segment (nearest cell) and
-    projected on the segment's unit vector; the score is the mean of the samples above ``min_paf_score``.
-    """
+def _paf_projection(pos: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, t: np.ndarray,
+                    pafs: np.ndarray) -> np.ndarray:
+    """``[len(t), n]``: the PAF of each pair's limb at fractions ``t`` of the segment a -> b, projected on its
+    unit vector (0 for a zero-length segment). ``pos``: peak positions in cells plus 0.5, inside the map."""
     _, h, w = pafs.shape
-    # Sample positions + 0.5, kept inside [0, size) so that truncation gives the nearest cell, in bounds.
-    pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
     ax, ay = pos[ga, 0], pos[ga, 1]
     dx, dy = pos[gb, 0] - ax, pos[gb, 1] - ay
     norm = np.sqrt(dx * dx + dy * dy)
     inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-6)
-    t = _sample_steps(opts.paf_samples)[:, None]
-    # [S, n] flat cell index of each sample.
-    idx = (ay + dy * t).astype(np.intp)
+    t = t[:, None]
+    idx = (ay + dy * t).astype(np.intp)  # truncating pos = position + 0.5 gives the nearest cell
     idx *= w
     idx += (ax + dx * t).astype(np.intp)
     flat = pafs.reshape(-1)
-    s = flat[idx + _PAF_X[limb] * (h * w)] * (dx * inv) + flat[idx + _PAF_Y[limb] * (h * w)] * (dy * inv)
+    return flat[idx + _PAF_X[limb] * (h * w)] * (dx * inv) + flat[idx + _PAF_Y[limb] * (h * w)] * (dy * inv)
+
+
+def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, pafs: np.ndarray,
+                 opts: DecoderOptions) -> tuple[np.ndarray, np.ndarray]:
+    """PAF line integral of candidate pairs (positions ``xy`` in map cells): ``(accepted indices, their scores)``.
+
+    The PAF of the pair's limb is sampled at ``paf_samples`` evenly spaced points of the segment (nearest cell) and
+    projected on the segment's unit vector; the score is the mean of the samples above ``min_paf_score``; a pair
+    is accepted when its score is positive and more than ``success_ratio`` of its samples pass. Pairs are first
+    probed at just enough inner samples that failing them all means too many failures (exact, and it rejects
+    most wrong pairs of a crowd at a fraction of the cost).
+    """
+    _, h, w = pafs.shape
+    n_samples = opts.paf_samples
+    pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
+    steps = _sample_steps(n_samples)
+    min_pass = int(np.floor(opts.success_ratio * n_samples)) + 1  # the least integer > success_ratio * S
+    n_probe = n_samples - min_pass + 1
+    alive = np.arange(len(limb))
+    if len(limb) > 64 and 2 * n_probe <= n_samples:
+        probe = steps[np.round(np.linspace(0, n_samples - 1, n_probe + 2)[1:-1]).astype(np.intp)]
+        alive = np.flatnonzero((_paf_projection(pos, limb, ga, gb, probe, pafs) > opts.min_paf_score).any(axis=0))
+    s = _paf_projection(pos, limb[alive], ga[alive], gb[alive], steps, pafs)
     passed = s > opts.min_paf_score  # NaN samples fail
     n_pass = passed.sum(axis=0)
     np.copyto(s, 0.0, where=~passed)
     score = s.sum(axis=0) / np.maximum(n_pass, 1)
-    return (score > 0) & (n_pass > opts.success_ratio * opts.paf_samples), score
+    ok = np.flatnonzero((score > 0) & (n_pass >= min_pass))
+    return alive[ok], score[ok]
 
 
 def _greedy_match(limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Indices of a one-to-one matching per limb, chosen greedily by decreasing score (each peak once per limb)."""
-    order = np.lexsort((-score, limb))
-    used_a, used_b, keep = set(), set(), []
-    for t, l, i, j in zip(order.tolist(), limb[order].tolist(), ga[order].tolist(), gb[order].tolist()):
-        if (l, i) not in used_a and (l, j) not in used_b:
-            used_a.add((l, i))
-            used_b.add((l, j))
-            keep.append(t)
-    return np.asarray(keep, dtype=np.intp)
+    """Indices of a one-to-one matching per limb, chosen greedily by decreasing score (each peak once per limb).
+
+    Vectorized in rounds: a pair that scores best among the remaining pairs of both its peaks is taken (greedy
+    would take it too), pairs sharing a peak with it are dropped, and so on until none remain.
+    """
+    if len(score) <= 1:
+        return np.arange(len(score))
+    order = np.argsort(-score, kind="stable")
+    m = int(max(ga.max(), gb.max())) + 1
+    n_keys = (int(limb.max()) + 1) * m
+    key_a, key_b = (limb * m + ga)[order], (limb * m + gb)[order]
+    alive, chosen = np.arange(len(order)), []
+    while len(alive):
+        ka, kb = key_a[alive], key_b[alive]
+        take = _first_of_key(ka) & _first_of_key(kb)
+        chosen.append(alive[take])
+        used_a = np.zeros(n_keys, dtype=bool)
+        used_b = np.zeros(n_keys, dtype=bool)
+        used_a[ka[take]] = True
+        used_b[kb[take]] = True
+        alive = alive[~(used_a[ka] | used_b[kb])]
+    return order[np.concatenate(chosen)]
+
+
+def _first_of_key(keys: np.ndarray) -> np.ndarray:
+    """Boolean mask of the first occurrence of each value in ``keys``."""
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+    mask = np.empty(len(keys), dtype=bool)
+    mask[order] = first
+    return mask
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:
@@ -328,19 +363,15 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
         return []
     limb, ga, gb = _limb_pairs(peaks, DECODE_LIMB_ORDER + EAR_SHOULDER_LIMBS)
     ok, score = _score_pairs(peaks.xy, limb, ga, gb, pf, opts)
-    limb, ga, gb, score = limb[ok], ga[ok], gb[ok], score[ok]
+    limb, ga, gb = limb[ok], ga[ok], gb[ok]
     keep = _greedy_match(limb, ga, gb, score)
     members, total = _assemble(peaks, limb[keep], ga[keep], gb[keep], score[keep])
     count = (members >= 0).sum(axis=1)
     good = np.nonzero((count >= max(opts.min_keypoints, 1)) & (total >= opts.min_mean_score * count))[0]
     good = good[np.argsort(-total[good], kind="stable")]
-    offset = float(cell_centers(1, stride)[0])
-    result = []
-    for p in good.tolist():
-        kp = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float32)
-        m = members[p]
-        have = m >= 0
-        kp[have, :2] = peaks.xy[m[have]] * stride + offset
-        kp[have, 2] = np.maximum(peaks.conf[m[have]], _LOG_FLOOR)
-        result.append(Pose(kp, float(total[p])))
-    return result
+    members = members[good]
+    have = members >= 0
+    kp = np.zeros((len(good), NUM_KEYPOINTS, 3), dtype=np.float32)
+    kp[have, :2] = peaks.xy[members[have]] * stride + cell_centers(1, stride)[0]
+    kp[have, 2] = np.maximum(peaks.conf[members[have]], _LOG_FLOOR)
+    return [Pose(k, s) for k, s in zip(kp, total[good].tolist())]
