@@ -13,7 +13,7 @@ from convert.calibration import (DEFAULT_CALIB_HEIGHT, Sample, SampleSet, coco_i
                                  synthetic_dataset)
 from convert.checkpoint import load_network, sha256_file
 from convert.errors import ConversionError, VerificationError
-from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, read_rt_info, save_ir,
+from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, save_ir,
                         write_rt_info)
 from convert.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, output_names
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, check_options, run_conversion
@@ -28,7 +28,7 @@ __all__ = [
     "DEFAULT_CALIB_HEIGHT", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
     "load_network", "sha256_file",
     "ConversionError", "VerificationError",
-    "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "read_rt_info", "save_ir",
+    "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",
     "write_rt_info",
     "DEFAULT_OPSET", "MIN_OPSET", "export_onnx", "output_names",
     "HEAD_CHOICES", "ConvertOptions", "check_options", "run_conversion",

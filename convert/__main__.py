@@ -10,6 +10,7 @@ from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, run_conversion
 from convert.quantize import MODEL_TYPES, PRESETS
+from convert.report import format_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_conversion(options_from_args(args))
+        report = run_conversion(options_from_args(args))
     except VerificationError as exc:
         logging.getLogger("convert").error("%s", exc)
         return 2
     except ConversionError as exc:
         logging.getLogger("convert").error("%s", exc)
         return 1
+    print(format_table(report))
     return 0
 
 

@@ -103,16 +103,6 @@ def write_rt_info(model, *, precision: str, source_sha256: str, **extra: str) ->
         model.set_rt_info(str(value), [RT_INFO_SECTION, key])
 
 
-def read_rt_info(model) -> dict[str, str]:
-    """The ``rt_info[RT_INFO_SECTION]`` fields of a model as a plain dict of strings."""
-    info = model.get_rt_info()
-    if RT_INFO_SECTION not in info:
-        return {}
-    section = info[RT_INFO_SECTION]
-    return {key: str(section[key].astype(str) if hasattr(section[key], "astype") else section[key])
-            for key in section}
-
-
 def save_ir(model, xml_path: str | Path, precision: str) -> Path:
     """Save ``model`` as ``xml_path`` (+ ``.bin``); FP16 compresses the weights, FP32 and INT8 keep f32 weights."""
     import openvino as ov

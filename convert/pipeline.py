@@ -18,7 +18,6 @@ from convert.calibration import (SampleSet, coco_images, folder_images, load_sam
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
-from convert.report import format_table
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
                             infer_torch, load_ground_truth, max_abs_diff)
@@ -289,7 +288,6 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
                 model = models.get(precision, fp32)
                 key = f"{precision} ({hint or 'default'})"
                 report["speed"][key] = measure_speed(model, precision_hint=hint, seconds=opt.bench_seconds).as_dict()
-    print(format_table(report))
     return report
 
 
