@@ -1,0 +1,448 @@
+"""``lwpose-quickstart`` (``python -m demos.quickstart``): the whole chain in one command, offline.
+
+Default (no checkpoint): generate synthetic people (``train.synthetic``), train a small model for a few minutes
+(a finished run in ``runs/`` with the same configuration is reused), convert it to IR FP32 and INT8 (``convert``),
+measure COCO keypoint AP of PyTorch, FP32 and INT8 on held-out synthetic images and the speed of each, run the
+async demo over a synthetic clip, and write a report folder (default ``reports/quickstart/``): ``report.md``,
+``report.json``, ``speed_accuracy.png`` and ``demo.mp4``.
+
+With ``--checkpoint PATH`` (or the published checkpoint fetched by ``lwpose-weights download``, found in the cache
+automatically) training is skipped and the model runs on real photos: ``../shared/data/coco_mini`` (AP) and the
+images of ``--images DIR`` (annotated into ``annotated/``).
+
+Each step prints its progress and its time. Sizes are pixels, times seconds, AP in 0..1 in JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
+
+__all__ = ["QuickstartConfig", "run_quickstart", "main", "REPORT_KEYS", "PRECISION_KEYS"]
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Real photos with keypoint annotations shipped next to the project (used in checkpoint mode when present).
+DEFAULT_COCO_MINI = ROOT.parent / "shared" / "data" / "coco_mini"
+#: Top-level keys every report.json has.
+REPORT_KEYS = ("mode", "config", "precisions", "rows", "decode", "targets", "demo", "steps", "total_s", "environment")
+#: Keys of ``report["precisions"]``: PyTorch, the FP32 IR in true f32, the FP32 IR at the device default, INT8.
+PRECISION_KEYS = ("pytorch", "fp32", "fp32_default", "int8")
+_NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (device default)", "int8": "IR INT8"}
+
+
+@dataclass
+class QuickstartConfig:
+    """Options of :func:`run_quickstart` (see ``--help``). ``train_minutes`` bounds training time (seconds = 60 x);
+    ``max_iters`` bounds it in iterations; sizes are pixels."""
+
+    out: Path = Path("reports/quickstart")
+    runs_dir: Path = Path("runs")
+    checkpoint: Path | None = None
+    images: Path | None = None
+    coco_mini: Path | None = DEFAULT_COCO_MINI
+    use_published: bool = True
+    train_images: int = 800
+    val_images: int = 80
+    image_width: int = 320
+    image_height: int = 256
+    train_minutes: float = 7.0
+    max_iters: int | None = None
+    crop_size: int = 256
+    batch_size: int = 8
+    lr: float = 4e-4
+    workers: int = 1
+    seed: int = 0
+    eval_height: int | None = None
+    calib_size: int = 150
+    clip_frames: int = 120
+    bench_seconds: float = 3.0
+    cache: bool = True
+    progress: bool = True
+
+    def train_key(self) -> str:
+        """Hash of everything that determines the trained model (the cache key of the run folder)."""
+        keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
+                "batch_size", "lr", "seed")
+        return _digest({"kind": "quickstart-train", "version": __version__, **{k: getattr(self, k) for k in keys}})
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class _Steps:
+    """Numbered progress lines with each step's time; the records go into the report."""
+
+    def __init__(self, total: int):
+        self.total, self.index, self.records = total, 0, []
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def step(self, name: str):
+        self.index += 1
+        record = {"name": name, "seconds": None, "note": ""}
+        print(f"[{self.index}/{self.total}] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            yield record
+        finally:
+            record["seconds"] = round(time.perf_counter() - t0, 2)
+            self.records.append(record)
+            note = f" ({record['note']})" if record["note"] else ""
+            print(f"[{self.index}/{self.total}] {name}: {record['seconds']:.1f} s{note}  "
+                  f"[total {time.perf_counter() - self.start:.0f} s]", flush=True)
+
+
+# -- steps ---------------------------------------------------------------------------------------------------------
+def _synthetic_data(cfg: QuickstartConfig, record: dict) -> dict:
+    from train.synthetic import SyntheticConfig, generate_dataset
+
+    scene = SyntheticConfig(width=cfg.image_width, height=cfg.image_height)
+    out = {}
+    for split, n, seed in (("train", cfg.train_images, cfg.seed), ("val", cfg.val_images, cfg.seed + 10_000)):
+        folder = cfg.runs_dir / "quickstart-data" / _digest({"split": split, "n": n, "seed": seed, "scene": asdict(scene),
+                                                             "version": __version__})
+        ann = folder / "annotations.json"
+        if not (cfg.cache and ann.is_file()):
+            generate_dataset(folder, n, seed=seed, cfg=scene, progress=cfg.progress)
+        out[split] = (ann, folder / "images")
+    record["note"] = f"{cfg.train_images} train + {cfg.val_images} held-out images, {cfg.image_width}x{cfg.image_height}"
+    return out
+
+
+def _train(cfg: QuickstartConfig, data: dict, record: dict) -> Path:
+    from train.trainer import TrainConfig, train
+
+    run = cfg.runs_dir / f"quickstart-{cfg.train_key()}"
+    done = run / "quickstart.json"
+    if cfg.cache and done.is_file():
+        info = json.loads(done.read_text())
+        ckpt = run / info["checkpoint"]
+        if ckpt.is_file():
+            record["note"] = f"reused the cached run {run} ({info['iterations']} iterations)"
+            return ckpt
+    if run.exists():
+        shutil.rmtree(run)
+    tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
+                     crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
+                     max_iters=cfg.max_iters, time_limit=cfg.train_minutes * 60, workers=cfg.workers,
+                     seed=cfg.seed, checkpoint_after=0, log_after=50, progress=cfg.progress)
+    result = train(tc)
+    info = {"checkpoint": result.checkpoint.name, "iterations": result.iteration,
+            "train_seconds": round(result.train_seconds, 1), "last_loss": result.last_loss,
+            "config": {f.name: getattr(tc, f.name) for f in fields(tc)}}
+    done.write_text(json.dumps(info, indent=2, default=str))
+    record["note"] = f"{result.iteration} iterations in {result.train_seconds:.0f} s, loss {result.last_loss:.3f}"
+    return result.checkpoint
+
+
+def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path, val: tuple[Path, Path] | None,
+             record: dict) -> dict[str, Path]:
+    from convert import ConvertOptions, run_conversion, sha256_file
+
+    key = _digest({"ckpt": sha256_file(checkpoint), "calib": str(calib), "val": str(val), "n": cfg.calib_size,
+                   "version": __version__})
+    out = cfg.runs_dir / f"quickstart-ir-{key}"
+    xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}
+    if cfg.cache and all(x.is_file() for x in xmls.values()) and (out / "report.json").is_file():
+        record["note"] = f"reused the converted IRs in {out}"
+        return xmls
+    calib_kw = ({"calib_coco": calib[0], "calib_images": calib[1]} if isinstance(calib, tuple)
+                else {"calib_images": calib})
+    val_kw = {"val_ann": val[0], "val_images": val[1]} if val is not None else {}
+    report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
+                                           precisions=("FP32", "INT8"), calib_size=cfg.calib_size, bench_seconds=0,
+                                           progress=cfg.progress, **calib_kw, **val_kw))
+    heads = report.get("int8", {}).get("heads")
+    record["note"] = f"FP32 + INT8 (heads {heads}) in {out}"
+    return xmls
+
+
+def _accuracy(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, val: tuple[Path, Path], height: int,
+              record: dict) -> dict:
+    from demos.measure import evaluate_ir, evaluate_torch
+
+    ann, images = val
+    out = {"pytorch": evaluate_torch(checkpoint, ann, images, height, progress=cfg.progress),
+           "fp32": evaluate_ir(xmls["FP32"], ann, images, height, "f32", cfg.progress),
+           "fp32_default": evaluate_ir(xmls["FP32"], ann, images, height, None, cfg.progress),
+           "int8": evaluate_ir(xmls["INT8"], ann, images, height, None, cfg.progress)}
+    record["note"] = ", ".join(f"{_NAMES[k]} AP {v['AP']:.3f}" for k, v in out.items())
+    return out
+
+
+def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) -> dict:
+    from demos.measure import ir_speed, torch_speed
+
+    out = {"pytorch": torch_speed(checkpoint, cfg.bench_seconds),
+           "fp32": ir_speed(xmls["FP32"], "f32", cfg.bench_seconds),
+           "fp32_default": ir_speed(xmls["FP32"], None, cfg.bench_seconds),
+           "int8": ir_speed(xmls["INT8"], None, cfg.bench_seconds)}
+    record["note"] = ", ".join(f"{_NAMES[k]} {v['fps']:.1f} FPS ({v['execution_precision']})" for k, v in out.items())
+    return out
+
+
+def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], record: dict) -> dict:
+    from demos.clip import write_synthetic_clip
+    from demos.live import DemoOptions, run_demo
+
+    clip = write_synthetic_clip(cfg.out / "work" / "clip.mp4", frames=cfg.clip_frames, seed=cfg.seed + 20_000)
+    output = cfg.out / "demo.mp4"
+    summary = run_demo(DemoOptions(model=xml, input=str(clip), output=output, track=True, smooth=True, window=False,
+                                   height=INPUT_HEIGHT_LIVE, progress=cfg.progress))
+    demo = {"output": output.name, "model": f"{xml.parent.name}/{xml.name}", **{
+        k: getattr(summary, k) for k in ("frames", "fps", "latency_ms_p50", "latency_ms_p95", "decode_ms_p50",
+                                         "people_mean", "execution_precision", "errors")}}
+    if photos:
+        folder = cfg.out / "work" / "photos"
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in photos:
+            shutil.copy2(p, folder / p.name)
+        ph = run_demo(DemoOptions(model=xml, input=str(folder), output=cfg.out / "annotated", track=False,
+                                  window=False, height=INPUT_HEIGHT_ACCURATE, progress=cfg.progress))
+        demo["photos"] = {"output": "annotated/", "images": ph.frames, "skipped": ph.errors,
+                          "people_mean": ph.people_mean}
+    shutil.rmtree(cfg.out / "work", ignore_errors=True)
+    record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {output}"
+    return demo
+
+
+# -- report --------------------------------------------------------------------------------------------------------
+def _environment() -> dict:
+    import openvino
+
+    env = {"python": platform.python_version(), "openvino": openvino.__version__, "cpu_count": os.cpu_count(),
+           "machine": platform.machine(), "package": __version__}
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name"))
+        env["cpu"] = model
+    except (OSError, StopIteration):
+        pass
+    return env
+
+
+def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
+    precisions = {}
+    for key in PRECISION_KEYS:
+        acc, spd = (accuracy or {}).get(key, {}), speed.get(key, {})
+        precisions[key] = {
+            "ap": acc.get("AP"), "ap50": acc.get("AP50"), "ar": acc.get("AR"),
+            "fps": spd.get("fps"), "latency_ms": spd.get("latency_ms"),
+            "execution_precision": spd.get("execution_precision") or acc.get("execution_precision"),
+            "fps_kind": "sync (1 / latency)" if key == "pytorch" else f"async, {spd.get('requests')} requests",
+        }
+    rows = [{"name": _NAMES[k], **precisions[k]} for k in PRECISION_KEYS]
+    decode_ms = (accuracy or {}).get("fp32", {}).get("decode_ms") or []
+    decode = {"decode_ms_p50": float(np.percentile(decode_ms, 50)) if decode_ms else demo.get("decode_ms_p50"),
+              "decode_ms_p95": float(np.percentile(decode_ms, 95)) if decode_ms else None,
+              "frames": len(decode_ms), "source": "held-out evaluation images" if decode_ms else "demo clip"}
+    p = precisions
+    targets = []
+    if p["int8"]["fps"] and p["fp32"]["fps"]:
+        r = p["int8"]["fps"] / p["fp32"]["fps"]
+        targets.append({"name": "INT8 / FP32 async FPS (FP32 executing f32) >= 1.8", "value": r, "met": r >= 1.8})
+    if p["int8"]["fps"] and p["fp32_default"]["fps"]:
+        r = p["int8"]["fps"] / p["fp32_default"]["fps"]
+        targets.append({"name": f"INT8 / FP32 async FPS (FP32 at the device default, "
+                                f"{p['fp32_default']['execution_precision']}) >= 1.8", "value": r, "met": r >= 1.8})
+    if p["int8"]["ap"] is not None and p["fp32"]["ap"] is not None:
+        drop = 100 * (p["fp32"]["ap"] - p["int8"]["ap"])
+        targets.append({"name": "INT8 AP drop vs FP32, points <= 1", "value": drop, "met": drop <= 1.0})
+    total = time.perf_counter() - steps.start
+    targets.append({"name": "quickstart minutes <= 15", "value": total / 60, "met": total <= 900})
+    summary = ("Synthetic people: trained here, converted, measured." if mode == "synthetic"
+               else "Given checkpoint on real photos (no training).")
+    return {"title": "Lightweight OpenPose quickstart", "summary": summary, "mode": mode,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+            "precisions": precisions, "rows": rows, "decode": decode, "targets": targets, "demo": demo,
+            "steps": steps.records, "total_s": round(total, 1), "environment": _environment(), "notes": notes}
+
+
+# -- entry ---------------------------------------------------------------------------------------------------------
+def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
+    if cfg.checkpoint is not None:
+        if not Path(cfg.checkpoint).is_file():
+            raise FileNotFoundError(f"--checkpoint {cfg.checkpoint} does not exist")
+        return Path(cfg.checkpoint)
+    if cfg.use_published:
+        from demos.weights import cached_checkpoint
+
+        found = cached_checkpoint()
+        if found is not None:
+            print(f"using the published checkpoint from the cache: {found} (--synthetic to train instead)")
+        return found
+    return None
+
+
+def _photos(folder: Path | None) -> list[Path]:
+    from demos.sources import IMAGE_EXTENSIONS
+
+    if folder is None:
+        return []
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--images {folder} is not a folder")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not found:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in --images {folder}")
+    return found
+
+
+def run_quickstart(cfg: QuickstartConfig) -> dict:
+    """Run every step and write the report folder; returns the report dict (also ``cfg.out/report.json``)."""
+    from demos.report import write_report
+
+    checkpoint = _resolve_checkpoint(cfg)
+    mode = "synthetic" if checkpoint is None else "checkpoint"
+    user_photos = _photos(cfg.images)
+    cfg.out = Path(cfg.out)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    cfg.runs_dir = Path(cfg.runs_dir)
+    notes: list[str] = []
+    steps = _Steps(7 if mode == "synthetic" else 6)
+    accuracy, val = None, None
+    if mode == "synthetic":
+        height = cfg.eval_height or INPUT_HEIGHT_LIVE
+        with steps.step("synthetic people") as rec:
+            data = _synthetic_data(cfg, rec)
+        val = data["val"]
+        with steps.step("train (PyTorch)") as rec:
+            checkpoint = _train(cfg, data, rec)
+        calib = data["train"]
+        photos = user_photos
+    else:
+        height = cfg.eval_height or INPUT_HEIGHT_ACCURATE
+        coco = Path(cfg.coco_mini) if cfg.coco_mini else None
+        ann = next(coco.glob("*.json"), None) if coco and coco.is_dir() else None
+        with steps.step("real photos") as rec:
+            photos = list(user_photos)
+            if ann is not None:
+                val = (ann, coco / "images" if (coco / "images").is_dir() else coco)
+                photos = sorted(p for p in val[1].iterdir() if p.is_file()) + photos
+            else:
+                notes.append(f"no annotated photos at {cfg.coco_mini}: AP not measured")
+            if not photos:
+                raise FileNotFoundError(f"no photos to run on: {cfg.coco_mini} is missing and no --images DIR given")
+            calib = cfg.out / "work" / "calib"
+            calib.mkdir(parents=True, exist_ok=True)
+            for p in photos:
+                shutil.copy2(p, calib / p.name)
+            rec["note"] = f"{len(photos)} photos" + (f", AP on {ann.name}" if ann is not None else "")
+        if len(photos) < 50:
+            notes.append(f"INT8 calibrated on only {len(photos)} photos; give --images DIR with more for a better INT8")
+    with steps.step("convert to IR FP32 + INT8") as rec:
+        xmls = _convert(cfg, checkpoint, calib, val, rec)
+    if val is not None:
+        with steps.step(f"accuracy (COCO AP at input height {height})") as rec:
+            accuracy = _accuracy(cfg, checkpoint, xmls, val, height, rec)
+    else:
+        steps.total -= 1
+    with steps.step("speed (256 x 456 input)") as rec:
+        speed = _speed(cfg, checkpoint, xmls, rec)
+    with steps.step("async demo") as rec:
+        demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, rec)
+    with steps.step("report") as rec:
+        report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes)
+        report["models"] = {k: str(v) for k, v in xmls.items()}
+        report["checkpoint"] = str(checkpoint)
+        paths = write_report(cfg.out, report)
+        rec["note"] = ", ".join(str(p) for p in paths.values())
+    report["steps"] = steps.records
+    report["total_s"] = round(time.perf_counter() - steps.start, 1)
+    report["targets"][-1].update(value=report["total_s"] / 60, met=report["total_s"] <= 900)
+    write_report(cfg.out, report)
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = QuickstartConfig()
+    p = argparse.ArgumentParser(prog="lwpose-quickstart", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", type=Path, default=d.out, help="report folder")
+    p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help="cache of generated data, training runs and IRs")
+    p.add_argument("--checkpoint", type=Path, default=None, help="use this checkpoint (published layout), skip training")
+    p.add_argument("--synthetic", action="store_true", help="train on synthetic people even if the published "
+                   "checkpoint is in the cache")
+    p.add_argument("--images", type=Path, default=None, help="your own photos to annotate (and calibrate INT8 on)")
+    p.add_argument("--coco-mini", type=Path, default=d.coco_mini, help="annotated real photos (checkpoint mode)")
+    g = p.add_argument_group("synthetic training (default mode)")
+    g.add_argument("--train-images", type=int, default=d.train_images, help="synthetic training images")
+    g.add_argument("--val-images", type=int, default=d.val_images, help="held-out synthetic images for AP")
+    g.add_argument("--train-minutes", type=float, default=d.train_minutes, help="training time limit, minutes")
+    g.add_argument("--max-iters", type=int, default=None, help="training iteration limit")
+    g.add_argument("--crop-size", type=int, default=d.crop_size, help="training crop, pixels")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
+    g.add_argument("--lr", type=float, default=d.lr, help="base learning rate")
+    g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers")
+    g.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    m = p.add_argument_group("measurement")
+    m.add_argument("--eval-height", type=int, default=None, help="input height for AP (default 256 synthetic, "
+                   "368 real photos)")
+    m.add_argument("--calib-size", type=int, default=d.calib_size, help="INT8 calibration images, at most")
+    m.add_argument("--clip-frames", type=int, default=d.clip_frames, help="frames of the synthetic demo clip")
+    m.add_argument("--bench-seconds", type=float, default=d.bench_seconds, help="seconds per speed measurement")
+    p.add_argument("--no-cache", action="store_true", help="regenerate data, retrain and reconvert")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; step lines and warnings only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    cfg = QuickstartConfig(out=args.out, runs_dir=args.runs_dir, checkpoint=args.checkpoint, images=args.images,
+                           coco_mini=args.coco_mini, use_published=not args.synthetic,
+                           train_images=args.train_images, val_images=args.val_images,
+                           train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
+                           batch_size=args.batch_size, lr=args.lr, workers=args.workers, seed=args.seed,
+                           eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
+                           bench_seconds=args.bench_seconds, cache=not args.no_cache, progress=not args.quiet)
+    try:
+        report = run_quickstart(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"lwpose-quickstart: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lwpose-quickstart: interrupted (finished steps are cached in --runs-dir; run again to continue)",
+              file=sys.stderr)
+        return 130
+    print()
+    print(f"{'run':<26} {'exec':>6} {'AP':>7} {'FPS':>8} {'latency':>10}")
+    for row in report["rows"]:
+        ap = "-" if row["ap"] is None else f"{100 * row['ap']:.1f}"
+        fps = "-" if row["fps"] is None else f"{row['fps']:.1f}"
+        lat = "-" if row["latency_ms"] is None else f"{row['latency_ms']:.1f} ms"
+        print(f"{row['name']:<26} {row['execution_precision'] or '-':>6} {ap:>7} {fps:>8} {lat:>10}")
+    for t in report["targets"]:
+        print(f"{'OK ' if t['met'] else 'MISS'} {t['name']}: {t['value']:.2f}")
+    print(f"report: {Path(cfg.out) / 'report.md'} (total {report['total_s'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

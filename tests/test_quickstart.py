@@ -1,0 +1,76 @@
+"""lwpose-quickstart end to end in a tiny configuration (few images, few iterations, short clip)."""
+import json
+
+import cv2
+import pytest
+
+from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, main
+
+TINY = ["--train-images", "12", "--val-images", "4", "--max-iters", "2", "--crop-size", "128", "--batch-size", "2",
+        "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--workers", "0", "--quiet"]
+
+
+@pytest.fixture()
+def isolated_cache(tmp_path, monkeypatch):
+    """No published checkpoint in the cache: the default mode must be the synthetic chain."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+
+def _check_report(out, mode):
+    report = json.loads((out / "report.json").read_text())
+    assert set(REPORT_KEYS) <= report.keys() and report["mode"] == mode
+    assert set(report["precisions"]) == set(PRECISION_KEYS)
+    for key in PRECISION_KEYS:
+        entry = report["precisions"][key]
+        assert entry["fps"] > 0 and entry["latency_ms"] > 0
+        assert entry["execution_precision"] in ("f32", "bf16", "f16")
+        assert 0.0 <= entry["ap"] <= 1.0
+    assert report["precisions"]["fp32"]["execution_precision"] == "f32"
+    assert report["decode"]["decode_ms_p50"] > 0
+    names = [t["name"] for t in report["targets"]]
+    assert any("INT8 AP drop" in n for n in names) and any("FPS" in n for n in names)
+    assert report["demo"]["frames"] == 6 and report["demo"]["output"] == "demo.mp4"
+    assert [s["name"] for s in report["steps"]][-1] == "report"
+    assert all(s["seconds"] is not None for s in report["steps"])
+    md = (out / "report.md").read_text()
+    assert "| IR INT8 |" in md and "speed_accuracy.png" in md
+    assert cv2.imread(str(out / "speed_accuracy.png")) is not None
+    cap = cv2.VideoCapture(str(out / "demo.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert not (out / "work").exists()
+    return report
+
+
+def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, capsys):
+    out, runs = tmp_path / "report", tmp_path / "runs"
+    assert main(["--out", str(out), "--runs-dir", str(runs), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/7] synthetic people" in printed and "[7/7] report" in printed and "IR INT8" in printed
+    report = _check_report(out, "synthetic")
+    assert report["steps"][1]["name"].startswith("train")
+    # a second run with the same configuration reuses data, training run and IRs
+    assert main(["--out", str(out), "--runs-dir", str(runs), *TINY]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert "reused the cached run" in again["steps"][1]["note"]
+    assert "reused the converted IRs" in again["steps"][2]["note"]
+
+
+def test_quickstart_checkpoint_mode_on_real_photos(tmp_path, isolated_cache, seed_dir, coco_mini_dir):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    cv2.imwrite(str(mine / "me.jpg"), cv2.imread(str(seed_dir / "input.png")))
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                 str(seed_dir / "checkpoint.pth"), "--images", str(mine), "--coco-mini", str(coco_mini_dir),
+                 "--eval-height", "256", *TINY]) == 0
+    report = _check_report(out, "checkpoint")
+    assert "train" not in " ".join(s["name"] for s in report["steps"])
+    photos = report["demo"]["photos"]
+    assert photos["images"] == 5 and (out / "annotated" / "me.jpg").is_file()
+
+
+def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
+    assert main(["--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path / "missing.pth"), "--quiet"]) == 2
+    assert "missing.pth does not exist" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
