@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["evaluate_ir", "evaluate_torch", "ir_speed", "torch_speed"]
+__all__ = ["evaluate_ir", "evaluate_torch", "ir_speed", "ir_speeds", "torch_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,22 @@ def ir_speed(xml: str | Path, precision: str | None = None, seconds: float = 2.0
     speed = measure_speed(ov.Core().read_model(str(xml)), precision_hint=precision, seconds=seconds)
     return {"latency_ms": speed.latency_ms_p50, "fps": speed.async_fps,
             "execution_precision": speed.execution_precision, "requests": speed.requests}
+
+
+def ir_speeds(configs: dict[str, tuple[str | Path, str | None]], seconds: float = 1.0, rounds: int = 3) -> dict:
+    """:func:`ir_speed` of several ``{key: (xml, precision)}`` configurations measured in interleaved rounds; the
+    median per configuration is kept, so background load on a shared machine hits every configuration alike."""
+    runs: dict[str, list[dict]] = {key: [] for key in configs}
+    for _ in range(max(1, rounds)):
+        for key, (xml, precision) in configs.items():
+            runs[key].append(ir_speed(xml, precision, seconds))
+    out = {}
+    for key, speeds in runs.items():
+        out[key] = {"latency_ms": float(np.median([s["latency_ms"] for s in speeds])),
+                    "fps": float(np.median([s["fps"] for s in speeds])),
+                    "execution_precision": speeds[0]["execution_precision"], "requests": speeds[0]["requests"],
+                    "rounds": len(speeds)}
+    return out
 
 
 def torch_speed(checkpoint: str | Path, seconds: float = 2.0) -> dict:

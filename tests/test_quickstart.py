@@ -7,7 +7,7 @@ import pytest
 from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, main
 
 TINY = ["--train-images", "12", "--val-images", "4", "--max-iters", "2", "--crop-size", "128", "--batch-size", "2",
-        "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--workers", "0", "--quiet"]
+        "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--bench-rounds", "1", "--workers", "0", "--quiet"]
 
 
 @pytest.fixture()
