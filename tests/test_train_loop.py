@@ -1,0 +1,194 @@
+"""Loss, optimizer groups, the training loop (resume, weights-only restart, DDP) and the evaluation CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from train import PoseEstimationWithMobileNet, read_checkpoint
+from train.__main__ import main as train_main
+from train.evaluate import main as evaluate_main
+from train.loss import masked_l2, pose_loss
+from train.optim import make_optimizer, param_groups
+from train.synthetic import SyntheticConfig, generate_dataset
+from train.trainer import TrainConfig, train
+
+from pose_format import CHECKPOINT_KEYS
+
+
+def test_masked_l2_and_stage_sum():
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(2, 19, 4, 5, generator=g)
+    target = torch.rand(2, 19, 4, 5, generator=g)
+    mask = torch.ones(2, 1, 4, 5)
+    mask[1, 0, :2] = 0
+    expected = sum(float(((pred[n] - target[n]) ** 2 * mask[n]).sum()) for n in range(2)) / 2 / 2
+    assert float(masked_l2(pred, target, mask)) == pytest.approx(expected, rel=1e-6)
+    # a masked-out region contributes nothing, whatever the prediction there
+    pred2 = pred.clone()
+    pred2[1, :, :2] += 100
+    assert float(masked_l2(pred2, target, mask)) == pytest.approx(expected, rel=1e-6)
+    pafs_p, pafs_t = torch.rand(2, 38, 4, 5, generator=g), torch.rand(2, 38, 4, 5, generator=g)
+    total, stages = pose_loss([pred, pafs_p, target, pafs_t], target, pafs_t, mask)
+    assert stages[1] == pytest.approx(0.0) and float(total) == pytest.approx(stages[0])
+    with pytest.raises(ValueError, match="pairs"):
+        pose_loss([pred], target, pafs_t, mask)
+
+
+def test_optimizer_groups_follow_the_paper():
+    model = PoseEstimationWithMobileNet(num_refinement_stages=2)
+    groups = {g["name"]: g for g in param_groups(model, base_lr=1.0)}
+    n_params = sum(len(g["params"]) for g in groups.values())
+    assert n_params == len(list(model.parameters()))
+    assert groups["refinement.conv.weight"]["lr"] == 4 and groups["refinement.conv.bias"]["lr"] == 8
+    assert groups["initial.conv.bias"]["lr"] == 2 and groups["cpm.conv.weight"]["lr"] == 1
+    for name in ("initial.conv.bias", "cpm.conv.bias", "refinement.conv.bias", "backbone.bn.bias",
+                 "backbone.depthwise.weight"):
+        assert groups[name]["weight_decay"] == 0
+    assert any(p is model.refinement_stages[1].heatmaps[1][0].bias for p in groups["refinement.conv.bias"]["params"])
+    opt = make_optimizer(model, 4e-5)
+    decayed = [g for g in opt.param_groups if g["name"] == "backbone.conv.weight"][0]
+    assert decayed["weight_decay"] == 5e-4 and decayed["lr"] == 4e-5
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = SyntheticConfig(width=96, height=96, max_people=2)
+    tr = generate_dataset(root / "train", 8, seed=1, cfg=cfg, progress=False)
+    va = generate_dataset(root / "val", 2, seed=2, cfg=cfg, progress=False)
+    return tr, va
+
+
+def _cfg(tiny_data, out, **kw):
+    tr, va = tiny_data
+    base = dict(train_ann=tr, train_images=tr.parent / "images", val_ann=va, val_images=va.parent / "images",
+                val_height=64, val_after=2, out_dir=out, crop_size=64, batch_size=2, base_lr=1e-4, workers=0,
+                max_iters=2, checkpoint_after=2, log_after=1, threads=1, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_resume_and_restarts(tiny_data, tmp_path):
+    first = train(_cfg(tiny_data, tmp_path / "a"))
+    assert first.iteration == 2 and len(first.val_curve) == 1 and 0 <= first.val_curve[0]["AP"] <= 1
+    ck = tmp_path / "a" / "checkpoint_iter_2.pth"
+    raw = read_checkpoint(ck)
+    assert set(CHECKPOINT_KEYS) <= set(raw) and raw["iter"] == 2
+    assert len(raw["optimizer"]["param_groups"]) == len(param_groups(PoseEstimationWithMobileNet()))
+    rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
+    assert [r["kind"] for r in rows] == ["train", "train", "val"] and float(rows[0]["loss"]) > 0
+
+    # full resume: continues the iteration count with the saved optimizer state
+    resumed = train(_cfg(tiny_data, tmp_path / "a", checkpoint=ck, max_iters=3))
+    assert resumed.iteration == 3
+    state = read_checkpoint(tmp_path / "a" / "checkpoint_last.pth")["optimizer"]["state"]
+    assert max(int(s["step"]) for s in state.values()) == 3
+    assert len(list(csv.DictReader((tmp_path / "a" / "log.csv").open()))) > len(rows)  # appended
+
+    # weights-only restart: fresh optimizer from iteration 0, same weights at the start
+    restart = train(_cfg(tiny_data, tmp_path / "b", checkpoint=ck, weights_only=True, max_iters=1, val_ann=None,
+                         val_images=None))
+    assert restart.iteration == 1
+    assert read_checkpoint(restart.checkpoint)["iter"] == 1
+
+    # step 3 of the recipe: 3 refinement stages from a 1-stage checkpoint needs --allow-partial
+    with pytest.raises(ValueError, match="refinement_stages.1"):
+        train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, num_refinement_stages=3))
+    three = train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, allow_partial=True,
+                       num_refinement_stages=3, max_iters=1, val_ann=None, val_images=None))
+    sd = read_checkpoint(three.checkpoint)["state_dict"]
+    assert any(k.startswith("refinement_stages.2.") for k in sd)
+
+
+def test_seeds_make_runs_repeatable(tiny_data, tmp_path):
+    a = train(_cfg(tiny_data, tmp_path / "s1", max_iters=2, val_ann=None, val_images=None, seed=5))
+    b = train(_cfg(tiny_data, tmp_path / "s2", max_iters=2, val_ann=None, val_images=None, seed=5))
+    sa, sb = read_checkpoint(a.checkpoint)["state_dict"], read_checkpoint(b.checkpoint)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
+    tr, _ = tiny_data
+    with pytest.raises(SystemExit):
+        train_main(["--train-ann", str(tmp_path / "absent.json"), "--train-images", str(tmp_path)])
+    assert "--train-ann not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "100"])
+    assert "multiple of 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--batch-size", "999",
+                    "--workers", "0"])
+    assert "lower --batch-size" in capsys.readouterr().err
+    out = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--weights-only" in out.stdout and "torchrun" in out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_gloo(tiny_data, tmp_path):
+    tr, _ = tiny_data
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "train",
+           "--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64",
+           "--batch-size", "2", "--max-iters", "2", "--workers", "0", "--threads", "1", "--device", "cpu",
+           "--out-dir", str(tmp_path / "ddp"), "--no-progress", "--log-after", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cpu x2" in proc.stderr and "ranks in sync after 2 iterations: True" in proc.stderr
+    ck = read_checkpoint(tmp_path / "ddp" / "checkpoint_last.pth")
+    assert ck["iter"] == 2 and not any(k.startswith("module.") for k in ck["state_dict"])
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["iteration"] == 2
+
+
+def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
+    out = tmp_path / "det.json"
+    assert evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann",
+                          str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir),
+                          "--height", "128", "--max-images", "2", "--out", str(out), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.split("\n")[0].split() == ["AP", "AP50", "AP75", "APm", "APl", "AR"]
+    dets = json.loads(out.read_text())
+    assert isinstance(dets, list)
+    for d in dets:
+        assert len(d["keypoints"]) == 51 and d["image_id"] in (785, 40083)
+    with pytest.raises(SystemExit):
+        evaluate_main(["--checkpoint", str(tmp_path / "nope.pth"), "--ann", str(out), "--images", str(tmp_path)])
+    assert "not found" in capsys.readouterr().err
+
+
+def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
+    """The evaluation path (letterbox -> maps -> decode -> map back) scores ground-truth maps near AP 1."""
+    import train.evaluate as ev
+    from pycocotools.coco import COCO
+
+    from pose_format import coco17_to_18, letterbox
+    from train.targets import render_heatmaps, render_pafs
+
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    coco = COCO(str(ann))
+
+    def fake_predict(model, image, input_height):
+        inp, meta = letterbox(image, input_height)
+        image_id = next(i for i, im in coco.imgs.items() if (im["height"], im["width"]) == image.shape[:2])
+        people = [coco17_to_18(np.array(a["keypoints"]).reshape(17, 3)) for a in
+                  coco.loadAnns(coco.getAnnIds(imgIds=image_id)) if a["num_keypoints"] > 0]
+        kp = np.array(people, np.float32)
+        kp[..., :2] = (kp[..., :2] + 0.5) * meta.scale - 0.5
+        h, w = inp.shape[0] // 8, inp.shape[1] // 8
+        return render_heatmaps(kp, h, w), render_pafs(kp, h, w), meta
+
+    monkeypatch.setattr(ev, "predict_maps", fake_predict)
+    stats = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False)
+    assert stats["AP"] > 0.8 and stats["images"] == 4
