@@ -28,6 +28,7 @@ import numpy as np
 from pose_format import (
     DECODE_LIMB_ORDER,
     EAR_SHOULDER_LIMBS,
+    HEATMAP_SIGMA,
     LIMBS,
     NUM_HEATMAPS,
     NUM_KEYPOINTS,
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 #: PAF channel of the x and y component of each limb.
 _PAF_X = np.array([cx for cx, _ in PAF_CHANNELS], dtype=np.intp)
 _PAF_Y = np.array([cy for _, cy in PAF_CHANNELS], dtype=np.intp)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Values at or below this are treated as "no signal" in the logarithmic sub-cell fit.
 _LOG_FLOOR = 1e-6
 
@@ -130,28 +132,32 @@ def _check_maps(heatmaps, pafs) -> tuple[np.ndarray, np.ndarray]:
     return hm[:NUM_KEYPOINTS].astype(np.float32, copy=False), pf.astype(np.float32, copy=False)
 
 
-def _vertex_offset(samples: np.ndarray) -> np.ndarray:
-    """Sub-cell offsets in ``[-0.5, 0.5]`` of maxima through 3 equally spaced samples ``[3, ...]`` (left, centre, right).
+def _vertex_offset(samples: np.ndarray, sigma: float) -> np.ndarray:
+    """Sub-cell offsets in ``[-0.5, 0.5]`` of maxima from 3 samples ``[3, ...]`` (left, centre, right) 1 cell apart.
 
-    A parabola through the logarithms (exact for a Gaussian) where all three values are positive, else through the
-    values themselves where they are finite; 0 where a neighbour is missing (``-inf``: map border) or the fit is
-    not a maximum.
+    With both neighbours positive: the vertex of the parabola through the logarithms (exact for a Gaussian, whatever
+    its width). With one neighbour missing (map border, -inf) or not positive: the position that a Gaussian of
+    width ``sigma`` cells (the training target's) through the two remaining samples implies. Otherwise 0.
     """
-    positive = (samples > _LOG_FLOOR).all(axis=0)
-    finite = np.isfinite(samples).all(axis=0)
-    fit = np.log(np.maximum(samples, _LOG_FLOOR))
-    np.copyto(fit, samples, where=~positive & finite)
-    fit[:, ~finite] = 0.0
-    den = fit[0] + fit[2] - 2.0 * fit[1]
-    den[den > -1e-9] = -np.inf  # not a maximum: offset 0
-    off = (fit[0] - fit[2]) / den
-    off *= 0.5
+    valid = samples > _LOG_FLOOR  # False for -inf and NaN
+    lg = np.log(np.clip(samples, _LOG_FLOOR, _FLOAT32_MAX))
+    left, centre, right = lg
+    both = valid[0] & valid[2]
+    den = left + right - 2.0 * centre
+    den[~both | (den > -1e-9)] = -np.inf  # no maximum through three points: offset 0
+    off = 0.5 * (left - right) / den
+    s2 = sigma * sigma
+    np.copyto(off, 0.5 - s2 * (centre - right), where=valid[2] & ~valid[0])
+    np.copyto(off, s2 * (centre - left) - 0.5, where=valid[0] & ~valid[2])
+    off[np.isnan(off)] = 0.0
     return np.clip(off, -0.5, 0.5, out=off)
 
 
-def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 100) -> Peaks:
+def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 100,
+               sigma: float = HEATMAP_SIGMA / STRIDE) -> Peaks:
     """Local maxima of ``keypoint_maps`` float32 ``[18, h, w]`` with sub-cell refinement (see the module doc).
 
+    ``sigma``: the Gaussian width of a keypoint blob in cells, used only to refine peaks on the map border.
     A peak is above ``threshold``, >= its 8 neighbours and > the 4 of them that follow it in raster order (so a
     plateau gives one peak). NaN cells are never peaks and never suppress a neighbour.
     """
@@ -181,11 +187,11 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
     y, x = np.divmod(rem, pw)
     # (left, centre, right) along x and (up, centre, down) along y: [3, 2, N].
     nb = flat[np.array([-1, -pw, 0, 0, 1, pw])[:, None] + cand].reshape(3, 2, -1)
-    off = _vertex_offset(nb)
+    off = _vertex_offset(nb, sigma)
     xy = np.empty((len(v), 2), dtype=np.float32)
     xy[:, 0] = x - 1 + off[0]
     xy[:, 1] = y - 1 + off[1]
-    conf = np.minimum(v, np.finfo(np.float32).max)
+    conf = np.minimum(v, _FLOAT32_MAX)
     return Peaks(c, xy, conf, np.concatenate(([0], np.cumsum(counts))))
 
 
@@ -358,7 +364,7 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}")
     hm, pf = _check_maps(heatmaps, pafs)
-    peaks = find_peaks(hm, opts.peak_threshold, opts.max_peaks_per_type)
+    peaks = find_peaks(hm, opts.peak_threshold, opts.max_peaks_per_type, HEATMAP_SIGMA / stride)
     if len(peaks.conf) == 0:
         return []
     limb, ga, gb = _limb_pairs(peaks, DECODE_LIMB_ORDER + EAR_SHOULDER_LIMBS)
