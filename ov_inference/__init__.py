@@ -1,6 +1,22 @@
-"""Deployable OpenVINO runtime for Lightweight OpenPose (openvino + numpy + opencv only, never torch)."""
+"""Deployable OpenVINO runtime for Lightweight OpenPose (openvino + numpy + opencv only, never torch).
+
+- :class:`PoseEstimator`: a frame in, :class:`Pose` objects in the frame's pixels out (this project's IR or OMZ's).
+- :class:`AsyncPipeline`: asynchronous requests, results in submission order, back-pressure or live frame dropping.
+- :func:`decode_poses`: heatmaps + PAFs -> poses in network-input pixels.
+- :class:`PoseTracker` / :class:`PoseSmoother`: stable person ids and One Euro keypoint smoothing (optional).
+- :func:`open_source`: frames from an image, a folder, a video or a camera, with per-frame error records.
+"""
 from ov_inference.pose import Pose
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.coco import evaluate_keypoints, poses_to_coco
+from ov_inference.adapter import (CorruptModelError, ModelFileError, ModelSpec, UnsupportedModelError, inspect_model,
+                                  read_model, read_rt_info)
+from ov_inference.preprocessing import letterbox_frame, to_bgr
+from ov_inference.estimator import PoseEstimator
+from ov_inference.pipeline import AsyncPipeline, PipelineResult
 
-__all__ = ["Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints"]
+__all__ = [
+    "Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints",
+    "CorruptModelError", "ModelFileError", "ModelSpec", "UnsupportedModelError", "inspect_model", "read_model",
+    "read_rt_info", "letterbox_frame", "to_bgr", "PoseEstimator", "AsyncPipeline", "PipelineResult",
+]

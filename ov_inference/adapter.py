@@ -1,0 +1,344 @@
+"""The OpenVINO side of the runtime: read and validate a pose model, tell this project's IR from Intel's Open Model
+Zoo IR, read its rt_info, and reshape + compile it per input size (a small LRU of compiled models).
+
+Two model kinds are accepted (names from :mod:`pose_format`):
+
+- ``"lwpose"`` (this project's IR, written by ``convert``): one input ``image`` u8 NHWC BGR ``[1, H, W, 3]`` with the
+  normalization folded in, outputs ``heatmaps`` ``[1, 19, H/8, W/8]`` and ``pafs`` ``[1, 38, H/8, W/8]``; the
+  ``rt_info[RT_INFO_SECTION]`` section describes the model (read back by :func:`read_rt_info`).
+- ``"omz"`` (``human-pose-estimation-0001``): input ``data`` f32 NCHW raw BGR ``[1, 3, H, W]`` (normalization inside),
+  outputs ``Mconv7_stage2_L1`` (PAFs, 38 channels) and ``Mconv7_stage2_L2`` (heatmaps, 19 channels).
+
+Outputs are told apart by channel count (38 PAFs vs 19 or 18 heatmaps), names only confirm. Anything else is an
+:class:`UnsupportedModelError` naming what was expected and what was found.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import openvino as ov
+
+from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, MODEL_TYPE, NUM_HEATMAPS, NUM_KEYPOINTS,
+                         NUM_PAFS, OMZ_HEATMAPS_NAME, OMZ_INPUT_NAME, OMZ_PAFS_NAME, PAD_VALUE, RT_INFO_SECTION,
+                         STRIDE, rt_info_fields)
+
+__all__ = [
+    "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "PERFORMANCE_HINTS",
+    "ModelFileError", "CorruptModelError", "UnsupportedModelError",
+    "ModelSpec", "CompiledModelCache",
+    "get_core", "read_model", "read_rt_info", "inspect_model", "compile_config", "execution_precision",
+]
+
+log = logging.getLogger(__name__)
+
+KIND_LWPOSE = "lwpose"
+KIND_OMZ = "omz"
+#: Accepted values of ``precision`` (OpenVINO's ``INFERENCE_PRECISION_HINT``); ``None`` keeps the device default.
+PRECISIONS = ("f32", "bf16", "f16")
+PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+
+ModelLike = Union[str, Path, "ov.Model"]
+
+_EXPECTED = (
+    f"this project's IR (input '{IR_INPUT_NAME}' u8 NHWC [1,H,W,3]; outputs '{IR_HEATMAPS_NAME}' "
+    f"[1,{NUM_HEATMAPS},H/8,W/8] and '{IR_PAFS_NAME}' [1,{NUM_PAFS},H/8,W/8]) or Open Model Zoo "
+    f"human-pose-estimation-0001 (input '{OMZ_INPUT_NAME}' f32 NCHW [1,3,H,W]; outputs '{OMZ_PAFS_NAME}' "
+    f"[1,{NUM_PAFS},H/8,W/8] and '{OMZ_HEATMAPS_NAME}' [1,{NUM_HEATMAPS},H/8,W/8])"
+)
+
+
+class ModelFileError(FileNotFoundError):
+    """A model file (the ``.xml`` or the ``.bin`` beside it) does not exist."""
+
+
+class CorruptModelError(ValueError):
+    """A model file exists but OpenVINO cannot read it (truncated xml, wrong-size bin, not an IR at all)."""
+
+
+class UnsupportedModelError(ValueError):
+    """A readable model that is not one of the two pose-model kinds this runtime runs."""
+
+
+_core_lock = threading.Lock()
+_core: ov.Core | None = None
+
+
+def get_core() -> ov.Core:
+    """The process-wide ``openvino.Core`` (created on first use; creating one per model wastes time and memory)."""
+    global _core
+    with _core_lock:
+        if _core is None:
+            _core = ov.Core()
+        return _core
+
+
+def read_model(model: ModelLike, core: ov.Core | None = None) -> ov.Model:
+    """Read an IR (``.xml`` with its ``.bin``; any format ``Core.read_model`` reads) or pass an ``ov.Model`` through.
+
+    Raises :class:`ModelFileError` for a missing file, :class:`CorruptModelError` when OpenVINO cannot parse it.
+    """
+    if isinstance(model, ov.Model):
+        return model
+    if not isinstance(model, (str, Path)):
+        raise TypeError(f"model must be a path to an .xml IR or an openvino.Model, not {type(model).__name__}")
+    path = Path(model)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    if path.suffix.lower() == ".xml":
+        weights = path.with_suffix(".bin")
+        if not weights.is_file():
+            raise ModelFileError(f"weights file not found: {weights} (an IR needs the .bin next to {path.name})")
+    try:
+        return (core or get_core()).read_model(str(path))
+    except RuntimeError as exc:  # OpenVINO reports every parse failure as RuntimeError
+        detail = _ov_error_detail(exc)
+        raise CorruptModelError(f"cannot read model {path}: {detail}") from exc
+
+
+def _ov_error_detail(exc: BaseException) -> str:
+    """The informative line of an OpenVINO exception (they start with 'Exception from src/...' boilerplate)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("Exception from") and not ln.startswith("Check '")]
+    return (useful or lines or [type(exc).__name__])[-1]
+
+
+def read_rt_info(model: ov.Model) -> dict[str, str]:
+    """The ``rt_info[RT_INFO_SECTION]`` fields of ``model`` as strings; missing section or keys are simply absent.
+
+    Reads the keys of :func:`pose_format.rt_info_fields` plus ``precision`` and ``source_sha256`` one by one
+    (``model.get_rt_info([section, key])``), and any other key the section holds.
+    """
+    keys = list(rt_info_fields()) + ["precision", "source_sha256"]
+    info = model.get_rt_info()
+    if RT_INFO_SECTION not in info:  # no section at all (OMZ, older IR)
+        return {}
+    section = info[RT_INFO_SECTION]
+    if isinstance(section, dict):
+        keys += [k for k in section if k not in keys]
+    out: dict[str, str] = {}
+    for key in keys:
+        path = [RT_INFO_SECTION, key]
+        try:
+            if not model.has_rt_info(path):
+                continue
+            value = model.get_rt_info(path)
+        except RuntimeError:  # OpenVINO raises, rather than answering False, on some missing paths
+            continue
+        out[key] = str(value.astype(str) if hasattr(value, "astype") else value)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the runtime needs to know about a pose model, found by :func:`inspect_model`.
+
+    ``layout`` is the input layout (``"NHWC"`` u8 for ``lwpose``, ``"NCHW"`` f32 for ``omz``); ``heatmaps_index`` and
+    ``pafs_index`` are output indices; ``stride`` is input pixels per map cell; ``static_size`` is the model's own
+    ``(height, width)`` when its input is static, else ``None``; ``rt_info`` is :func:`read_rt_info`'s dict.
+    """
+
+    kind: str
+    input_name: str
+    layout: str
+    input_dtype: np.dtype
+    heatmaps_index: int
+    pafs_index: int
+    num_heatmaps: int
+    stride: int = STRIDE
+    pad_value: int = PAD_VALUE
+    static_size: tuple[int, int] | None = None
+    rt_info: dict[str, str] = field(default_factory=dict)
+
+    def input_shape(self, height: int, width: int) -> list[int]:
+        """The input tensor shape for an input image of ``height`` x ``width`` pixels."""
+        return [1, height, width, 3] if self.layout == "NHWC" else [1, 3, height, width]
+
+    def make_input(self, image_bgr: np.ndarray) -> np.ndarray:
+        """``[H, W, 3]`` u8 letterboxed BGR image -> the input tensor (u8 NHWC, or raw-BGR f32 NCHW for OMZ)."""
+        if self.layout == "NHWC":
+            return np.ascontiguousarray(image_bgr[None])
+        return np.ascontiguousarray(image_bgr.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def _describe(ports) -> str:
+    parts = []
+    for port in ports:
+        names = sorted(port.get_names()) or ["<unnamed>"]
+        parts.append(f"{'/'.join(names)} {port.get_element_type().get_type_name()} {port.get_partial_shape()}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def _static_dim(pshape: ov.PartialShape, axis: int) -> int | None:
+    if pshape.rank.is_dynamic or len(pshape) <= axis or pshape[axis].is_dynamic:
+        return None
+    return pshape[axis].get_length()
+
+
+def inspect_model(model: ov.Model) -> ModelSpec:
+    """Tell which kind of pose model ``model`` is and where its heatmaps and PAFs are.
+
+    Raises :class:`UnsupportedModelError` (naming what was expected and what was found) for any other model.
+    """
+    found = f"found inputs {_describe(model.inputs)}, outputs {_describe(model.outputs)}"
+
+    def unsupported(why: str) -> UnsupportedModelError:
+        return UnsupportedModelError(f"not a supported pose model ({why}): expected {_EXPECTED}; {found}")
+
+    if len(model.inputs) != 1:
+        raise unsupported(f"{len(model.inputs)} inputs")
+    port = model.inputs[0]
+    pshape = port.get_partial_shape()
+    if pshape.rank.is_dynamic or len(pshape) != 4:
+        raise unsupported("input is not 4-D")
+    etype = port.get_element_type()
+    names = port.get_names()
+    if etype == ov.Type.u8 and _static_dim(pshape, 3) == 3:
+        kind, layout, dtype, hw_axes = KIND_LWPOSE, "NHWC", np.dtype(np.uint8), (1, 2)
+    elif etype == ov.Type.f32 and _static_dim(pshape, 1) == 3 and OMZ_INPUT_NAME in names:
+        kind, layout, dtype, hw_axes = KIND_OMZ, "NCHW", np.dtype(np.float32), (2, 3)
+    elif etype == ov.Type.f32 and _static_dim(pshape, 1) == 3:
+        raise unsupported("f32 NCHW input that is not OMZ's 'data': a model without the pre-processing folded in "
+                          "(e.g. the ONNX export) would get raw pixels; convert it to an IR with `python -m convert`")
+    else:
+        raise unsupported("input is neither u8 NHWC with 3 channels nor f32 NCHW 'data'")
+
+    heat, pafs = [], []
+    for i, out in enumerate(model.outputs):
+        channels = _static_dim(out.get_partial_shape(), 1)
+        if out.get_partial_shape().rank.is_dynamic or len(out.get_partial_shape()) != 4:
+            continue
+        if channels == NUM_PAFS:
+            pafs.append(i)
+        elif channels in (NUM_HEATMAPS, NUM_KEYPOINTS):
+            heat.append(i)
+    heat_names = {IR_HEATMAPS_NAME, OMZ_HEATMAPS_NAME}
+    paf_names = {IR_PAFS_NAME, OMZ_PAFS_NAME}
+    heat = _prefer_named(model, heat, heat_names)
+    pafs = _prefer_named(model, pafs, paf_names)
+    if len(heat) != 1 or len(pafs) != 1:
+        raise unsupported(f"{len(heat)} heatmap-like outputs ({NUM_HEATMAPS} or {NUM_KEYPOINTS} channels) and "
+                          f"{len(pafs)} PAF-like outputs ({NUM_PAFS} channels); need exactly one of each")
+
+    rt = read_rt_info(model)
+    if rt.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise unsupported(f"rt_info model_type is {rt['model_type']!r}, not {MODEL_TYPE!r}")
+    stride = _int_field(rt, "stride", STRIDE)
+    pad_value = _int_field(rt, "pad_value", PAD_VALUE)
+    h, w = (_static_dim(pshape, a) for a in hw_axes)
+    static = (h, w) if h is not None and w is not None else None
+    return ModelSpec(kind=kind, input_name=port.get_any_name(), layout=layout, input_dtype=dtype,
+                     heatmaps_index=heat[0], pafs_index=pafs[0],
+                     num_heatmaps=_static_dim(model.outputs[heat[0]].get_partial_shape(), 1),
+                     stride=stride, pad_value=pad_value, static_size=static, rt_info=rt)
+
+
+def _prefer_named(model: ov.Model, indices: list[int], names: set[str]) -> list[int]:
+    """Among candidate outputs, keep the ones carrying an expected name when several share a channel count."""
+    if len(indices) <= 1:
+        return indices
+    named = [i for i in indices if model.outputs[i].get_names() & names]
+    return named or indices
+
+
+def _int_field(rt: dict[str, str], key: str, default: int) -> int:
+    if key not in rt:
+        return default
+    try:
+        return int(float(rt[key]))
+    except ValueError:
+        raise UnsupportedModelError(f"rt_info[{RT_INFO_SECTION}][{key}] = {rt[key]!r} is not a number") from None
+
+
+def compile_config(precision: str | None = None, performance_hint: str | None = "LATENCY",
+                   config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``compile_model`` properties for an execution ``precision`` (f32 / bf16 / f16 / None = device default)
+    and a ``performance_hint`` (LATENCY / THROUGHPUT / None), merged under any explicit ``config``."""
+    props: dict[str, Any] = {}
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS} or None (device default), not {precision!r}")
+        props["INFERENCE_PRECISION_HINT"] = precision
+    if performance_hint is not None:
+        hint = str(performance_hint).upper()
+        if hint not in PERFORMANCE_HINTS:
+            raise ValueError(f"performance_hint must be one of {PERFORMANCE_HINTS} or None, not {performance_hint!r}")
+        props["PERFORMANCE_HINT"] = hint
+    props.update(config or {})
+    return props
+
+
+def execution_precision(compiled: ov.CompiledModel) -> str:
+    """The precision a compiled model executes in (its ``INFERENCE_PRECISION_HINT``), e.g. ``"f32"`` or ``"bf16"``."""
+    value = compiled.get_property("INFERENCE_PRECISION_HINT")
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+
+
+class CompiledModelCache:
+    """Compiled models of one ``ov.Model`` per input size, least recently used evicted beyond ``capacity``.
+
+    :meth:`get` reshapes a clone of the model to ``[1, H, W, 3]`` (or ``[1, 3, H, W]``) and compiles it only the first
+    time a size is seen; a video keeps hitting the same entry. Thread-safe.
+    """
+
+    def __init__(self, model: ov.Model, spec: ModelSpec, device: str = "CPU", config: dict[str, Any] | None = None,
+                 capacity: int = 4, core: ov.Core | None = None):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.model, self.spec, self.device = model, spec, device
+        self.config = dict(config or {})
+        self.capacity = capacity
+        self.core = core or get_core()
+        self.compiles = 0
+        self._cache: OrderedDict[tuple[int, int], ov.CompiledModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Cached ``(height, width)`` input sizes, least recently used first."""
+        return list(self._cache)
+
+    def get(self, height: int, width: int) -> ov.CompiledModel:
+        """The model compiled for a ``height`` x ``width`` input image (input pixels)."""
+        key = (int(height), int(width))
+        with self._lock:
+            compiled = self._cache.get(key)
+            if compiled is not None:
+                self._cache.move_to_end(key)
+                return compiled
+            compiled = self._compile(*key)
+            self._cache[key] = compiled
+            while len(self._cache) > self.capacity:
+                evicted, _ = self._cache.popitem(last=False)
+                log.debug("evicted compiled model for input %s", evicted)
+            return compiled
+
+    def _compile(self, height: int, width: int) -> ov.CompiledModel:
+        stride = self.spec.stride
+        if height % stride or width % stride or height < stride or width < stride:
+            raise ValueError(f"input size {height}x{width} must be positive multiples of the stride {stride}")
+        model = self.model.clone()
+        shape = self.spec.input_shape(height, width)
+        try:
+            model.reshape({model.inputs[0]: ov.PartialShape(shape)})
+        except RuntimeError as exc:
+            raise UnsupportedModelError(f"cannot reshape the model input to {shape}: {_ov_error_detail(exc)}") from exc
+        for index, channels in ((self.spec.heatmaps_index, self.spec.num_heatmaps),
+                                (self.spec.pafs_index, NUM_PAFS)):
+            got = list(model.outputs[index].get_shape())
+            want = [1, channels, height // stride, width // stride]
+            if got != want:
+                raise UnsupportedModelError(f"output {index} has shape {got} for input {shape}, expected {want} "
+                                            f"(stride {stride})")
+        compiled = self.core.compile_model(model, self.device, self.config)
+        self.compiles += 1
+        log.info("compiled %s model for input %dx%d on %s (executes in %s)", self.spec.kind, height, width,
+                 self.device, execution_precision(compiled))
+        return compiled

@@ -1,0 +1,170 @@
+"""PoseEstimator: a BGR frame of any size in, poses in that frame's pixel coordinates out.
+
+Model-API style: :meth:`PoseEstimator.preprocess` (frame -> network inputs + letterbox meta) and
+:meth:`PoseEstimator.postprocess` (network outputs + meta -> poses) are plain steps around the OpenVINO call, so
+:class:`ov_inference.AsyncPipeline` runs the same steps with asynchronous requests.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import openvino as ov
+
+from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, compile_config, execution_precision,
+                                  get_core, inspect_model, read_model)
+from ov_inference.pose import Pose
+from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
+from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta
+
+__all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """A pre-processed frame: the input ``tensor`` for the model, and the ``meta`` mapping input pixels back."""
+
+    tensor: np.ndarray
+    meta: LetterboxMeta
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)`` of the network input in pixels (the compiled-model cache key)."""
+        return self.meta.input_size[1], self.meta.input_size[0]
+
+
+def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, stride: int = STRIDE) -> list[Pose]:
+    """``[C, h, w]`` heatmaps and ``[38, h, w]`` PAFs of one frame -> poses in the frame's image pixels."""
+    from ov_inference.decoder import decode_poses
+
+    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride)]
+
+
+class PoseEstimator:
+    """Multi-person 2D pose estimation with an OpenVINO pose model (this project's IR or OMZ's).
+
+    ``model``: path to an ``.xml`` IR or an ``openvino.Model``; its kind is found from the model itself
+    (:func:`ov_inference.adapter.inspect_model`). ``input_height``: network input height in pixels (256 live, 368
+    accurate; a multiple of 8); frames are resized to it keeping their aspect ratio and padded on the right to a
+    multiple of 8. ``precision``: ``"f32"``, ``"bf16"``, ``"f16"`` or ``None`` (device default; FP32 IRs may execute
+    in bf16 on CPUs that have it) - :attr:`execution_precision` tells what actually ran. ``performance_hint``:
+    OpenVINO's ``PERFORMANCE_HINT`` (``LATENCY`` suits live use). The model is reshaped and compiled once per input
+    size and kept in an LRU of ``cache_size`` compiled models.
+
+    Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
+    returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels.
+    """
+
+    def __init__(self, model: ModelLike, device: str = "CPU", input_height: int = INPUT_HEIGHT_LIVE,
+                 precision: str | None = None, performance_hint: str | None = "LATENCY",
+                 config: Mapping[str, Any] | None = None, cache_size: int = 4,
+                 max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None):
+        self.core = core or get_core()
+        self.model = read_model(model, self.core)
+        self.spec: ModelSpec = inspect_model(self.model)
+        if input_height < self.spec.stride or input_height % self.spec.stride:
+            raise ValueError(f"input_height must be a positive multiple of {self.spec.stride}, got {input_height}")
+        self.device = device
+        self.input_height = int(input_height)
+        self.precision = precision
+        self.max_input_width = max_input_width
+        self.config = compile_config(precision, performance_hint, dict(config or {}))
+        self.cache = CompiledModelCache(self.model, self.spec, device, self.config, cache_size, self.core)
+        self.last_timings: dict[str, float] = {}
+        self._last_size: tuple[int, int] | None = None
+        log.info("loaded %s pose model (input %s, stride %d) for %s", self.spec.kind, self.spec.input_name,
+                 self.spec.stride, device)
+
+    # -- model facts ---------------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """``"lwpose"`` (this project's IR) or ``"omz"`` (Open Model Zoo human-pose-estimation-0001)."""
+        return self.spec.kind
+
+    @property
+    def rt_info(self) -> dict[str, str]:
+        """The model's ``rt_info[pose_format.RT_INFO_SECTION]`` fields (empty for OMZ)."""
+        return dict(self.spec.rt_info)
+
+    def default_size(self) -> tuple[int, int]:
+        """``(height, width)`` input for a 16:9 frame at :attr:`input_height` (what :meth:`compiled` uses first)."""
+        width = -(-round(self.input_height * 16 / 9) // self.spec.stride) * self.spec.stride
+        return self.input_height, width
+
+    def compiled(self, size: tuple[int, int] | None = None) -> ov.CompiledModel:
+        """The compiled model for an input ``(height, width)`` (default: the last size used, else 16:9)."""
+        size = size or self._last_size or self.default_size()
+        self._last_size = size
+        return self.cache.get(*size)
+
+    @property
+    def execution_precision(self) -> str:
+        """The precision the device executes in (``INFERENCE_PRECISION_HINT`` of the compiled model), e.g. ``f32``."""
+        return execution_precision(self.compiled())
+
+    def optimal_num_requests(self, size: tuple[int, int] | None = None) -> int:
+        """The compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``."""
+        return int(self.compiled(size).get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+    def preprocess_frame(self, frame: np.ndarray) -> FrameInputs:
+        """Frame -> :class:`FrameInputs` (letterboxed input tensor for this model's kind, and meta)."""
+        image, meta = letterbox_frame(frame, self.input_height, self.max_input_width)
+        return FrameInputs(self.spec.make_input(image), meta)
+
+    def preprocess(self, frame: np.ndarray) -> tuple[dict[str, np.ndarray], LetterboxMeta]:
+        """Frame -> (``{input name: tensor}``, :class:`pose_format.LetterboxMeta`)."""
+        prepared = self.preprocess_frame(frame)
+        return {self.spec.input_name: prepared.tensor}, prepared.meta
+
+    def split_outputs(self, outputs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Network outputs -> ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs``)``, batch dropped.
+
+        ``outputs``: a ``(heatmaps, pafs)`` pair, or what a compiled model / infer request returns (indexable by
+        output index, as ``OVDict`` is).
+        """
+        if isinstance(outputs, (tuple, list)) and len(outputs) == 2:
+            heatmaps, pafs = outputs
+        else:
+            heatmaps, pafs = outputs[self.spec.heatmaps_index], outputs[self.spec.pafs_index]
+        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        if heatmaps.ndim == 4:
+            heatmaps = heatmaps[0]
+        if pafs.ndim == 4:
+            pafs = pafs[0]
+        return heatmaps, pafs
+
+    def postprocess(self, outputs: Any, meta: LetterboxMeta) -> list[Pose]:
+        """Network outputs of one frame + its meta -> poses in the frame's image pixels."""
+        heatmaps, pafs = self.split_outputs(outputs)
+        return decode_outputs(heatmaps, pafs, meta, self.spec.stride)
+
+    # -- one frame, synchronously ---------------------------------------------------------------------------------
+    def infer_maps(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
+        """Frame -> ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs, meta)``: the raw maps, at network resolution."""
+        t0 = time.perf_counter()
+        prepared = self.preprocess_frame(frame)
+        t1 = time.perf_counter()
+        compiled = self.compiled(prepared.size)
+        result = compiled({0: prepared.tensor})
+        t2 = time.perf_counter()
+        heatmaps, pafs = self.split_outputs(result)
+        self.last_timings = {"preprocess_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3}
+        return heatmaps, pafs, prepared.meta
+
+    def __call__(self, frame: np.ndarray) -> list[Pose]:
+        """Frame -> poses in the frame's pixel coordinates (timings of the call in :attr:`last_timings`, ms)."""
+        heatmaps, pafs, meta = self.infer_maps(frame)
+        t0 = time.perf_counter()
+        poses = decode_outputs(heatmaps, pafs, meta, self.spec.stride)
+        self.last_timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
+        return poses
+
+    def __repr__(self) -> str:
+        return (f"PoseEstimator(kind={self.kind!r}, device={self.device!r}, input_height={self.input_height}, "
+                f"precision={self.precision!r})")

@@ -1,0 +1,394 @@
+"""AsyncPipeline: frames in, poses out in submission order, with OpenVINO inference requests kept busy.
+
+How work flows (model_api style, "async done simply"):
+
+- :meth:`AsyncPipeline.submit` pre-processes the frame on the caller's thread and starts it on an
+  ``openvino.AsyncInferQueue`` (the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` requests by default);
+- the completion callback only copies the two output maps and records the frame id and time (an exception there
+  is stored and re-raised to the consumer, never swallowed);
+- :meth:`AsyncPipeline.get` / :meth:`results` decode on the *consumer's* thread, in submission order, while the
+  requests keep running.
+
+Ordered mode (files): at most ``max_pending`` frames are submitted but not yet returned; :meth:`submit` blocks
+(back-pressure) until the consumer takes results. Live mode (cameras): :meth:`submit` never blocks; when every
+request is busy the frame waits in a one-frame slot, and a newer frame replaces it (the stale one is dropped and
+counted), so the frame that starts next is always the latest and latency stays near one inference.
+
+:meth:`run` does both sides for an iterable of frames: a producer thread reads (the iterable may decode video),
+pre-processes and submits, while the caller's thread decodes and consumes, so reading, pre-processing and decoding
+overlap inference. A frame whose input size changes (new aspect ratio) gets the model compiled for that size
+(cached by the estimator) and a new request queue, after the requests in flight finish.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import openvino as ov
+
+from ov_inference.estimator import FrameInputs, PoseEstimator, decode_outputs
+from ov_inference.pose import Pose
+from pose_format import LetterboxMeta
+
+__all__ = ["AsyncPipeline", "PipelineResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineResult:
+    """One frame's result.
+
+    ``frame_id``: the pipeline's running index of started frames (dropped live frames get none); ``user_data``:
+    what was passed to :meth:`AsyncPipeline.submit`; ``poses``: in the frame's pixel coordinates; ``meta``: its
+    letterbox (``None`` when the frame was not inferred); ``frame``: the submitted frame (when ``keep_frames``);
+    ``error``: why the frame was not inferred (``None`` when it was); ``timings`` in milliseconds:
+    ``preprocess_ms``, ``wait_ms`` (submit to start, back-pressure), ``infer_ms`` (start to completion),
+    ``decode_ms`` and ``latency_ms`` (submit to decoded result).
+    """
+
+    frame_id: int
+    user_data: Any
+    poses: list[Pose]
+    meta: LetterboxMeta | None
+    frame: np.ndarray | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    frame_id: int
+    user_data: Any
+    frame: np.ndarray | None
+    meta: LetterboxMeta | None
+    t_submit: float
+    preprocess_ms: float
+    t_start: float = 0.0
+    t_done: float = 0.0
+    outputs: tuple[np.ndarray, np.ndarray] | None = None
+    exception: BaseException | None = None
+    error: str | None = None
+    finished: bool = False
+
+
+@dataclass
+class _Waiting:
+    prepared: FrameInputs
+    user_data: Any
+    frame: np.ndarray | None
+    t_submit: float
+    preprocess_ms: float
+
+
+class AsyncPipeline:
+    """Asynchronous inference for a :class:`PoseEstimator`, results in submission order.
+
+    ``num_requests``: infer requests (default: the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``).
+    ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: ordered mode's bound on frames
+    submitted but not yet returned (default ``num_requests + 2``). ``keep_frames``: return each frame with its result.
+    """
+
+    def __init__(self, estimator: PoseEstimator, num_requests: int | None = None, live: bool = False,
+                 max_pending: int | None = None, keep_frames: bool = True):
+        if num_requests is not None and num_requests < 1:
+            raise ValueError(f"num_requests must be >= 1, got {num_requests}")
+        self.estimator = estimator
+        self.live = live
+        self.keep_frames = keep_frames
+        self._requested = num_requests
+        self.num_requests = num_requests or estimator.optimal_num_requests()
+        self.max_pending = max_pending or self.num_requests + 2
+        if self.max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0}
+        self._cond = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._order: deque[int] = deque()
+        self._next_id = 0
+        self._waiting: _Waiting | None = None
+        self._queue: ov.AsyncInferQueue | None = None
+        self._queue_size: tuple[int, int] | None = None
+        self._consumer: threading.Thread | None = None
+        self._producers = 0
+        self._producer_error: BaseException | None = None
+        self._closed = False
+
+    # -- inference side -----------------------------------------------------------------------------------------
+    def _on_done(self, request: ov.InferRequest, frame_id: int) -> None:
+        """Completion callback (OpenVINO's thread): copy the two maps, record the time, wake the consumer."""
+        outputs, exception = None, None
+        try:
+            spec = self.estimator.spec
+            outputs = (request.get_output_tensor(spec.heatmaps_index).data[0].copy(),
+                       request.get_output_tensor(spec.pafs_index).data[0].copy())
+        except BaseException as exc:  # re-raised on the consumer's thread
+            exception = exc
+        with self._cond:
+            job = self._jobs[frame_id]
+            job.outputs, job.exception, job.t_done, job.finished = outputs, exception, time.perf_counter(), True
+            self._cond.notify_all()
+
+    def _queue_for(self, size: tuple[int, int]) -> ov.AsyncInferQueue:
+        if self._queue is not None and self._queue_size == size:
+            return self._queue
+        if self._queue is not None:
+            self._queue.wait_all()  # the old size's requests finish (and call back) before the switch
+        compiled = self.estimator.compiled(size)
+        jobs = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(compiled, jobs)
+        queue.set_callback(self._on_done)
+        self._queue, self._queue_size = queue, size
+        log.debug("request queue of %d for input %s", jobs, size)
+        return queue
+
+    def _start(self, waiting: _Waiting) -> int:
+        """Register a job and start it (blocks in ``start_async`` while every request is busy)."""
+        with self._start_lock:
+            queue = self._queue_for(waiting.prepared.size)
+            with self._cond:
+                frame_id = self._next_id
+                self._next_id += 1
+                job = _Job(frame_id, waiting.user_data, waiting.frame, waiting.prepared.meta, waiting.t_submit,
+                           waiting.preprocess_ms)
+                self._jobs[frame_id] = job
+                self._order.append(frame_id)
+                self.stats["started"] += 1
+            job.t_start = time.perf_counter()
+            try:
+                queue.start_async({0: waiting.prepared.tensor}, frame_id)
+            except BaseException as exc:
+                with self._cond:
+                    job.exception, job.finished = exc, True
+                    self._cond.notify_all()
+            return frame_id
+
+    def _pump(self) -> None:
+        """Live mode: start the waiting frame if a request is idle (never blocks on a busy queue)."""
+        if not self.live or self._waiting is None:
+            return
+        if not self._start_lock.acquire(blocking=False):
+            return
+        try:
+            with self._cond:
+                waiting = self._waiting
+                if waiting is None:
+                    return
+                same_size = self._queue_size == waiting.prepared.size
+                if self._queue is not None and same_size and not self._queue.is_ready():
+                    return
+                self._waiting = None
+        finally:
+            self._start_lock.release()
+        self._start(waiting)
+
+    def _add_skipped(self, user_data: Any, frame: np.ndarray | None, error: str, t_submit: float) -> int:
+        with self._cond:
+            frame_id = self._next_id
+            self._next_id += 1
+            job = _Job(frame_id, user_data, frame, None, t_submit, 0.0, error=error, finished=True)
+            self._jobs[frame_id] = job
+            self._order.append(frame_id)
+            self._cond.notify_all()
+            return frame_id
+
+    # -- producer side ------------------------------------------------------------------------------------------
+    def submit(self, frame: np.ndarray, user_data: Any = None, timeout: float | None = None) -> int | None:
+        """Pre-process ``frame`` and start its inference; returns its frame id (``None`` in live mode, where the id is
+        given when the frame actually starts).
+
+        Ordered mode blocks while ``max_pending`` frames await a consumer on another thread (``TimeoutError`` after
+        ``timeout`` s); when no other thread consumes (none has called :meth:`get` yet, or the caller is the consumer)
+        and no ``timeout`` is given, a full pipeline raises ``RuntimeError`` instead of deadlocking. Live mode never blocks: a frame that cannot start at once waits in a one-frame slot, replacing
+        (dropping) an older waiting frame. Bad frames raise ``ValueError`` (see :func:`ov_inference.to_bgr`).
+        """
+        if self._closed:
+            raise RuntimeError("the pipeline is closed")
+        t_submit = time.perf_counter()
+        prepared = self.estimator.preprocess_frame(frame)
+        preprocess_ms = (time.perf_counter() - t_submit) * 1e3
+        waiting = _Waiting(prepared, user_data, frame if self.keep_frames else None, t_submit, preprocess_ms)
+        with self._cond:
+            self.stats["submitted"] += 1
+            if self.live:
+                if self._waiting is not None:
+                    self.stats["dropped"] += 1
+                self._waiting = waiting
+            else:
+                self._wait_for_room(timeout)
+        if self.live:
+            self._pump()
+            return None
+        return self._start(waiting)
+
+    def submit_skipped(self, user_data: Any, error: str, frame: np.ndarray | None = None) -> int:
+        """Put a frame that will not be inferred (unreadable, bad) in the result order: its result has no poses and
+        ``error`` set. Never blocks."""
+        return self._add_skipped(user_data, frame, error, time.perf_counter())
+
+    def _wait_for_room(self, timeout: float | None) -> None:
+        """(Holding the condition.) Back-pressure: wait until fewer than ``max_pending`` frames are pending."""
+        if len(self._order) < self.max_pending:
+            return
+        consumer = self._consumer
+        if timeout is None and (consumer is None or consumer is threading.current_thread()):
+            raise RuntimeError(f"{len(self._order)} results are waiting to be taken and no other thread takes them "
+                               "(blocking would deadlock): call get()/results() before submitting more, use run(), "
+                               "or consume from another thread")
+        if not self._cond.wait_for(lambda: len(self._order) < self.max_pending or self._closed, timeout):
+            raise TimeoutError(f"no room in the pipeline after {timeout} s ({len(self._order)} frames pending)")
+
+    # -- consumer side ------------------------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Frames started (or skipped) but not yet returned, plus a live frame waiting to start."""
+        with self._cond:
+            return len(self._order) + (self._waiting is not None)
+
+    def ready(self) -> bool:
+        """Whether the next result in order is finished (so :meth:`get` would not block)."""
+        self._pump()
+        with self._cond:
+            return bool(self._order) and self._jobs[self._order[0]].finished
+
+    def get(self, timeout: float | None = None) -> PipelineResult | None:
+        """The next result in submission order, decoded on this thread; blocks until it is ready.
+
+        Returns ``None`` when nothing is pending (and no :meth:`run` producer is still submitting). Raises
+        ``TimeoutError`` after ``timeout`` seconds, and re-raises an exception from inference or the producer.
+        """
+        self._consumer = threading.current_thread()
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        while True:
+            self._pump()
+            with self._cond:
+                if self._producer_error is not None:
+                    error, self._producer_error = self._producer_error, None
+                    raise error
+                if self._order and self._jobs[self._order[0]].finished:
+                    job = self._jobs.pop(self._order.popleft())
+                    self._cond.notify_all()  # room for a blocked submit
+                    break
+                if not self._order and self._waiting is None and self._producers == 0:
+                    return None
+                wait = None if deadline is None else deadline - time.perf_counter()
+                if wait is not None and wait <= 0:
+                    raise TimeoutError(f"no result within {timeout} s ({len(self._order)} pending)")
+                if self._waiting is not None:  # live: poll, as a request turns idle just after its callback
+                    wait = 0.002 if wait is None else min(wait, 0.002)
+                self._cond.wait(wait)
+        return self._finish(job)
+
+    def _finish(self, job: _Job) -> PipelineResult:
+        self._pump()
+        if job.exception is not None:
+            raise job.exception
+        t0 = time.perf_counter()
+        poses: list[Pose] = []
+        if job.outputs is not None:
+            poses = decode_outputs(job.outputs[0], job.outputs[1], job.meta, self.estimator.spec.stride)
+        t1 = time.perf_counter()
+        timings = {"preprocess_ms": job.preprocess_ms}
+        if job.outputs is not None:
+            timings.update(wait_ms=(job.t_start - job.t_submit) * 1e3 - job.preprocess_ms,
+                           infer_ms=(job.t_done - job.t_start) * 1e3, decode_ms=(t1 - t0) * 1e3)
+        timings["latency_ms"] = (t1 - job.t_submit) * 1e3
+        with self._cond:
+            self.stats["returned"] += 1
+        return PipelineResult(job.frame_id, job.user_data, poses, job.meta, job.frame, job.error, timings)
+
+    def results(self, block: bool = False) -> Iterator[PipelineResult]:
+        """Results in order: the ones already finished (``block=False``), or all pending ones (``block=True``)."""
+        while True:
+            if not block and not self.ready():
+                return
+            result = self.get()
+            if result is None:
+                return
+            yield result
+
+    def drain(self) -> Iterator[PipelineResult]:
+        """Every pending result, in order (waits for the requests in flight)."""
+        return self.results(block=True)
+
+    def run(self, frames: Iterable[Any]) -> Iterator[PipelineResult]:
+        """Run an iterable of frames (or ``(frame, user_data)`` pairs) and yield results in order.
+
+        A producer thread iterates ``frames`` (so reading a video overlaps inference), pre-processes and submits; this
+        thread decodes. A frame that is ``None`` or fails pre-processing with ``ValueError`` yields a result with
+        ``error`` set and no poses; the rest go on. Breaking out of the loop stops the producer.
+        """
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in frames:
+                    if stop.is_set():
+                        break
+                    frame, user_data = item if isinstance(item, tuple) and len(item) == 2 else (item, None)
+                    if frame is None:
+                        self.submit_skipped(user_data, "no frame")
+                        continue
+                    try:
+                        self.submit(frame, user_data)
+                    except ValueError as exc:
+                        self.submit_skipped(user_data, str(exc), None)
+            except BaseException as exc:  # handed to the consumer
+                with self._cond:
+                    self._producer_error = exc
+            finally:
+                with self._cond:
+                    self._producers -= 1
+                    self._cond.notify_all()
+
+        with self._cond:
+            self._producers += 1
+        self._consumer = threading.current_thread()
+        producer = threading.Thread(target=produce, name="lwpose-producer", daemon=True)
+        producer.start()
+        try:
+            while True:
+                result = self.get()
+                if result is None:
+                    break
+                yield result
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a producer waiting for room
+                with self._cond:
+                    self._discard_finished()
+                producer.join(0.01)
+            if self._queue is not None:
+                self._queue.wait_all()
+            with self._cond:
+                self._discard_finished()
+
+    def _discard_finished(self) -> None:
+        """(Holding the condition.) Drop finished results nobody will take (the consumer stopped early)."""
+        while self._order and self._jobs[self._order[0]].finished:
+            self._jobs.pop(self._order.popleft())
+        self._cond.notify_all()
+
+    def wait_all(self) -> None:
+        """Wait for every request in flight (results stay available to :meth:`get`)."""
+        if self._queue is not None:
+            self._queue.wait_all()
+
+    def close(self) -> None:
+        """Wait for the requests in flight and refuse further submits."""
+        self.wait_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __enter__(self) -> "AsyncPipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,61 @@
+"""Frame pre-processing: any frame -> BGR u8 -> letterboxed network input (resize to the input height, pad the
+width to a multiple of the stride with :data:`pose_format.PAD_VALUE`).
+
+Coordinates: the returned :class:`pose_format.LetterboxMeta` maps *input pixels* back to the frame's *image pixels*.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pose_format import STRIDE, LetterboxMeta, letterbox
+
+__all__ = ["MAX_INPUT_WIDTH", "to_bgr", "letterbox_frame"]
+
+#: Widest network input (pixels) a frame is letterboxed to; wider panoramas are shrunk to fit.
+MAX_INPUT_WIDTH = 4096
+
+
+def to_bgr(frame: np.ndarray) -> np.ndarray:
+    """A ``[H, W, 3]`` uint8 BGR view or copy of ``frame``.
+
+    Accepts gray ``[H, W]`` or ``[H, W, 1]``, BGR ``[H, W, 3]`` and BGRA ``[H, W, 4]``, as uint8 (or uint16,
+    scaled down by 257). Anything else raises ``ValueError`` naming the shape and dtype found.
+    """
+    if frame is None:
+        raise ValueError("frame is None (a failed cv2.imread / VideoCapture.read?)")
+    frame = np.asarray(frame)
+    if frame.dtype == np.uint16:
+        frame = (frame // 257).astype(np.uint8)
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8 BGR (0..255), got dtype {frame.dtype} with shape {frame.shape}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 2:
+        if frame.size == 0:
+            raise ValueError(f"empty frame of shape {frame.shape}")
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"frame must be [H, W] gray, [H, W, 3] BGR or [H, W, 4] BGRA, got shape {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"empty frame of shape {frame.shape}")
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
+
+
+def letterbox_frame(frame: np.ndarray, input_height: int,
+                    max_input_width: int = MAX_INPUT_WIDTH) -> tuple[np.ndarray, LetterboxMeta]:
+    """Frame of any size/channels -> ``([input_height, W, 3]`` u8 BGR input, meta), ``W`` a multiple of the stride.
+
+    ``W`` is at most ``max_input_width`` (rounded down to the stride): very wide frames are shrunk further and the
+    bottom padded, so a panorama cannot make the network input unbounded.
+    """
+    if input_height < STRIDE or input_height % STRIDE:
+        raise ValueError(f"input_height must be a positive multiple of {STRIDE}, got {input_height}")
+    bgr = to_bgr(frame)
+    h, w = bgr.shape[:2]
+    limit = max(STRIDE, max_input_width // STRIDE * STRIDE)
+    if w * input_height / h > limit:
+        return letterbox(bgr, input_height, limit)
+    return letterbox(bgr, input_height)
