@@ -16,7 +16,7 @@ from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 
 import convert.pipeline
 from convert import ConvertOptions, head_convolutions, run_conversion
-from ov_inference.adapter import read_rt_info
+from ov_inference import read_rt_info
 from convert.__main__ import main
 
 H, W = 128, 160

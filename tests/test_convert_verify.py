@@ -1,0 +1,71 @@
+"""Map agreement metrics and calibration loading (pure NumPy / OpenCV, fast)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pose_format import PAD_VALUE
+
+from convert import ConversionError, agreement, coco_images, folder_images, load_samples, max_abs_diff, peak_mask
+
+
+def _maps(peaks, h=12, w=16, shift=(0, 0)):
+    hm = np.zeros((1, 19, h, w), np.float32)
+    for k, (x, y) in peaks:
+        hm[0, k, y + shift[1], x + shift[0]] = 0.8
+    return {"heatmaps": hm, "pafs": np.zeros((1, 38, h, w), np.float32)}
+
+
+def test_peak_mask_finds_local_maxima_above_threshold():
+    hm = np.zeros((19, 8, 8), np.float32)
+    hm[0, 2, 3] = 0.5
+    hm[0, 2, 4] = 0.4   # neighbour of a higher peak: not a peak
+    hm[1, 6, 6] = 0.05  # below threshold
+    hm[18, 1, 1] = 0.9  # background channel ignored
+    mask = peak_mask(hm)
+    assert mask.shape == (18, 8, 8)
+    assert list(zip(*np.nonzero(mask))) == [(0, 2, 3)]
+
+
+def test_agreement_identical_shifted_and_missing():
+    ref = [_maps([(0, (3, 4)), (5, (10, 7))])]
+    same = agreement(ref, ref)
+    assert same.peak_recall == same.peak_precision == same.peak_f1 == 1.0 and same.heatmaps_max_abs == 0
+    assert same.reference_peaks == 2
+    shifted = agreement(ref, [_maps([(0, (3, 4)), (5, (10, 7))], shift=(1, 1))])
+    assert shifted.peak_f1 == 1.0  # within one cell
+    assert shifted.heatmaps_max_abs == pytest.approx(0.8)
+    missing = agreement(ref, [_maps([(0, (3, 4))])])
+    assert missing.peak_recall == 0.5 and missing.peak_precision == 1.0
+    assert missing.peak_f1 == pytest.approx(2 / 3)
+    far = agreement(ref, [_maps([(0, (6, 4)), (5, (10, 7))])])
+    assert far.peak_recall == 0.5 and far.peak_precision == 0.5
+    assert max_abs_diff(ref, [_maps([(0, (3, 4)), (5, (10, 7))])]) == 0.0
+
+
+def test_load_samples_letterboxes_like_the_runtime(coco_mini_dir):
+    paths = folder_images(coco_mini_dir)
+    assert len(paths) == 4
+    fixed = load_samples(paths, height=128, width=160, progress=False)
+    assert [s.input.shape for s in fixed.samples] == [(1, 128, 160, 3)] * 4
+    assert all(s.input.dtype == np.uint8 for s in fixed.samples)
+    free = load_samples(paths, height=256, progress=False)
+    for s in free.samples:
+        _, h, w, _ = s.input.shape
+        image = cv2.imread(str(s.path))
+        assert h == 256 and w % 8 == 0 and w - 8 < round(image.shape[1] * 256 / image.shape[0]) <= w
+        assert (s.input[0, :, -1] == PAD_VALUE).all() or w == round(image.shape[1] * 256 / image.shape[0])
+    assert len(load_samples(paths, limit=2, progress=False).samples) == 2
+
+
+def test_coco_images_and_errors(coco_mini_dir, tmp_path):
+    items = coco_images(coco_mini_dir / "person_keypoints_mini.json", coco_mini_dir)
+    assert items and all(p.is_file() and isinstance(i, int) for p, i in items)
+    with pytest.raises(ConversionError, match="not found"):
+        coco_images(tmp_path / "none.json", coco_mini_dir)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ConversionError, match="not a COCO annotation file"):
+        coco_images(tmp_path / "bad.json", coco_mini_dir)
+    with pytest.raises(ConversionError, match="image folder not found"):
+        folder_images(tmp_path / "nowhere")
