@@ -1,0 +1,122 @@
+"""COCO result records and keypoint evaluation (pycocotools)."""
+import builtins
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from ov_inference import Pose, evaluate_keypoints, poses_to_coco
+from ov_inference.coco import COCO_KEYPOINT_STATS
+from pose_format import KEYPOINT_NAMES, LetterboxMeta, coco17_to_18
+
+
+@pytest.fixture(scope="module")
+def gt_path(coco_mini_dir):
+    return coco_mini_dir / "person_keypoints_mini.json"
+
+
+@pytest.fixture(scope="module")
+def gt(gt_path):
+    return json.loads(gt_path.read_text())
+
+
+def gt_as_results(gt: dict) -> list[dict]:
+    """Every labeled person of the ground truth as a detection (keypoints exact, v > 0 -> present)."""
+    results = []
+    for i, ann in enumerate(gt["annotations"]):
+        if ann["num_keypoints"] == 0:
+            continue
+        kp = coco17_to_18(ann["keypoints"]).astype(np.float32)
+        kp[:, 2] = kp[:, 2] > 0
+        results += poses_to_coco([Pose(kp, score=1.0 + i)], ann["image_id"])
+    return results
+
+
+def test_record_layout():
+    kp = np.zeros((18, 3), np.float32)
+    kp[0] = (10.5, 20.25, 0.9)  # nose -> COCO 0
+    kp[KEYPOINT_NAMES.index("l_eye")] = (30, 40, 0.3)  # -> COCO 1 (left_eye)
+    kp[1] = (5, 5, 1.0)  # neck: not in COCO
+    (rec,) = poses_to_coco([Pose(kp, 3.5)], image_id=7, category_id=1)
+    assert set(rec) == {"image_id", "category_id", "keypoints", "score"}
+    assert rec["image_id"] == 7 and rec["category_id"] == 1 and rec["score"] == 3.5
+    assert len(rec["keypoints"]) == 51
+    assert rec["keypoints"][:6] == [10.5, 20.25, 2.0, 30.0, 40.0, 2.0]
+    assert rec["keypoints"][6:] == [0.0] * 45
+    json.dumps(rec)  # plain Python types
+    assert poses_to_coco([], 1) == []
+
+
+def test_records_mapped_from_input_pixels():
+    kp = np.zeros((18, 3), np.float32)
+    kp[0] = (99.5, 49.5, 1.0)
+    meta = LetterboxMeta(scale=0.5, image_size=(400, 200), input_size=(200, 100))
+    (rec,) = poses_to_coco([Pose(kp, 1.0)], 1, meta=meta)
+    assert rec["keypoints"][:3] == pytest.approx([199.5, 99.5, 2.0])
+
+
+def test_ground_truth_as_results_scores_one(gt, gt_path):
+    results = gt_as_results(gt)
+    before = copy.deepcopy(results)
+    for source in (gt_path, str(gt_path), gt):
+        stats = evaluate_keypoints(source, results)
+        assert list(stats) == list(COCO_KEYPOINT_STATS)
+        assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    assert results == before  # pycocotools adds fields to what it loads: not to the caller's records
+
+
+def test_pycocotools_object_and_image_subset(gt, gt_path):
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(gt_path))
+    results = gt_as_results(gt)
+    one = gt["images"][0]["id"]
+    # Only the first image's people, evaluated on that image: perfect; on all images: recall drops.
+    own = [r for r in results if r["image_id"] == one]
+    assert evaluate_keypoints(coco, own, image_ids=[one])["AP"] == pytest.approx(1.0)
+    assert evaluate_keypoints(coco, own)["AR"] < 0.5
+
+
+def test_wrong_detections_score_lower(gt):
+    results = gt_as_results(gt)
+    for r in results[::2]:
+        r["keypoints"] = [v + 25.0 if i % 3 != 2 else v for i, v in enumerate(r["keypoints"])]
+    assert evaluate_keypoints(gt, results)["AP"] < 0.9
+
+
+def test_empty_results_give_zero(gt):
+    stats = evaluate_keypoints(gt, [])
+    assert stats == {name: 0.0 for name in COCO_KEYPOINT_STATS}
+
+
+def test_bad_input(gt, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        evaluate_keypoints(tmp_path / "missing.json", [])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read"):
+        evaluate_keypoints(broken, [])
+    with pytest.raises(ValueError, match="lacks"):
+        evaluate_keypoints({"images": []}, [])
+    with pytest.raises(TypeError, match="gt must be"):
+        evaluate_keypoints(42, [])
+    with pytest.raises(ValueError, match="not in the ground truth"):
+        evaluate_keypoints(gt, [], image_ids=[123456789])
+    bad = gt_as_results(gt)[:1]
+    bad[0]["keypoints"] = bad[0]["keypoints"][:50]
+    with pytest.raises(ValueError, match="51"):
+        evaluate_keypoints(gt, bad)
+
+
+def test_missing_pycocotools_names_the_extra(gt, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_pycocotools(name, *args, **kwargs):
+        if name.startswith("pycocotools"):
+            raise ImportError("No module named 'pycocotools'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pycocotools)
+    with pytest.raises(ImportError, match=r"lwpose\[train\]"):
+        evaluate_keypoints(gt, [])
