@@ -1,17 +1,21 @@
 """Fast multi-person decoding of Lightweight OpenPose outputs (keypoint heatmaps + part affinity fields).
 
-Everything happens at map resolution (stride 8), vectorized in NumPy:
+Everything happens at map resolution (stride 8), vectorized in NumPy (and one ``cv2.dilate``):
 
-1. **Peaks**: cells above ``peak_threshold`` that are a local maximum of their 3x3 neighbourhood (ties broken in
-   raster order so a plateau yields one peak), at most ``max_peaks_per_type`` per keypoint type (the strongest).
-2. **Sub-cell refinement**: a parabola through the logarithms of the 3 values along x and along y (exact for a
-   Gaussian blob, which is what the network is trained to output), clipped to half a cell.
-3. **Limb scoring**: for every limb, all candidate pairs at once: the PAF is sampled at ``paf_samples`` points along
+1. **Peaks**: cells above ``peak_threshold`` equal to their 3x3 maximum and greater than the neighbours that follow
+   them in raster order (a plateau yields one peak); at most ``max_peaks_per_type`` per keypoint type (the
+   strongest), which bounds the time on a broken model's noise.
+2. **Sub-cell refinement**: the vertex of a parabola through the logarithms of the peak and its two neighbours along
+   x and along y (exact for a Gaussian blob, what the network is trained to output); on the map border, a one-sided
+   fit with the training target's Gaussian width. Clipped to half a cell.
+3. **Limb scoring**: all candidate pairs of all limbs at once: the PAF is sampled at ``paf_samples`` points along
    each segment (nearest cell) and projected on the segment's unit vector; a pair is kept when the mean of the
-   samples above ``min_paf_score`` is positive and more than ``success_ratio`` of the samples pass.
+   samples above ``min_paf_score`` is positive and more than ``success_ratio`` of the samples pass. Pairs are first
+   probed at just enough inner samples that failing all of them already fails the ratio (exact, and cheap).
 4. **Matching**: per limb, greedy one-to-one matching by decreasing limb score.
-5. **Assembly**: people grow from the neck outward in :data:`pose_format.DECODE_LIMB_ORDER`; the ear-shoulder limbs
-   (:data:`pose_format.EAR_SHOULDER_LIMBS`) only fill missing keypoints or join two fragments with disjoint keypoints.
+5. **Assembly**: people grow from the neck outward in :data:`pose_format.DECODE_LIMB_ORDER` (a forest: each
+   keypoint type is reached by one limb); the ear-shoulder limbs (:data:`pose_format.EAR_SHOULDER_LIMBS`) only
+   join two parts with disjoint keypoints (a missing ear or shoulder, or a person whose neck was not found).
 
 Coordinates: map cell ``(i, j)`` is centred on network-input pixel ``(8 i + 3.5, 8 j + 3.5)``
 (:func:`pose_format.cell_centers`); returned keypoints are in network-input pixels.
