@@ -1,0 +1,191 @@
+"""``python -m ov_inference`` (also ``lwpose-infer``): poses for an image, a folder, a video or a camera.
+
+Writes one JSON record per frame (see :mod:`ov_inference.records`) and optionally an annotated video. Files run in
+the pipeline's ordered mode with a progress bar; a camera runs in live mode (stale frames dropped) until Ctrl-C or
+``--max-frames``. Unreadable images become error records (path named) and the rest is processed; results already
+computed are written even when the run stops on an error or Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
+from ov_inference.estimator import PoseEstimator
+from ov_inference.pipeline import AsyncPipeline
+from ov_inference.records import RecordWriter, frame_record
+from ov_inference.smoothing import PoseSmoother
+from ov_inference.sources import SourceError, VideoSource, open_source
+from ov_inference.tracking import PoseTracker
+from pose_format import INPUT_HEIGHT_LIVE
+
+log = logging.getLogger("ov_inference")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ov_inference",
+        description="Multi-person 2D pose estimation with an OpenVINO IR (this project's or Open Model Zoo's "
+                    "human-pose-estimation-0001) on images, folders, videos or a camera.")
+    p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
+    p.add_argument("--input", "-i", required=True,
+                   help="an image, a folder of images, a video file, or a camera id (0, 1, ...)")
+    p.add_argument("--output-json", "-o", metavar="F",
+                   help="per-frame results: F.jsonl (JSON lines, written as they come), '-' (JSON lines on "
+                        "stdout) or F.json (one document)")
+    p.add_argument("--output-video", metavar="F", help="annotated video (e.g. out.mp4)")
+    p.add_argument("--track", action="store_true", help="give people stable ids across frames")
+    p.add_argument("--smooth", action="store_true", help="One Euro smoothing of keypoints (implies --track)")
+    p.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
+    p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE,
+                   help="network input height in pixels, a multiple of 8 (256 live, 368 accurate; default 256)")
+    p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
+                   help="execution precision (INFERENCE_PRECISION_HINT); default: the device's own choice")
+    p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
+    p.add_argument("--requests", type=int, default=None,
+                   help="infer requests in flight (default: the device's optimal number)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+class _Progress:
+    """tqdm when it is installed (it is not a runtime dependency), else a log line every few seconds."""
+
+    def __init__(self, total: int | None, enabled: bool):
+        self.bar, self.count, self.total, self.enabled, self._last = None, 0, total, enabled, time.perf_counter()
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, file=sys.stderr)
+            except ImportError:
+                pass
+
+    def update(self, people: int) -> None:
+        self.count += 1
+        if self.bar is not None:
+            self.bar.set_postfix(people=people, refresh=False)
+            self.bar.update(1)
+        elif self.enabled and time.perf_counter() - self._last > 5:
+            self._last = time.perf_counter()
+            log.info("frame %d%s", self.count, f" of {self.total}" if self.total else "")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _VideoOut:
+    """Annotated frames to a video file; frames of another size are resized to the first one's."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps, self.writer, self.size = path, fps, None, None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.size = (frame.shape[1], frame.shape[0])
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.lower().endswith(".avi") else "mp4v"))
+            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, self.size)
+            if not self.writer.isOpened():
+                raise OSError(f"cannot write video {self.path} (no encoder for this extension?)")
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size)
+        self.writer.write(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ov_inference.draw import draw_poses, draw_stats
+
+    precision = None if args.precision == "default" else args.precision
+    estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
+                              performance_hint=args.hint)
+    source = open_source(args.input)
+    pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)
+    tracker = PoseTracker() if (args.track or args.smooth) else None
+    smoother = PoseSmoother(freq=source.fps or 30.0) if args.smooth else None
+    meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device, "input_height": args.height,
+            "precision": estimator.execution_precision, "input": str(args.input), "num_requests":
+            pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels"}
+    writer = RecordWriter(args.output_json, meta)
+    video = _VideoOut(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
+    progress = _Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
+                         enabled=not args.no_progress)
+    frames = errors = people = 0
+    status = "completed"
+    t0 = time.perf_counter()
+    fps = None
+    try:
+        for result in pipeline.run((f.image, f) for f in source):
+            item = result.user_data
+            error = item.error or result.error
+            poses = result.poses
+            if tracker is not None:
+                tracker.update(poses)
+            if smoother is not None:
+                poses = smoother(poses, item.timestamp if source.live or isinstance(source, VideoSource) else None)
+            size = None if item.image is None else (item.image.shape[1], item.image.shape[0])
+            writer.write(frame_record(item.index, item.source, poses, image_size=size, timestamp=item.timestamp,
+                                      timings=result.timings, error=error))
+            frames += 1
+            errors += error is not None
+            people += len(poses)
+            fps = frames / max(time.perf_counter() - t0, 1e-9)
+            if video is not None and item.image is not None:
+                canvas = draw_poses(item.image.copy(), poses, show_ids=tracker is not None)
+                draw_stats(canvas, fps, result.timings.get("latency_ms"), len(poses))
+                video.write(canvas)
+            progress.update(len(poses))
+            if args.max_frames is not None and frames >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        status = "interrupted"
+        log.warning("interrupted: keeping the %d frames done", frames)
+    except BaseException as exc:
+        status = f"failed: {exc}"
+        raise
+    finally:
+        progress.close()
+        source.close()
+        if video is not None:
+            video.close()
+        elapsed = time.perf_counter() - t0
+        summary = {"status": status, "frames": frames, "errors": errors, "people": people,
+                   "fps": round(frames / elapsed, 2) if elapsed > 0 else None, "dropped": pipeline.stats["dropped"],
+                   "ended_early": bool(getattr(source, "ended_early", False))}
+        writer.close(summary)
+        if args.output_json != "-":
+            print(f"{frames} frames ({errors} unreadable), {people} people, {summary['fps']} FPS, "
+                  f"{estimator.kind} model executing in {meta['precision']} with {pipeline.num_requests} request(s)"
+                  + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
+                  file=sys.stderr)
+    return 130 if status == "interrupted" else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.height % 8 or args.height < 8:
+        print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
+        return 2
+    try:
+        return run(args)
+    except (FileNotFoundError, SourceError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Machine-readable per-frame results: one JSON record per frame, written as JSON lines or as one JSON document.
+
+A record (all coordinates in the frame's pixels)::
+
+    {"frame_index": 0, "source": "images/a.jpg", "timestamp": 0.0, "image_size": [640, 480],
+     "people": [{"keypoints": [x1, y1, v1, ..., x17, y17, v17],   # COCO-17 order, v = 2 present / 0 missing
+                 "keypoint_scores": [c1, ..., c17],              # network confidences, 0 for missing
+                 "score": 12.3, "track_id": 4}],
+     "timings": {"preprocess_ms": 1.2, "infer_ms": 14.8, "decode_ms": 0.6, "latency_ms": 17.0},
+     "error": null}
+
+The writer flushes every JSON line as it is written, and a JSON document is written (atomically) when the writer
+closes, normally or on an exception / Ctrl-C, so results already computed are never lost.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ov_inference.coco import poses_to_coco
+from ov_inference.pose import Pose
+
+__all__ = ["frame_record", "RecordWriter"]
+
+log = logging.getLogger(__name__)
+
+
+def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_size: tuple[int, int] | None = None,
+                 timestamp: float = 0.0, timings: dict[str, float] | None = None,
+                 error: str | None = None) -> dict[str, Any]:
+    """The JSON record of one frame (see the module docstring); ``image_size`` is ``(width, height)``."""
+    people = []
+    for pose, coco in zip(poses, poses_to_coco(poses, image_id=frame_index)):
+        people.append({
+            "keypoints": [round(v, 2) for v in coco["keypoints"]],
+            "keypoint_scores": [round(float(c), 4) for c in pose.coco17[:, 2]],
+            "score": round(float(pose.score), 4),
+            "track_id": pose.track_id,
+        })
+    return {
+        "frame_index": int(frame_index),
+        "source": str(source),
+        "timestamp": round(float(timestamp), 4),
+        "image_size": list(image_size) if image_size is not None else None,
+        "people": people,
+        "timings": {k: round(float(v), 3) for k, v in (timings or {}).items()},
+        "error": error,
+    }
+
+
+class RecordWriter:
+    """Writes frame records to ``path``: JSON lines for ``.jsonl`` / ``.ndjson`` / ``-`` (stdout), else one JSON
+    document ``{"meta": ..., "frames": [...], "summary": ...}`` written when the writer closes.
+
+    ``meta`` is stored in the document (JSON lines: as a first ``{"meta": ...}`` line). ``path=None`` keeps
+    records in memory only (:attr:`records`).
+    """
+
+    def __init__(self, path: str | Path | None, meta: dict[str, Any] | None = None):
+        self.path = None if path is None else str(path)
+        self.meta = dict(meta or {})
+        self.records: list[dict[str, Any]] = []
+        self.summary: dict[str, Any] = {}
+        self.lines = self.path is not None and (self.path == "-" or Path(self.path).suffix.lower() in
+                                                (".jsonl", ".ndjson"))
+        self._stream = None
+        if self.lines:
+            if self.path == "-":
+                self._stream = sys.stdout
+            else:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self._stream = open(self.path, "w", encoding="utf-8")
+            if self.meta:
+                self._write_line({"meta": self.meta})
+        elif self.path is not None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def _write_line(self, obj: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(obj) + "\n")
+        self._stream.flush()
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Add one frame record (written through at once for JSON lines)."""
+        self.records.append(record)
+        if self.lines:
+            self._write_line(record)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Finish the file: the summary line (JSON lines) or the whole document, written atomically."""
+        if summary:
+            self.summary = dict(summary)
+        if self.lines:
+            if self.summary:
+                self._write_line({"summary": self.summary})
+            if self._stream is not sys.stdout:
+                self._stream.close()
+            self._stream = None
+            self.lines = False  # closing twice writes nothing more
+        elif self.path is not None:
+            doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
+            tmp = f"{self.path}.tmp{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh)
+            os.replace(tmp, self.path)
+            log.info("wrote %d frame records to %s", len(self.records), self.path)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

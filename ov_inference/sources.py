@@ -1,0 +1,183 @@
+"""Frames from an image, a folder of images, a video file or a camera, as :class:`Frame` records.
+
+A frame that cannot be read (a corrupt image among many) becomes a record with ``image=None`` and ``error`` naming
+the path, and the rest go on; a source that cannot be opened at all (missing path, a camera that does not open,
+a video OpenCV cannot read) raises :class:`SourceError` at :func:`open_source`. A video that stops before its
+announced frame count keeps what was read and sets ``ended_early``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, Union
+
+import cv2
+import numpy as np
+
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "SourceError", "FrameSource", "ImageSource",
+           "VideoSource", "open_source", "read_image"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
+                              ".jp2", ".exr", ".hdr", ".pfm", ".sr", ".ras", ".pxm", ".pnm"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
+                              ".mjpeg", ".mjpg", ".3gp", ".ts", ".gif"})
+
+SourceSpec = Union[str, int, Path, Sequence[Union[str, Path]]]
+
+
+class SourceError(OSError):
+    """A frame source that cannot be opened at all (missing path, camera that does not open, unreadable video)."""
+
+
+@dataclass
+class Frame:
+    """One frame of a source.
+
+    ``index``: 0-based position in the source; ``source``: the image path, the video path or ``camera:N``;
+    ``image``: ``[H, W, 3]`` uint8 BGR, or ``None`` when it could not be read (``error`` says why);
+    ``timestamp``: seconds (video position, capture time for a camera, 0 for images).
+    """
+
+    index: int
+    source: str
+    image: np.ndarray | None
+    error: str | None = None
+    timestamp: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.image is not None
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as ``[H, W, 3]`` uint8 BGR (any path, unicode included). Raises ``ValueError`` naming
+    the path when it cannot be read or decoded."""
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"cannot decode image {path} ({data.size} bytes): not an image or corrupt")
+    return image
+
+
+class FrameSource:
+    """Iterable of :class:`Frame` records. ``live``: frames come at the camera's pace (drop, do not queue);
+    ``length``: the number of frames when known (``None`` for cameras); ``fps``: frames per second when known."""
+
+    live: bool = False
+    length: int | None = None
+    fps: float | None = None
+    name: str = ""
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the underlying device or file."""
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ImageSource(FrameSource):
+    """Image files, in the given order; unreadable ones become error records."""
+
+    def __init__(self, paths: Iterable[str | Path], name: str = "images"):
+        self.paths = [Path(p) for p in paths]
+        self.length = len(self.paths)
+        self.name = name
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            try:
+                yield Frame(index, str(path), read_image(path))
+            except ValueError as exc:
+                log.warning("%s", exc)
+                yield Frame(index, str(path), None, str(exc))
+
+
+class VideoSource(FrameSource):
+    """Frames of a video file or a camera (through ``cv2.VideoCapture``)."""
+
+    def __init__(self, target: str | int, live: bool | None = None):
+        self.target = target
+        self.live = isinstance(target, int) if live is None else live
+        self.name = f"camera:{target}" if isinstance(target, int) else str(target)
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            self.capture.release()
+            if isinstance(target, int):
+                raise SourceError(f"cannot open camera {target}: no such device, no permission, or in use "
+                                  "(list devices with `v4l2-ctl --list-devices` on Linux)")
+            raise SourceError(f"cannot open video {target}: OpenCV has no decoder for it, or it is not a video")
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.length = None if self.live or count <= 0 else count
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if fps > 0 else None
+        self.frames_read = 0
+        self.ended_early = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        try:
+            while True:
+                ok, image = self.capture.read()
+                if not ok or image is None:
+                    break
+                stamp = time.time() if self.live else float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1e3
+                yield Frame(index, self.name, image, timestamp=stamp)
+                index += 1
+        finally:
+            self.frames_read = index
+        if self.length is not None and index < self.length:
+            self.ended_early = True
+            log.warning("video %s ended early: %d of %d announced frames read (the frames read are kept)",
+                        self.name, index, self.length)
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def _is_camera(spec) -> bool:
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
+
+
+def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
+    """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, an image file, a folder
+    of images (sorted by name; non-image files ignored) or a list of image paths.
+
+    Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
+    OpenCV cannot open).
+    """
+    if _is_camera(spec):
+        return VideoSource(int(spec), live=True if live is None else live)
+    if isinstance(spec, (list, tuple)):
+        return ImageSource(spec)
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
+        return ImageSource(files, name=str(path))
+    if not path.exists():
+        raise SourceError(f"input not found: {path} (give an image, a folder, a video or a camera id)")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return ImageSource([path], name=str(path))
+    if suffix in VIDEO_EXTENSIONS:
+        return VideoSource(str(path), live=live)
+    try:  # unknown extension: an image if it decodes, else try it as a video
+        read_image(path)
+        return ImageSource([path], name=str(path))
+    except ValueError:
+        return VideoSource(str(path), live=live)
