@@ -1,0 +1,194 @@
+"""Training benchmarks (issue 4): target generation speed, seconds per training step, synthetic-people training.
+
+    python benchmarks/bench_train.py                      # all three parts (about 12 minutes on 2 cores)
+    python benchmarks/bench_train.py --parts targets step # the quick ones
+    python benchmarks/bench_train.py --json out.json      # also write the figures as JSON
+
+1. ``targets``: :func:`train.targets.render_targets`-style heatmaps + PAFs vs the per-pixel reference of
+   tests/test_targets.py on random 368x368 crops with 3 people; prints both times and the speed-up (target >= 20x).
+2. ``step``: seconds per full training step (forward, masked L2 over both stages, backward, Adam) at batch 8,
+   368x368 and at the synthetic run's crop, plus a matmul GFLOP/s baseline measured in the same run (a loaded
+   machine shows a low baseline).
+3. ``synthetic``: generates synthetic people (train and held-out sets), trains from scratch for at most
+   ``--time-limit`` seconds of training (default 600), validates every ``--val-after`` iterations on the held-out
+   images and prints the AP curve (target: final AP >= 0.5). The checkpoint goes to ``runs/synthetic/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pose_format import NUM_KEYPOINTS, STRIDE  # noqa: E402
+from train.loss import pose_loss  # noqa: E402
+from train.model import PoseEstimationWithMobileNet  # noqa: E402
+from train.optim import make_optimizer  # noqa: E402
+from train.targets import render_heatmaps, render_pafs  # noqa: E402
+
+log = logging.getLogger("bench_train")
+
+#: The synthetic run's recipe (the command the lead reruns is printed by the benchmark).
+SYNTHETIC = {
+    "train_images": 800, "val_images": 40, "width": 320, "height": 256, "max_people": 3,
+    "crop_size": 160, "batch_size": 8, "lr": 4e-4, "val_height": 192, "target_dist": 0.8,
+    "scale_min": 0.65, "scale_max": 1.4,
+}
+
+
+def _people(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    kp = np.zeros((n, NUM_KEYPOINTS, 3), np.float32)
+    centre = rng.uniform(0.2 * size, 0.8 * size, (n, 1, 2))
+    kp[..., :2] = centre + rng.normal(0, 0.15 * size, (n, NUM_KEYPOINTS, 2))
+    kp[..., 2] = rng.choice([0, 1, 2], (n, NUM_KEYPOINTS), p=[0.15, 0.25, 0.6])
+    return kp
+
+
+def bench_targets(repeats: int = 20, ref_repeats: int = 2, size: int = 368) -> dict:
+    """Vectorized targets vs the per-pixel reference; returns seconds per crop and the speed-up."""
+    from tests.test_targets import reference_heatmaps, reference_pafs
+
+    rng = np.random.default_rng(0)
+    scenes = [_people(rng, 3, size) for _ in range(max(repeats, ref_repeats))]
+    m = size // STRIDE
+    for kp in scenes[:2]:  # warm-up
+        render_heatmaps(kp, m, m), render_pafs(kp, m, m)
+    t0 = time.perf_counter()
+    for kp in scenes[:repeats]:
+        render_heatmaps(kp, m, m)
+        render_pafs(kp, m, m)
+    fast = (time.perf_counter() - t0) / repeats
+    t0 = time.perf_counter()
+    for kp in scenes[:ref_repeats]:
+        ref_h, ref_p = reference_heatmaps(kp, m, m), reference_pafs(kp, m, m)
+    ref = (time.perf_counter() - t0) / ref_repeats
+    kp = scenes[ref_repeats - 1]
+    max_err = max(float(np.abs(render_heatmaps(kp, m, m) - ref_h).max()),
+                  float(np.abs(render_pafs(kp, m, m) - ref_p).max()))
+    return {"crop": size, "people": 3, "vectorized_s": fast, "reference_s": ref, "speedup": ref / fast,
+            "max_abs_diff": max_err, "target_speedup": 20.0, "pass": ref / fast >= 20.0}
+
+
+def _gflops(seconds: float = 1.0) -> float:
+    a = torch.randn(512, 512)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ a
+        n += 1
+    return n * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
+
+
+def bench_step(batch: int = 8, sizes: tuple[int, ...] = (368,), steps: int = 4) -> dict:
+    """Median seconds per training step (random data) for each crop size, with a matmul baseline."""
+    out = {"batch": batch, "threads": torch.get_num_threads(), "baseline_gflops_before": _gflops()}
+    model = PoseEstimationWithMobileNet()
+    opt = make_optimizer(model, 4e-5)
+    for size in sizes:
+        m = size // STRIDE
+        x = torch.randn(batch, 3, size, size)
+        hm, paf = torch.rand(batch, 19, m, m), torch.rand(batch, 38, m, m) - 0.5
+        mask = torch.ones(batch, 1, m, m)
+        times = []
+        for i in range(steps + 1):
+            t0 = time.perf_counter()
+            loss, _ = pose_loss(model(x), hm, paf, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if i:  # first step is warm-up
+                times.append(time.perf_counter() - t0)
+        out[f"s_per_step_{size}"] = statistics.median(times)
+        out[f"s_per_step_{size}_all"] = times
+    out["baseline_gflops_after"] = _gflops()
+    return out
+
+
+def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: int, threads: int) -> list[str]:
+    s = SYNTHETIC
+    return [
+        "--train-ann", str(data / "train/annotations.json"), "--train-images", str(data / "train/images"),
+        "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
+        "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
+        "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
+        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--workers", "0", "--threads", str(threads),
+        "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
+        "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
+    ]
+
+
+def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int) -> dict:
+    """Generate data (kept between runs), train for ``time_limit`` s, return the AP curve and final AP."""
+    from train.__main__ import build_parser, config_from_args
+    from train.synthetic import SyntheticConfig, generate_dataset
+    from train.trainer import train
+
+    s = SYNTHETIC
+    data = out_dir / "data"
+    cfg = SyntheticConfig(width=s["width"], height=s["height"], max_people=s["max_people"])
+    for split, n, seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
+        ann = data / split / "annotations.json"
+        if not ann.is_file() or len(json.loads(ann.read_text())["images"]) != n:
+            generate_dataset(data / split, n, seed=seed, cfg=cfg)
+    argv = synthetic_command(data, out_dir, time_limit, val_after, threads)
+    print("training command: python -m train " + " ".join(argv), flush=True)
+    result = train(config_from_args(build_parser().parse_args(argv)))
+    curve = result.val_curve
+    print("\nAP curve (held-out synthetic images):")
+    print(f"{'iter':>6} {'train_s':>8} {'AP':>6} {'AP50':>6} {'AR':>6}")
+    for p in curve:
+        print(f"{p['iter']:>6} {p['train_seconds']:>8.1f} {p['AP']:6.3f} {p['AP50']:6.3f} {p['AR']:6.3f}")
+    final = curve[-1]["AP"] if curve else float("nan")
+    return {"recipe": s, "time_limit_s": time_limit, "iterations": result.iteration,
+            "train_seconds": result.train_seconds, "total_seconds": result.total_seconds,
+            "seconds_per_iter": result.seconds_per_iter, "curve": curve, "final_AP": final,
+            "checkpoint": str(result.checkpoint), "target_AP": 0.5, "pass": final >= 0.5,
+            "command": "python -m train " + " ".join(argv)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--parts", nargs="+", default=["targets", "step", "synthetic"],
+                   choices=["targets", "step", "synthetic"], help="which parts to run (default all)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--time-limit", type=float, default=600.0, help="synthetic training seconds (default 600)")
+    p.add_argument("--val-after", type=int, default=250, help="validate every N iterations (default 250)")
+    p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
+    p.add_argument("--json", type=Path, help="write all figures to this JSON file")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    report: dict = {"threads": args.threads}
+    if "targets" in args.parts:
+        r = report["targets"] = bench_targets()
+        print(f"targets 368x368, 3 people: vectorized {r['vectorized_s'] * 1e3:.2f} ms, per-pixel reference "
+              f"{r['reference_s'] * 1e3:.0f} ms -> {r['speedup']:.0f}x faster (target >= 20x: "
+              f"{'PASS' if r['pass'] else 'FAIL'}), max |diff| {r['max_abs_diff']:.1e}", flush=True)
+    if "step" in args.parts:
+        sizes = (368, SYNTHETIC["crop_size"])
+        r = report["step"] = bench_step(sizes=sizes)
+        print(f"training step, batch {r['batch']}, {r['threads']} threads: "
+              + ", ".join(f"{s}x{s} {r[f's_per_step_{s}']:.2f} s" for s in sizes)
+              + f" (matmul baseline {r['baseline_gflops_before']:.0f} -> {r['baseline_gflops_after']:.0f} GFLOP/s;"
+              f" ratio 368/{sizes[1]} = {r['s_per_step_368'] / r[f's_per_step_{sizes[1]}']:.2f})", flush=True)
+    if "synthetic" in args.parts:
+        r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads)
+        print(f"synthetic people: {r['iterations']} iterations in {r['train_seconds']:.0f} s of training "
+              f"({r['seconds_per_iter']:.2f} s/it), final AP {r['final_AP']:.3f} (target >= 0.5: "
+              f"{'PASS' if r['pass'] else 'FAIL'}); checkpoint {r['checkpoint']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
