@@ -192,3 +192,10 @@ def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
     monkeypatch.setattr(ev, "predict_maps", fake_predict)
     stats = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False)
     assert stats["AP"] > 0.8 and stats["images"] == 4
+
+
+def test_amp_step_on_cpu(tiny_data, tmp_path):
+    result = train(_cfg(tiny_data, tmp_path / "amp", max_iters=1, amp=True, val_ann=None, val_images=None))
+    assert result.iteration == 1 and np.isfinite(result.last_loss) and result.last_loss > 0
+    sd = read_checkpoint(result.checkpoint)["state_dict"]
+    assert sd["model.0.0.weight"].dtype == torch.float32  # autocast leaves the weights in fp32
