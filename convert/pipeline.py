@@ -233,21 +233,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     if verify_inputs is None:
         verify_inputs, verify_source = _noise_inputs(opt), "seeded noise (no real images given)"
         log.warning("no real images given: verifying on seeded noise; pass --verify-images DIR for a real check")
-    fidelity = {"images": verify_source, "count": len(verify_inputs), "tolerance": FP32_TOLERANCE,
-                "execution_precision": "f32"}
-    ir_f32 = infer_ir(compile_model(fp32, F32_CONFIG), verify_inputs)
-    onnx_maps = infer_onnx(compile_model(_onnx_model(onnx_path), F32_CONFIG), verify_inputs)
-    fidelity["onnx_vs_ir_fp32"] = max_abs_diff(onnx_maps, ir_f32)
-    if network is not None:
-        torch_maps = infer_torch(network, verify_inputs)
-        fidelity["torch_vs_onnx"] = max_abs_diff(torch_maps, onnx_maps)
-        fidelity["torch_vs_ir_fp32"] = max_abs_diff(torch_maps, ir_f32)
-    report["fidelity"] = fidelity
-    worst = max(v for k, v in fidelity.items() if k.endswith(("_vs_onnx", "_vs_ir_fp32")))
-    if worst > FP32_TOLERANCE:
-        raise VerificationError(f"FP32 conversion is not faithful: max abs difference {worst:.3g} > {FP32_TOLERANCE:g} "
-                                f"({', '.join(f'{k} {v:.3g}' for k, v in fidelity.items() if '_vs_' in k)}); "
-                                "nothing was written")
+    report["fidelity"], ir_f32 = _check_fidelity(fp32, onnx_path, network, verify_inputs, verify_source)
 
     models = {}
     if "FP32" in opt.precisions:
@@ -260,7 +246,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         fp16.set_rt_info("FP16", [RT_INFO_SECTION, "precision"])
         path = save_ir(fp16, staging / "FP16" / f"{opt.name}.xml", "FP16")
         models["FP16"] = _read(path)
-        fidelity["fp16_vs_fp32"] = max_abs_diff(infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs),
+        report["fidelity"]["fp16_vs_fp32"] = max_abs_diff(infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs),
                                                 ir_f32)
     if "INT8" in opt.precisions:
         int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
@@ -281,14 +267,38 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
                 config = F32_CONFIG if precision == "FP16" else None
                 report["ap"][precision] = coco_ap(compile_model(models[precision], config), validation.samples, gt)
     if opt.bench_seconds > 0:
-        report["speed"] = {}
-        runs = [("FP32", "f32"), ("FP32", None), ("FP16", None), ("INT8", None)]
-        for precision, hint in runs:
-            if precision in models or (precision == "FP32"):
-                model = models.get(precision, fp32)
-                key = f"{precision} ({hint or 'default'})"
-                report["speed"][key] = measure_speed(model, precision_hint=hint, seconds=opt.bench_seconds).as_dict()
+        report["speed"] = _speeds(models, fp32, opt.bench_seconds)
     return report
+
+
+def _check_fidelity(fp32, onnx_path, network, inputs, source: str):
+    """PyTorch vs ONNX vs IR FP32 (f32 execution) on ``inputs``; raises :class:`VerificationError` above tolerance.
+
+    Returns the fidelity figures and the IR FP32 maps (the reference for FP16 and INT8).
+    """
+    fidelity = {"images": source, "count": len(inputs), "tolerance": FP32_TOLERANCE, "execution_precision": "f32"}
+    ir_f32 = infer_ir(compile_model(fp32, F32_CONFIG), inputs)
+    onnx_maps = infer_onnx(compile_model(_onnx_model(onnx_path), F32_CONFIG), inputs)
+    fidelity["onnx_vs_ir_fp32"] = max_abs_diff(onnx_maps, ir_f32)
+    if network is not None:
+        torch_maps = infer_torch(network, inputs)
+        fidelity["torch_vs_onnx"] = max_abs_diff(torch_maps, onnx_maps)
+        fidelity["torch_vs_ir_fp32"] = max_abs_diff(torch_maps, ir_f32)
+    diffs = {k: v for k, v in fidelity.items() if "_vs_" in k}
+    worst = max(diffs.values())
+    if worst > FP32_TOLERANCE:
+        raise VerificationError(f"FP32 conversion is not faithful: max abs difference {worst:.3g} > {FP32_TOLERANCE:g} "
+                                f"({', '.join(f'{k} {v:.3g}' for k, v in diffs.items())}); nothing was written")
+    log.info("fidelity OK: %s", ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    return fidelity, ir_f32
+
+
+def _speeds(models: dict, fp32, seconds: float) -> dict:
+    """Latency / async FPS of FP32 (f32 hint and device default) and of the other precisions (device default)."""
+    runs = [("FP32", "f32", fp32), ("FP32", None, fp32)]
+    runs += [(p, None, models[p]) for p in ("FP16", "INT8") if p in models]
+    return {f"{p} ({hint or 'default'})": measure_speed(m, precision_hint=hint, seconds=seconds).as_dict()
+            for p, hint, m in runs}
 
 
 def _read(path: Path):
