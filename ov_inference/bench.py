@@ -1,0 +1,238 @@
+"""``python -m ov_inference.bench`` (also ``lwpose-bench``): network vs full-pipeline speed, measured in one run.
+
+Measures, on the same compiled model and the same video:
+
+- ``network_fps``: the network alone, the same pre-processed input fed to ``num_requests`` async requests
+  (measured before and after the pipelines; the mean is reported, so drift on a shared machine shows in both);
+- ``pipeline_fps``: the full pipeline asynchronously (:meth:`ov_inference.AsyncPipeline.run`: read the video,
+  pre-process, infer, decode), and ``sync_fps``: the same steps one after another with one request;
+- ``decode_ms_p50`` / ``decode_ms_p95`` (decoding one frame's maps into poses) and ``latency_ms_p50`` (frame
+  submitted to poses decoded, async pipeline).
+
+Target: ``pipeline_fps >= 0.85 * network_fps`` on 1280x720 video; the ratio is printed. Without ``--input`` a
+1280x720 clip of moving figures is synthesized into a temporary video file first. Timings on a shared machine are
+noisy: compare the ratios, which come from one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS
+from ov_inference.estimator import PoseEstimator, decode_outputs
+from ov_inference.pipeline import AsyncPipeline
+from ov_inference.sources import VideoSource
+from pose_format import INPUT_HEIGHT_LIVE
+
+__all__ = ["synthesize_clip", "measure_network", "measure_pipeline", "measure_sync", "run_benchmark", "main"]
+
+log = logging.getLogger(__name__)
+
+TARGET_RATIO = 0.85
+
+
+def synthesize_clip(path: str | Path, frames: int = 120, width: int = 1280, height: int = 720, fps: float = 30.0,
+                    seed: int = 0) -> Path:
+    """Write a ``width`` x ``height`` clip of moving stick figures on a textured background (mp4v) and return it."""
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"cannot write a video to {path}")
+    background = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (0, 0), 9)
+    people = [(rng.uniform(0.1, 0.9) * width, rng.uniform(0.3, 0.7) * height, rng.uniform(-6, 6),
+               tuple(int(c) for c in rng.integers(40, 255, 3))) for _ in range(5)]
+    for t in range(frames):
+        frame = background.copy()
+        for x0, y0, vx, color in people:
+            x = (x0 + vx * t) % width
+            s = height / 8
+            swing = np.sin(t / 4 + x0) * s / 2
+            head, neck, hip = (x, y0 - 1.6 * s), (x, y0 - s), (x, y0 + 0.5 * s)
+            pts = {"head": head, "neck": neck, "hip": hip, "lh": (x - s / 2 + swing, y0), "rh": (x + s / 2 - swing, y0),
+                   "lf": (x - s / 3 + swing, y0 + 1.8 * s), "rf": (x + s / 3 - swing, y0 + 1.8 * s)}
+            for a, b in (("neck", "hip"), ("neck", "lh"), ("neck", "rh"), ("hip", "lf"), ("hip", "rf")):
+                cv2.line(frame, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), color, 12)
+            cv2.circle(frame, (int(head[0]), int(head[1])), int(s / 3), color, -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _first_frame(video: Path) -> np.ndarray:
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise OSError(f"cannot read a frame from {video}")
+    return frame
+
+
+def measure_network(estimator: PoseEstimator, frame: np.ndarray, num_requests: int, frames: int) -> float:
+    """Frames per second of the network alone: one pre-processed input, ``num_requests`` async requests."""
+    import openvino as ov
+
+    prepared = estimator.preprocess_frame(frame)
+    queue = ov.AsyncInferQueue(estimator.compiled(prepared.size), num_requests)
+    for _ in range(num_requests):  # warm-up
+        queue.start_async({0: prepared.tensor})
+    queue.wait_all()
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        queue.start_async({0: prepared.tensor})
+    queue.wait_all()
+    return frames / (time.perf_counter() - t0)
+
+
+def measure_pipeline(estimator: PoseEstimator, video: Path, num_requests: int, frames: int) -> dict[str, object]:
+    """The async pipeline over the first ``frames`` frames of ``video`` (read in the pipeline's producer thread)."""
+    pipeline = AsyncPipeline(estimator, num_requests=num_requests, keep_frames=False)
+    source = VideoSource(str(video))
+
+    def limited():
+        for item in source:
+            if item.index >= frames:
+                break
+            yield item.image, item.index
+
+    decode, latency, count = [], [], 0
+    t0 = time.perf_counter()
+    try:
+        for result in pipeline.run(limited()):
+            count += 1
+            if "decode_ms" in result.timings:
+                decode.append(result.timings["decode_ms"])
+                latency.append(result.timings["latency_ms"])
+    finally:
+        source.close()
+    elapsed = time.perf_counter() - t0
+    return {"fps": count / elapsed, "frames": count, "decode_ms": decode, "latency_ms": latency}
+
+
+def measure_sync(estimator: PoseEstimator, video: Path, frames: int) -> dict[str, object]:
+    """Read, pre-process, infer (one synchronous request) and decode, one frame after another."""
+    source = VideoSource(str(video))
+    decode, count = [], 0
+    t0 = time.perf_counter()
+    try:
+        for item in source:
+            if item.index >= frames:
+                break
+            heatmaps, pafs, meta = estimator.infer_maps(item.image)
+            t = time.perf_counter()
+            decode_outputs(heatmaps, pafs, meta, estimator.spec.stride)
+            decode.append((time.perf_counter() - t) * 1e3)
+            count += 1
+    finally:
+        source.close()
+    return {"fps": count / (time.perf_counter() - t0), "frames": count, "decode_ms": decode}
+
+
+def run_benchmark(model: str | Path, video: str | Path | None = None, frames: int = 150,
+                  input_height: int = INPUT_HEIGHT_LIVE, device: str = "CPU", precision: str | None = None,
+                  performance_hint: str = "LATENCY", num_requests: int | None = None,
+                  cv2_threads: int | None = 1) -> dict[str, object]:
+    """Run every measurement in one process and return the figures (see the module docstring)."""
+    if cv2_threads is not None:
+        cv2.setNumThreads(cv2_threads)  # OpenVINO already uses every core; OpenCV's own pool only competes
+    estimator = PoseEstimator(model, device=device, input_height=input_height, precision=precision,
+                              performance_hint=performance_hint)
+    with tempfile.TemporaryDirectory(prefix="lwpose-bench-") as tmp:
+        if video is None:
+            video_path = synthesize_clip(Path(tmp) / "clip.mp4", frames=frames)
+        else:
+            video_path = Path(video)
+            if not video_path.is_file():
+                raise FileNotFoundError(f"video not found: {video_path}")
+        first = _first_frame(video_path)
+        size = estimator.preprocess_frame(first).size
+        requests = num_requests or estimator.optimal_num_requests(size)
+        # warm the compiled model and the decoder before timing
+        measure_sync(estimator, video_path, 3)
+        net_before = measure_network(estimator, first, requests, frames)
+        pipe = measure_pipeline(estimator, video_path, requests, frames)
+        sync = measure_sync(estimator, video_path, frames)
+        net_after = measure_network(estimator, first, requests, frames)
+    network_fps = (net_before + net_after) / 2
+    decode = np.asarray(pipe["decode_ms"] + sync["decode_ms"], dtype=np.float64)
+    latency = np.asarray(pipe["latency_ms"], dtype=np.float64)
+    return {
+        "model": str(model), "kind": estimator.kind, "device": device,
+        "video": str(video) if video is not None else f"synthetic {first.shape[1]}x{first.shape[0]}",
+        "frame_size": [int(first.shape[1]), int(first.shape[0])], "input_size": [size[1], size[0]],
+        "frames": int(pipe["frames"]), "num_requests": int(requests), "performance_hint": performance_hint,
+        "execution_precision": estimator.execution_precision, "cpu_count": os.cpu_count(),
+        "network_fps": round(network_fps, 2),
+        "network_fps_before": round(net_before, 2), "network_fps_after": round(net_after, 2),
+        "pipeline_fps": round(float(pipe["fps"]), 2),
+        "sync_fps": round(float(sync["fps"]), 2),
+        "pipeline_over_network": round(float(pipe["fps"]) / network_fps, 3),
+        "target_ratio": TARGET_RATIO,
+        "decode_ms_p50": round(float(np.percentile(decode, 50)), 3) if decode.size else None,
+        "decode_ms_p95": round(float(np.percentile(decode, 95)), 3) if decode.size else None,
+        "latency_ms_p50": round(float(np.percentile(latency, 50)), 2) if latency.size else None,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ov_inference.bench",
+                                description="Network alone vs full pipeline (read, pre-process, infer, decode), "
+                                            "sync and async, in one run.")
+    p.add_argument("--model", "-m", required=True, help="model .xml")
+    p.add_argument("--input", "-i", help="video file (default: a synthesized 1280x720 clip)")
+    p.add_argument("--frames", "-n", type=int, default=150, help="frames per measurement (default 150)")
+    p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE, help="network input height (default 256)")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
+                   help="execution precision hint (default: the device's choice)")
+    p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
+    p.add_argument("--requests", type=int, default=None, help="infer requests (default: the device's optimal)")
+    p.add_argument("--cv2-threads", type=int, default=1, help="OpenCV threads (default 1; -1 keeps OpenCV's own)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.frames < 1:
+        print("error: --frames must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        figures = run_benchmark(args.model, args.input, args.frames, args.height, args.device,
+                                None if args.precision == "default" else args.precision, args.hint, args.requests,
+                                None if args.cv2_threads < 0 else args.cv2_threads)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    ratio = figures["pipeline_over_network"]
+    print(f"model {figures['model']} ({figures['kind']}), {figures['device']}, executes in "
+          f"{figures['execution_precision']}, {figures['num_requests']} request(s), hint {figures['performance_hint']}")
+    print(f"video {figures['video']} -> input {figures['input_size'][0]}x{figures['input_size'][1]}, "
+          f"{figures['frames']} frames")
+    print(f"{'network_fps':>16}: {figures['network_fps']:8.2f}   (before {figures['network_fps_before']}, "
+          f"after {figures['network_fps_after']})")
+    print(f"{'pipeline_fps':>16}: {figures['pipeline_fps']:8.2f}   async: read + pre-process + infer + decode")
+    print(f"{'sync_fps':>16}: {figures['sync_fps']:8.2f}")
+    print(f"{'decode_ms':>16}: p50 {figures['decode_ms_p50']}  p95 {figures['decode_ms_p95']}")
+    print(f"{'latency_ms_p50':>16}: {figures['latency_ms_p50']}")
+    verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+    print(f"pipeline / network = {ratio:.3f} ({verdict} the {TARGET_RATIO} target); "
+          f"async / sync = {figures['pipeline_fps'] / figures['sync_fps']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
