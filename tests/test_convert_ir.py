@@ -84,3 +84,29 @@ def test_other_architecture_names_keys(tmp_path):
         checkpoint_to_ir(path, tmp_path / "out" / "m.xml")
     assert "0.weight" in str(err.value) and "model.0.0.weight" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_any_published_layout_checkpoint_extra_stages_dropped(tmp_path):
+    """A fresh 2-refinement-stage model saved (DataParallel prefixes) in the published layout: the IR built with
+    one refinement stage reproduces that stage's PyTorch outputs."""
+    from train.model import PoseEstimationWithMobileNet
+
+    torch.manual_seed(3)
+    net = PoseEstimationWithMobileNet(num_refinement_stages=2).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "two_stages.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}, "optimizer": {},
+                "scheduler": {}, "iter": 7, "current_epoch": 0}, path)
+    xml = checkpoint_to_ir(path, tmp_path / "ir" / "m.xml", height=64, width=96)
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    compiled = ov.Core().compile_model(xml, "CPU", F32)
+    got = compiled(image[None])
+    with torch.no_grad():
+        x = torch.from_numpy(((image.astype(np.float32) - 128) / 256).transpose(2, 0, 1)[None].copy())
+        ref = net(x)
+    assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[2].numpy()).max() < 1e-4
+    assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[3].numpy()).max() < 1e-4
