@@ -69,7 +69,7 @@ class DecoderOptions:
     """
 
     peak_threshold: float = 0.1
-    max_peaks_per_type: int = 100
+    max_peaks_per_type: int = 64
     paf_samples: int = 10
     min_paf_score: float = 0.05
     success_ratio: float = 0.8
@@ -157,7 +157,7 @@ def _vertex_offset(samples: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(off, -0.5, 0.5, out=off)
 
 
-def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 100,
+def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: int = 64,
                sigma: float = HEATMAP_SIGMA / STRIDE) -> Peaks:
     """Local maxima of ``keypoint_maps`` float32 ``[18, h, w]`` with sub-cell refinement (see the module doc).
 
@@ -255,9 +255,14 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
     n_probe = n_samples - min_pass + 1
     alive = np.arange(len(limb))
     if len(limb) > 64 and 2 * n_probe <= n_samples:
-        probe = steps[np.round(np.linspace(0, n_samples - 1, n_probe + 2)[1:-1]).astype(np.intp)]
-        alive = np.flatnonzero((_paf_projection(pos, limb, ga, gb, probe, pafs) > opts.min_paf_score).any(axis=0))
-    s = _paf_projection(pos, limb[alive], ga[alive], gb[alive], steps, pafs)
+        probe = np.round(np.linspace(0, n_samples - 1, n_probe + 2)[1:-1]).astype(np.intp)
+        s_probe = _paf_projection(pos, limb, ga, gb, steps[probe], pafs)
+        alive = np.flatnonzero((s_probe > opts.min_paf_score).any(axis=0))
+        rest = np.setdiff1d(np.arange(n_samples), probe)
+        s = np.concatenate([s_probe[:, alive],
+                            _paf_projection(pos, limb[alive], ga[alive], gb[alive], steps[rest], pafs)])
+    else:
+        s = _paf_projection(pos, limb, ga, gb, steps, pafs)
     passed = s > opts.min_paf_score  # NaN samples fail
     n_pass = passed.sum(axis=0)
     np.copyto(s, 0.0, where=~passed)
@@ -269,38 +274,35 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
 def _greedy_match(limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Indices of a one-to-one matching per limb, chosen greedily by decreasing score (each peak once per limb).
 
-    Vectorized in rounds: a pair that scores best among the remaining pairs of both its peaks is taken (greedy
-    would take it too), pairs sharing a peak with it are dropped, and so on until none remain.
+    Vectorized in rounds: a pair that scores best among the remaining pairs of both its peaks is taken (sequential
+    greedy would take it too), pairs sharing a peak with it are dropped, and so on until none remain. The pairs are
+    kept grouped by peak (sorted once), so each round is a linear pass.
     """
-    if len(score) <= 1:
-        return np.arange(len(score))
-    order = np.argsort(-score, kind="stable")
+    n = len(score)
+    if n <= 1:
+        return np.arange(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(-score)] = np.arange(n)  # 0 = best (any order of ties is a valid greedy order)
     m = int(max(ga.max(), gb.max())) + 1
-    n_keys = (int(limb.max()) + 1) * m
-    key_a, key_b = (limb * m + ga)[order], (limb * m + gb)[order]
-    alive, chosen = np.arange(len(order)), []
-    while len(alive):
-        ka, kb = key_a[alive], key_b[alive]
-        take = _first_of_key(ka) & _first_of_key(kb)
-        chosen.append(alive[take])
-        used_a = np.zeros(n_keys, dtype=bool)
-        used_b = np.zeros(n_keys, dtype=bool)
-        used_a[ka[take]] = True
-        used_b[kb[take]] = True
-        alive = alive[~(used_a[ka] | used_b[kb])]
-    return order[np.concatenate(chosen)]
-
-
-def _first_of_key(keys: np.ndarray) -> np.ndarray:
-    """Boolean mask of the first occurrence of each value in ``keys``."""
-    order = np.argsort(keys, kind="stable")
-    ranked = keys[order]
-    first = np.empty(len(keys), dtype=bool)
-    first[0] = True
-    np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
-    mask = np.empty(len(keys), dtype=bool)
-    mask[order] = first
-    return mask
+    key_a, key_b = limb * m + ga, limb * m + gb
+    by_a = np.argsort(key_a * n + rank)  # pairs grouped by their a-peak, best first within a group
+    by_b = np.argsort(key_b * n + rank)
+    taken = np.zeros(n, dtype=bool)
+    best_a = np.zeros(n, dtype=bool)
+    while len(by_a):
+        ka, kb = key_a[by_a], key_b[by_b]
+        best_a[:] = False
+        best_a[by_a[np.concatenate(([True], ka[1:] != ka[:-1]))]] = True
+        first_b = by_b[np.concatenate(([True], kb[1:] != kb[:-1]))]
+        new = first_b[best_a[first_b]]  # best of both its peaks
+        taken[new] = True
+        used_a = np.zeros(int(key_a.max()) + 1, dtype=bool)
+        used_b = np.zeros(int(key_b.max()) + 1, dtype=bool)
+        used_a[key_a[new]] = True
+        used_b[key_b[new]] = True
+        by_a = by_a[~(used_a[ka] | used_b[key_b[by_a]])]
+        by_b = by_b[~(used_a[key_a[by_b]] | used_b[kb])]
+    return np.flatnonzero(taken)
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:
