@@ -169,7 +169,7 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
     pw = w + 2
     padded = np.full((k_n, h + 2, pw), -np.inf, dtype=np.float32)
     padded[:, 1:-1, 1:-1] = keypoint_maps
-    if not np.isfinite(keypoint_maps.sum(dtype=np.float64)):  # NaN (or inf) somewhere: NaN -> -inf
+    if not np.isfinite(keypoint_maps.sum()):  # NaN, inf or overflow somewhere: NaN -> -inf
         np.copyto(padded, -np.inf, where=np.isnan(padded))
     rows = padded.reshape(-1, pw)  # channels stacked vertically, separated by their -inf border rows
     flat = padded.reshape(-1)
@@ -220,6 +220,21 @@ def _sample_steps(n: int) -> np.ndarray:
     return t
 
 
+@lru_cache(maxsize=8)
+def _sampling_plan(n_samples: int, success_ratio: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(min_pass, probe, rest)``: the least number of passing samples a limb needs (> ``success_ratio`` of them),
+    and the sample fractions split into inner probes (failing all of them already fails the limb) and the rest;
+    ``probe`` is empty when probing would not save work."""
+    steps = _sample_steps(n_samples)
+    min_pass = int(np.floor(success_ratio * n_samples)) + 1
+    n_probe = n_samples - min_pass + 1
+    if 2 * n_probe > n_samples:
+        return min_pass, steps[:0], steps
+    probe = np.round(np.linspace(0, n_samples - 1, n_probe + 2)[1:-1]).astype(np.intp)
+    rest = np.setdiff1d(np.arange(n_samples), probe)
+    return min_pass, steps[probe], steps[rest]
+
+
 def _paf_projection(pos: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, t: np.ndarray,
                     pafs: np.ndarray) -> np.ndarray:
     """``[len(t), n]``: the PAF of each pair's limb at fractions ``t`` of the segment a -> b, projected on its
@@ -250,19 +265,14 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
     _, h, w = pafs.shape
     n_samples = opts.paf_samples
     pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
-    steps = _sample_steps(n_samples)
-    min_pass = int(np.floor(opts.success_ratio * n_samples)) + 1  # the least integer > success_ratio * S
-    n_probe = n_samples - min_pass + 1
+    min_pass, probe, rest = _sampling_plan(n_samples, opts.success_ratio)
     alive = np.arange(len(limb))
-    if len(limb) > 64 and 2 * n_probe <= n_samples:
-        probe = np.round(np.linspace(0, n_samples - 1, n_probe + 2)[1:-1]).astype(np.intp)
-        s_probe = _paf_projection(pos, limb, ga, gb, steps[probe], pafs)
+    if len(limb) > 64 and len(probe):
+        s_probe = _paf_projection(pos, limb, ga, gb, probe, pafs)
         alive = np.flatnonzero((s_probe > opts.min_paf_score).any(axis=0))
-        rest = np.setdiff1d(np.arange(n_samples), probe)
-        s = np.concatenate([s_probe[:, alive],
-                            _paf_projection(pos, limb[alive], ga[alive], gb[alive], steps[rest], pafs)])
+        s = np.concatenate([s_probe[:, alive], _paf_projection(pos, limb[alive], ga[alive], gb[alive], rest, pafs)])
     else:
-        s = _paf_projection(pos, limb, ga, gb, steps, pafs)
+        s = _paf_projection(pos, limb, ga, gb, _sample_steps(n_samples), pafs)
     passed = s > opts.min_paf_score  # NaN samples fail
     n_pass = passed.sum(axis=0)
     np.copyto(s, 0.0, where=~passed)
