@@ -223,3 +223,12 @@ def test_bad_shapes_name_the_expected_ones(hm_shape, paf_shape):
 def test_non_numeric_maps_are_rejected():
     with pytest.raises(ValueError, match="numeric"):
         decode_poses(np.zeros((19, 4, 4), dtype=object), np.zeros((38, 4, 4), np.float32))
+
+
+def test_ears_without_eyes_are_filled_through_the_shoulders():
+    truth = person(200, 120)
+    truth[[14, 15], 2] = 0  # no eyes: the ears are reachable only by the ear-shoulder limbs
+    poses = decode_poses(*maps([truth], 46, 57))
+    assert len(poses) == 1
+    assert poses[0].num_keypoints == NUM_KEYPOINTS - 2
+    assert np.abs(poses[0].keypoints[[16, 17], :2] - truth[[16, 17], :2]).max() < 0.1
