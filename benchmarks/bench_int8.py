@@ -67,13 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: newest runs/**/*.pth, else the seed fixture)")
     p.add_argument("--val-images", type=int, default=100, help="held-out synthetic validation images (default 100)")
     p.add_argument("--calib-images", type=int, default=200, help="synthetic calibration images (default 200)")
+    p.add_argument("--height", type=int, default=256,
+                   help="input height of calibration and AP images (match the training scale; default 256)")
     p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),
                    help="heads kept in float (see python -m convert --help; default auto)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (default 3)")
     p.add_argument("--seconds", type=float, default=3.0, help="seconds per speed phase (default 3)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
 
     checkpoint = args.checkpoint or find_trained_checkpoint()
     trained = checkpoint is not None
@@ -86,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             val = {"val_ann": ann, "val_images": images}
         report = run_conversion(ConvertOptions(
             output_dir=tmp / "ir", checkpoint=checkpoint, name="model", precisions=("FP32", "INT8"),
-            calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, int8_heads=args.int8_heads,
+            calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, calib_height=args.height,
+            int8_heads=args.int8_heads,
             bench_seconds=0, progress=not args.json, **val))
         core = ov.Core()
         fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     int8_fps = speed["INT8 default"]["async_fps"]
     result = {
-        "checkpoint": str(checkpoint), "trained_checkpoint": trained,
+        "checkpoint": str(checkpoint), "trained_checkpoint": trained, "ap_input_height": args.height,
         "int8_heads": report["int8"]["heads"], "int8_agreement": report["int8"].get("agreement"),
         "speed": speed,
         "int8_vs_fp32_f32": int8_fps / speed["FP32 f32"]["async_fps"],

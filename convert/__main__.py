@@ -36,9 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     cal = p.add_argument_group("INT8 calibration")
     cal.add_argument("--calib-images", type=Path, help="folder of calibration images (or the images of --calib-coco)")
     cal.add_argument("--calib-coco", type=Path, help="COCO keypoint annotations: calibrate on its images with people")
-    cal.add_argument("--calib-synthetic", type=int, metavar="N", help="calibrate on N generated synthetic-people images")
+    cal.add_argument("--calib-synthetic", type=int, metavar="N",
+                     help="calibrate on N generated synthetic-people images")
     cal.add_argument("--calib-size", type=int, default=300, help="calibration images used, at most (default 300)")
     cal.add_argument("--calib-seed", type=int, default=1, help="seed for subset choice / synthetic images (default 1)")
+    cal.add_argument("--calib-height", type=int,
+                     help="dynamic IR: input height of calibration / validation / verification images (default 256)")
     cal.add_argument("--int8-heads", choices=HEAD_CHOICES, default="auto",
                      help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
                           "convs of each last-stage head), auto (first of these within the budget; default)")
@@ -57,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--val-size", type=int, help="validation images used, at most (default all)")
     ver = p.add_argument_group("verification")
     ver.add_argument("--verify-images", type=Path,
-                     help="folder of real images for the fidelity checks (default: validation, else calibration images)")
+                     help="folder of real images for the fidelity checks "
+                          "(default: validation, else calibration images)")
     ver.add_argument("--verify-count", type=int, default=8, help="fidelity images used, at most (default 8)")
     ver.add_argument("--bench-seconds", type=float, default=2.0,
                      help="seconds per latency/throughput measurement; 0 skips them (default 2)")
@@ -73,7 +77,8 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         precisions=tuple(dict.fromkeys(args.precision)), height=args.height, width=args.width,
         num_refinement_stages=args.num_refinement_stages, all_stages=args.all_stages, opset=args.opset,
         calib_images=args.calib_images, calib_coco=args.calib_coco, calib_synthetic=args.calib_synthetic,
-        calib_size=args.calib_size, calib_seed=args.calib_seed, int8_heads=args.int8_heads, preset=args.preset,
+        calib_size=args.calib_size, calib_seed=args.calib_seed, calib_height=args.calib_height,
+        int8_heads=args.int8_heads, preset=args.preset,
         model_type=args.model_type, ignored=tuple(args.ignore), min_peak_f1=args.min_peak_f1,
         accuracy_control=args.accuracy_control, max_drop=args.max_drop, val_ann=args.val_ann,
         val_images=args.val_images, val_size=args.val_size, verify_images=args.verify_images,

@@ -47,6 +47,7 @@ class ConvertOptions:
     calib_synthetic: int | None = None
     calib_size: int = 300
     calib_seed: int = 1
+    calib_height: int | None = None
     int8_heads: str = "auto"
     preset: str = "performance"
     model_type: str = "cnn"
@@ -68,8 +69,9 @@ class ConvertOptions:
 
     @property
     def sample_height(self) -> int:
-        """Input height of calibration/validation/verification samples (the IR's, or the live height)."""
-        return self.height or INPUT_HEIGHT_LIVE
+        """Input height of calibration/validation/verification samples: the IR's static height, else
+        ``calib_height``, else the live height (256)."""
+        return self.height or self.calib_height or INPUT_HEIGHT_LIVE
 
 
 def check_options(opt: ConvertOptions) -> ConvertOptions:
@@ -95,10 +97,15 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
             raise ConversionError("--calib-coco needs --calib-images (the folder of its images)")
         if opt.calib_size < 1:
             raise ConversionError(f"--calib-size must be >= 1, got {opt.calib_size}")
+    if opt.calib_height is not None and (opt.calib_height < 8 or opt.calib_height % 8):
+        raise ConversionError(f"--calib-height {opt.calib_height} must be a positive multiple of 8")
+    if opt.static and opt.calib_height not in (None, opt.height):
+        raise ConversionError("--calib-height is for dynamic IRs; a static IR is calibrated at its --height")
     if (opt.val_ann is None) != (opt.val_images is None):
         raise ConversionError("give both --val-ann and --val-images, or neither")
     if opt.accuracy_control and ("INT8" not in opt.precisions or opt.val_ann is None):
-        raise ConversionError("--accuracy-control needs --precision INT8 and a validation set (--val-ann, --val-images)")
+        raise ConversionError("--accuracy-control needs --precision INT8 and a validation set "
+                              "(--val-ann, --val-images)")
     if not 0 < opt.max_drop < 1:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
@@ -119,8 +126,9 @@ def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibratio
     """Real images for the fidelity checks: --verify-images, else validation, else calibration images."""
     width = opt.width
     if opt.verify_images:
-        return load_samples(folder_images(opt.verify_images), height=opt.sample_height, width=width,
-                            limit=opt.verify_count, progress=False, what="verification").inputs(), str(opt.verify_images)
+        found = load_samples(folder_images(opt.verify_images), height=opt.sample_height, width=width,
+                             limit=opt.verify_count, progress=False, what="verification")
+        return found.inputs(), str(opt.verify_images)
     for name, found in (("validation", validation), ("calibration", calibration)):
         if found is not None:
             return found.inputs()[:opt.verify_count], f"{name} images"
@@ -246,8 +254,8 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         fp16.set_rt_info("FP16", [RT_INFO_SECTION, "precision"])
         path = save_ir(fp16, staging / "FP16" / f"{opt.name}.xml", "FP16")
         models["FP16"] = _read(path)
-        report["fidelity"]["fp16_vs_fp32"] = max_abs_diff(infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs),
-                                                ir_f32)
+        fp16_maps = infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs)
+        report["fidelity"]["fp16_vs_fp32"] = max_abs_diff(fp16_maps, ir_f32)
     if "INT8" in opt.precisions:
         int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
         int8.set_rt_info("INT8", [RT_INFO_SECTION, "precision"])

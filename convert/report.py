@@ -27,7 +27,8 @@ def format_table(report: dict) -> str:
                          f"  {'ok' if cand['within_budget'] else 'over budget'}")
         agree = int8.get("agreement")
         if agree:
-            lines.append(f"  vs FP32: heatmaps max/mean abs {agree['heatmaps_max_abs']:.3g}/{agree['heatmaps_mean_abs']:.3g}"
+            lines.append(f"  vs FP32: heatmaps max/mean abs {agree['heatmaps_max_abs']:.3g}/"
+                         f"{agree['heatmaps_mean_abs']:.3g}"
                          f", PAFs {agree['pafs_max_abs']:.3g}/{agree['pafs_mean_abs']:.3g}, peaks recall "
                          f"{agree['peak_recall']:.3f} precision {agree['peak_precision']:.3f} "
                          f"({agree['reference_peaks']} FP32 peaks)")
