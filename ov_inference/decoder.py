@@ -77,6 +77,8 @@ class DecoderOptions:
     min_mean_score: float = 0.2
 
     def __post_init__(self) -> None:
+        if not np.isfinite(self.peak_threshold):
+            raise ValueError(f"peak_threshold must be a finite number, got {self.peak_threshold}")
         if self.max_peaks_per_type < 1:
             raise ValueError(f"max_peaks_per_type must be >= 1, got {self.max_peaks_per_type}")
         if self.paf_samples < 2:
@@ -161,9 +163,10 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
                sigma: float = HEATMAP_SIGMA / STRIDE) -> Peaks:
     """Local maxima of ``keypoint_maps`` float32 ``[18, h, w]`` with sub-cell refinement (see the module doc).
 
-    ``sigma``: the Gaussian width of a keypoint blob in cells, used only to refine peaks on the map border.
     A peak is above ``threshold``, >= its 8 neighbours and > the 4 of them that follow it in raster order (so a
-    plateau gives one peak). NaN cells are never peaks and never suppress a neighbour.
+    plateau gives one peak); at most ``max_per_type`` (the strongest) per keypoint type. NaN cells are never peaks
+    and never suppress a neighbour. ``sigma``: the Gaussian width of a keypoint blob in cells, used only to refine
+    peaks on the map border.
     """
     k_n, h, w = keypoint_maps.shape
     pw = w + 2
