@@ -14,9 +14,15 @@ from ov_inference.adapter import (CorruptModelError, ModelFileError, ModelSpec, 
 from ov_inference.preprocessing import letterbox_frame, to_bgr
 from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline, PipelineResult
+from ov_inference.tracking import PoseTracker
+from ov_inference.smoothing import OneEuroFilter, PoseSmoother
+from ov_inference.sources import Frame, SourceError, open_source
+from ov_inference.records import RecordWriter, frame_record
 
 __all__ = [
     "Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints",
     "CorruptModelError", "ModelFileError", "ModelSpec", "UnsupportedModelError", "inspect_model", "read_model",
     "read_rt_info", "letterbox_frame", "to_bgr", "PoseEstimator", "AsyncPipeline", "PipelineResult",
+    "PoseTracker", "OneEuroFilter", "PoseSmoother", "Frame", "SourceError", "open_source",
+    "RecordWriter", "frame_record",
 ]

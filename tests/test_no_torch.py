@@ -1,0 +1,32 @@
+"""The deployable runtime never imports torch (checked in a fresh interpreter, so other tests cannot mask it)."""
+import subprocess
+import sys
+
+RUNTIME_MODULES = [
+    "ov_inference", "ov_inference.adapter", "ov_inference.estimator", "ov_inference.pipeline",
+    "ov_inference.preprocessing", "ov_inference.tracking", "ov_inference.smoothing", "ov_inference.sources",
+    "ov_inference.records", "ov_inference.bench", "ov_inference.__main__", "ov_inference.draw",
+    "ov_inference.decoder", "ov_inference.coco", "ov_inference.pose", "pose_format",
+]
+
+
+def test_import_ov_inference_does_not_import_torch():
+    code = ("import sys, importlib\n"
+            f"for name in {RUNTIME_MODULES!r}:\n"
+            "    importlib.import_module(name)\n"
+            "heavy = sorted(m for m in ('torch', 'nncf', 'onnx', 'pycocotools', 'train', 'convert') if m in sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_public_api_is_what_all_says():
+    import ov_inference
+
+    for name in ov_inference.__all__:
+        assert hasattr(ov_inference, name), name
+    for name in ("PoseEstimator", "AsyncPipeline", "decode_poses", "Pose", "PoseTracker", "PoseSmoother",
+                 "open_source"):
+        assert name in ov_inference.__all__
