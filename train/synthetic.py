@@ -20,7 +20,7 @@ import argparse
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -81,7 +81,6 @@ class SyntheticPerson:
     keypoints: np.ndarray
     mask: np.ndarray
     depth_rank: int
-    parts: dict = field(default_factory=dict, repr=False)
 
     def coco_annotation(self, ann_id: int, image_id: int) -> dict:
         """The COCO annotation dict (polygons of the visible mask; ``v = 0`` keypoints written as 0, 0, 0)."""

@@ -30,6 +30,8 @@ from train.augment import AugmentConfig
 from train.checkpoint import (CheckpointError, load_imagenet_backbone, load_weights, read_checkpoint,
                               save_checkpoint)
 from train.dataset import CocoPoseDataset
+from train.evaluate import TABLE_STATS as _VAL_STATS
+from train.evaluate import evaluate_model
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
 from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, make_optimizer, make_scheduler
@@ -37,8 +39,6 @@ from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, make_optimizer
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "config_dict"]
-
-_VAL_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 
 
 @dataclass
@@ -172,8 +172,6 @@ def _params_in_sync(model: nn.Module) -> bool:
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) training as configured; returns a :class:`TrainResult` (on every rank)."""
     from tqdm import tqdm
-
-    from train.evaluate import evaluate_model
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
