@@ -13,7 +13,6 @@ import importlib
 _EXPORTS = {
     "DemoOptions": "demos.live", "DemoSummary": "demos.live", "run_demo": "demos.live",
     "LiveView": "demos.serve",
-    "SourceError": "demos.sources", "open_source": "demos.sources",
     "open_sink": "demos.sinks", "has_display": "demos.sinks",
     "write_synthetic_clip": "demos.clip",
     "write_report": "demos.report",

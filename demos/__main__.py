@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     from demos.live import DemoOptions, run_demo
-    from demos.sources import SourceError
+    from ov_inference import SourceError
 
     if args.height < 8 or args.height % 8:
         build_parser().error(f"--height must be a positive multiple of 8, got {args.height}")

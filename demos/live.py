@@ -6,6 +6,7 @@ Cameras run the pipeline in live mode (the latest frame wins, stale frames are d
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from demos.sinks import WindowSink, has_display, open_sink
-from demos.sources import open_source
 from ov_inference.draw import draw_poses, draw_stats
+from ov_inference.sources import ImageSource
 
 __all__ = ["DemoOptions", "DemoSummary", "FpsMeter", "run_demo"]
 
@@ -89,31 +90,46 @@ class FpsMeter:
 
 
 def _post_processors(options: DemoOptions):
-    """Tracking and One Euro smoothing from ov_inference, as ``(poses, t_seconds) -> poses`` steps."""
-    steps = []
-    if options.track:
-        from ov_inference.tracking import PoseTracker
+    """Tracking and One Euro smoothing from ov_inference, as ``(poses, t_seconds) -> poses`` steps.
 
+    Smoothing works per tracked person, so ``smooth`` runs the tracker too (ids are drawn only with ``track``)."""
+    from ov_inference import PoseSmoother, PoseTracker
+
+    steps = []
+    if options.track or options.smooth:
         tracker = PoseTracker()
         steps.append(lambda poses, t: tracker.update(poses))
     if options.smooth:
-        from ov_inference.smoothing import PoseSmoother
-
         smoother = PoseSmoother()
         steps.append(lambda poses, t: smoother(poses, t))
     return steps
 
 
+def _open_input(spec: str):
+    """:func:`ov_inference.open_source` for ``spec``, with glob patterns (``'photos/*.jpg'``) expanded to a list."""
+    import glob
+
+    from ov_inference import SourceError, open_source
+
+    text = str(spec)
+    if any(ch in text for ch in "*?[") and not Path(text).exists():
+        paths = sorted(glob.glob(text))
+        if not paths:
+            raise SourceError(f"no files match {text!r}")
+        return open_source(paths)
+    return open_source(text)
+
+
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Run the demo until the input ends, Esc / q in the window, or Ctrl+C; return a :class:`DemoSummary`.
 
-    Raises :class:`demos.sources.SourceError` or the runtime's model errors before any frame when the input or the
+    Raises :class:`ov_inference.SourceError` or the runtime's model errors before any frame when the input or the
     model cannot be opened; unreadable images along the way are logged with their path and skipped.
     """
     from ov_inference.estimator import PoseEstimator
     from ov_inference.pipeline import AsyncPipeline
 
-    source = open_source(options.input, options.max_frames)
+    source = _open_input(options.input)
     estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
                               precision=options.precision)
     window_wanted = options.window if options.window is not None else has_display()
@@ -144,26 +160,30 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     if options.progress and not source.live:
         from tqdm import tqdm
 
-        total = len(source._images) if source._images is not None else None
+        total = source.length
         if options.max_frames is not None and total is not None:
             total = min(total, options.max_frames)
         bar = tqdm(total=total, desc="demo", unit="frame")
+    frames = ((f.image, f) for f in itertools.islice(source, options.max_frames))
+    is_images = isinstance(source, ImageSource)
     t0 = time.perf_counter()
     try:
-        for result in pipeline.run(source):
-            info = result.user_data or {}
+        for result in pipeline.run(frames):
+            info = result.user_data
             if bar is not None:
                 bar.update(1)
             if result.error is not None or result.frame is None:
-                message = info.get("error") or f"{info.get('name', 'frame')}: {result.error}"
+                message = (info.error if info is not None and info.error else
+                           f"{info.source if info is not None else 'frame'}: {result.error}")
                 log.warning("skipped %s", message)
                 summary.errors += 1
                 summary.error_messages.append(message)
                 continue
             now = time.perf_counter()
             poses = result.poses
+            stamp = info.timestamp if source.fps is not None else now - t0
             for step in steps:
-                poses = step(poses, now)
+                poses = step(poses, stamp)
             fps = meter.tick(now)
             latency = result.timings.get("latency_ms")
             latencies.append(latency)
@@ -175,7 +195,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             draw_stats(frame, fps, latency, len(poses), extra=extra)
             summary.frames += 1
             for sink in sinks:
-                sink.write(frame, info.get("name") if source.kind == "images" else None)
+                sink.write(frame, info.source if is_images else None)
             if view is not None:
                 view.publish(frame, fps=fps, latency_ms=latency, people=len(poses),
                              precision=summary.execution_precision)
@@ -190,6 +210,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if bar is not None:
             bar.close()
         pipeline.close()
+        source.close()
         for sink in sinks:
             sink.close()
         if window is not None:

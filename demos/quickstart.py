@@ -298,7 +298,7 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
 
 
 def _photos(folder: Path | None) -> list[Path]:
-    from demos.sources import IMAGE_EXTENSIONS
+    from ov_inference.sources import IMAGE_EXTENSIONS
 
     if folder is None:
         return []
@@ -307,7 +307,7 @@ def _photos(folder: Path | None) -> list[Path]:
         raise FileNotFoundError(f"--images {folder} is not a folder")
     found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in --images {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:5])}, ...) in --images {folder}")
     return found
 
 

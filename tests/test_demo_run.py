@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from demos.clip import write_synthetic_clip
-from demos.live import DemoOptions, FpsMeter, run_demo
-from demos.sources import SourceError, open_source
+from demos.live import DemoOptions, FpsMeter, _open_input, run_demo
+from ov_inference import SourceError
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_cli_errors_are_clear(omz_xml, tmp_path):
                               capture_output=True, text=True, timeout=120)
 
     r = run("--input", str(tmp_path / "missing.mp4"), "--output", str(tmp_path / "o.mp4"))
-    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "not found" in r.stderr and "missing.mp4" in r.stderr and "Traceback" not in r.stderr
     r = run("--input", str(tmp_path), "--output", str(tmp_path / "o.mp4"))
     assert r.returncode == 2 and "no images" in r.stderr
     (tmp_path / "x.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))[1].tobytes())
@@ -70,13 +70,16 @@ def test_cli_errors_are_clear(omz_xml, tmp_path):
     assert r.returncode == 2 and "nope.xml" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_sources_and_fps_meter(clip, tmp_path):
-    src = open_source(str(clip), max_frames=3)
-    assert src.kind == "video" and not src.live and len(list(src)) == 3
-    with pytest.raises(SourceError, match="camera 97"):
-        open_source("97")
-    with pytest.raises(SourceError, match="no images match"):
-        open_source(str(tmp_path / "*.jpg"))
+def test_glob_input_tracking_smoothing_and_fps_meter(omz_xml, clip, tmp_path):
+    for name in ("b.png", "a.png", "skip.txt"):
+        (tmp_path / name).write_bytes(cv2.imencode(".png", np.zeros((48, 64, 3), np.uint8))[1].tobytes())
+    src = _open_input(str(tmp_path / "*.png"))
+    assert [f.source for f in src] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    with pytest.raises(SourceError, match="no files match"):
+        _open_input(str(tmp_path / "*.jpg"))
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "t.avi", window=False,
+                                   track=True, smooth=True, max_frames=3, progress=False))
+    assert summary.frames == 3 and (tmp_path / "t.avi").stat().st_size > 0
     meter = FpsMeter(window=1.0)
     assert meter.tick(0.0) is None
     for i in range(1, 11):

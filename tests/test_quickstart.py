@@ -4,7 +4,7 @@ import json
 import cv2
 import pytest
 
-from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, main
+from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, QuickstartConfig, _convert, _synthetic_data, _train, main
 
 TINY = ["--train-images", "12", "--val-images", "4", "--max-iters", "2", "--crop-size", "128", "--batch-size", "2",
         "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--bench-rounds", "1", "--workers", "0", "--quiet"]
@@ -48,11 +48,18 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert "[1/7] synthetic people" in printed and "[7/7] report" in printed and "IR INT8" in printed
     report = _check_report(out, "synthetic")
     assert report["steps"][1]["name"].startswith("train")
-    # a second run with the same configuration reuses data, training run and IRs
-    assert main(["--out", str(out), "--runs-dir", str(runs), *TINY]) == 0
-    again = json.loads((out / "report.json").read_text())
-    assert "reused the cached run" in again["steps"][1]["note"]
-    assert "reused the converted IRs" in again["steps"][2]["note"]
+    # the same configuration again reuses the data, the training run and the IRs (checked step by step: fast)
+    cfg = QuickstartConfig(out=out, runs_dir=runs, train_images=12, val_images=4, max_iters=2, crop_size=128,
+                           batch_size=2, calib_size=6, workers=0, progress=False)
+    rec = {}
+    data = _synthetic_data(cfg, rec)
+    assert data["val"][0].is_file()
+    ckpt = _train(cfg, data, rec)
+    assert "reused the cached run" in rec["note"] and str(ckpt) == report["checkpoint"]
+    xmls = _convert(cfg, ckpt, data["train"], data["val"], rec)
+    assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
+    # another training configuration is another run
+    assert QuickstartConfig(max_iters=3).train_key() != QuickstartConfig(max_iters=2).train_key()
 
 
 def test_quickstart_checkpoint_mode_on_real_photos(tmp_path, isolated_cache, seed_dir, coco_mini_dir):
