@@ -9,12 +9,12 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION
 
-from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, synthetic_dataset)
+from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import cv2
-import numpy as np
 import onnx
 import openvino as ov
 import pytest
