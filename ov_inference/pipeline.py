@@ -21,6 +21,7 @@ overlap inference. A frame whose input size changes (new aspect ratio) gets the 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -117,6 +118,7 @@ class AsyncPipeline:
         self._queue_size: tuple[int, int] | None = None
         self._consumer: threading.Thread | None = None
         self._producers = 0
+        self._producer_threads: set[threading.Thread] = set()
         self._producer_error: BaseException | None = None
         self._closed = False
 
@@ -204,8 +206,8 @@ class AsyncPipeline:
         given when the frame actually starts).
 
         Ordered mode blocks while ``max_pending`` frames await a consumer on another thread (``TimeoutError`` after
-        ``timeout`` s); when no other thread consumes (none has called :meth:`get` yet, or the caller is the consumer)
-        and no ``timeout`` is given, a full pipeline raises ``RuntimeError`` instead of deadlocking. Live mode never blocks: a frame that cannot start at once waits in a one-frame slot, replacing
+        ``timeout`` s). When blocking would deadlock - the caller is the consumer, or no thread consumes and the
+        caller is neither inside :meth:`producing` nor gave a ``timeout`` - a full pipeline raises ``RuntimeError``. Live mode never blocks: a frame that cannot start at once waits in a one-frame slot, replacing
         (dropping) an older waiting frame. Bad frames raise ``ValueError`` (see :func:`ov_inference.to_bgr`).
         """
         if self._closed:
@@ -236,8 +238,8 @@ class AsyncPipeline:
         """(Holding the condition.) Back-pressure: wait until fewer than ``max_pending`` frames are pending."""
         if len(self._order) < self.max_pending:
             return
-        consumer = self._consumer
-        if timeout is None and (consumer is None or consumer is threading.current_thread()):
+        consumer, me = self._consumer, threading.current_thread()
+        if consumer is me or (timeout is None and consumer is None and me not in self._producer_threads):
             raise RuntimeError(f"{len(self._order)} results are waiting to be taken and no other thread takes them "
                                "(blocking would deadlock): call get()/results() before submitting more, use run(), "
                                "or consume from another thread")
@@ -317,6 +319,23 @@ class AsyncPipeline:
         """Every pending result, in order (waits for the requests in flight)."""
         return self.results(block=True)
 
+    @contextlib.contextmanager
+    def producing(self) -> Iterator["AsyncPipeline"]:
+        """Mark a thread as a producer while it submits: :meth:`get` on another thread then waits for more frames
+        instead of returning ``None`` when it has caught up, and a full pipeline blocks this thread's
+        :meth:`submit` (back-pressure) until the consumer takes results. Enter it before the consumer starts."""
+        me = threading.current_thread()
+        with self._cond:
+            self._producers += 1
+            self._producer_threads.add(me)
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self._producers -= 1
+                self._producer_threads.discard(me)
+                self._cond.notify_all()
+
     def run(self, frames: Iterable[Any]) -> Iterator[PipelineResult]:
         """Run an iterable of frames (or ``(frame, user_data)`` pairs) and yield results in order.
 
@@ -328,6 +347,8 @@ class AsyncPipeline:
 
         def produce() -> None:
             try:
+                with self._cond:
+                    self._producer_threads.add(threading.current_thread())
                 for item in frames:
                     if stop.is_set():
                         break
@@ -345,6 +366,7 @@ class AsyncPipeline:
             finally:
                 with self._cond:
                     self._producers -= 1
+                    self._producer_threads.discard(threading.current_thread())
                     self._cond.notify_all()
 
         with self._cond:

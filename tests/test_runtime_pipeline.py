@@ -1,0 +1,186 @@
+"""AsyncPipeline: submission order, frame/result association, back-pressure, live dropping, errors, reshape."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ov_inference import AsyncPipeline, PoseEstimator
+from test_runtime_support import tiny_pose_model
+
+
+@pytest.fixture
+def mean_decoder(monkeypatch):
+    """Replace decoding by 'the mean of heatmap channel 0', so a result tells which frame's maps it decoded."""
+    monkeypatch.setattr("ov_inference.pipeline.decode_outputs",
+                        lambda heatmaps, pafs, meta, stride=8: [float(heatmaps[0].mean())])
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return PoseEstimator(tiny_pose_model(), input_height=64)
+
+
+def _frame(value: int, shape=(64, 96, 3)) -> np.ndarray:
+    return np.full(shape, value, np.uint8)
+
+
+def test_results_in_submission_order_with_their_own_maps(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=3)
+    values = list(range(0, 250, 10))
+    results = list(pipe.run((_frame(v), v) for v in values))
+    assert [r.user_data for r in results] == values
+    assert [r.frame_id for r in results] == list(range(len(values)))
+    for r in results:
+        assert r.poses[0] == pytest.approx(r.user_data / 255, abs=1e-4)   # the maps of that very frame
+        assert r.frame is not None and r.frame[0, 0, 0] == r.user_data
+        assert {"preprocess_ms", "infer_ms", "decode_ms", "latency_ms"} <= set(r.timings)
+    assert pipe.stats["started"] == pipe.stats["returned"] == len(values)
+
+
+def test_manual_submit_and_get_in_order(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=2, max_pending=4)
+    got = []
+    for v in range(12):
+        pipe.submit(_frame(v * 20), v)
+        got += [r.user_data for r in pipe.results()]          # whatever is ready, never blocking
+        if pipe.pending >= pipe.max_pending:
+            got.append(pipe.get().user_data)
+    got += [r.user_data for r in pipe.drain()]
+    assert got == list(range(12))
+    assert pipe.get() is None                                  # nothing pending
+
+
+def test_new_aspect_ratio_mid_stream_reshapes_and_keeps_order(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=2)
+    shapes = [(64, 96), (64, 96), (32, 96), (64, 200), (64, 96), (10, 10)]
+    frames = [(_frame(20 * i + 5, (*hw, 3)), i) for i, hw in enumerate(shapes)]
+    results = list(pipe.run(frames))
+    assert [r.user_data for r in results] == list(range(len(shapes)))
+    assert [r.meta.image_size for r in results] == [(w, h) for h, w in shapes]
+    assert results[2].meta.input_size == (192, 64) and results[3].meta.input_size == (200, 64)
+    for r in results:  # the mean of channel 0 includes padding; the first cell is all frame pixels
+        assert r.poses[0] > 0
+
+
+def test_back_pressure_blocks_submit_until_consumed(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=1, max_pending=2)
+    submitted = []
+    go = threading.Event()
+
+    def producer():
+        with pipe.producing():
+            go.set()
+            for v in range(5):
+                pipe.submit(_frame(v), v)
+                submitted.append(v)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    go.wait(10)
+    deadline = time.monotonic() + 10
+    while len(submitted) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert submitted == [0, 1] and pipe.pending == 2       # the third submit is blocked: bounded in-flight work
+    assert thread.is_alive()
+    got = [r.user_data for r in pipe.results(block=True)]  # waits while the producer is producing
+    thread.join(10)
+    assert got == [0, 1, 2, 3, 4] and submitted == got
+
+
+def test_full_pipeline_without_other_consumer_raises_instead_of_deadlock(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=1, max_pending=2)
+    pipe.submit(_frame(1), 1)
+    pipe.submit(_frame(2), 2)
+    with pytest.raises(RuntimeError, match="deadlock"):
+        pipe.submit(_frame(3), 3)
+    with pytest.raises(TimeoutError):
+        pipe.submit(_frame(3), 3, timeout=0.05)
+    assert [r.user_data for r in pipe.drain()] == [1, 2]
+
+
+def test_live_mode_drops_stale_frames_latest_wins(omz_xml, mean_decoder):
+    est = PoseEstimator(omz_xml, input_height=256)             # slow enough (tens of ms) to be busy
+    pipe = AsyncPipeline(est, num_requests=1, live=True)
+    n = 30
+    for v in range(n):
+        assert pipe.submit(_frame(v, (256, 456, 3)), v) is None   # never blocks
+    results = list(pipe.drain())
+    ids = [r.user_data for r in results]
+    assert ids == sorted(ids) and ids[0] == 0 and ids[-1] == n - 1   # in order; the latest frame always runs
+    assert pipe.stats["dropped"] == n - len(results) > 0
+    assert pipe.stats["dropped"] + pipe.stats["started"] == n
+
+
+def test_live_mode_latency_stays_near_one_inference(omz_xml):
+    est = PoseEstimator(omz_xml, input_height=128)
+    pipe = AsyncPipeline(est, num_requests=1, live=True, keep_frames=False)
+    frame = np.zeros((128, 228, 3), np.uint8)
+    infer, latency = [], []
+    t_end = time.monotonic() + 1.5
+    while time.monotonic() < t_end:            # a camera far faster than the network
+        pipe.submit(frame)
+        for r in pipe.results():
+            infer.append(r.timings["infer_ms"])
+            latency.append(r.timings["latency_ms"])
+        time.sleep(0.001)
+    for r in pipe.drain():
+        infer.append(r.timings["infer_ms"])
+        latency.append(r.timings["latency_ms"])
+    assert pipe.stats["dropped"] > 0
+    # a frame waits at most for the request in flight: latency well under 3 inferences, not a growing queue
+    assert np.median(latency) < 3 * np.median(infer) + 20
+
+
+def test_bad_frames_in_run_become_error_results(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny)
+    frames = [(_frame(10), "a"), (None, "missing"), (np.zeros((0, 4, 3), np.uint8), "empty"),
+              (np.zeros((8, 8, 3), np.float32), "float"), (_frame(30), "b")]
+    results = list(pipe.run(frames))
+    assert [r.user_data for r in results] == ["a", "missing", "empty", "float", "b"]
+    assert [r.error is None for r in results] == [True, False, False, False, True]
+    assert "empty frame" in results[2].error and "uint8" in results[3].error
+    assert results[1].poses == [] and results[1].meta is None
+
+
+def test_callback_exception_reaches_the_consumer(tiny):
+    est = PoseEstimator(tiny_pose_model(), input_height=64)
+    est.spec = dataclasses.replace(est.spec, heatmaps_index=7)   # the callback will fail to fetch output 7
+    pipe = AsyncPipeline(est, num_requests=1)
+    pipe.submit(_frame(1), 1)
+    with pytest.raises(Exception):
+        pipe.get(timeout=10)
+
+
+def test_producer_exception_reaches_the_consumer(tiny, mean_decoder):
+    def frames():
+        yield _frame(1), 1
+        raise OSError("disk gone")
+
+    pipe = AsyncPipeline(tiny)
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for r in pipe.run(frames()):
+            seen.append(r.user_data)
+    assert seen in ([], [1])
+
+
+def test_breaking_out_of_run_stops_the_producer(tiny, mean_decoder):
+    produced = []
+
+    def frames():
+        for v in range(1000):
+            produced.append(v)
+            yield _frame(v % 255), v
+
+    pipe = AsyncPipeline(tiny, num_requests=2, max_pending=3)
+    for r in pipe.run(frames()):
+        if r.user_data == 2:
+            break
+    time.sleep(0.05)
+    assert len(produced) < 20                  # bounded: the producer stopped, it did not read everything
+    assert not any(t.name == "lwpose-producer" and t.is_alive() for t in threading.enumerate())
