@@ -172,7 +172,8 @@ def speed(coco_dir: Path, runs: int, reference_runs: int, clean: bool, seed: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--coco-dir", type=Path, default=DEFAULT_COCO, help=f"folder with the images and {GT_FILE} (default: %(default)s)")
+    parser.add_argument("--coco-dir", type=Path, default=DEFAULT_COCO,
+                        help=f"folder with the images and {GT_FILE} (default: %(default)s)")
     parser.add_argument("--heights", type=int, nargs="+", default=[368, 256], help="input heights (default 368 256)")
     parser.add_argument("--runs", type=int, default=300, help="timed runs of decode_poses per case")
     parser.add_argument("--reference-runs", type=int, default=20, help="timed runs of the original decoder per case")
