@@ -1,0 +1,36 @@
+"""The bench runs end to end and reports every figure the issue names (speed targets live in the bench, not here)."""
+import json
+
+import cv2
+
+from ov_inference.bench import main, synthesize_clip
+from test_runtime_support import save, tiny_pose_model
+
+KEYS = ("network_fps", "pipeline_fps", "sync_fps", "decode_ms_p50", "decode_ms_p95", "latency_ms_p50")
+
+
+def test_synthesized_clip_is_1280x720(tmp_path):
+    clip = synthesize_clip(tmp_path / "c.mp4", frames=3)
+    capture = cv2.VideoCapture(str(clip))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    capture.release()
+
+
+def test_bench_json_has_every_figure(tmp_path, capsys):
+    xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
+    assert main(["--model", str(xml), "--frames", "6", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    for key in KEYS:
+        assert figures[key] > 0, key
+    assert figures["frames"] == 6 and figures["input_size"] == [456, 256] and figures["frame_size"] == [1280, 720]
+    assert figures["execution_precision"] in ("f32", "bf16", "f16") and figures["num_requests"] >= 1
+    assert figures["pipeline_over_network"] == round(figures["pipeline_fps"] / figures["network_fps"], 3)
+
+
+def test_bench_text_output_and_bad_video(tmp_path, capsys):
+    xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
+    assert main(["--model", str(xml), "--frames", "4"]) == 0
+    assert "pipeline / network =" in capsys.readouterr().out
+    assert main(["--model", str(xml), "--input", str(tmp_path / "none.mp4")]) == 2
+    assert "video not found" in capsys.readouterr().err

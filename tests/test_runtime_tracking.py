@@ -1,0 +1,134 @@
+"""Tracking keeps ids on a moving synthetic sequence; One Euro smoothing reduces jitter without lagging."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ov_inference import OneEuroFilter, Pose, PoseSmoother, PoseTracker
+from ov_inference.tracking import greedy_match, keypoint_similarity
+
+# a standing person, 18 keypoints relative to the neck (pixels), OpenPose-COCO order
+_BODY = np.array([
+    (0, -30), (0, 0), (-25, 0), (-35, 40), (-40, 80), (25, 0), (35, 40), (40, 80), (-15, 90), (-18, 150),
+    (-20, 210), (15, 90), (18, 150), (20, 210), (-8, -38), (8, -38), (-15, -32), (15, -32)], dtype=np.float32)
+
+
+def person(x: float, y: float, scale: float = 1.0, missing: tuple[int, ...] = ()) -> Pose:
+    kpts = np.zeros((18, 3), np.float32)
+    kpts[:, :2] = _BODY * scale + (x, y)
+    kpts[:, 2] = 0.9
+    kpts[list(missing)] = 0
+    return Pose(kpts, score=10.0)
+
+
+def test_similarity_is_oks_like():
+    a = person(100, 100)
+    sim = keypoint_similarity(np.stack([a.keypoints]), np.stack([a.keypoints, person(104, 100).keypoints,
+                                                                  person(400, 100).keypoints]))
+    assert sim[0, 0] == pytest.approx(1.0)
+    assert 0.5 < sim[0, 1] < 1.0 and sim[0, 2] < 1e-3
+    no_common = keypoint_similarity(person(0, 0, missing=tuple(range(9))).keypoints[None],
+                                    person(0, 0, missing=tuple(range(9, 18))).keypoints[None])
+    assert no_common[0, 0] == 0
+    assert keypoint_similarity(np.zeros((0, 18, 3)), a.keypoints[None]).shape == (0, 1)
+
+
+def test_greedy_match_takes_best_pairs_first():
+    sim = np.array([[0.9, 0.8], [0.85, 0.1]])
+    assert sorted(greedy_match(sim, 0.3)) == [(0, 0)]  # row 1's only good partner was taken; 0.1 is below threshold
+    assert sorted(greedy_match(sim, 0.05)) == [(0, 0), (1, 1)]
+
+
+def test_ids_stay_with_people_across_a_moving_sequence():
+    tracker = PoseTracker(max_age=5)
+    rng = np.random.default_rng(0)
+    ids_by_person: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
+    for t in range(40):
+        people = {0: person(100 + 6 * t, 200), 1: person(600 - 5 * t, 230, scale=0.9), 2: person(300, 150 + 2 * t)}
+        if 10 <= t < 13:
+            del people[2]                                   # occluded for 3 frames
+        order = list(people)
+        rng.shuffle(order)                                  # detection order means nothing
+        poses = [people[k] for k in order]
+        for pose in poses:
+            pose.keypoints[:, :2] += rng.normal(0, 1.5, (18, 2)).astype(np.float32)   # detector jitter
+        tracker.update(poses)
+        for k, pose in zip(order, poses):
+            ids_by_person[k].add(pose.track_id)
+        assert len({p.track_id for p in poses}) == len(poses)
+    assert all(len(ids) == 1 for ids in ids_by_person.values()), ids_by_person
+    assert len(set().union(*ids_by_person.values())) == 3
+
+
+def test_new_people_get_new_ids_and_stale_tracks_expire():
+    tracker = PoseTracker(max_age=2)
+    (a,) = tracker.update([person(100, 100)])
+    a_id = a.track_id
+    for _ in range(3):
+        tracker.update([])
+    assert tracker.active_ids == []
+    (b,) = tracker.update([person(100, 100)])
+    assert b.track_id != a_id                               # expired: a fresh id, never a reused one
+    c, d = tracker.update([person(100, 100), person(500, 100)])
+    assert c.track_id == b.track_id and d.track_id not in (a_id, b.track_id)
+
+
+def test_tracker_arguments_are_checked():
+    with pytest.raises(ValueError):
+        PoseTracker(max_age=-1)
+    with pytest.raises(ValueError):
+        PoseTracker(min_similarity=1.5)
+
+
+def test_one_euro_reduces_jitter_of_a_still_keypoint():
+    rng = np.random.default_rng(1)
+    truth = np.array([200.0, 120.0])
+    noisy = truth + rng.normal(0, 3.0, (120, 2))
+    filt = OneEuroFilter(min_cutoff=1.0, beta=0.01, freq=30)
+    smooth = np.array([filt(x) for x in noisy])
+    raw_err = np.abs(noisy[30:] - truth).mean()
+    smooth_err = np.abs(smooth[30:] - truth).mean()
+    assert smooth_err < raw_err / 2
+    assert np.abs(np.diff(smooth[30:], axis=0)).mean() < np.abs(np.diff(noisy[30:], axis=0)).mean() / 4
+
+
+def test_one_euro_follows_fast_motion_with_little_lag():
+    filt_fast = OneEuroFilter(min_cutoff=1.0, beta=0.05, freq=30)
+    filt_slow = OneEuroFilter(min_cutoff=1.0, beta=0.0, freq=30)
+    xs = np.arange(60) * 20.0                               # 600 px/s
+    lag_fast = [x - filt_fast(np.array([x]))[0] for x in xs][-1]
+    lag_slow = [x - filt_slow(np.array([x]))[0] for x in xs][-1]
+    assert lag_fast < lag_slow / 3 and lag_fast < 30
+
+
+def test_pose_smoother_per_track_and_missing_keypoints():
+    rng = np.random.default_rng(2)
+    smoother = PoseSmoother(min_cutoff=1.0, beta=0.0)
+    errors_raw, errors_smooth = [], []
+    for t in range(60):
+        a = person(300, 200)
+        a.track_id = 1
+        missing = t == 40
+        if missing:
+            a.keypoints[4] = 0                               # the wrist drops out for one frame
+        clean = a.keypoints.copy()
+        a.keypoints[:, :2] += rng.normal(0, 2.0, (18, 2)).astype(np.float32)
+        a.keypoints[~(clean[:, 2] > 0)] = 0
+        b = person(50, 50)                                  # no track id: passes through untouched
+        out_a, out_b = smoother([a, b])
+        assert out_a.track_id == 1 and out_b is b
+        if missing:
+            assert out_a.keypoints[4, 2] == 0 and np.all(out_a.keypoints[4, :2] == 0)
+        if t == 41:  # back: restarts from its new value instead of smoothing from (0, 0)
+            assert np.abs(out_a.keypoints[4, :2] - clean[4, :2]).max() < 10
+        if t >= 20:
+            errors_raw.append(np.abs(a.keypoints[:, :2] - clean[:, :2]).mean())
+            errors_smooth.append(np.abs(out_a.keypoints[:, :2] - clean[:, :2]).mean())
+    assert np.mean(errors_smooth) < np.mean(errors_raw) / 1.5
+
+
+def test_one_euro_arguments_are_checked():
+    with pytest.raises(ValueError):
+        OneEuroFilter(min_cutoff=0)
+    with pytest.raises(ValueError):
+        PoseSmoother(beta=-1)
