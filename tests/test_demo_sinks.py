@@ -43,3 +43,25 @@ def test_no_display_without_display_server(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
     assert has_display() is False
+
+
+def test_window_keys_pause_and_quit(monkeypatch):
+    """Esc quits, p pauses until p again; driven through a fake OpenCV GUI (no display here)."""
+    import demos.sinks as sinks
+
+    keys = iter([ord("p"), -1, -1, ord("p"), -1, 27])
+    shown = []
+    monkeypatch.setattr(sinks.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(sinks.cv2, "imshow", lambda title, frame: shown.append(frame))
+    monkeypatch.setattr(sinks.cv2, "waitKey", lambda ms: next(keys))
+    monkeypatch.setattr(sinks.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(sinks.cv2, "destroyWindow", lambda *a: None)
+    window = sinks.WindowSink("t")
+    frame = np.zeros((4, 4, 3), np.uint8)
+    window.write(frame)  # p: paused, waits through -1, -1 until p resumes
+    assert not window.paused and not window.quit
+    window.write(frame)  # -1: nothing
+    assert not window.quit
+    window.write(frame)  # Esc
+    assert window.quit and len(shown) == 3
+    window.close()

@@ -82,7 +82,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium/chromedriver not installed (./setup.sh --test installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver  # the dev extra installs it; only a missing browser is a reason to skip
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="lwpose-chromium-")
