@@ -129,27 +129,31 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     from ov_inference.estimator import PoseEstimator
     from ov_inference.pipeline import AsyncPipeline
 
-    source = _open_input(options.input)
-    estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
-                              precision=options.precision)
     window_wanted = options.window if options.window is not None else has_display()
     if not window_wanted and options.output is None and options.serve is None:
-        source.close()
         raise ValueError("no display found: pass --output FILE.mp4|FOLDER to save the annotated result, or "
                          "--serve PORT for the web live view")
+    estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
+                              precision=options.precision)
+    source = _open_input(options.input)
     summary = DemoSummary(model_kind=estimator.kind)
-    sinks = []
-    if options.output is not None:
-        sinks.append(open_sink(options.output, source.fps or 25.0))
-        summary.output = str(options.output)
-    window = WindowSink() if window_wanted else None
-    view = None
-    if options.serve is not None:
-        from demos.serve import LiveView
+    sinks, window, view = [], None, None
+    try:
+        if options.output is not None:
+            sinks.append(open_sink(options.output, source.fps or 25.0))
+            summary.output = str(options.output)
+        if options.serve is not None:
+            from demos.serve import LiveView
 
-        view = LiveView(options.serve, options.host)
-        summary.url = view.url
-        print(f"live view: {view.url}", flush=True)
+            view = LiveView(options.serve, options.host)
+            summary.url = view.url
+            print(f"live view: {view.url}", flush=True)
+        window = WindowSink() if window_wanted else None
+    except BaseException:
+        source.close()
+        if view is not None:
+            view.close()
+        raise
     steps = _post_processors(options)
     pipeline = AsyncPipeline(estimator, num_requests=options.num_requests, live=source.live, keep_frames=True)
     summary.execution_precision = estimator.execution_precision
