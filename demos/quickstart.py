@@ -31,7 +31,7 @@ import numpy as np
 
 from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
 
-__all__ = ["QuickstartConfig", "run_quickstart", "main", "REPORT_KEYS", "PRECISION_KEYS"]
+__all__ = ["QuickstartConfig", "run_quickstart", "build_parser", "config_from_args", "main", "REPORT_KEYS", "PRECISION_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -423,22 +423,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
+    """The :class:`QuickstartConfig` for parsed :func:`build_parser` arguments."""
+    return QuickstartConfig(out=args.out, runs_dir=args.runs_dir, checkpoint=args.checkpoint, images=args.images,
+                            coco_mini=args.coco_mini, use_published=not args.synthetic,
+                            train_images=args.train_images, val_images=args.val_images,
+                            train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
+                            batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
+                            scale_min=args.scale_min, scale_max=args.scale_max, workers=args.workers,
+                            threads=args.threads, seed=args.seed,
+                            eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
+                            bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
+                            progress=not args.quiet)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:
         os.environ.setdefault("TQDM_DISABLE", "1")
-    cfg = QuickstartConfig(out=args.out, runs_dir=args.runs_dir, checkpoint=args.checkpoint, images=args.images,
-                           coco_mini=args.coco_mini, use_published=not args.synthetic,
-                           train_images=args.train_images, val_images=args.val_images,
-                           train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
-                           batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
-                           scale_min=args.scale_min, scale_max=args.scale_max, workers=args.workers,
-                           threads=args.threads, seed=args.seed,
-                           eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
-                           bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
-                           progress=not args.quiet)
+    cfg = config_from_args(args)
     try:
         report = run_quickstart(cfg)
     except (FileNotFoundError, ValueError) as exc:
