@@ -47,9 +47,10 @@ __all__ = ["DecoderOptions", "Peaks", "decode_poses", "find_peaks"]
 
 log = logging.getLogger(__name__)
 
-#: PAF channel of the x and y component of each limb.
-_PAF_X = np.array([cx for cx, _ in PAF_CHANNELS], dtype=np.intp)
-_PAF_Y = np.array([cy for _, cy in PAF_CHANNELS], dtype=np.intp)
+#: PAF channel of the x component of each limb; the sampling code reads the y component from the next channel.
+_PAF_BASE = np.array([cx for cx, _ in PAF_CHANNELS], dtype=np.int32)
+if any(cy != cx + 1 for cx, cy in PAF_CHANNELS):  # pragma: no cover - guards a format change
+    raise RuntimeError("decoder expects each limb's PAF y channel right after its x channel")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Values at or below this are treated as "no signal" in the logarithmic sub-cell fit.
 _LOG_FLOOR = 1e-6
@@ -238,21 +239,23 @@ def _sampling_plan(n_samples: int, success_ratio: float) -> tuple[int, np.ndarra
     return min_pass, steps[probe], steps[rest]
 
 
-def _paf_projection(pos: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, t: np.ndarray,
+def _paf_projection(pos: np.ndarray, base: np.ndarray, ga: np.ndarray, gb: np.ndarray, t: np.ndarray,
                     pafs: np.ndarray) -> np.ndarray:
-    """``[len(t), n]``: the PAF of each pair's limb at fractions ``t`` of the segment a -> b, projected on its
-    unit vector (0 for a zero-length segment). ``pos``: peak positions in cells plus 0.5, inside the map."""
+    """``[len(t), n]``: the PAF at fractions ``t`` of each segment a -> b, projected on its unit vector (0 for a
+    zero-length segment). ``pos``: peak positions in cells plus 0.5, inside the map; ``base``: flat offset of each
+    pair's x-component channel (the y component is the next channel, :data:`pose_format.PAF_CHANNELS`)."""
     _, h, w = pafs.shape
     ax, ay = pos[ga, 0], pos[ga, 1]
     dx, dy = pos[gb, 0] - ax, pos[gb, 1] - ay
     norm = np.sqrt(dx * dx + dy * dy)
     inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 1e-6)
     t = t[:, None]
-    idx = (ay + dy * t).astype(np.intp)  # truncating pos = position + 0.5 gives the nearest cell
+    idx = (ay + dy * t).astype(np.int32)  # truncating pos = position + 0.5 gives the nearest cell
     idx *= w
-    idx += (ax + dx * t).astype(np.intp)
+    idx += (ax + dx * t).astype(np.int32)
+    idx += base
     flat = pafs.reshape(-1)
-    return flat[idx + _PAF_X[limb] * (h * w)] * (dx * inv) + flat[idx + _PAF_Y[limb] * (h * w)] * (dy * inv)
+    return flat[idx] * (dx * inv) + flat[idx + h * w] * (dy * inv)
 
 
 def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, pafs: np.ndarray,
@@ -269,13 +272,14 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
     n_samples = opts.paf_samples
     pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
     min_pass, probe, rest = _sampling_plan(n_samples, opts.success_ratio)
+    base = _PAF_BASE[limb] * (h * w)
     alive = np.arange(len(limb))
     if len(limb) > 64 and len(probe):
-        s_probe = _paf_projection(pos, limb, ga, gb, probe, pafs)
+        s_probe = _paf_projection(pos, base, ga, gb, probe, pafs)
         alive = np.flatnonzero((s_probe > opts.min_paf_score).any(axis=0))
-        s = np.concatenate([s_probe[:, alive], _paf_projection(pos, limb[alive], ga[alive], gb[alive], rest, pafs)])
+        s = np.concatenate([s_probe[:, alive], _paf_projection(pos, base[alive], ga[alive], gb[alive], rest, pafs)])
     else:
-        s = _paf_projection(pos, limb, ga, gb, _sample_steps(n_samples), pafs)
+        s = _paf_projection(pos, base, ga, gb, _sample_steps(n_samples), pafs)
     passed = s > opts.min_paf_score  # NaN samples fail
     n_pass = passed.sum(axis=0)
     np.copyto(s, 0.0, where=~passed)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ov_inference.decoder import DecoderOptions, _greedy_match, _paf_projection, _sample_steps, _score_pairs
+from ov_inference.decoder import (_PAF_BASE, DecoderOptions, _greedy_match, _paf_projection, _sample_steps,
+                                  _score_pairs)
 
 
 def sequential_greedy(limb, ga, gb, score):
@@ -43,7 +44,7 @@ def test_probing_is_exact(seed):
     opts = DecoderOptions()
     ok, score = _score_pairs(xy, limb, ga, gb, pafs, opts)
     pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
-    s = _paf_projection(pos, limb, ga, gb, _sample_steps(opts.paf_samples), pafs)
+    s = _paf_projection(pos, _PAF_BASE[limb] * (h * w), ga, gb, _sample_steps(opts.paf_samples), pafs)
     passed = s > opts.min_paf_score
     mean = np.where(passed, s, 0).sum(0) / np.maximum(passed.sum(0), 1)
     expected = np.flatnonzero((mean > 0) & (passed.sum(0) > opts.success_ratio * opts.paf_samples))
@@ -59,7 +60,8 @@ def test_samples_read_the_nearest_cell_of_the_limb_channels():
     xy = np.array([[1.2, 2.7], [5.9, 2.7]], np.float32)  # a horizontal segment: unit vector (1, 0)
     t = _sample_steps(10)
     pos = np.clip(xy + 0.5, 0.0, np.array([w - 1e-3, h - 1e-3], dtype=np.float32))
-    s = _paf_projection(pos, np.array([4]), np.array([0]), np.array([1]), t, pafs)[:, 0]
+    base = _PAF_BASE[[4]] * (h * w)
+    s = _paf_projection(pos, base, np.array([0]), np.array([1]), t, pafs)[:, 0]
     x = np.floor(1.2 + 4.7 * t + 0.5)
     np.testing.assert_allclose(s, 3 * w + x)  # row round(2.7) = 3
-    assert np.all(_paf_projection(pos, np.array([5]), np.array([0]), np.array([1]), t, pafs) == 0)  # other limb
+    assert np.all(_paf_projection(pos, _PAF_BASE[[5]] * (h * w), np.array([0]), np.array([1]), t, pafs) == 0)
