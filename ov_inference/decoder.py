@@ -204,16 +204,21 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
 
 
 def _limb_pairs(peaks: Peaks, limbs: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every candidate (from, to) peak pair of every limb in ``limbs``: ``(limb, ga, gb)`` with global peak indices."""
+    """Every candidate (from, to) peak pair of every limb in ``limbs``: ``(limb, ga, gb)`` with global peak indices.
+
+    Pairs are laid out limb by limb, then by a-peak (a block of all b-peaks each), without any division.
+    """
     ends = np.array([LIMBS[limb] for limb in limbs])
     sa, sb = peaks.starts[ends[:, 0]], peaks.starts[ends[:, 1]]
     na, nb = peaks.starts[ends[:, 0] + 1] - sa, peaks.starts[ends[:, 1] + 1] - sb
-    n_pairs = na * nb
-    total = int(n_pairs.sum())
-    which = np.repeat(np.arange(len(limbs)), n_pairs)
-    local = np.arange(total) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
-    nb_w = nb[which]
-    return np.asarray(limbs)[which], sa[which] + local // nb_w, sb[which] + local % nb_w
+    # One block per (limb, a-peak).
+    blk_limb = np.repeat(np.arange(len(limbs)), na)
+    blk_a = np.arange(len(blk_limb)) - np.repeat(np.cumsum(na) - na, na) + sa[blk_limb]
+    blk_len = nb[blk_limb]
+    blk_start = np.cumsum(blk_len) - blk_len
+    ga = np.repeat(blk_a, blk_len)
+    gb = np.arange(int(blk_len.sum())) + np.repeat(sb[blk_limb] - blk_start, blk_len)
+    return np.repeat(np.asarray(limbs)[blk_limb], blk_len), ga, gb
 
 
 @lru_cache(maxsize=8)

@@ -65,3 +65,20 @@ def test_samples_read_the_nearest_cell_of_the_limb_channels():
     x = np.floor(1.2 + 4.7 * t + 0.5)
     np.testing.assert_allclose(s, 3 * w + x)  # row round(2.7) = 3
     assert np.all(_paf_projection(pos, _PAF_BASE[[5]] * (h * w), np.array([0]), np.array([1]), t, pafs) == 0)
+
+
+def test_limb_pairs_enumerates_every_pair_once():
+    from ov_inference.decoder import Peaks, _limb_pairs
+    from pose_format import LIMBS
+
+    counts = np.array([3, 0, 2, 5, 1, 4, 2, 0, 1, 3, 2, 2, 1, 0, 2, 2, 1, 1])
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    types = np.repeat(np.arange(18), counts)
+    peaks = Peaks(types, np.zeros((len(types), 2), np.float32), np.ones(len(types), np.float32), starts)
+    limbs = (6, 0, 13, 18)
+    limb, ga, gb = _limb_pairs(peaks, limbs)
+    got = sorted(zip(limb.tolist(), ga.tolist(), gb.tolist()))
+    expected = sorted((l, i, j) for l in limbs
+                      for i in range(starts[LIMBS[l][0]], starts[LIMBS[l][0] + 1])
+                      for j in range(starts[LIMBS[l][1]], starts[LIMBS[l][1] + 1]))
+    assert got == expected and len(expected) > 0
