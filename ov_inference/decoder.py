@@ -287,8 +287,7 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
         s = _paf_projection(pos, base, ga, gb, _sample_steps(n_samples), pafs)
     passed = s > opts.min_paf_score  # NaN samples fail
     n_pass = passed.sum(axis=0)
-    np.copyto(s, 0.0, where=~passed)
-    score = s.sum(axis=0) / np.maximum(n_pass, 1)
+    score = s.sum(axis=0, where=passed) / np.maximum(n_pass, 1)
     ok = np.flatnonzero((score > 0) & (n_pass >= min_pass))
     return alive[ok], score[ok]
 
@@ -360,8 +359,8 @@ def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, sc
     members[person, peaks.types] = np.arange(n)
     total = np.bincount(person, weights=peaks.conf, minlength=n_people)
     total += np.bincount(person[gb[tree]], weights=score[tree], minlength=n_people)
-    if extra.any():
-        idx = np.flatnonzero(extra)
+    idx = np.flatnonzero(extra & (person[ga] != person[gb]))  # the others are already inside one person
+    if len(idx):
         for i in idx[np.argsort(-score[idx], kind="stable")].tolist():
             pa, pb = person[ga[i]], person[gb[i]]
             if pa == pb:
