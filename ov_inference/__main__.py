@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.height % 8 or args.height < 8:
         print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
         return 2
+    cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
     try:
         return run(args)
     except (FileNotFoundError, SourceError, ValueError, OSError) as exc:

@@ -155,7 +155,8 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
                 raise FileNotFoundError(f"video not found: {video_path}")
         first = _first_frame(video_path)
         size = estimator.preprocess_frame(first).size
-        requests = num_requests or estimator.optimal_num_requests(size)
+        estimator.compiled(size)
+        requests = AsyncPipeline(estimator, num_requests=num_requests).num_requests  # the ordered mode's default
         # warm the compiled model and the decoder before timing
         measure_sync(estimator, video_path, 3)
         net_before = measure_network(estimator, first, requests, frames)

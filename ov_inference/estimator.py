@@ -57,7 +57,9 @@ class PoseEstimator:
     size and kept in an LRU of ``cache_size`` compiled models.
 
     Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
-    returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels.
+    returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels. Synchronous calls use one
+    infer request per compiled model: call one estimator from one thread at a time, and use
+    :class:`ov_inference.AsyncPipeline` for concurrency.
     """
 
     def __init__(self, model: ModelLike, device: str = "CPU", input_height: int = INPUT_HEIGHT_LIVE,

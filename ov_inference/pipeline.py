@@ -90,7 +90,8 @@ class _Waiting:
 class AsyncPipeline:
     """Asynchronous inference for a :class:`PoseEstimator`, results in submission order.
 
-    ``num_requests``: infer requests (default: the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``).
+    ``num_requests``: infer requests (default: the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``, at least 2
+    in ordered mode so the device is never idle between requests).
     ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: ordered mode's bound on frames
     submitted but not yet returned (default ``num_requests + 2``). ``keep_frames``: return each frame with its result.
     """
@@ -103,7 +104,7 @@ class AsyncPipeline:
         self.live = live
         self.keep_frames = keep_frames
         self._requested = num_requests
-        self.num_requests = num_requests or estimator.optimal_num_requests()
+        self.num_requests = num_requests or self._default_requests(estimator.optimal_num_requests())
         self.max_pending = max_pending or self.num_requests + 2
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
@@ -121,6 +122,12 @@ class AsyncPipeline:
         self._producer_threads: set[threading.Thread] = set()
         self._producer_error: BaseException | None = None
         self._closed = False
+
+    def _default_requests(self, optimal: int) -> int:
+        """The device's optimal number of requests; at least 2 in ordered mode, where the LATENCY hint's optimum
+        of 1 would leave the device idle while Python hands a finished request back (callback, GIL) and starts the
+        next; live mode keeps the optimum, as a second request in flight would add a frame of latency."""
+        return optimal if self.live else max(2, optimal)
 
     # -- inference side -----------------------------------------------------------------------------------------
     def _on_done(self, request: ov.InferRequest, frame_id: int) -> None:
@@ -143,7 +150,8 @@ class AsyncPipeline:
         if self._queue is not None:
             self._queue.wait_all()  # the old size's requests finish (and call back) before the switch
         compiled = self.estimator.compiled(size)
-        jobs = self._requested or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
         queue.set_callback(self._on_done)
         self._queue, self._queue_size = queue, size
