@@ -98,10 +98,11 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     from pycocotools.cocoeval import COCOeval
 
     ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted({int(i) for i in image_ids})
-    unknown = sorted({int(i) for i in ids} - set(coco_gt.getImgIds()))
+    unknown = sorted(set(ids) - set(coco_gt.getImgIds()))
     if unknown:
         raise ValueError(f"image ids {unknown[:10]} are not in the ground truth")
-    results = [dict(r) for r in results if int(r["image_id"]) in set(ids)]
+    wanted = set(ids)
+    results = [dict(r) for r in results if int(r["image_id"]) in wanted]
     bad = [r.get("image_id") for r in results if len(r.get("keypoints", ())) != 51]
     if bad:
         raise ValueError(f"results for images {bad[:10]} do not have 51 keypoint values (17 x (x, y, v))")
