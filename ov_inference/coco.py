@@ -101,9 +101,14 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     unknown = sorted(set(ids) - set(coco_gt.getImgIds()))
     if unknown:
         raise ValueError(f"image ids {unknown[:10]} are not in the ground truth")
+    incomplete = [i for i, r in enumerate(results)
+                  if not isinstance(r, dict) or not {"image_id", "keypoints", "score"} <= set(r)]
+    if incomplete:
+        raise ValueError(f"results {incomplete[:10]} are not records with image_id, keypoints and score "
+                         "(see poses_to_coco)")
     wanted = set(ids)
     results = [dict(r) for r in results if int(r["image_id"]) in wanted]
-    bad = [r.get("image_id") for r in results if len(r.get("keypoints", ())) != 51]
+    bad = [r["image_id"] for r in results if len(r["keypoints"]) != 51]
     if bad:
         raise ValueError(f"results for images {bad[:10]} do not have 51 keypoint values (17 x (x, y, v))")
     if not results:

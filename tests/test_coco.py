@@ -103,6 +103,8 @@ def test_bad_input(gt, tmp_path):
         evaluate_keypoints(42, [])
     with pytest.raises(ValueError, match="not in the ground truth"):
         evaluate_keypoints(gt, [], image_ids=[123456789])
+    with pytest.raises(ValueError, match="image_id, keypoints and score"):
+        evaluate_keypoints(gt, [{"image_id": 785, "keypoints": [0.0] * 51}])
     bad = gt_as_results(gt)[:1]
     bad[0]["keypoints"] = bad[0]["keypoints"][:50]
     with pytest.raises(ValueError, match="51"):
