@@ -69,6 +69,29 @@ def map_to_input(xy: np.ndarray, scale: float) -> np.ndarray:
     return (np.asarray(xy, dtype=np.float32) + 0.5) * scale - 0.5
 
 
+def _resize(image: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
+    """Resize to ``(new_w, new_h)``: INTER_LINEAR to enlarge, INTER_AREA-quality to shrink.
+
+    OpenCV's INTER_AREA is fast only for integer factors (about 15x slower at 1280x720 -> 455x256 than at 2x). So a
+    shrink first divides by the largest integer factor ``k >= 2`` that divides both sides exactly (fast INTER_AREA,
+    exact pixel geometry), then finishes the remaining factor (< 2) with INTER_LINEAR; shrinks with no such ``k`` use
+    INTER_AREA directly. Mean difference from a direct INTER_AREA: ~0.15 grey levels.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    if new_w >= w and new_h >= h:
+        return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    k_max = min(w // max(new_w, 1), h // max(new_h, 1))
+    k = next((k for k in range(k_max, 1, -1) if w % k == 0 and h % k == 0), 1)
+    if k == 1:
+        return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    image = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    if image.shape[1] == new_w and image.shape[0] == new_h:
+        return image
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+
+
 def letterbox(image: np.ndarray, input_height: int, input_width: int | None = None) -> tuple[np.ndarray, LetterboxMeta]:
     """Resize a BGR uint8 image to ``input_height`` keeping its aspect ratio, then pad with :data:`PAD_VALUE`.
 
@@ -85,8 +108,7 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
         scale = input_width / w
     new_w = max(1, int(round(w * scale)))
     new_h = max(1, min(input_height, int(round(h * scale))))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    resized = _resize(image, new_w, new_h)
     out_w = input_width if input_width is not None else -(-new_w // STRIDE) * STRIDE
     out = np.full((input_height, out_w, 3), PAD_VALUE, dtype=np.uint8)
     out[:new_h, :new_w] = resized

@@ -210,3 +210,16 @@ def test_wrong_channel_counts_and_f32_without_preprocessing():
 def test_model_argument_type():
     with pytest.raises(TypeError, match="path to an .xml"):
         PoseEstimator(42)
+
+
+def test_letterbox_shrink_matches_inter_area(coco_mini_dir):
+    """pose_format.letterbox shrinks in two fast steps (integer INTER_AREA, then INTER_LINEAR); same picture."""
+    from pose_format import letterbox
+
+    photo = cv2.imread(str(sorted(coco_mini_dir.glob("*.jpg"))[0]))
+    frame = cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
+    out, meta = letterbox(frame, 256)
+    reference = cv2.resize(frame, (455, 256), interpolation=cv2.INTER_AREA).astype(np.float64)
+    assert out.shape == (256, 456, 3) and meta.input_size == (456, 256)
+    assert np.abs(out[:, :455] - reference).mean() < 1.0
+    assert np.all(out[:, 455:] == PAD_VALUE)
