@@ -1,0 +1,85 @@
+"""Runtime pipeline benchmark: async ``pipeline_fps`` vs ``network_fps`` on 1280x720 video (target ratio >= 0.85).
+
+Runs :func:`ov_inference.bench.run_benchmark` (network alone with async requests, full pipeline async and sync,
+decode and latency percentiles, all in one process) for each requested execution precision, ``--rounds`` times,
+and reports the median ratio per precision. Without ``--model`` it converts the published-layout fixture checkpoint
+(``../shared/fixtures/seed_format/checkpoint.pth``, random weights) to this project's FP32 IR in a temporary folder
+(needs the ``convert`` extra); ``--omz`` uses Intel's ``human-pose-estimation-0001`` IR instead. Without ``--input``
+a 1280x720 clip is synthesized. Timings on a shared machine are noisy: the ratios come from one run each.
+
+Run from the project root: ``python benchmarks/bench_pipeline.py [--model M.xml] [--precision default f32] [--json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ov_inference.bench import TARGET_RATIO, run_benchmark  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+SEED_CHECKPOINT = SHARED / "fixtures" / "seed_format" / "checkpoint.pth"
+OMZ_XML = SHARED / "models" / "omz_hpe_0001" / "human-pose-estimation-0001.xml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help="IR .xml (default: the seed checkpoint converted to FP32)")
+    p.add_argument("--omz", action="store_true", help="use the OMZ human-pose-estimation-0001 IR (random weights)")
+    p.add_argument("--input", help="video (default: synthesized 1280x720 clip)")
+    p.add_argument("--frames", type=int, default=150)
+    p.add_argument("--rounds", type=int, default=3, help="repetitions per precision (median ratio reported)")
+    p.add_argument("--precision", nargs="+", default=["default", "f32"],
+                   help="execution precisions to measure: default (device choice), f32, bf16")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        if args.model:
+            model = Path(args.model)
+        elif args.omz:
+            model = OMZ_XML
+        else:
+            from convert import checkpoint_to_ir
+
+            model = checkpoint_to_ir(SEED_CHECKPOINT, Path(tmp) / "FP32" / "seed.xml")
+        report = {"model": str(model), "target_ratio": TARGET_RATIO, "precisions": {}}
+        for precision in args.precision:
+            rounds = [run_benchmark(model, args.input, args.frames,
+                                    precision=None if precision == "default" else precision)
+                      for _ in range(args.rounds)]
+            ratios = [r["pipeline_over_network"] for r in rounds]
+            report["precisions"][precision] = {
+                "execution_precision": rounds[0]["execution_precision"],
+                "num_requests": rounds[0]["num_requests"],
+                "ratio_median": statistics.median(ratios),
+                "meets_target": statistics.median(ratios) >= TARGET_RATIO,
+                **{key: statistics.median(r[key] for r in rounds) for key in
+                   ("network_fps", "pipeline_fps", "sync_fps", "decode_ms_p50", "decode_ms_p95", "latency_ms_p50")},
+                "rounds": rounds,
+            }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"model {report['model']}; {args.rounds} rounds of {args.frames} frames, 1280x720 video; medians")
+    header = (f"{'precision':>10} {'executes':>8} {'req':>3} {'network':>8} {'pipeline':>8} {'sync':>7} "
+              f"{'ratio':>6} {'decode p50/p95 ms':>18} {'latency p50':>11}")
+    print(header)
+    for name, row in report["precisions"].items():
+        print(f"{name:>10} {row['execution_precision']:>8} {row['num_requests']:>3} {row['network_fps']:8.2f} "
+              f"{row['pipeline_fps']:8.2f} {row['sync_fps']:7.2f} {row['ratio_median']:6.3f} "
+              f"{row['decode_ms_p50']:>8.2f}/{row['decode_ms_p95']:<8.2f} {row['latency_ms_p50']:>10.1f}  "
+              f"{'meets' if row['meets_target'] else 'MISSES'} {TARGET_RATIO}"
+              f"  (ratios {[r['pipeline_over_network'] for r in row['rounds']]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
