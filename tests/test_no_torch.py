@@ -30,3 +30,12 @@ def test_public_api_is_what_all_says():
     for name in ("PoseEstimator", "AsyncPipeline", "decode_poses", "Pose", "PoseTracker", "PoseSmoother",
                  "open_source"):
         assert name in ov_inference.__all__
+
+
+def test_every_runtime_module_all_is_true():
+    import importlib
+
+    for name in RUNTIME_MODULES:
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", []):
+            assert hasattr(module, attr), f"{name}.__all__ names {attr!r}, which it does not define"
