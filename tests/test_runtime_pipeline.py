@@ -184,3 +184,15 @@ def test_breaking_out_of_run_stops_the_producer(tiny, mean_decoder):
     time.sleep(0.05)
     assert len(produced) < 20                  # bounded: the producer stopped, it did not read everything
     assert not any(t.name == "lwpose-producer" and t.is_alive() for t in threading.enumerate())
+
+
+def test_requests_keep_running_while_the_consumer_decodes(tiny, mean_decoder):
+    """A slow consumer (decoding, drawing) does not hold requests idle: later frames finish meanwhile."""
+    pipe = AsyncPipeline(tiny, num_requests=2, max_pending=5)
+    finished_meanwhile = None
+    for r in pipe.run((_frame(v), v) for v in range(8)):
+        if r.user_data == 0:
+            time.sleep(0.5)                                    # the consumer is busy with frame 0
+            with pipe._cond:
+                finished_meanwhile = sum(job.finished for job in pipe._jobs.values())
+    assert finished_meanwhile == pipe.max_pending              # every frame allowed in flight was inferred
