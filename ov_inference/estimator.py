@@ -64,7 +64,7 @@ class PoseEstimator:
 
     def __init__(self, model: ModelLike, device: str = "CPU", input_height: int = INPUT_HEIGHT_LIVE,
                  precision: str | None = None, performance_hint: str | None = "LATENCY",
-                 config: Mapping[str, Any] | None = None, cache_size: int = 4,
+                 config: Mapping[str, Any] | None = None, cache_size: int = 8,
                  max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None):
         self.core = core or get_core()
         self.model = read_model(model, self.core)
