@@ -271,20 +271,21 @@ class AsyncPipeline:
         """The next result in submission order, decoded on this thread; blocks until it is ready.
 
         Returns ``None`` when nothing is pending (and no :meth:`run` producer is still submitting). Raises
-        ``TimeoutError`` after ``timeout`` seconds, and re-raises an exception from inference or the producer.
+        ``TimeoutError`` after ``timeout`` seconds, and re-raises an exception from inference, or from the producer
+        once the results submitted before it have been returned.
         """
         self._consumer = threading.current_thread()
         deadline = None if timeout is None else time.perf_counter() + timeout
         while True:
             self._pump()
             with self._cond:
-                if self._producer_error is not None:
-                    error, self._producer_error = self._producer_error, None
-                    raise error
                 if self._order and self._jobs[self._order[0]].finished:
                     job = self._jobs.pop(self._order.popleft())
                     self._cond.notify_all()  # room for a blocked submit
                     break
+                if self._producer_error is not None and not self._order:  # raised once every result is out
+                    error, self._producer_error = self._producer_error, None
+                    raise error
                 if not self._order and self._waiting is None and self._producers == 0:
                     return None
                 wait = None if deadline is None else deadline - time.perf_counter()
