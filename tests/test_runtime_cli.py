@@ -194,3 +194,32 @@ def test_cli_interrupt_keeps_results(tmp_path, tiny_xml, monkeypatch):
     assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--no-progress"]) == 130
     doc = json.loads(out.read_text())
     assert len(doc["frames"]) == 3 and doc["summary"]["status"] == "interrupted"
+
+
+class _FakeCamera(_ShortCapture):
+    """A camera that delivers frames for ever, at about 100 FPS."""
+
+    def __init__(self, *args):
+        self.count = 0
+
+    def get(self, prop):
+        return 0
+
+    def read(self):
+        import time
+
+        time.sleep(0.01)
+        self.count += 1
+        return True, np.full((48, 64, 3), self.count % 255, np.uint8)
+
+
+def test_cli_camera_runs_live_until_max_frames(tmp_path, tiny_xml, monkeypatch):
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _FakeCamera)
+    out = tmp_path / "cam.jsonl"
+    assert main(["--model", str(tiny_xml), "--input", "0", "-o", str(out), "--max-frames", "5", "--track",
+                 "--no-progress"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    frames = lines[1:-1]
+    assert len(frames) == 5 and lines[-1]["summary"]["frames"] == 5
+    assert all(f["source"] == "camera:0" and f["timestamp"] > 0 for f in frames)
+    assert [f["frame_index"] for f in frames] == sorted(f["frame_index"] for f in frames)
