@@ -122,14 +122,18 @@ def _synthetic_data(cfg: QuickstartConfig, record: dict) -> dict:
 
     scene = SyntheticConfig(width=cfg.image_width, height=cfg.image_height)
     out = {}
-    for split, n, seed in (("train", cfg.train_images, cfg.seed), ("val", cfg.val_images, cfg.seed + 10_000)):
-        folder = cfg.runs_dir / "quickstart-data" / _digest({"split": split, "n": n, "seed": seed, "scene": asdict(scene),
-                                                             "version": __version__})
+    # train: training and INT8 calibration; select: INT8 head-policy choice inside convert; val: the reported AP
+    splits = (("train", cfg.train_images, cfg.seed), ("select", max(4, cfg.val_images // 2), cfg.seed + 30_000),
+              ("val", cfg.val_images, cfg.seed + 10_000))
+    for split, n, seed in splits:
+        folder = cfg.runs_dir / "quickstart-data" / _digest({"split": split, "n": n, "seed": seed,
+                                                             "scene": asdict(scene), "version": __version__})
         ann = folder / "annotations.json"
         if not (cfg.cache and ann.is_file()):
             generate_dataset(folder, n, seed=seed, cfg=scene, progress=cfg.progress)
         out[split] = (ann, folder / "images")
-    record["note"] = f"{cfg.train_images} train + {cfg.val_images} held-out images, {cfg.image_width}x{cfg.image_height}"
+    record["note"] = (f"{cfg.train_images} train, {splits[1][1]} INT8-selection, {cfg.val_images} held-out images, "
+                      f"{cfg.image_width}x{cfg.image_height}")
     return out
 
 
@@ -160,11 +164,15 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> Path:
     return result.checkpoint
 
 
-def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path, val: tuple[Path, Path] | None,
-             record: dict) -> dict[str, Path]:
+def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path,
+             select: tuple[Path, Path] | None, record: dict) -> dict[str, Path]:
+    """FP32 and INT8 IRs of ``checkpoint`` (cached by checkpoint hash and data); INT8 calibrated on ``calib`` (a COCO
+    ``(annotations, images)`` pair or a folder), its head policy chosen by AP drop on ``select`` when given."""
     from convert import ConvertOptions, run_conversion, sha256_file
 
-    key = _digest({"ckpt": sha256_file(checkpoint), "calib": str(calib), "val": str(val), "n": cfg.calib_size,
+    calib_id = (str(calib) if isinstance(calib, tuple)
+                else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
+    key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "select": str(select), "n": cfg.calib_size,
                    "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}
@@ -173,7 +181,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
         return xmls
     calib_kw = ({"calib_coco": calib[0], "calib_images": calib[1]} if isinstance(calib, tuple)
                 else {"calib_images": calib})
-    val_kw = {"val_ann": val[0], "val_images": val[1]} if val is not None else {}
+    val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
                                            precisions=("FP32", "INT8"), calib_size=cfg.calib_size, bench_seconds=0,
                                            progress=cfg.progress, **calib_kw, **val_kw))
@@ -281,6 +289,12 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
         targets.append({"name": "INT8 AP drop vs FP32, points <= 1", "value": drop, "met": drop <= 1.0})
     total = time.perf_counter() - steps.start
     targets.append({"name": "quickstart minutes <= 15", "value": total / 60, "met": total <= 900})
+    torch_ap = p["pytorch"]["ap"]
+    if mode == "synthetic" and torch_ap is not None and torch_ap < 0.05:
+        train_note = next((s["note"] for s in steps.records if s["name"].startswith("train")), "")
+        notes.append(f"the model barely learned (PyTorch AP {torch_ap:.3f}; training: {train_note}). A busy machine "
+                     "gives fewer iterations in the time limit: rerun on a quiet machine with --no-cache, or give "
+                     "more --train-minutes.")
     summary = ("Synthetic people: trained here, converted, measured." if mode == "synthetic"
                else "Given checkpoint on real photos (no training).")
     return {"title": "Lightweight OpenPose quickstart", "summary": summary, "mode": mode,
@@ -339,7 +353,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         val = data["val"]
         with steps.step("train (PyTorch)") as rec:
             checkpoint = _train(cfg, data, rec)
-        calib = data["train"]
+        calib, select = data["train"], data["select"]
         photos = user_photos
     else:
         height = cfg.eval_height or INPUT_HEIGHT_ACCURATE
@@ -349,7 +363,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
             photos = list(user_photos)
             if ann is not None:
                 val = (ann, coco / "images" if (coco / "images").is_dir() else coco)
-                photos = sorted(p for p in val[1].iterdir() if p.is_file()) + photos
+                photos = _photos(val[1]) + photos
             else:
                 notes.append(f"no annotated photos at {cfg.coco_mini}: AP not measured")
             if not photos:
@@ -359,10 +373,13 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
             for p in photos:
                 shutil.copy2(p, calib / p.name)
             rec["note"] = f"{len(photos)} photos" + (f", AP on {ann.name}" if ann is not None else "")
+        select = val
+        if val is not None:
+            notes.append("few annotated photos: the INT8 head policy is chosen on the same photos the AP is reported on")
         if len(photos) < 50:
             notes.append(f"INT8 calibrated on only {len(photos)} photos; give --images DIR with more for a better INT8")
     with steps.step("convert to IR FP32 + INT8") as rec:
-        xmls = _convert(cfg, checkpoint, calib, val, rec)
+        xmls = _convert(cfg, checkpoint, calib, select, rec)
     if val is not None:
         with steps.step(f"accuracy (COCO AP at input height {height})") as rec:
             accuracy = _accuracy(cfg, checkpoint, xmls, val, height, rec)

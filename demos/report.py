@@ -49,7 +49,9 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {r['name']} | {_fmt(r.get('execution_precision'))} | {_fmt(r.get('ap'), 1, 100)} | "
                          f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | {_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
         lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the network "
-                  "alone on this machine; latency = one synchronous inference.", ""]
+                  "alone on this machine; latency = one synchronous inference. Execution precision = the CPU plugin's "
+                  "INFERENCE_PRECISION_HINT, the type of the floating-point layers (an INT8 IR runs its quantized "
+                  "layers in int8).", ""]
     if report.get("targets"):
         lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]
         for t in report["targets"]:
@@ -101,7 +103,7 @@ def plot_rows(rows: list[dict], path: str | Path) -> Path:
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([f"{n}\n({r.get('execution_precision') or '-'})" for n, r in zip(names, rows)], fontsize=8)
         ax.set_title(label, fontsize=10)
-        ax.margins(y=0.15)
+        ax.set_ylim(0, max(values + [1.0]) * 1.18)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -56,7 +56,8 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert data["val"][0].is_file()
     ckpt = _train(cfg, data, rec)
     assert "reused the cached run" in rec["note"] and str(ckpt) == report["checkpoint"]
-    xmls = _convert(cfg, ckpt, data["train"], data["val"], rec)
+    assert {"train", "select", "val"} == data.keys() and data["select"][0] != data["val"][0]
+    xmls = _convert(cfg, ckpt, data["train"], data["select"], rec)
     assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
     # another training configuration is another run
     assert QuickstartConfig(max_iters=3).train_key() != QuickstartConfig(max_iters=2).train_key()
