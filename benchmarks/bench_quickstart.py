@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from demos.quickstart import build_parser, config_from_args, run_quickstart
+    from demos.quickstart import MIN_MEANINGFUL_AP, build_parser, config_from_args, run_quickstart
 
     runs = Path(tempfile.mkdtemp(prefix="lwpose-bench-quickstart-"))
     os.environ["XDG_CACHE_HOME"] = str(runs / "xdg")  # no published checkpoint: the synthetic chain
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_minutes <= 15": figures["total_minutes"] <= 15,
         "int8_over_fp32_f32 >= 1.8": figures["int8_over_fp32_f32"] >= 1.8,
         "int8_over_fp32_default >= 1.8": figures["int8_over_fp32_default"] >= 1.8,
-        "int8_ap_drop_points <= 1": figures["int8_ap_drop_points"] <= 1.0,
+        "int8_ap_drop_points <= 1": (figures["int8_ap_drop_points"] <= 1.0
+                                     if figures["ap_fp32"] >= MIN_MEANINGFUL_AP else None),
     }
     print(f"quickstart from a cold cache: {figures['total_minutes']:.1f} min")
     for name, seconds in figures["steps_s"].items():
@@ -80,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"AP: PyTorch {figures['ap_pytorch']:.3f}, FP32 {figures['ap_fp32']:.3f}, INT8 {figures['ap_int8']:.3f} "
           f"(drop {figures['int8_ap_drop_points']:.2f} points); decode p50 {figures['decode_ms_p50']:.2f} ms")
     for name, ok in figures["targets"].items():
-        print(f"  {'PASS' if ok else 'FAIL'} {name}")
+        print(f"  {'N/A ' if ok is None else 'PASS' if ok else 'FAIL'} {name}")
+    for note in report.get("notes", []):
+        print(f"note: {note}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -55,7 +55,8 @@ def render_markdown(report: dict) -> str:
     if report.get("targets"):
         lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]
         for t in report["targets"]:
-            lines.append(f"| {t['name']} | {_fmt(t.get('value'), 2)} | {_fmt(t.get('met'))} |")
+            met = "n/a" if t.get("met") is None else _fmt(t["met"])
+            lines.append(f"| {t['name']} | {_fmt(t.get('value'), 2)} | {met} |")
         lines.append("")
     if report.get("decode"):
         d = report["decode"]
