@@ -40,8 +40,8 @@ log = logging.getLogger("bench_train")
 #: The synthetic run's recipe (the command the lead reruns is printed by the benchmark).
 SYNTHETIC = {
     "train_images": 800, "val_images": 40, "width": 320, "height": 256, "max_people": 3,
-    "crop_size": 160, "batch_size": 8, "lr": 4e-4, "val_height": 192, "target_dist": 0.8,
-    "scale_min": 0.65, "scale_max": 1.4,
+    "crop_size": 128, "batch_size": 8, "lr": 5e-4, "val_height": 160, "target_dist": 0.8,
+    "scale_min": 0.7, "scale_max": 1.5,
 }
 
 
