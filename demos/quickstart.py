@@ -473,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"lwpose-quickstart: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(f"lwpose-quickstart: error: {exc}. The quickstart trains and converts models: install the extras with "
+              "./setup.sh (or pip install -e '.[train,convert,demos]')", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("lwpose-quickstart: interrupted (finished steps are cached in --runs-dir; run again to continue)",
               file=sys.stderr)
