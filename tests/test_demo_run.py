@@ -85,3 +85,14 @@ def test_glob_input_tracking_smoothing_and_fps_meter(omz_xml, clip, tmp_path):
     for i in range(1, 11):
         fps = meter.tick(i * 0.1)
     assert fps == pytest.approx(10.0)
+
+
+def test_live_source_runs_in_live_mode_and_drops_stale_frames(omz_xml, clip, tmp_path, monkeypatch):
+    """A camera-like (live) source: the pipeline's live mode; every frame is either shown or counted as dropped."""
+    import demos.live as live
+    from ov_inference.sources import VideoSource
+
+    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False,
+                                   progress=False))
+    assert summary.frames >= 1 and summary.frames + summary.dropped == 6 and summary.errors == 0
