@@ -66,7 +66,7 @@ class QuickstartConfig:
     val_images: int = 80
     image_width: int = 320
     image_height: int = 256
-    train_minutes: float = 8.0
+    train_minutes: float = 9.0
     max_iters: int | None = None
     crop_size: int = 128
     batch_size: int = 8
@@ -140,7 +140,9 @@ def _synthetic_data(cfg: QuickstartConfig, record: dict) -> dict:
     return out
 
 
-def _train(cfg: QuickstartConfig, data: dict, record: dict) -> Path:
+def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]:
+    """Train (or reuse the cached run of the same configuration); returns the checkpoint and the run's summary
+    (``iterations``, ``train_seconds``, ``seconds_per_iter``, ``last_loss``, ``cached``, ``run``)."""
     from train.trainer import TrainConfig, train
 
     run = cfg.runs_dir / f"quickstart-{cfg.train_key()}"
@@ -150,7 +152,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> Path:
         ckpt = run / info["checkpoint"]
         if ckpt.is_file():
             record["note"] = f"reused the cached run {run} ({info['iterations']} iterations)"
-            return ckpt
+            return ckpt, _run_summary(info, run, cached=True)
     if run.exists():
         shutil.rmtree(run)
     tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
@@ -164,7 +166,15 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> Path:
             "config": {f.name: getattr(tc, f.name) for f in fields(tc)}}
     done.write_text(json.dumps(info, indent=2, default=str))
     record["note"] = f"{result.iteration} iterations in {result.train_seconds:.0f} s, loss {result.last_loss:.3f}"
-    return result.checkpoint
+    return result.checkpoint, _run_summary(info, run, cached=False)
+
+
+def _run_summary(info: dict, run: Path, cached: bool) -> dict:
+    iters = max(1, int(info["iterations"]))
+    return {"run": str(run), "cached": cached, "iterations": info["iterations"],
+            "train_seconds": info["train_seconds"], "seconds_per_iter": round(info["train_seconds"] / iters, 3),
+            "last_loss": info["last_loss"], "crop_size": info["config"].get("crop_size"),
+            "batch_size": info["config"].get("batch_size")}
 
 
 def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path,
@@ -353,14 +363,14 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
     cfg.runs_dir = Path(cfg.runs_dir)
     notes: list[str] = []
     steps = _Steps(7 if mode == "synthetic" else 6)
-    accuracy, val = None, None
+    accuracy, val, training = None, None, None
     if mode == "synthetic":
         height = cfg.eval_height or SYNTHETIC_EVAL_HEIGHT
         with steps.step("synthetic people") as rec:
             data = _synthetic_data(cfg, rec)
         val = data["val"]
         with steps.step("train (PyTorch)") as rec:
-            checkpoint = _train(cfg, data, rec)
+            checkpoint, training = _train(cfg, data, rec)
         calib, select = data["train"], data["select"]
         photos = user_photos
     else:
@@ -402,6 +412,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes)
         report["models"] = {k: str(v) for k, v in xmls.items()}
         report["checkpoint"] = str(checkpoint)
+        report["training"] = training
         paths = write_report(cfg.out, report)
         rec["note"] = ", ".join(str(p) for p in paths.values())
     report["steps"] = steps.records

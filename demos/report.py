@@ -58,6 +58,12 @@ def render_markdown(report: dict) -> str:
             met = "n/a" if t.get("met") is None else _fmt(t["met"])
             lines.append(f"| {t['name']} | {_fmt(t.get('value'), 2)} | {met} |")
         lines.append("")
+    if report.get("training"):
+        t = report["training"]
+        lines += ["## Training", "", f"{t['iterations']} iterations (batch {t.get('batch_size')}, crop "
+                  f"{t.get('crop_size')}) in {_fmt(t.get('train_seconds'))} s = {_fmt(t.get('seconds_per_iter'), 2)} s "
+                  f"per iteration, final loss {_fmt(t.get('last_loss'), 2)}"
+                  + (f"; reused from the cache `{t['run']}`." if t.get("cached") else f"; run folder `{t['run']}`."), ""]
     if report.get("decode"):
         d = report["decode"]
         lines += ["## Decoding", "", f"Median decode time {_fmt(d.get('decode_ms_p50'), 2, 1, ' ms')}, "

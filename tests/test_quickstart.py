@@ -54,8 +54,10 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     rec = {}
     data = _synthetic_data(cfg, rec)
     assert data["val"][0].is_file()
-    ckpt = _train(cfg, data, rec)
+    ckpt, training = _train(cfg, data, rec)
     assert "reused the cached run" in rec["note"] and str(ckpt) == report["checkpoint"]
+    assert training["cached"] and training["iterations"] == report["training"]["iterations"] == 2
+    assert not report["training"]["cached"]
     assert {"train", "select", "val"} == data.keys() and data["select"][0] != data["val"][0]
     xmls = _convert(cfg, ckpt, data["train"], data["select"], rec)
     assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
