@@ -9,7 +9,6 @@ The default folder is ``$XDG_CACHE_HOME/lwpose`` (``~/.cache/lwpose`` when the v
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -23,10 +22,10 @@ from dataclasses import asdict, dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL
+from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file
 
 __all__ = [
-    "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "sha256_file", "main",
+    "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,15 +51,6 @@ def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/lwpose`` or ``~/.cache/lwpose`` (not created here)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lwpose"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
