@@ -181,7 +181,8 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
              select: tuple[Path, Path] | None, record: dict) -> dict[str, Path]:
     """FP32 and INT8 IRs of ``checkpoint`` (cached by checkpoint hash and data); INT8 calibrated on ``calib`` (a COCO
     ``(annotations, images)`` pair or a folder), its head policy chosen by AP drop on ``select`` when given."""
-    from convert import ConvertOptions, run_conversion, sha256_file
+    from convert import ConvertOptions, run_conversion
+    from pose_format import sha256_file
 
     calib_id = (str(calib) if isinstance(calib, tuple)
                 else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
