@@ -11,7 +11,7 @@ Quick use::
 """
 from convert.calibration import (DEFAULT_CALIB_HEIGHT, Sample, SampleSet, coco_images, folder_images, load_samples,
                                  synthetic_dataset)
-from convert.checkpoint import load_network, sha256_file
+from convert.checkpoint import load_network
 from convert.errors import ConversionError, VerificationError
 from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, save_ir,
                         write_rt_info)
@@ -26,7 +26,7 @@ from convert.verify import (F32_CONFIG, FP32_TOLERANCE, Agreement, agreement, co
 
 __all__ = [
     "DEFAULT_CALIB_HEIGHT", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
-    "load_network", "sha256_file",
+    "load_network",
     "ConversionError", "VerificationError",
     "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",
     "write_rt_info",

@@ -1,22 +1,12 @@
-"""Reading a PyTorch checkpoint into the network, on CPU, and fingerprinting source files."""
+"""Reading a PyTorch checkpoint into the network, on CPU."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from convert.errors import ConversionError
 
 log = logging.getLogger(__name__)
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_network(checkpoint: str | Path, num_refinement_stages: int = 1):

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
-                         NUM_PAFS, RT_INFO_SECTION, rt_info_fields)
+                         NUM_PAFS, RT_INFO_SECTION, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
 
@@ -137,7 +137,7 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
     Goes checkpoint -> ONNX -> IR in a temporary folder; ``output_xml`` and its ``.bin`` appear only when all
     succeeded. INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
     """
-    from convert.checkpoint import load_network, sha256_file
+    from convert.checkpoint import load_network
     from convert.onnx_export import export_onnx
 
     if precision not in ("FP32", "FP16"):

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION
+from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, sha256_file
 
 from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
@@ -206,7 +206,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
-    from convert.checkpoint import load_network, sha256_file
+    from convert.checkpoint import load_network
     from convert.onnx_export import export_onnx
 
     # Data first: bad calibration/validation input fails before the slow steps.

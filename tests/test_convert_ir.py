@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import openvino as ov
-from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, RT_INFO_SECTION, rt_info_fields
+from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, RT_INFO_SECTION, rt_info_fields, sha256_file
 
-from convert import ConversionError, checkpoint_to_ir, sha256_file
+from convert import ConversionError, checkpoint_to_ir
 from ov_inference import read_rt_info
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
