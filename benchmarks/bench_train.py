@@ -41,7 +41,7 @@ log = logging.getLogger("bench_train")
 SYNTHETIC = {
     "train_images": 800, "val_images": 40, "width": 320, "height": 256, "max_people": 3,
     "crop_size": 128, "batch_size": 8, "lr": 5e-4, "val_height": 160, "target_dist": 0.8,
-    "scale_min": 0.7, "scale_max": 1.5,
+    "scale_min": 0.7, "scale_max": 1.5, "milestones": [12], "epochs": 1000,
 }
 
 
@@ -119,7 +119,8 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
-        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--workers", "0", "--threads", str(threads),
+        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--epochs", str(s["epochs"]),
+        "--milestones", *map(str, s["milestones"]), "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
     ]
