@@ -15,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ov_inference.sources import SourceError, list_images
 from pose_format import INPUT_HEIGHT_LIVE, LetterboxMeta, letterbox
 
 from convert.errors import ConversionError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Input height used to calibrate a dynamic-shape IR (the live-use height).
 DEFAULT_CALIB_HEIGHT = INPUT_HEIGHT_LIVE
 
@@ -49,13 +49,10 @@ class SampleSet:
 
 def folder_images(images_dir: str | Path) -> list[Path]:
     """Image files directly in ``images_dir``, sorted by name."""
-    folder = Path(images_dir)
-    if not folder.is_dir():
-        raise ConversionError(f"image folder not found: {folder}")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ConversionError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return paths
+    try:
+        return list_images(images_dir)
+    except SourceError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people: bool = True) -> list[tuple[Path, int]]:

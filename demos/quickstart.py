@@ -339,17 +339,9 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
 
 
 def _photos(folder: Path | None) -> list[Path]:
-    from ov_inference.sources import IMAGE_EXTENSIONS
+    from ov_inference.sources import list_images
 
-    if folder is None:
-        return []
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--images {folder} is not a folder")
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not found:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:5])}, ...) in --images {folder}")
-    return found
+    return [] if folder is None else list_images(folder)
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict:

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "Frame", "SourceError", "FrameSource", "ImageSource",
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "VIDEO_EXTENSIONS", "Frame", "SourceError", "FrameSource", "ImageSource",
            "VideoSource", "open_source", "read_image"]
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,20 @@ class VideoSource(FrameSource):
         self.capture.release()
 
 
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (by extension, :data:`IMAGE_EXTENSIONS`) directly in ``folder``, sorted by name.
+
+    Raises :class:`SourceError` (a ``ValueError``) when ``folder`` is not a folder or holds no image.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise SourceError(f"image folder not found: {path}")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
+    return files
+
+
 def _is_camera(spec) -> bool:
     return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
 
@@ -165,10 +179,7 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
         return ImageSource(spec)
     path = Path(spec)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
-        return ImageSource(files, name=str(path))
+        return ImageSource(list_images(path), name=str(path))
     if not path.exists():
         raise SourceError(f"input not found: {path} (give an image, a folder, a video or a camera id)")
     suffix = path.suffix.lower()
