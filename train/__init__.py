@@ -1,6 +1,6 @@
 """Training side of Lightweight OpenPose: the PyTorch model, checkpoints, data, targets, loss and training loop.
 
-Public API (see docs/train.md)::
+Public API (see README.md, "Training")::
 
     from train import load_model, save_checkpoint, CocoPoseDataset, TrainConfig, train, evaluate_model
 """

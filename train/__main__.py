@@ -1,6 +1,6 @@
 """``python -m train`` / ``lwpose-train``: train Lightweight OpenPose on COCO-format keypoint data.
 
-The paper's three steps (see docs/train.md):
+The paper's three steps (see README.md, "Training"):
   1. from ImageNet MobileNet-v1 weights:   --imagenet mobilenet_sgd_68.848.pth.tar
   2. weights-only restart:                 --checkpoint runs/step1/checkpoint_iter_420000.pth --weights-only
   3. weights-only restart, 3 refinement stages (keep the first one afterwards):
