@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
 from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY
+from train.trainer import TrainConfig as TC
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -29,23 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--train-images", required=True, type=Path, help="folder of the training images")
     d.add_argument("--val-ann", type=Path, help="COCO keypoints JSON for validation AP (with --val-images)")
     d.add_argument("--val-images", type=Path, help="folder of the validation images")
-    d.add_argument("--val-after", type=int, default=5000, help="validate every N iterations (default 5000)")
+    d.add_argument("--val-after", type=int, default=TC.val_after, help=f"validate every N iterations (default {TC.val_after})")
     d.add_argument("--val-height", type=int, default=INPUT_HEIGHT_ACCURATE, help="validation input height, pixels")
     d.add_argument("--val-max-images", type=int, help="validate on the first N images only")
     d.add_argument("--crop-size", type=int, default=TRAIN_CROP, help=f"square training crop, pixels (default {TRAIN_CROP})")
-    d.add_argument("--target-dist", type=float, default=0.6,
-                   help="crop-centre person height as a fraction of the crop, before the random scale (default 0.6)")
-    d.add_argument("--scale-min", type=float, default=0.5, help="random scale multiplier, lower bound (default 0.5)")
-    d.add_argument("--scale-max", type=float, default=1.1, help="random scale multiplier, upper bound (default 1.1)")
-    d.add_argument("--max-rotation", type=float, default=40.0, help="random rotation bound, degrees (default 40)")
-    d.add_argument("--center-jitter", type=float, default=40.0, help="crop centre jitter, crop pixels (default 40)")
-    d.add_argument("--flip-prob", type=float, default=0.5, help="horizontal flip probability (default 0.5)")
-    d.add_argument("--workers", type=int, default=8, help="DataLoader worker processes (default 8)")
+    d.add_argument("--target-dist", type=float, default=TC.target_dist,
+                   help=f"crop-centre person height as a fraction of the crop, before the random scale (default {TC.target_dist})")
+    d.add_argument("--scale-min", type=float, default=TC.scale_range[0], help=f"random scale multiplier, lower bound (default {TC.scale_range[0]})")
+    d.add_argument("--scale-max", type=float, default=TC.scale_range[1], help=f"random scale multiplier, upper bound (default {TC.scale_range[1]})")
+    d.add_argument("--max-rotation", type=float, default=TC.max_rotation, help=f"random rotation bound, degrees (default {TC.max_rotation:g})")
+    d.add_argument("--center-jitter", type=float, default=TC.center_jitter, help=f"crop centre jitter, crop pixels (default {TC.center_jitter:g})")
+    d.add_argument("--flip-prob", type=float, default=TC.flip_prob, help=f"horizontal flip probability (default {TC.flip_prob})")
+    d.add_argument("--workers", type=int, default=TC.workers, help=f"DataLoader worker processes (default {TC.workers})")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--batch-size", type=int, default=80, help="batch size per process (default 80)")
+    o.add_argument("--batch-size", type=int, default=TC.batch_size, help=f"batch size per process (default {TC.batch_size})")
     o.add_argument("--lr", type=float, default=BASE_LR, help=f"base learning rate (default {BASE_LR})")
     o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help=f"weight decay (default {WEIGHT_DECAY})")
-    o.add_argument("--epochs", type=int, default=280, help="epochs (default 280)")
+    o.add_argument("--epochs", type=int, default=TC.epochs, help=f"epochs (default {TC.epochs})")
     o.add_argument("--milestones", type=int, nargs="*", default=list(MILESTONES),
                    help="MultiStepLR milestones, epochs (default 100 200 260)")
     o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
@@ -66,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--allow-unsafe-checkpoint", action="store_true",
                    help="allow checkpoint files that need full unpickling (trusted files only)")
     m.add_argument("--out-dir", type=Path, default=Path("runs/default"), help="checkpoints and log.csv go here")
-    m.add_argument("--checkpoint-after", type=int, default=5000, help="save every N iterations (default 5000)")
-    m.add_argument("--keep-checkpoints", type=int, default=3, help="periodic checkpoints kept (default 3)")
-    m.add_argument("--log-after", type=int, default=100, help="log the loss every N iterations (default 100)")
+    m.add_argument("--checkpoint-after", type=int, default=TC.checkpoint_after, help=f"save every N iterations (default {TC.checkpoint_after})")
+    m.add_argument("--keep-checkpoints", type=int, default=TC.keep_checkpoints, help=f"periodic checkpoints kept (default {TC.keep_checkpoints})")
+    m.add_argument("--log-after", type=int, default=TC.log_after, help=f"log the loss every N iterations (default {TC.log_after})")
     m.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
 

@@ -76,11 +76,12 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
-    target_dist: float = 0.6
-    scale_range: tuple[float, float] = (0.5, 1.1)
-    max_rotation: float = 40.0
-    center_jitter: float = 40.0
-    flip_prob: float = 0.5
+    # Augmentation: defaults are AugmentConfig's (the paper's), restated nowhere else.
+    target_dist: float = AugmentConfig.target_dist
+    scale_range: tuple[float, float] = AugmentConfig.scale_range
+    max_rotation: float = AugmentConfig.max_rotation
+    center_jitter: float = AugmentConfig.center_jitter
+    flip_prob: float = AugmentConfig.flip_prob
     progress: bool = True
 
     def augment(self) -> AugmentConfig:
