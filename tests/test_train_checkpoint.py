@@ -103,8 +103,15 @@ def test_unsafe_file_needs_explicit_opt_in(tmp_path, seed_dir):
 def test_unreadable_file_is_a_clear_error(tmp_path):
     path = tmp_path / "garbage.pth"
     path.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="garbage.pth"):
+    with pytest.raises(CheckpointError, match="garbage.pth is not a PyTorch checkpoint"):
         load_model(path)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pth is not a PyTorch checkpoint"):
+        load_model(tmp_path / "empty.pth", allow_unsafe=True)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(b"PK\x03\x04" + b"\x00" * 20)  # a zip header, then nothing
+    with pytest.raises(CheckpointError, match="truncated.pth could not be read"):
+        load_model(truncated)
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "absent.pth")
 

@@ -61,6 +61,13 @@ def _named(keys: list[str]) -> str:
     return shown + (f", ... ({len(keys) - _MAX_NAMED} more)" if len(keys) > _MAX_NAMED else "")
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file: a zip archive (PyTorch >= 1.6) or a pickle (legacy)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict[str, Any]:
     """Read a checkpoint file onto the CPU; returns the dict (a bare state dict is wrapped as ``{"state_dict": ...}``).
 
@@ -70,6 +77,9 @@ def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
+                              "an empty, truncated or wrong file?)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
