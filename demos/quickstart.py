@@ -339,9 +339,14 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
 
 
 def _photos(folder: Path | None) -> list[Path]:
-    from ov_inference.sources import list_images
+    from ov_inference.sources import SourceError, list_images
 
-    return [] if folder is None else list_images(folder)
+    if folder is None:
+        return []
+    try:
+        return list_images(folder)
+    except SourceError as exc:
+        raise FileNotFoundError(f"--images: {exc}") from None
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict:

@@ -155,7 +155,7 @@ def list_images(folder: str | Path) -> list[Path]:
     """
     path = Path(folder)
     if not path.is_dir():
-        raise SourceError(f"image folder not found: {path}")
+        raise SourceError(f"image folder not found: {path} is not a folder")
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
