@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -33,15 +34,16 @@ from pose_format import NUM_KEYPOINTS, STRIDE  # noqa: E402
 from train.loss import pose_loss  # noqa: E402
 from train.model import PoseEstimationWithMobileNet  # noqa: E402
 from train.optim import make_optimizer  # noqa: E402
+from train.synthetic import SYNTHETIC_RECIPE, SyntheticConfig  # noqa: E402
 from train.targets import render_heatmaps, render_pafs  # noqa: E402
 
 log = logging.getLogger("bench_train")
 
 #: The synthetic run's recipe (the command the lead reruns is printed by the benchmark).
 SYNTHETIC = {
-    "train_images": 800, "val_images": 40, "width": 320, "height": 256, "max_people": 3,
-    "crop_size": 128, "batch_size": 8, "lr": 5e-4, "val_height": 160, "target_dist": 0.8,
-    "scale_min": 0.7, "scale_max": 1.5, "milestones": [12], "epochs": 1000,
+    "width": SyntheticConfig.width, "height": SyntheticConfig.height, "max_people": SyntheticConfig.max_people,
+    **{k: v for k, v in dataclasses.asdict(SYNTHETIC_RECIPE).items() if k != "eval_height"},
+    "val_height": SYNTHETIC_RECIPE.eval_height, "epochs": 1000,
 }
 
 
@@ -129,7 +131,7 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
 def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int) -> dict:
     """Generate data (kept between runs), train for ``time_limit`` s, return the AP curve and final AP."""
     from train.__main__ import build_parser, config_from_args
-    from train.synthetic import SyntheticConfig, generate_dataset
+    from train.synthetic import generate_dataset
     from train.trainer import train
 
     s = SYNTHETIC

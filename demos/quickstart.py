@@ -31,6 +31,14 @@ import numpy as np
 
 from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
 
+#: What to do when torch / nncf are missing (the runtime-only install).
+EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
+               "(or pip install -e '.[train,convert,demos]')")
+try:
+    from train.synthetic import SYNTHETIC_RECIPE
+except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
+    raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
+
 __all__ = ["QuickstartConfig", "run_quickstart", "build_parser", "config_from_args", "main", "REPORT_KEYS", "PRECISION_KEYS"]
 
 log = logging.getLogger(__name__)
@@ -38,10 +46,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 #: Real photos with keypoint annotations shipped next to the project (used in checkpoint mode when present).
 DEFAULT_COCO_MINI = ROOT.parent / "shared" / "data" / "coco_mini"
-#: Input height for AP and the demo clip in synthetic mode: the figures fill 45-95 % of 256-pixel images and the
-#: model learns them at the scale of its 128-pixel training crops (target_dist 0.8); 160 is the validation height of
-#: train's synthetic recipe (benchmarks/bench_train.py, SYNTHETIC), which the training defaults here mirror.
-SYNTHETIC_EVAL_HEIGHT = 160
 #: Below this FP32 AP an INT8 AP drop is not evidence of anything: the target is reported as not applicable.
 MIN_MEANINGFUL_AP = 0.05
 #: Top-level keys every report.json has.
@@ -68,12 +72,12 @@ class QuickstartConfig:
     image_height: int = 256
     train_minutes: float = 9.0
     max_iters: int | None = None
-    crop_size: int = 128
+    crop_size: int = SYNTHETIC_RECIPE.crop_size
     batch_size: int = 8
-    lr: float = 5e-4
-    target_dist: float = 0.8
-    scale_min: float = 0.7
-    scale_max: float = 1.5
+    lr: float = SYNTHETIC_RECIPE.lr
+    target_dist: float = SYNTHETIC_RECIPE.target_dist
+    scale_min: float = SYNTHETIC_RECIPE.scale_min
+    scale_max: float = SYNTHETIC_RECIPE.scale_max
     workers: int = 0
     threads: int | None = 2
     seed: int = 0
@@ -368,7 +372,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
     steps = _Steps(7 if mode == "synthetic" else 6)
     accuracy, val, training = None, None, None
     if mode == "synthetic":
-        height = cfg.eval_height or SYNTHETIC_EVAL_HEIGHT
+        height = cfg.eval_height or SYNTHETIC_RECIPE.eval_height
         with steps.step("synthetic people") as rec:
             data = _synthetic_data(cfg, rec)
         val = data["val"]
@@ -452,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=d.seed, help="random seed")
     m = p.add_argument_group("measurement")
     m.add_argument("--eval-height", type=int, default=None, help=f"input height for AP (default "
-                   f"{SYNTHETIC_EVAL_HEIGHT} synthetic, {INPUT_HEIGHT_ACCURATE} real photos)")
+                   f"{SYNTHETIC_RECIPE.eval_height} synthetic, {INPUT_HEIGHT_ACCURATE} real photos)")
     m.add_argument("--calib-size", type=int, default=d.calib_size, help="INT8 calibration images, at most")
     m.add_argument("--clip-frames", type=int, default=d.clip_frames, help="frames of the synthetic demo clip")
     m.add_argument("--bench-seconds", type=float, default=d.bench_seconds, help="seconds per speed measurement phase")
@@ -489,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lwpose-quickstart: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        print(f"lwpose-quickstart: error: {exc}. The quickstart trains and converts models: install the extras with "
-              "./setup.sh (or pip install -e '.[train,convert,demos]')", file=sys.stderr)
+        print(f"lwpose-quickstart: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lwpose-quickstart: interrupted (finished steps are cached in --runs-dir; run again to continue)",

@@ -24,7 +24,7 @@ from train.loss import masked_l2, pose_loss
 from train.optim import make_optimizer, make_scheduler, param_groups
 from train.evaluate import detect_coco, evaluate_model, format_table, predict_maps
 from train.trainer import TrainConfig, TrainResult, train
-from train.synthetic import SyntheticConfig, generate_dataset, render_scene
+from train.synthetic import SYNTHETIC_RECIPE, SyntheticConfig, SyntheticRecipe, generate_dataset, render_scene
 
 __all__ = [
     "PoseEstimationWithMobileNet",
@@ -36,5 +36,5 @@ __all__ = [
     "masked_l2", "pose_loss", "make_optimizer", "make_scheduler", "param_groups",
     "detect_coco", "evaluate_model", "format_table", "predict_maps",
     "TrainConfig", "TrainResult", "train",
-    "SyntheticConfig", "generate_dataset", "render_scene",
+    "SYNTHETIC_RECIPE", "SyntheticConfig", "SyntheticRecipe", "generate_dataset", "render_scene",
 ]

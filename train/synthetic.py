@@ -30,7 +30,7 @@ from pose_format import COCO17_NAMES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COCO17_SKELETON", "SyntheticConfig", "SyntheticPerson", "render_scene", "person_category",
+__all__ = ["COCO17_SKELETON", "SyntheticConfig", "SyntheticRecipe", "SYNTHETIC_RECIPE", "SyntheticPerson", "render_scene", "person_category",
            "generate_dataset", "main"]
 
 #: COCO's person skeleton (1-based COCO-17 keypoint ids), as in person_keypoints_*.json.
@@ -73,6 +73,32 @@ class SyntheticConfig:
         if not 1 <= self.min_people <= self.max_people:
             raise ValueError(f"need 1 <= min_people <= max_people, got {self.min_people}, {self.max_people}")
 
+
+
+@dataclass(frozen=True)
+class SyntheticRecipe:
+    """The training recipe for synthetic people (from scratch, on this project's 2-core CPU budget).
+
+    Sizes in pixels: the figures fill 45-95 % of ``SyntheticConfig.height``-pixel images and are learned at the
+    scale of ``crop_size`` crops (``target_dist``: person height / crop), so AP and demos run at ``eval_height``.
+    ``benchmarks/bench_train.py`` and the quickstart both train with it.
+    """
+
+    train_images: int = 800
+    val_images: int = 40
+    crop_size: int = 128
+    batch_size: int = 8
+    lr: float = 5e-4
+    target_dist: float = 0.8
+    scale_min: float = 0.7
+    scale_max: float = 1.5
+    eval_height: int = 160
+    #: lr x 0.333 after this epoch (of ``train_images`` crops): an epoch is 100 iterations at batch 8.
+    milestones: tuple[int, ...] = (12,)
+
+
+#: The default synthetic recipe.
+SYNTHETIC_RECIPE = SyntheticRecipe()
 
 @dataclass
 class SyntheticPerson:
