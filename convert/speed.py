@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ov_inference.adapter import execution_precision
 from pose_format import INPUT_HEIGHT_LIVE, PAD_VALUE
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,6 @@ class Speed:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def execution_precision(compiled) -> str:
-    """The element type a compiled model really executes in (``"f32"``, ``"bf16"``, ``"f16"``)."""
-    value = compiled.get_property("INFERENCE_PRECISION_HINT")
-    return value.to_string() if hasattr(value, "to_string") else str(value)
 
 
 def static_copy(model, height: int = BENCH_HEIGHT, width: int = BENCH_WIDTH):
