@@ -34,15 +34,15 @@ from pose_format import NUM_KEYPOINTS, STRIDE  # noqa: E402
 from train.loss import pose_loss  # noqa: E402
 from train.model import PoseEstimationWithMobileNet  # noqa: E402
 from train.optim import make_optimizer  # noqa: E402
-from train.synthetic import SYNTHETIC_RECIPE, SyntheticConfig  # noqa: E402
+from train.synthetic import SYNTHETIC_RECIPE  # noqa: E402
+from train.trainer import native_bf16  # noqa: E402
 from train.targets import render_heatmaps, render_pafs  # noqa: E402
 
 log = logging.getLogger("bench_train")
 
 #: The synthetic run's recipe (the command the lead reruns is printed by the benchmark).
 SYNTHETIC = {
-    "width": SyntheticConfig.width, "height": SyntheticConfig.height, "max_people": SyntheticConfig.max_people,
-    **{k: v for k, v in dataclasses.asdict(SYNTHETIC_RECIPE).items() if k != "eval_height"},
+    **{k: v for k, v in dataclasses.asdict(SYNTHETIC_RECIPE).items() if k not in ("eval_height", "scene")},
     "val_height": SYNTHETIC_RECIPE.eval_height, "epochs": 1000,
 }
 
@@ -121,11 +121,11 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
-        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--epochs", str(s["epochs"]),
+        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]), "--epochs", str(s["epochs"]),
         "--milestones", *map(str, s["milestones"]), "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
-    ]
+    ] + (["--amp"] if s["amp"] and native_bf16() else [])
 
 
 def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int) -> dict:
@@ -136,7 +136,7 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
 
     s = SYNTHETIC
     data = out_dir / "data"
-    cfg = SyntheticConfig(width=s["width"], height=s["height"], max_people=s["max_people"])
+    cfg = SYNTHETIC_RECIPE.scene
     for split, n, seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
         ann = data / split / "annotations.json"
         if not ann.is_file() or len(json.loads(ann.read_text())["images"]) != n:
@@ -150,7 +150,7 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
     for p in curve:
         print(f"{p['iter']:>6} {p['train_seconds']:>8.1f} {p['AP']:6.3f} {p['AP50']:6.3f} {p['AR']:6.3f}")
     final = curve[-1]["AP"] if curve else float("nan")
-    return {"recipe": s, "time_limit_s": time_limit, "iterations": result.iteration,
+    return {"recipe": {**s, "scene": dataclasses.asdict(SYNTHETIC_RECIPE.scene)}, "time_limit_s": time_limit, "iterations": result.iteration,
             "train_seconds": result.train_seconds, "total_seconds": result.total_seconds,
             "seconds_per_iter": result.seconds_per_iter, "curve": curve, "final_AP": final,
             "checkpoint": str(result.checkpoint), "target_AP": 0.5, "pass": final >= 0.5,

@@ -310,9 +310,9 @@ def _speeds(models: dict, fp32, seconds: float) -> dict:
 
 
 def _read(path: Path):
-    import openvino as ov
+    from ov_inference.adapter import get_core
 
-    return ov.Core().read_model(path)
+    return get_core().read_model(path)
 
 
 def _onnx_model(onnx_path):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ov_inference.adapter import execution_precision
+from ov_inference.adapter import execution_precision, get_core
 from pose_format import INPUT_HEIGHT_LIVE, PAD_VALUE
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def measure_speed(model, *, precision_hint: str | None = None, seconds: float = 
     """
     import openvino as ov
 
-    core = ov.Core()
+    core = get_core()
     static = static_copy(model, height, width) if model.inputs[0].get_partial_shape().is_dynamic else model
     shape = [int(d) for d in static.inputs[0].get_shape()]
     frame = np.full(shape, PAD_VALUE, dtype=np.uint8)

@@ -29,9 +29,9 @@ Maps = dict[str, np.ndarray]
 
 def compile_model(model, config: dict | None = None):
     """Compile an ``ov.Model`` or a model path for CPU with ``config``."""
-    import openvino as ov
+    from ov_inference.adapter import get_core
 
-    return ov.Core().compile_model(model, "CPU", dict(config or {}))
+    return get_core().compile_model(model, "CPU", dict(config or {}))
 
 
 def infer_ir(compiled, inputs: list[np.ndarray]) -> list[Maps]:

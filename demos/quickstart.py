@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +66,18 @@ class QuickstartConfig:
     images: Path | None = None
     coco_mini: Path | None = DEFAULT_COCO_MINI
     use_published: bool = True
-    train_images: int = 800
+    train_images: int = SYNTHETIC_RECIPE.train_images
     val_images: int = 80
-    image_width: int = 320
-    image_height: int = 256
+    image_width: int = SYNTHETIC_RECIPE.scene.width
+    image_height: int = SYNTHETIC_RECIPE.scene.height
     train_minutes: float = 9.0
     max_iters: int | None = None
     crop_size: int = SYNTHETIC_RECIPE.crop_size
-    batch_size: int = 8
+    batch_size: int = SYNTHETIC_RECIPE.batch_size
     lr: float = SYNTHETIC_RECIPE.lr
+    milestones: tuple[int, ...] = SYNTHETIC_RECIPE.milestones
+    warmup_iters: int = SYNTHETIC_RECIPE.warmup_iters
+    amp: bool = SYNTHETIC_RECIPE.amp
     target_dist: float = SYNTHETIC_RECIPE.target_dist
     scale_min: float = SYNTHETIC_RECIPE.scale_min
     scale_max: float = SYNTHETIC_RECIPE.scale_max
@@ -92,8 +95,9 @@ class QuickstartConfig:
     def train_key(self) -> str:
         """Hash of everything that determines the trained model (the cache key of the run folder)."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
-                "batch_size", "lr", "target_dist", "scale_min", "scale_max", "seed")
-        return _digest({"kind": "quickstart-train", "version": __version__, **{k: getattr(self, k) for k in keys}})
+                "batch_size", "lr", "milestones", "warmup_iters", "amp", "target_dist", "scale_min", "scale_max", "seed")
+        return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
+                        **{k: getattr(self, k) for k in keys}})
 
 
 def _digest(obj) -> str:
@@ -125,9 +129,9 @@ class _Steps:
 
 # -- steps ---------------------------------------------------------------------------------------------------------
 def _synthetic_data(cfg: QuickstartConfig, record: dict) -> dict:
-    from train.synthetic import SyntheticConfig, generate_dataset
+    from train.synthetic import generate_dataset
 
-    scene = SyntheticConfig(width=cfg.image_width, height=cfg.image_height)
+    scene = replace(SYNTHETIC_RECIPE.scene, width=cfg.image_width, height=cfg.image_height)
     out = {}
     # train: training and INT8 calibration; select: INT8 head-policy choice inside convert; val: the reported AP
     splits = (("train", cfg.train_images, cfg.seed), ("select", max(4, cfg.val_images // 2), cfg.seed + 30_000),
@@ -147,7 +151,7 @@ def _synthetic_data(cfg: QuickstartConfig, record: dict) -> dict:
 def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]:
     """Train (or reuse the cached run of the same configuration); returns the checkpoint and the run's summary
     (``iterations``, ``train_seconds``, ``seconds_per_iter``, ``last_loss``, ``cached``, ``run``)."""
-    from train.trainer import TrainConfig, train
+    from train.trainer import TrainConfig, native_bf16, train
 
     run = cfg.runs_dir / f"quickstart-{cfg.train_key()}"
     done = run / "quickstart.json"
@@ -161,6 +165,8 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
         shutil.rmtree(run)
     tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
+                     milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters,
+                     amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
                      max_iters=cfg.max_iters, time_limit=cfg.train_minutes * 60, workers=cfg.workers,
                      threads=cfg.threads, seed=cfg.seed, checkpoint_after=0, log_after=50, progress=cfg.progress)

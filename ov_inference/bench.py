@@ -160,7 +160,7 @@ def measure_sync(estimator: PoseEstimator, video: Path, frames: int) -> dict[str
                 break
             heatmaps, pafs, meta = estimator.infer_maps(item.image)
             t = time.perf_counter()
-            decode_outputs(heatmaps, pafs, meta, estimator.spec.stride)
+            decode_outputs(heatmaps, pafs, meta, estimator.spec.stride, estimator.decoder_options)
             decode.append((time.perf_counter() - t) * 1e3)
             count += 1
     finally:

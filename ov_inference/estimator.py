@@ -6,6 +6,7 @@ Model-API style: :meth:`PoseEstimator.preprocess` (frame -> network inputs + let
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import openvino as ov
 
 from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, compile_config, execution_precision,
                                   get_core, inspect_model, read_model)
+from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
 from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta
@@ -38,11 +40,14 @@ class FrameInputs:
         return self.meta.input_size[1], self.meta.input_size[0]
 
 
-def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, stride: int = STRIDE) -> list[Pose]:
-    """``[C, h, w]`` heatmaps and ``[38, h, w]`` PAFs of one frame -> poses in the frame's image pixels."""
-    from ov_inference.decoder import decode_poses
+def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, stride: int = STRIDE,
+                   options: DecoderOptions | None = None) -> list[Pose]:
+    """``[C, h, w]`` heatmaps and ``[38, h, w]`` PAFs of one frame -> poses in the frame's image pixels.
 
-    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride)]
+    ``options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its defaults).
+    """
+    kwargs = dataclasses.asdict(options) if options is not None else {}
+    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride, **kwargs)]
 
 
 class PoseEstimator:
@@ -54,7 +59,8 @@ class PoseEstimator:
     multiple of 8. ``precision``: ``"f32"``, ``"bf16"``, ``"f16"`` or ``None`` (device default; FP32 IRs may execute
     in bf16 on CPUs that have it) - :attr:`execution_precision` tells what actually ran. ``performance_hint``:
     OpenVINO's ``PERFORMANCE_HINT`` (``LATENCY`` suits live use). The model is reshaped and compiled once per input
-    size and kept in an LRU of ``cache_size`` compiled models.
+    size and kept in an LRU of ``cache_size`` compiled models. ``decoder_options``: the
+    :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound; ``None``: defaults).
 
     Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
     returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels. Synchronous calls use one
@@ -65,7 +71,9 @@ class PoseEstimator:
     def __init__(self, model: ModelLike, device: str = "CPU", input_height: int = INPUT_HEIGHT_LIVE,
                  precision: str | None = None, performance_hint: str | None = "LATENCY",
                  config: Mapping[str, Any] | None = None, cache_size: int = 8,
-                 max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None):
+                 max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None,
+                 decoder_options: DecoderOptions | None = None):
+        self.decoder_options = decoder_options
         self.core = core or get_core()
         self.model = read_model(model, self.core)
         self.spec: ModelSpec = inspect_model(self.model)
@@ -144,7 +152,7 @@ class PoseEstimator:
     def postprocess(self, outputs: Any, meta: LetterboxMeta) -> list[Pose]:
         """Network outputs of one frame + its meta -> poses in the frame's image pixels."""
         heatmaps, pafs = self.split_outputs(outputs)
-        return decode_outputs(heatmaps, pafs, meta, self.spec.stride)
+        return decode_outputs(heatmaps, pafs, meta, self.spec.stride, self.decoder_options)
 
     # -- one frame, synchronously ---------------------------------------------------------------------------------
     def infer_maps(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
@@ -163,7 +171,7 @@ class PoseEstimator:
         """Frame -> poses in the frame's pixel coordinates (timings of the call in :attr:`last_timings`, ms)."""
         heatmaps, pafs, meta = self.infer_maps(frame)
         t0 = time.perf_counter()
-        poses = decode_outputs(heatmaps, pafs, meta, self.spec.stride)
+        poses = decode_outputs(heatmaps, pafs, meta, self.spec.stride, self.decoder_options)
         self.last_timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
         return poses
 

@@ -303,7 +303,8 @@ class AsyncPipeline:
         t0 = time.perf_counter()
         poses: list[Pose] = []
         if job.outputs is not None:
-            poses = decode_outputs(job.outputs[0], job.outputs[1], job.meta, self.estimator.spec.stride)
+            poses = decode_outputs(job.outputs[0], job.outputs[1], job.meta, self.estimator.spec.stride,
+                                   self.estimator.decoder_options)
         t1 = time.perf_counter()
         timings = {"preprocess_ms": job.preprocess_ms}
         if job.outputs is not None:

@@ -123,17 +123,19 @@ def test_poses_come_back_in_frame_pixels(monkeypatch):
     est = PoseEstimator(tiny_pose_model(), input_height=64)
     captured = {}
 
-    def fake_decode(heatmaps, pafs, stride=STRIDE):
+    def fake_decode(heatmaps, pafs, stride=STRIDE, **options):
         captured["shape"] = heatmaps.shape
+        captured["options"] = options
         kpts = np.zeros((18, 3), np.float32)
         kpts[0] = (3.5, 3.5, 0.9)     # centre of map cell (0, 0) in input pixels
         kpts[1] = (63.5, 31.5, 0.8)
         return [Pose(kpts, 1.0)]
 
-    monkeypatch.setattr("ov_inference.decoder.decode_poses", fake_decode)
+    monkeypatch.setattr("ov_inference.estimator.decode_poses", fake_decode)
     frame = np.zeros((128, 256, 3), np.uint8)   # scale 0.5 -> input 64 x 128
     (pose,) = est(frame)
     assert captured["shape"] == (19, 8, 16)
+    assert captured["options"] == {}  # decoder defaults
     np.testing.assert_allclose(pose.keypoints[0, :2], [7.5, 7.5])      # (x + 0.5) / 0.5 - 0.5
     np.testing.assert_allclose(pose.keypoints[1, :2], [127.5, 63.5])
     assert set(est.last_timings) == {"preprocess_ms", "infer_ms", "decode_ms"}
@@ -223,3 +225,15 @@ def test_letterbox_shrink_matches_inter_area(coco_mini_dir):
     assert out.shape == (256, 456, 3) and meta.input_size == (456, 256)
     assert np.abs(out[:, :455] - reference).mean() < 1.0
     assert np.all(out[:, 455:] == PAD_VALUE)
+
+
+def test_decoder_options_reach_the_decoder(monkeypatch):
+    from ov_inference import DecoderOptions
+
+    opts = DecoderOptions(peak_threshold=0.3, max_peaks_per_type=5)
+    est = PoseEstimator(tiny_pose_model(), input_height=64, decoder_options=opts)
+    seen = []
+    monkeypatch.setattr("ov_inference.estimator.decode_poses",
+                        lambda heatmaps, pafs, stride=STRIDE, **options: seen.append(options) or [])
+    assert est(np.zeros((64, 64, 3), np.uint8)) == []
+    assert seen[0]["peak_threshold"] == 0.3 and seen[0]["max_peaks_per_type"] == 5

@@ -151,7 +151,7 @@ def test_imagenet_init_rejects_other_files(tmp_path, seed_dir):
 
 
 def test_save_roundtrip_in_published_layout(tmp_path, seed_input):
-    model = PoseEstimationWithMobileNet()
+    model = PoseEstimationWithMobileNet().to(memory_format=torch.channels_last)  # as the trainer runs it
     opt = torch.optim.Adam(model.parameters(), lr=4e-5)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[100, 200, 260], gamma=0.333)
     path = save_checkpoint(tmp_path / "ck.pth", torch.nn.DataParallel(model), opt, sched, iteration=42, current_epoch=3)
@@ -159,6 +159,7 @@ def test_save_roundtrip_in_published_layout(tmp_path, seed_input):
     assert set(CHECKPOINT_KEYS) <= set(raw)
     assert raw["iter"] == 42 and raw["current_epoch"] == 3
     assert not any(k.startswith("module.") for k in raw["state_dict"])
+    assert all(v.is_contiguous() for v in raw["state_dict"].values())  # plain NCHW layout for other tools
     assert raw["scheduler"]["milestones"] == {100: 1, 200: 1, 260: 1}
     model.eval()
     again = load_model(path)

@@ -199,3 +199,37 @@ def test_amp_step_on_cpu(tiny_data, tmp_path):
     assert result.iteration == 1 and np.isfinite(result.last_loss) and result.last_loss > 0
     sd = read_checkpoint(result.checkpoint)["state_dict"]
     assert sd["model.0.0.weight"].dtype == torch.float32  # autocast leaves the weights in fp32
+
+
+def test_channels_last_is_the_same_network(tiny_data, tmp_path):
+    """NHWC activations (the default, faster on CPU) train the same network as NCHW, up to float rounding."""
+    from train.__main__ import build_parser, config_from_args
+
+    kw = dict(max_iters=1, val_ann=None, val_images=None, checkpoint_after=0)
+    nhwc = train(_cfg(tiny_data, tmp_path / "nhwc", **kw))
+    nchw = train(_cfg(tiny_data, tmp_path / "nchw", channels_last=False, **kw))
+    assert nhwc.last_loss == pytest.approx(nchw.last_loss, rel=1e-4)
+    a, b = (read_checkpoint(r.checkpoint)["state_dict"] for r in (nhwc, nchw))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    tr, _ = tiny_data
+    args = ["--train-ann", str(tr), "--train-images", str(tr.parent / "images")]
+    assert config_from_args(build_parser().parse_args(args)).channels_last is True
+    assert config_from_args(build_parser().parse_args(args + ["--no-channels-last"])).channels_last is False
+
+
+def test_warmup_ramps_every_group_then_restores():
+    from train.optim import apply_warmup, make_scheduler
+
+    model = PoseEstimationWithMobileNet()
+    opt = make_optimizer(model, 1e-3)
+    make_scheduler(opt)  # sets each group's initial_lr
+    full = [g["lr"] for g in opt.param_groups]
+    apply_warmup(opt, 0, 4)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([lr / 4 for lr in full])
+    apply_warmup(opt, 2, 4)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([lr * 3 / 4 for lr in full])
+    apply_warmup(opt, 4, 4)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx(full)
+    opt.param_groups[0]["lr"] = 123.0  # after warm-up the scheduler owns the rates
+    apply_warmup(opt, 5, 4)
+    assert opt.param_groups[0]["lr"] == 123.0

@@ -49,11 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--epochs", type=int, default=TC.epochs, help=f"epochs (default {TC.epochs})")
     o.add_argument("--milestones", type=int, nargs="*", default=list(MILESTONES),
                    help="MultiStepLR milestones, epochs (default 100 200 260)")
+    o.add_argument("--warmup-iters", type=int, default=0,
+                   help="linear lr warm-up over the first N iterations (default 0: none)")
     o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
     o.add_argument("--max-iters", type=int, help="stop after this many iterations in total")
     o.add_argument("--time-limit", type=float, help="stop after this many seconds of training (validation excluded)")
     o.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 + GradScaler on CUDA)")
     o.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    o.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                   help="keep NCHW activations (channels-last is the default: faster on CPU)")
     o.add_argument("--threads", type=int, help="torch CPU threads per process")
     o.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="device (default auto)")
     m = p.add_argument_group("model and checkpoints")
@@ -82,11 +86,12 @@ def config_from_args(args: argparse.Namespace):
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
         weight_decay=args.weight_decay, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
+        warmup_iters=args.warmup_iters,
         max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
         checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,
         allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, imagenet=args.imagenet,
         checkpoint_after=args.checkpoint_after, keep_checkpoints=args.keep_checkpoints, log_after=args.log_after,
-        workers=args.workers, amp=args.amp, seed=args.seed, threads=args.threads, device=args.device,
+        workers=args.workers, amp=args.amp, channels_last=args.channels_last, seed=args.seed, threads=args.threads, device=args.device,
         target_dist=args.target_dist, scale_range=(args.scale_min, args.scale_max), max_rotation=args.max_rotation,
         center_jitter=args.center_jitter, flip_prob=args.flip_prob, progress=not args.no_progress)
 

@@ -235,7 +235,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
-        "state_dict": {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
         "scheduler": scheduler.state_dict() if scheduler is not None else {},
         "iter": int(iteration),

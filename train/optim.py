@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler"]
+__all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler",
+           "apply_warmup"]
 
 BASE_LR = 4e-5
 WEIGHT_DECAY = 5e-4
@@ -93,3 +94,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer, milestones=MILESTONES, gamm
                    ) -> torch.optim.lr_scheduler.MultiStepLR:
     """MultiStepLR stepped once per epoch (milestones in epochs)."""
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
+
+
+def apply_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iters: int) -> None:
+    """Linear learning-rate warm-up: before ``warmup_iters`` iterations every group runs at
+    ``initial_lr * (iteration + 1) / warmup_iters`` (``initial_lr``: the group's rate set by the scheduler's
+    creation); at ``iteration == warmup_iters`` the rates go back to ``initial_lr``. Call it before each step.
+    Warm-up is meant to end before the first MultiStepLR milestone (the rates are not multiplied by its gamma).
+    """
+    if warmup_iters <= 0 or iteration > warmup_iters:
+        return
+    factor = min(1.0, (iteration + 1) / warmup_iters)
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor

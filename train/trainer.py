@@ -34,11 +34,20 @@ from train.evaluate import TABLE_STATS as _VAL_STATS
 from train.evaluate import evaluate_model
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
-from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, make_optimizer, make_scheduler
+from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, apply_warmup, make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "config_dict"]
+__all__ = ["TrainConfig", "TrainResult", "train", "config_dict", "native_bf16"]
+
+
+def native_bf16() -> bool:
+    """True when this CPU has bf16 instructions (AVX512-BF16 or AMX), where ``--amp`` speeds training up ~2x.
+
+    Without them PyTorch emulates bf16 and autocast is slower than float32, so recipes enable ``--amp`` only here.
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 @dataclass
@@ -60,6 +69,8 @@ class TrainConfig:
     epochs: int = 280
     milestones: tuple[int, ...] = MILESTONES
     gamma: float = GAMMA
+    #: linear lr warm-up over the first N iterations (0: none)
+    warmup_iters: int = 0
     max_iters: int | None = None
     time_limit: float | None = None
     num_refinement_stages: int = 1
@@ -73,6 +84,8 @@ class TrainConfig:
     log_after: int = 100
     workers: int = 8
     amp: bool = False
+    #: NHWC activations (1.5-1.7x faster steps on CPU with oneDNN; numerically the same network).
+    channels_last: bool = True
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
@@ -197,6 +210,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     model = PoseEstimationWithMobileNet(num_refinement_stages=cfg.num_refinement_stages)
     resume = _init_model(cfg, model)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg.milestones, cfg.gamma)
     iteration, epoch = 0, 0
@@ -254,7 +269,9 @@ def train(cfg: TrainConfig) -> TrainResult:
             _prune(out_dir, cfg.keep_checkpoints)
         log.info("saved %s", result.checkpoint)
 
-    bar = tqdm(total=cfg.max_iters or cfg.epochs * len(loader), initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
+    # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
+    total = cfg.max_iters or (None if cfg.time_limit is not None else cfg.epochs * len(loader))
+    bar = tqdm(total=total, initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
                dynamic_ncols=True)
     net.train()
     try:
@@ -263,6 +280,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             dataset.set_epoch(epoch)
             for batch in loader:
                 images = batch["image"].to(device, non_blocking=True)
+                if cfg.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 heatmaps = batch["heatmaps"].to(device, non_blocking=True)
                 pafs = batch["pafs"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
@@ -273,6 +292,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(f"loss is {loss_value} at iteration {iteration + 1}: lower --lr")
                 optimizer.zero_grad(set_to_none=True)
+                apply_warmup(optimizer, iteration, cfg.warmup_iters)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
