@@ -7,8 +7,9 @@
 1. ``targets``: :func:`train.targets.render_targets`-style heatmaps + PAFs vs the per-pixel reference of
    tests/test_targets.py on random 368x368 crops with 3 people; prints both times and the speed-up (target >= 20x).
 2. ``step``: seconds per full training step (forward, masked L2 over both stages, backward, Adam) at batch 8,
-   368x368 and at the synthetic run's crop, plus a matmul GFLOP/s baseline measured in the same run (a loaded
-   machine shows a low baseline).
+   368x368 and at the synthetic run's crop, for plain NCHW float32, channels-last float32 (the trainer's default) and
+   channels-last with bf16 autocast (``--amp``, where the CPU has bf16), plus a matmul GFLOP/s baseline measured in
+   the same run (a loaded machine shows a low baseline).
 3. ``synthetic``: generates synthetic people (train and held-out sets), trains from scratch for at most
    ``--time-limit`` seconds of training (default 600), validates every ``--val-after`` iterations on the held-out
    images and prints the AP curve (target: final AP >= 0.5). The checkpoint goes to ``runs/synthetic/``.
@@ -89,27 +90,45 @@ def _gflops(seconds: float = 1.0) -> float:
     return n * 2 * 512 ** 3 / (time.perf_counter() - t0) / 1e9
 
 
+#: Step variants: (name, channels_last, bf16 autocast). "nchw_f32" is the plain PyTorch baseline; the trainer runs
+#: channels-last, and bf16 autocast with ``--amp`` (the synthetic recipe turns it on where the CPU has bf16).
+STEP_VARIANTS = (("nchw_f32", False, False), ("channels_last_f32", True, False), ("channels_last_bf16", True, True))
+
+
 def bench_step(batch: int = 8, sizes: tuple[int, ...] = (368,), steps: int = 4) -> dict:
-    """Median seconds per training step (random data) for each crop size, with a matmul baseline."""
-    out = {"batch": batch, "threads": torch.get_num_threads(), "baseline_gflops_before": _gflops()}
-    model = PoseEstimationWithMobileNet()
-    opt = make_optimizer(model, 4e-5)
-    for size in sizes:
-        m = size // STRIDE
-        x = torch.randn(batch, 3, size, size)
-        hm, paf = torch.rand(batch, 19, m, m), torch.rand(batch, 38, m, m) - 0.5
-        mask = torch.ones(batch, 1, m, m)
-        times = []
-        for i in range(steps + 1):
-            t0 = time.perf_counter()
-            loss, _ = pose_loss(model(x), hm, paf, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if i:  # first step is warm-up
-                times.append(time.perf_counter() - t0)
-        out[f"s_per_step_{size}"] = statistics.median(times)
-        out[f"s_per_step_{size}_all"] = times
+    """Median seconds per training step (random data) for each crop size and step variant, with a matmul baseline.
+
+    bf16 variants run only where :func:`train.trainer.native_bf16` (elsewhere PyTorch emulates bf16 slowly).
+    """
+    out = {"batch": batch, "threads": torch.get_num_threads(), "native_bf16": native_bf16(),
+           "baseline_gflops_before": _gflops()}
+    for name, channels_last, amp in STEP_VARIANTS:
+        if amp and not native_bf16():
+            continue
+        model = PoseEstimationWithMobileNet()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = make_optimizer(model, 4e-5)
+        for size in sizes:
+            m = size // STRIDE
+            x = torch.randn(batch, 3, size, size)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            hm, paf = torch.rand(batch, 19, m, m), torch.rand(batch, 38, m, m) - 0.5
+            mask = torch.ones(batch, 1, m, m)
+            times = []
+            for i in range(steps + 1):
+                t0 = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                    outputs = model(x)
+                loss, _ = pose_loss(outputs, hm, paf, mask)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if i:  # first step is warm-up
+                    times.append(time.perf_counter() - t0)
+            out[f"{name}_s_per_step_{size}"] = statistics.median(times)
+            out[f"{name}_s_per_step_{size}_all"] = times
     out["baseline_gflops_after"] = _gflops()
     return out
 
@@ -178,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     if "step" in args.parts:
         sizes = (368, SYNTHETIC["crop_size"])
         r = report["step"] = bench_step(sizes=sizes)
-        print(f"training step, batch {r['batch']}, {r['threads']} threads: "
-              + ", ".join(f"{s}x{s} {r[f's_per_step_{s}']:.2f} s" for s in sizes)
-              + f" (matmul baseline {r['baseline_gflops_before']:.0f} -> {r['baseline_gflops_after']:.0f} GFLOP/s;"
-              f" ratio 368/{sizes[1]} = {r['s_per_step_368'] / r[f's_per_step_{sizes[1]}']:.2f})", flush=True)
+        print(f"training step, batch {r['batch']}, {r['threads']} threads (matmul baseline "
+              f"{r['baseline_gflops_before']:.0f} -> {r['baseline_gflops_after']:.0f} GFLOP/s):", flush=True)
+        for name, _, _ in STEP_VARIANTS:
+            if f"{name}_s_per_step_{sizes[0]}" in r:
+                print(f"  {name:<20} " + ", ".join(f"{s}x{s} {r[f'{name}_s_per_step_{s}']:.3f} s" for s in sizes)
+                      + f"  ({r[f'nchw_f32_s_per_step_368'] / r[f'{name}_s_per_step_368']:.2f}x the NCHW f32 step"
+                      " at 368)", flush=True)
     if "synthetic" in args.parts:
         r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads)
         print(f"synthetic people: {r['iterations']} iterations in {r['train_seconds']:.0f} s of training "

@@ -70,7 +70,7 @@ class QuickstartConfig:
     val_images: int = 80
     image_width: int = SYNTHETIC_RECIPE.scene.width
     image_height: int = SYNTHETIC_RECIPE.scene.height
-    train_minutes: float = 9.0
+    train_minutes: float = 10.0
     max_iters: int | None = None
     crop_size: int = SYNTHETIC_RECIPE.crop_size
     batch_size: int = SYNTHETIC_RECIPE.batch_size

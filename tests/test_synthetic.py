@@ -111,5 +111,9 @@ def test_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["images"] == 2
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "e"), "--images", "0"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "f"), "--images", "1", "--distractors", "5", "2"])
+    assert "distractors" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "g"), "--images", "1", "--distractors", "0", "0", "--quiet"]) == 0
     proc = subprocess.run([sys.executable, "-m", "train.synthetic", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--max-people" in proc.stdout

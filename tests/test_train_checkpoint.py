@@ -164,7 +164,7 @@ def test_save_roundtrip_in_published_layout(tmp_path, seed_input):
     model.eval()
     again = load_model(path)
     for a, b in zip(_forward(model, seed_input), _forward(again, seed_input)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, atol=1e-6)  # NHWC vs NCHW kernels round differently
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pth"]  # no temp file left behind
 
 

@@ -209,8 +209,21 @@ def test_channels_last_is_the_same_network(tiny_data, tmp_path):
     nhwc = train(_cfg(tiny_data, tmp_path / "nhwc", **kw))
     nchw = train(_cfg(tiny_data, tmp_path / "nchw", channels_last=False, **kw))
     assert nhwc.last_loss == pytest.approx(nchw.last_loss, rel=1e-4)
-    a, b = (read_checkpoint(r.checkpoint)["state_dict"] for r in (nhwc, nchw))
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    # the same outputs and gradients (Adam's first step is ~lr * sign(grad), so weights are compared via these)
+    torch.manual_seed(0)
+    model = PoseEstimationWithMobileNet()
+    twin = PoseEstimationWithMobileNet()
+    twin.load_state_dict(model.state_dict())
+    twin.to(memory_format=torch.channels_last)
+    model.eval(), twin.eval()  # running BN statistics: batch statistics of 2 tiny crops amplify rounding
+    x = torch.randn(2, 3, 64, 64)
+    outs = model(x), twin(x.contiguous(memory_format=torch.channels_last))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    sum(o.square().sum() for o in outs[0]).backward()
+    sum(o.square().sum() for o in outs[1]).backward()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(p.grad, q.grad.contiguous(), rtol=1e-3, atol=1e-4, msg=name)
     tr, _ = tiny_data
     args = ["--train-ann", str(tr), "--train-images", str(tr.parent / "images")]
     assert config_from_args(build_parser().parse_args(args)).channels_last is True
