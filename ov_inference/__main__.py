@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
+from ov_inference.decoder import DecoderOptions
 from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.records import RecordWriter, frame_record
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
     p.add_argument("--requests", type=int, default=None,
                    help="infer requests in flight (default: the device's optimal number)")
+    p.add_argument("--peak-threshold", type=float, default=DecoderOptions.peak_threshold,
+                   help="decoder: minimum heatmap value of a keypoint (default %(default)s)")
+    p.add_argument("--min-keypoints", type=int, default=DecoderOptions.min_keypoints,
+                   help="decoder: people with fewer keypoints are dropped (default %(default)s)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -110,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
     from ov_inference.draw import draw_poses, draw_stats
 
     precision = None if args.precision == "default" else args.precision
+    decoder = DecoderOptions(peak_threshold=args.peak_threshold, min_keypoints=args.min_keypoints)  # ValueError: exit 2
     estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
-                              performance_hint=args.hint)
+                              performance_hint=args.hint, decoder_options=decoder)
     source = open_source(args.input)
     pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)
     tracker = PoseTracker() if (args.track or args.smooth) else None

@@ -176,6 +176,8 @@ def test_cli_bad_inputs_give_clear_errors(tmp_path, tiny_xml, capsys):
     assert "cannot open camera 96" in capsys.readouterr().err
     assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "--height", "100"]) == 2
     assert "multiple of 8" in capsys.readouterr().err
+    assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "--peak-threshold", "nan"]) == 2
+    assert "peak_threshold must be a finite number" in capsys.readouterr().err
 
 
 def test_cli_interrupt_keeps_results(tmp_path, tiny_xml, monkeypatch):
