@@ -376,18 +376,24 @@ def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, sc
     return members, total
 
 
-def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, **options) -> list[Pose]:
+def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *,
+                 decoder_options: DecoderOptions | None = None, **options) -> list[Pose]:
     """Decode people from one image's network outputs.
 
     ``heatmaps``: float32 ``[18 or 19, h, w]`` (a background channel is ignored), ``pafs``: float32 ``[38, h, w]``,
     both at network-output resolution in the channel order of ``pose_format``; a leading batch axis of 1 is
-    accepted. ``stride``: input pixels per map cell. ``options``: fields of :class:`DecoderOptions`.
+    accepted. ``stride``: input pixels per map cell. ``options``: fields of :class:`DecoderOptions`, overriding
+    those of ``decoder_options`` (default: :class:`DecoderOptions`' defaults).
 
     Returns people sorted by decreasing ``score`` (sum of their keypoint confidences and limb scores), keypoints
     in network-input pixels (cell ``i`` centred on ``stride * i + stride / 2 - 0.5``). Raises ``ValueError``
     naming the expected shapes for maps of the wrong shape.
     """
-    opts = DecoderOptions.from_kwargs(**options)
+    if decoder_options is None:
+        opts = DecoderOptions.from_kwargs(**options)
+    else:
+        DecoderOptions.from_kwargs(**options)  # names the valid options on a typo
+        opts = replace(decoder_options, **options) if options else decoder_options
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}")
     hm, pf = _check_maps(heatmaps, pafs)

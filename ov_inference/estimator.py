@@ -6,7 +6,6 @@ Model-API style: :meth:`PoseEstimator.preprocess` (frame -> network inputs + let
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -46,8 +45,7 @@ def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, 
 
     ``options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its defaults).
     """
-    kwargs = dataclasses.asdict(options) if options is not None else {}
-    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride, **kwargs)]
+    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride, decoder_options=options)]
 
 
 class PoseEstimator:

@@ -200,6 +200,11 @@ def test_options_are_applied_and_checked():
     assert len(few) == 1
     with pytest.raises(TypeError, match="valid options"):
         decode_poses(hm, pafs, threshold=0.2)
+    one = DecoderOptions(max_peaks_per_type=1)
+    assert len(decode_poses(hm, pafs, decoder_options=one)) == 1
+    assert len(decode_poses(hm, pafs, decoder_options=one, max_peaks_per_type=64)) == 2  # keywords override
+    with pytest.raises(TypeError, match="valid options"):
+        decode_poses(hm, pafs, decoder_options=one, threshold=0.2)
     with pytest.raises(ValueError, match="max_peaks_per_type"):
         DecoderOptions(max_peaks_per_type=0)
     with pytest.raises(ValueError, match="stride"):

@@ -123,9 +123,9 @@ def test_poses_come_back_in_frame_pixels(monkeypatch):
     est = PoseEstimator(tiny_pose_model(), input_height=64)
     captured = {}
 
-    def fake_decode(heatmaps, pafs, stride=STRIDE, **options):
+    def fake_decode(heatmaps, pafs, stride=STRIDE, decoder_options=None):
         captured["shape"] = heatmaps.shape
-        captured["options"] = options
+        captured["options"] = decoder_options
         kpts = np.zeros((18, 3), np.float32)
         kpts[0] = (3.5, 3.5, 0.9)     # centre of map cell (0, 0) in input pixels
         kpts[1] = (63.5, 31.5, 0.8)
@@ -135,7 +135,7 @@ def test_poses_come_back_in_frame_pixels(monkeypatch):
     frame = np.zeros((128, 256, 3), np.uint8)   # scale 0.5 -> input 64 x 128
     (pose,) = est(frame)
     assert captured["shape"] == (19, 8, 16)
-    assert captured["options"] == {}  # decoder defaults
+    assert captured["options"] is None  # decoder defaults
     np.testing.assert_allclose(pose.keypoints[0, :2], [7.5, 7.5])      # (x + 0.5) / 0.5 - 0.5
     np.testing.assert_allclose(pose.keypoints[1, :2], [127.5, 63.5])
     assert set(est.last_timings) == {"preprocess_ms", "infer_ms", "decode_ms"}
@@ -234,6 +234,6 @@ def test_decoder_options_reach_the_decoder(monkeypatch):
     est = PoseEstimator(tiny_pose_model(), input_height=64, decoder_options=opts)
     seen = []
     monkeypatch.setattr("ov_inference.estimator.decode_poses",
-                        lambda heatmaps, pafs, stride=STRIDE, **options: seen.append(options) or [])
+                        lambda heatmaps, pafs, stride=STRIDE, decoder_options=None: seen.append(decoder_options) or [])
     assert est(np.zeros((64, 64, 3), np.uint8)) == []
-    assert seen[0]["peak_threshold"] == 0.3 and seen[0]["max_peaks_per_type"] == 5
+    assert seen == [opts]
