@@ -246,3 +246,52 @@ def test_warmup_ramps_every_group_then_restores():
     opt.param_groups[0]["lr"] = 123.0  # after warm-up the scheduler owns the rates
     apply_warmup(opt, 5, 4)
     assert opt.param_groups[0]["lr"] == 123.0
+
+
+def test_uniform_lr_keeps_groups_and_decay_rules():
+    model = PoseEstimationWithMobileNet()
+    paper = {g["name"]: g for g in param_groups(model, base_lr=1.0)}
+    uniform = {g["name"]: g for g in param_groups(model, base_lr=1.0, multipliers=False)}
+    assert paper.keys() == uniform.keys() and all(g["lr"] == 1.0 for g in uniform.values())
+    assert all(uniform[n].get("weight_decay") == paper[n].get("weight_decay") for n in paper)
+    from train.__main__ import build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args(["--train-ann", "a", "--train-images", "b", "--uniform-lr"])
+                            ).lr_multipliers is False
+
+
+def test_weight_average_follows_the_formula():
+    from train.ema import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
+    ema = WeightAverage(model, decay=0.9)
+    start = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(4, 1, 3, 3))  # BN running stats and counter move
+    d = ema.current_decay()
+    assert d == pytest.approx(min(0.9, 2 / 11))
+    ema.update(model)
+    for k, v in ema.module.state_dict().items():
+        cur = model.state_dict()[k]
+        if v.dtype.is_floating_point:
+            assert torch.allclose(v, start[k] * d + cur * (1 - d), atol=1e-6), k
+        else:
+            assert torch.equal(v, cur), k
+    assert not any(p.requires_grad for p in ema.module.parameters())
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_ema_run_saves_the_average_and_resumes_the_trained_weights(tiny_data, tmp_path):
+    first = train(_cfg(tiny_data, tmp_path / "e", ema_decay=0.5))
+    raw = read_checkpoint(tmp_path / "e" / "checkpoint_iter_2.pth")
+    assert raw["ema_updates"] == 2 and set(raw["train_state_dict"]) == set(raw["state_dict"])
+    k = "initial_stage.heatmaps.1.0.weight"
+    assert not torch.equal(raw["state_dict"][k], raw["train_state_dict"][k])  # the average lags the weights
+    assert len(first.val_curve) == 1
+    resumed = train(_cfg(tiny_data, tmp_path / "e", checkpoint=tmp_path / "e" / "checkpoint_iter_2.pth",
+                         max_iters=3, ema_decay=0.5))
+    last = read_checkpoint(resumed.checkpoint)
+    assert last["ema_updates"] == 3 and last["iter"] == 3

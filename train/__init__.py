@@ -3,38 +3,70 @@
 Public API (see README.md, "Training")::
 
     from train import load_model, save_checkpoint, CocoPoseDataset, TrainConfig, train, evaluate_model
-"""
-from train.model import PoseEstimationWithMobileNet
-from train.checkpoint import (
-    IMAGENET_BACKBONE_BLOCKS,
-    CheckpointError,
-    LoadReport,
-    filter_state_dict,
-    load_imagenet_backbone,
-    load_model,
-    load_weights,
-    read_checkpoint,
-    save_checkpoint,
-    strip_module_prefix,
-)
-from train.targets import render_heatmaps, render_mask, render_pafs, render_targets
-from train.augment import FLIP_PERMUTATION_18, AugmentConfig, apply_transform, flip_keypoints, sample_transform
-from train.dataset import CocoPoseDataset, ImageRecord, load_coco_records, read_image
-from train.loss import masked_l2, pose_loss
-from train.optim import make_optimizer, make_scheduler, param_groups
-from train.evaluate import detect_coco, evaluate_model, format_table, predict_maps
-from train.trainer import TrainConfig, TrainResult, train
-from train.synthetic import SYNTHETIC_RECIPE, SyntheticConfig, SyntheticRecipe, generate_dataset, render_scene
 
-__all__ = [
-    "PoseEstimationWithMobileNet",
-    "IMAGENET_BACKBONE_BLOCKS", "CheckpointError", "LoadReport", "filter_state_dict", "load_imagenet_backbone",
-    "load_model", "load_weights", "read_checkpoint", "save_checkpoint", "strip_module_prefix",
-    "render_heatmaps", "render_mask", "render_pafs", "render_targets",
-    "FLIP_PERMUTATION_18", "AugmentConfig", "apply_transform", "flip_keypoints", "sample_transform",
-    "CocoPoseDataset", "ImageRecord", "load_coco_records", "read_image",
-    "masked_l2", "pose_loss", "make_optimizer", "make_scheduler", "param_groups",
-    "detect_coco", "evaluate_model", "format_table", "predict_maps",
-    "TrainConfig", "TrainResult", "train",
-    "SYNTHETIC_RECIPE", "SyntheticConfig", "SyntheticRecipe", "generate_dataset", "render_scene",
-]
+Names load on first use (PEP 562), so ``python -m train.evaluate`` and ``python -m train.synthetic`` run their
+module once, without importing it first through the package.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS: dict[str, str] = {
+    "PoseEstimationWithMobileNet": "train.model",
+    "IMAGENET_BACKBONE_BLOCKS": "train.checkpoint",
+    "CheckpointError": "train.checkpoint",
+    "LoadReport": "train.checkpoint",
+    "filter_state_dict": "train.checkpoint",
+    "load_imagenet_backbone": "train.checkpoint",
+    "load_model": "train.checkpoint",
+    "load_weights": "train.checkpoint",
+    "read_checkpoint": "train.checkpoint",
+    "save_checkpoint": "train.checkpoint",
+    "strip_module_prefix": "train.checkpoint",
+    "render_heatmaps": "train.targets",
+    "render_mask": "train.targets",
+    "render_pafs": "train.targets",
+    "render_targets": "train.targets",
+    "FLIP_PERMUTATION_18": "train.augment",
+    "AugmentConfig": "train.augment",
+    "apply_transform": "train.augment",
+    "flip_keypoints": "train.augment",
+    "sample_transform": "train.augment",
+    "CocoPoseDataset": "train.dataset",
+    "ImageRecord": "train.dataset",
+    "load_coco_records": "train.dataset",
+    "read_image": "train.dataset",
+    "masked_l2": "train.loss",
+    "pose_loss": "train.loss",
+    "WeightAverage": "train.ema",
+    "make_optimizer": "train.optim",
+    "make_scheduler": "train.optim",
+    "param_groups": "train.optim",
+    "detect_coco": "train.evaluate",
+    "evaluate_model": "train.evaluate",
+    "format_table": "train.evaluate",
+    "predict_maps": "train.evaluate",
+    "TrainConfig": "train.trainer",
+    "TrainResult": "train.trainer",
+    "train": "train.trainer",
+    "SYNTHETIC_RECIPE": "train.synthetic",
+    "SyntheticConfig": "train.synthetic",
+    "SyntheticRecipe": "train.synthetic",
+    "generate_dataset": "train.synthetic",
+    "render_scene": "train.synthetic",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--batch-size", type=int, default=TC.batch_size, help=f"batch size per process (default {TC.batch_size})")
     o.add_argument("--lr", type=float, default=BASE_LR, help=f"base learning rate (default {BASE_LR})")
     o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help=f"weight decay (default {WEIGHT_DECAY})")
+    o.add_argument("--uniform-lr", dest="lr_multipliers", action="store_false",
+                   help="every parameter group at the base lr (default: the paper's x2 / x4 / x8 group multipliers)")
+    o.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and save an exponential moving average of the weights with this decay, "
+                        "e.g. 0.999 (default 0: off)")
     o.add_argument("--epochs", type=int, default=TC.epochs, help=f"epochs (default {TC.epochs})")
     o.add_argument("--milestones", type=int, nargs="*", default=list(MILESTONES),
                    help="MultiStepLR milestones, epochs (default 100 200 260)")
@@ -85,7 +90,7 @@ def config_from_args(args: argparse.Namespace):
         train_ann=args.train_ann, train_images=args.train_images, out_dir=args.out_dir, val_ann=args.val_ann,
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
-        weight_decay=args.weight_decay, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
+        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
         warmup_iters=args.warmup_iters,
         max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
         checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,

@@ -42,28 +42,30 @@ def _bn(name: str) -> Callable[[nn.Module, str], bool]:
     return lambda m, p: isinstance(m, nn.BatchNorm2d) and p == name
 
 
-def param_groups(model: nn.Module, base_lr: float = BASE_LR) -> list[dict]:
+def param_groups(model: nn.Module, base_lr: float = BASE_LR, multipliers: bool = True) -> list[dict]:
     """The paper's parameter groups for a :class:`~train.model.PoseEstimationWithMobileNet` (DDP unwrapped).
 
     Every trainable parameter lands in exactly one group (checked). Groups carry ``lr`` and, where decay is off,
-    ``weight_decay = 0``; a ``name`` key documents each group.
+    ``weight_decay = 0``; a ``name`` key documents each group. ``multipliers=False`` keeps the groups and their
+    weight-decay rules but runs every group at ``base_lr``.
     """
     model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     lr = base_lr
+    x2, x4, x8 = (2, 4, 8) if multipliers else (1, 1, 1)
     spec = [
         ("backbone.conv.weight", model.model, _conv("weight"), lr, None),
         ("backbone.depthwise.weight", model.model, _depthwise("weight"), lr, 0.0),
         ("backbone.bn.weight", model.model, _bn("weight"), lr, 0.0),
-        ("backbone.bn.bias", model.model, _bn("bias"), lr * 2, 0.0),
+        ("backbone.bn.bias", model.model, _bn("bias"), lr * x2, 0.0),
         ("cpm.conv.weight", model.cpm, _conv("weight"), lr, None),
-        ("cpm.conv.bias", model.cpm, _conv("bias"), lr * 2, 0.0),
+        ("cpm.conv.bias", model.cpm, _conv("bias"), lr * x2, 0.0),
         ("cpm.depthwise.weight", model.cpm, _depthwise("weight"), lr, 0.0),
         ("initial.conv.weight", model.initial_stage, _conv("weight"), lr, None),
-        ("initial.conv.bias", model.initial_stage, _conv("bias"), lr * 2, 0.0),
-        ("refinement.conv.weight", model.refinement_stages, _conv("weight"), lr * 4, None),
-        ("refinement.conv.bias", model.refinement_stages, _conv("bias"), lr * 8, 0.0),
+        ("initial.conv.bias", model.initial_stage, _conv("bias"), lr * x2, 0.0),
+        ("refinement.conv.weight", model.refinement_stages, _conv("weight"), lr * x4, None),
+        ("refinement.conv.bias", model.refinement_stages, _conv("bias"), lr * x8, 0.0),
         ("refinement.bn.weight", model.refinement_stages, _bn("weight"), lr, 0.0),
-        ("refinement.bn.bias", model.refinement_stages, _bn("bias"), lr * 2, 0.0),
+        ("refinement.bn.bias", model.refinement_stages, _bn("bias"), lr * x2, 0.0),
     ]
     groups, seen = [], set()
     for name, module, predicate, group_lr, decay in spec:
@@ -84,10 +86,11 @@ def param_groups(model: nn.Module, base_lr: float = BASE_LR) -> list[dict]:
     return groups
 
 
-def make_optimizer(model: nn.Module, base_lr: float = BASE_LR, weight_decay: float = WEIGHT_DECAY
-                   ) -> torch.optim.Adam:
-    """Adam over :func:`param_groups` with default weight decay ``weight_decay``."""
-    return torch.optim.Adam(param_groups(model, base_lr), lr=base_lr, weight_decay=weight_decay)
+def make_optimizer(model: nn.Module, base_lr: float = BASE_LR, weight_decay: float = WEIGHT_DECAY,
+                   multipliers: bool = True) -> torch.optim.Adam:
+    """Adam over :func:`param_groups` (``multipliers``: the paper's per-group lr multipliers) with default weight
+    decay ``weight_decay``."""
+    return torch.optim.Adam(param_groups(model, base_lr, multipliers), lr=base_lr, weight_decay=weight_decay)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, milestones=MILESTONES, gamma: float = GAMMA

@@ -41,13 +41,13 @@ _K = {name: i for i, name in enumerate(COCO17_NAMES)}
 # Body parts: name -> the COCO-17 keypoints it carries (a keypoint is visible when the top-most surface at its
 # pixel is one of its own parts).
 _PARTS = ("torso", "head", "l_upper_arm", "l_forearm", "r_upper_arm", "r_forearm", "l_thigh", "l_shin",
-          "r_thigh", "r_shin")
+          "r_thigh", "r_shin", "l_hand", "r_hand")
 _PART_ID = {p: i + 1 for i, p in enumerate(_PARTS)}
 _OWNERS: dict[str, tuple[str, ...]] = {
     "nose": ("head",), "left_eye": ("head",), "right_eye": ("head",), "left_ear": ("head",), "right_ear": ("head",),
     "left_shoulder": ("torso", "l_upper_arm"), "right_shoulder": ("torso", "r_upper_arm"),
     "left_elbow": ("l_upper_arm", "l_forearm"), "right_elbow": ("r_upper_arm", "r_forearm"),
-    "left_wrist": ("l_forearm",), "right_wrist": ("r_forearm",),
+    "left_wrist": ("l_forearm", "l_hand"), "right_wrist": ("r_forearm", "r_hand"),
     "left_hip": ("torso", "l_thigh"), "right_hip": ("torso", "r_thigh"),
     "left_knee": ("l_thigh", "l_shin"), "right_knee": ("r_thigh", "r_shin"),
     "left_ankle": ("l_shin",), "right_ankle": ("r_shin",),
@@ -275,7 +275,7 @@ def _pose(rng: np.random.Generator, body_h: float, feet: np.ndarray) -> dict:
         "thigh": rng.uniform(0.065, 0.09) * u, "shin": rng.uniform(0.05, 0.07) * u,
     }
     return {"k": k, "depth": depth, "yaw": yaw, "r": r, "head": head, "neck": neck, "pelvis": pelvis,
-            "down": down, "side": side, "widths": widths, "cos_yaw": cy}
+            "down": down, "side": side, "widths": widths, "cos_yaw": cy, "u": u}
 
 
 def _capsule(mask: np.ndarray, a: np.ndarray, b: np.ndarray, width: float) -> None:
@@ -315,6 +315,14 @@ def _draw_person(canvas: np.ndarray, owner: np.ndarray, pid: int, pose: dict, rn
         _capsule(m, k[_K[f"{prefix}_elbow"]], k[_K[f"{prefix}_wrist"]], wd["forearm"])
         cv2.circle(m, tuple(int(round(v)) for v in k[_K[f"{prefix}_wrist"]]), max(2, int(wd["forearm"] * 0.7)), 1, -1)
         masks[f"{p}_forearm"], fills[f"{p}_forearm"] = m, (shirt if sleeves_long else skin_img)
+        # Hand: a skin ellipse from the wrist along the forearm (palm centre ~0.045 figure heights past the wrist).
+        wrist, elbow = k[_K[f"{prefix}_wrist"]], k[_K[f"{prefix}_elbow"]]
+        fdir = (wrist - elbow) / max(float(np.linalg.norm(wrist - elbow)), 1e-6)
+        m = part("hand")
+        cv2.ellipse(m, tuple(int(round(v)) for v in wrist + fdir * 0.045 * pose["u"]),
+                    (max(2, int(0.05 * pose["u"])), max(1, int(wd["forearm"] * 0.6))),
+                    float(np.degrees(math.atan2(fdir[1], fdir[0]))), 0, 360, 1, -1)
+        masks[f"{p}_hand"], fills[f"{p}_hand"] = m, skin_img
         m = part("th")
         _capsule(m, k[_K[f"{prefix}_hip"]], k[_K[f"{prefix}_knee"]], wd["thigh"])
         masks[f"{p}_thigh"], fills[f"{p}_thigh"] = m, trousers
@@ -337,6 +345,7 @@ def _draw_person(canvas: np.ndarray, owner: np.ndarray, pid: int, pose: dict, rn
         "torso": 0.0, "head": 10.0,
         "l_upper_arm": d[_K["left_shoulder"]] + 0.02, "l_forearm": d[_K["left_shoulder"]] + 0.03,
         "r_upper_arm": d[_K["right_shoulder"]] + 0.02, "r_forearm": d[_K["right_shoulder"]] + 0.03,
+        "l_hand": d[_K["left_shoulder"]] + 0.025, "r_hand": d[_K["right_shoulder"]] + 0.025,
         "l_thigh": d[_K["left_hip"]] - 0.02, "l_shin": d[_K["left_hip"]] - 0.01,
         "r_thigh": d[_K["right_hip"]] - 0.02, "r_shin": d[_K["right_hip"]] - 0.01,
     }[n])
@@ -347,7 +356,7 @@ def _draw_person(canvas: np.ndarray, owner: np.ndarray, pid: int, pose: dict, rn
         if not sel.any():
             continue
         fill = fills[name][sel]
-        if name in ("l_upper_arm", "l_forearm", "l_thigh", "l_shin", "r_upper_arm", "r_forearm", "r_thigh", "r_shin"):
+        if name not in ("torso", "head"):
             if d[_K["left_shoulder" if name[0] == "l" else "right_shoulder"]] < -0.01:
                 fill = fill * shade  # far side a little darker
         canvas[sel] = np.clip(fill, 0, 255).astype(np.uint8)

@@ -34,6 +34,7 @@ from train.evaluate import TABLE_STATS as _VAL_STATS
 from train.evaluate import evaluate_model
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
+from train.ema import WeightAverage
 from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, apply_warmup, make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,16 @@ class TrainConfig:
     batch_size: int = 80
     base_lr: float = BASE_LR
     weight_decay: float = WEIGHT_DECAY
+    #: the paper's per-group lr multipliers (x2 biases, x4 / x8 refinement stages); False: every group at base_lr
+    lr_multipliers: bool = True
     epochs: int = 280
     milestones: tuple[int, ...] = MILESTONES
     gamma: float = GAMMA
     #: linear lr warm-up over the first N iterations (0: none)
     warmup_iters: int = 0
+    #: decay of an exponential moving average of the weights (0: off); validation and checkpoints then use the
+    #: average (``state_dict``) and keep the trained weights for resuming under ``train_state_dict``
+    ema_decay: float = 0.0
     max_iters: int | None = None
     time_limit: float | None = None
     num_refinement_stages: int = 1
@@ -212,7 +218,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay, cfg.lr_multipliers)
     scheduler = make_scheduler(optimizer, cfg.milestones, cfg.gamma)
     iteration, epoch = 0, 0
     if resume is not None:
@@ -225,6 +231,14 @@ def train(cfg: TrainConfig) -> TrainResult:
                 "restart from its weights with --weights-only") from exc
         iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
         log.info("resuming at iteration %d, epoch %d", iteration, epoch)
+    ema = None
+    if cfg.ema_decay > 0:
+        ema = WeightAverage(model, cfg.ema_decay, updates=int(resume.get("ema_updates", 0)) if resume else 0)
+        if resume is not None and "train_state_dict" in resume:  # the average was saved as state_dict
+            model.load_state_dict(resume["train_state_dict"])
+    elif resume is not None and "train_state_dict" in resume:
+        model.load_state_dict(resume["train_state_dict"])
+        log.info("resuming the trained weights (train_state_dict), not the checkpoint's average")
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -248,7 +262,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not is_main or cfg.val_ann is None:
             return
         t0 = time.perf_counter()
-        stats = evaluate_model(model, cfg.val_ann, cfg.val_images, cfg.val_height, cfg.val_max_images,
+        stats = evaluate_model(model if ema is None else ema.module, cfg.val_ann, cfg.val_images, cfg.val_height, cfg.val_max_images,
                                progress=False)
         val_seconds += time.perf_counter() - t0
         train_s = time.perf_counter() - start - val_seconds
@@ -264,7 +278,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not is_main:
             return
         name = "checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth"
-        result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch)
+        if ema is None:
+            result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch)
+        else:
+            trained = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            result.checkpoint = save_checkpoint(out_dir / name, ema.module, optimizer, scheduler, iteration, epoch,
+                                                extra={"train_state_dict": trained, "ema_updates": ema.updates})
         if not final:
             _prune(out_dir, cfg.keep_checkpoints)
         log.info("saved %s", result.checkpoint)
@@ -296,6 +315,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                if ema is not None:
+                    ema.update(model)
                 iteration += 1
                 window_n += 1
                 window_loss += loss_value
