@@ -75,12 +75,14 @@ class QuickstartConfig:
     crop_size: int = SYNTHETIC_RECIPE.crop_size
     batch_size: int = SYNTHETIC_RECIPE.batch_size
     lr: float = SYNTHETIC_RECIPE.lr
+    lr_multipliers: bool = SYNTHETIC_RECIPE.lr_multipliers
     milestones: tuple[int, ...] = SYNTHETIC_RECIPE.milestones
     warmup_iters: int = SYNTHETIC_RECIPE.warmup_iters
     amp: bool = SYNTHETIC_RECIPE.amp
     target_dist: float = SYNTHETIC_RECIPE.target_dist
     scale_min: float = SYNTHETIC_RECIPE.scale_min
     scale_max: float = SYNTHETIC_RECIPE.scale_max
+    center_jitter: float = SYNTHETIC_RECIPE.center_jitter
     workers: int = 0
     threads: int | None = 2
     seed: int = 0
@@ -95,7 +97,8 @@ class QuickstartConfig:
     def train_key(self) -> str:
         """Hash of everything that determines the trained model (the cache key of the run folder)."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
-                "batch_size", "lr", "milestones", "warmup_iters", "amp", "target_dist", "scale_min", "scale_max", "seed")
+                "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "amp", "target_dist", "scale_min",
+                "scale_max", "center_jitter", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
 
@@ -165,6 +168,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
         shutil.rmtree(run)
     tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
+                     lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter,
                      milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters,
                      amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
