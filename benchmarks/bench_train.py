@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pose_format import NUM_KEYPOINTS, STRIDE  # noqa: E402
+from pose_format import NUM_KEYPOINTS, STRIDE, __version__  # noqa: E402
 from train.loss import pose_loss  # noqa: E402
 from train.model import PoseEstimationWithMobileNet  # noqa: E402
 from train.optim import make_optimizer  # noqa: E402
@@ -158,9 +158,13 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
     data = out_dir / "data"
     cfg = SYNTHETIC_RECIPE.scene
     for split, n, seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
-        ann = data / split / "annotations.json"
-        if not ann.is_file() or len(json.loads(ann.read_text())["images"]) != n:
+        ann, stamp = data / split / "annotations.json", data / split / "generator.json"
+        # reuse the data only when made by this package version with these scene settings, seed and size
+        made_by = json.loads(json.dumps({"version": __version__, "scene": dataclasses.asdict(cfg), "seed": seed,
+                                         "images": n}))
+        if not (ann.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_by):
             generate_dataset(data / split, n, seed=seed, cfg=cfg)
+            stamp.write_text(json.dumps(made_by))
     argv = synthetic_command(data, out_dir, time_limit, val_after, threads)
     print("training command: python -m train " + " ".join(argv), flush=True)
     result = train(config_from_args(build_parser().parse_args(argv)))

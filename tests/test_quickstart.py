@@ -84,3 +84,36 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert "missing.pth does not exist" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_quickstart_and_benchmark_train_with_the_whole_recipe():
+    """Every training field of SYNTHETIC_RECIPE reaches the quickstart's config, its cache key and the benchmark's
+    command line (so a recipe change cannot silently skip one of them)."""
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    from train.synthetic import SYNTHETIC_RECIPE, SyntheticRecipe
+
+    qs = QuickstartConfig()
+    for f in dataclasses.fields(SyntheticRecipe):
+        if f.name in ("scene", "val_images", "eval_height"):
+            continue
+        assert getattr(qs, f.name) == getattr(SYNTHETIC_RECIPE, f.name), f.name
+        changed = dataclasses.replace(qs, **{f.name: not qs.amp if f.name == "amp" else
+                                             (not qs.lr_multipliers if f.name == "lr_multipliers" else
+                                              (getattr(qs, f.name) + (1,) if isinstance(getattr(qs, f.name), tuple)
+                                               else getattr(qs, f.name) * 2))})
+        assert changed.train_key() != qs.train_key(), f.name
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_train", root / "benchmarks" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from train.__main__ import build_parser, config_from_args
+
+    tc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2)))
+    r = SYNTHETIC_RECIPE
+    assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
+            tc.target_dist, tc.scale_range, tc.center_jitter) == (
+        r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.target_dist,
+        (r.scale_min, r.scale_max), r.center_jitter)

@@ -84,8 +84,8 @@ class SyntheticRecipe:
     ``scene``: the generator settings of its train and held-out images. Sizes in pixels: the figures fill 45-95 %
     of ``scene.height``-pixel images and are learned at the scale of ``crop_size`` crops (``target_dist``: person
     height / crop), so AP and demos run at ``eval_height``. ``lr`` is Adam's base rate (the paper's per-group
-    multipliers apply on top; measured from scratch: 5e-4 learns ~1.5x slower than 2e-3, 4e-3 without warm-up
-    stalls at AP 0). ``benchmarks/bench_train.py`` and the quickstart both train with it.
+    multipliers do not apply: see ``lr_multipliers``; measured from scratch with them: 5e-4 learns ~1.5x slower than
+    2e-3, 4e-3 without warm-up stalls at AP 0). ``benchmarks/bench_train.py`` and the quickstart both train with it.
     """
 
     scene: SyntheticConfig = SyntheticConfig()
