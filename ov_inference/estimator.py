@@ -40,12 +40,14 @@ class FrameInputs:
 
 
 def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, stride: int = STRIDE,
-                   options: DecoderOptions | None = None) -> list[Pose]:
+                   decoder_options: DecoderOptions | None = None) -> list[Pose]:
     """``[C, h, w]`` heatmaps and ``[38, h, w]`` PAFs of one frame -> poses in the frame's image pixels.
 
-    ``options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its defaults).
+    ``decoder_options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its defaults), the same
+    keyword as :func:`ov_inference.decode_poses` and :class:`ov_inference.PoseEstimator` take.
     """
-    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride, decoder_options=options)]
+    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride,
+                                                         decoder_options=decoder_options)]
 
 
 class PoseEstimator:
