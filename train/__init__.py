@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "load_weights": "train.checkpoint",
     "read_checkpoint": "train.checkpoint",
     "save_checkpoint": "train.checkpoint",
+    "unwrap_model": "train.checkpoint",
+    "cpu_state_dict": "train.checkpoint",
     "strip_module_prefix": "train.checkpoint",
     "render_heatmaps": "train.targets",
     "render_mask": "train.targets",

@@ -219,8 +219,14 @@ def load_imagenet_backbone(model: PoseEstimationWithMobileNet, path: str | os.Pa
     return sorted(picked)
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
+def unwrap_model(module: nn.Module) -> nn.Module:
+    """The network inside a DataParallel / DistributedDataParallel wrapper (``module`` itself when unwrapped)."""
     return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s state dict (unwrapped, no ``module.`` prefix) as contiguous CPU tensors, ready to save."""
+    return {k: v.detach().cpu().contiguous() for k, v in unwrap_model(model).state_dict().items()}
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
@@ -235,7 +241,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()},
+        "state_dict": cpu_state_dict(model),
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
         "scheduler": scheduler.state_dict() if scheduler is not None else {},
         "iter": int(iteration),

@@ -12,11 +12,9 @@ import copy
 import torch
 from torch import nn
 
+from train.checkpoint import unwrap_model
+
 __all__ = ["WeightAverage"]
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 class WeightAverage:
@@ -27,7 +25,7 @@ class WeightAverage:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.updates = updates
-        self.module = copy.deepcopy(_unwrap(model)).eval()
+        self.module = copy.deepcopy(unwrap_model(model)).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 
@@ -41,13 +39,16 @@ class WeightAverage:
         # BatchNorm), so the lists are built once per trained model and reused by every update.
         if getattr(self, "_cached_for", None) is not model:
             avg, cur, ints = [], [], []
-            for (name, a), b in zip(self.module.state_dict().items(), _unwrap(model).state_dict().values()):
+            for (name, a), b in zip(self.module.state_dict().items(), unwrap_model(model).state_dict().values()):
                 if a.shape != b.shape:
                     raise ValueError(f"{name}: the averaged network has shape {tuple(a.shape)}, the trained one "
                                      f"{tuple(b.shape)}")
-                (avg if a.dtype.is_floating_point else ints).append(a)
-                (cur if a.dtype.is_floating_point else ints).append(b)
-            self._lists = (avg, cur, list(zip(ints[0::2], ints[1::2])))
+                if a.dtype.is_floating_point:
+                    avg.append(a)
+                    cur.append(b)
+                else:
+                    ints.append((a, b))
+            self._lists = (avg, cur, ints)
             self._cached_for = model
         return self._lists
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from train.checkpoint import unwrap_model
+
 __all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler",
            "apply_warmup"]
 
@@ -49,7 +51,7 @@ def param_groups(model: nn.Module, base_lr: float = BASE_LR, multipliers: bool =
     ``weight_decay = 0``; a ``name`` key documents each group. ``multipliers=False`` keeps the groups and their
     weight-decay rules but runs every group at ``base_lr``.
     """
-    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    model = unwrap_model(model)
     lr = base_lr
     x2, x4, x8 = (2, 4, 8) if multipliers else (1, 1, 1)
     spec = [

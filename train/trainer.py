@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
 from train.augment import AugmentConfig
-from train.checkpoint import (CheckpointError, load_imagenet_backbone, load_weights, read_checkpoint,
+from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_backbone, load_weights, read_checkpoint,
                               save_checkpoint)
 from train.dataset import CocoPoseDataset
 from train.evaluate import TABLE_STATS as _VAL_STATS
@@ -231,12 +231,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 "restart from its weights with --weights-only") from exc
         iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
         log.info("resuming at iteration %d, epoch %d", iteration, epoch)
-    ema = None
-    if cfg.ema_decay > 0:
-        ema = WeightAverage(model, cfg.ema_decay, updates=int(resume.get("ema_updates", 0)) if resume else 0)
-        if resume is not None and "train_state_dict" in resume:  # the average was saved as state_dict
-            model.load_state_dict(resume["train_state_dict"])
-    elif resume is not None and "train_state_dict" in resume:
+    # The average starts from the loaded state_dict (a run with --ema saved its average there) ...
+    ema = (WeightAverage(model, cfg.ema_decay, updates=int(resume.get("ema_updates", 0)) if resume else 0)
+           if cfg.ema_decay > 0 else None)
+    if resume is not None and "train_state_dict" in resume:  # ... and training resumes the trained weights
         model.load_state_dict(resume["train_state_dict"])
         log.info("resuming the trained weights (train_state_dict), not the checkpoint's average")
     net: nn.Module = model
@@ -262,8 +260,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not is_main or cfg.val_ann is None:
             return
         t0 = time.perf_counter()
-        stats = evaluate_model(model if ema is None else ema.module, cfg.val_ann, cfg.val_images, cfg.val_height, cfg.val_max_images,
-                               progress=False)
+        stats = evaluate_model(model if ema is None else ema.module, cfg.val_ann, cfg.val_images, cfg.val_height,
+                               cfg.val_max_images, progress=False)
         val_seconds += time.perf_counter() - t0
         train_s = time.perf_counter() - start - val_seconds
         point = {"iter": iteration, "epoch": epoch, "train_seconds": round(train_s, 2),
@@ -281,9 +279,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         if ema is None:
             result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch)
         else:
-            trained = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             result.checkpoint = save_checkpoint(out_dir / name, ema.module, optimizer, scheduler, iteration, epoch,
-                                                extra={"train_state_dict": trained, "ema_updates": ema.updates})
+                                                extra={"train_state_dict": cpu_state_dict(model),
+                                                       "ema_updates": ema.updates})
         if not final:
             _prune(out_dir, cfg.keep_checkpoints)
         log.info("saved %s", result.checkpoint)
