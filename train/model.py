@@ -24,11 +24,46 @@ def conv(in_ch: int, out_ch: int, kernel_size: int = 3, padding: int = 1, bn: bo
     return nn.Sequential(*layers)
 
 
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise ``nn.Conv2d`` (same parameters and checkpoint keys) with faster training paths on CPU.
+
+    oneDNN's backward pass of depthwise convolutions is slow in two cases this network has, measured on this
+    project's AVX-512 CPU at batch 8, 128x128 crops (forward + backward):
+
+    - stride 2 under bf16 autocast: 6.5 ms (64 channels, 64x64) vs 0.8 ms in float32, so these run in float32;
+    - dilation 2: 8.5 ms (512 channels, 16x16) vs 0.5 ms undilated, so with even map sides it runs as the
+      equivalent undilated convolution of the four 2x2 phase sub-maps stacked on the batch (exact: the zero
+      padding of each phase is the zero padding of the whole map).
+
+    Both paths apply only when gradients are on, so inference and ONNX export see a plain convolution.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1, dilation: int = 1):
+        super().__init__(channels, channels, kernel_size, stride, padding, dilation=dilation, groups=channels,
+                         bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() or x.device.type != "cpu" or torch.jit.is_tracing() or torch.jit.is_scripting():
+            return super().forward(x)
+        if self.stride != (1, 1) and torch.is_autocast_cpu_enabled():
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        n, c, h, w = x.shape
+        if self.dilation == (2, 2) and self.stride == (1, 1) and self.padding == (2, 2) and h % 2 == 0 and w % 2 == 0:
+            # phase (i, j) holds pixels (2y + i, 2x + j); permutes keep the channels innermost (NHWC in memory)
+            nhwc = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c).permute(2, 4, 0, 1, 3, 5)
+            phases = nhwc.reshape(4 * n, h // 2, w // 2, c).permute(0, 3, 1, 2)
+            y = nn.functional.conv2d(phases, self.weight, None, 1, 1, 1, self.groups)
+            y = y.permute(0, 2, 3, 1).reshape(2, 2, n, h // 2, w // 2, c).permute(2, 3, 0, 4, 1, 5)
+            return y.reshape(n, h, w, c).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
 def conv_dw(in_ch: int, out_ch: int, kernel_size: int = 3, padding: int = 1, stride: int = 1,
             dilation: int = 1) -> nn.Sequential:
     """Depthwise-separable MobileNet block with BatchNorm and ReLU."""
     return nn.Sequential(
-        nn.Conv2d(in_ch, in_ch, kernel_size, stride, padding, dilation=dilation, groups=in_ch, bias=False),
+        DepthwiseConv2d(in_ch, kernel_size, stride, padding, dilation),
         nn.BatchNorm2d(in_ch),
         nn.ReLU(inplace=True),
         nn.Conv2d(in_ch, out_ch, 1, 1, 0, bias=False),
