@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -140,8 +141,8 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
-        "--center-jitter", str(s["center_jitter"]),
-        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]), "--epochs", str(s["epochs"]),
+        "--center-jitter", str(s["center_jitter"]), "--foreground-weight", str(s["foreground_weight"]),
+        "--batch-size", str(s["batch_size"]), "--lr", os.environ.get("XLR", str(s["lr"])), "--warmup-iters", os.environ.get("XWU", str(s["warmup_iters"])), "--epochs", str(s["epochs"]),
         "--milestones", *map(str, s["milestones"]), "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",

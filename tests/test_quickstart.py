@@ -86,7 +86,7 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_quickstart_and_benchmark_train_with_the_whole_recipe():
+def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypatch):
     """Every training field of SYNTHETIC_RECIPE reaches the quickstart's config, its cache key and the benchmark's
     command line (so a recipe change cannot silently skip one of them)."""
     import dataclasses
@@ -114,6 +114,22 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe():
     tc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2)))
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
-            tc.target_dist, tc.scale_range, tc.center_jitter) == (
+            tc.target_dist, tc.scale_range, tc.center_jitter, tc.foreground_weight) == (
         r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.target_dist,
-        (r.scale_min, r.scale_max), r.center_jitter)
+        (r.scale_min, r.scale_max), r.center_jitter, r.foreground_weight)
+    # ... and the quickstart's own training run gets the same configuration
+    import train.trainer
+
+    class Captured(Exception):
+        pass
+
+    def capture(cfg):
+        raise Captured(cfg)
+
+    monkeypatch.setattr(train.trainer, "train", capture)
+    with pytest.raises(Captured) as got:
+        _train(dataclasses.replace(qs, runs_dir=tmp_path), {"train": (Path("a.json"), Path("img"))}, {})
+    qc = got.value.args[0]
+    for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "target_dist",
+                 "scale_range", "center_jitter", "foreground_weight", "amp"):
+        assert getattr(qc, name) == getattr(tc, name), name

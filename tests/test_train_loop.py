@@ -14,7 +14,7 @@ import torch
 from train import PoseEstimationWithMobileNet, read_checkpoint
 from train.__main__ import main as train_main
 from train.evaluate import main as evaluate_main
-from train.loss import masked_l2, pose_loss
+from train.loss import heatmap_weights, masked_l2, pose_loss
 from train.optim import make_optimizer, param_groups
 from train.synthetic import SyntheticConfig, generate_dataset
 from train.trainer import TrainConfig, train
@@ -39,6 +39,25 @@ def test_masked_l2_and_stage_sum():
     assert stages[1] == pytest.approx(0.0) and float(total) == pytest.approx(stages[0])
     with pytest.raises(ValueError, match="pairs"):
         pose_loss([pred], target, pafs_t, mask)
+
+
+def test_foreground_weighted_heatmap_loss():
+    from pose_format import NUM_KEYPOINTS
+
+    target = torch.zeros(1, 19, 4, 5)
+    target[0, NUM_KEYPOINTS] = 1.0
+    target[0, 3, 1, 2], target[0, NUM_KEYPOINTS, 1, 2] = 1.0, 0.0  # one keypoint at cell (1, 2)
+    mask = torch.ones(1, 1, 4, 5)
+    mask[0, 0, 3] = 0
+    w = heatmap_weights(target, mask, 4.0)
+    assert w.shape == (1, 19, 4, 5)
+    assert float(w[0, 3, 1, 2]) == 5 and float(w[0, NUM_KEYPOINTS, 1, 2]) == 5  # keypoint and background channel
+    assert float(w[0, 3, 0, 0]) == 1 and float(w[0, 0, 1, 2]) == 1 and float(w[0, :, 3].abs().sum()) == 0
+    pred, pafs = torch.zeros_like(target), torch.zeros(1, 38, 4, 5)
+    plain, _ = pose_loss([pred, pafs], target, pafs, mask)
+    weighted, _ = pose_loss([pred, pafs], target, pafs, mask, foreground_weight=4.0)
+    # the missed keypoint (error 1) and the background cells' error (1 each, 15 unmasked cells - 1 at the keypoint)
+    assert float(plain) == pytest.approx((1 + 14) / 2) and float(weighted) == pytest.approx((5 + 14) / 2)
 
 
 def test_optimizer_groups_follow_the_paper():
@@ -295,3 +314,34 @@ def test_ema_run_saves_the_average_and_resumes_the_trained_weights(tiny_data, tm
                          max_iters=3, ema_decay=0.5))
     last = read_checkpoint(resumed.checkpoint)
     assert last["ema_updates"] == 3 and last["iter"] == 3
+
+
+def test_persistent_workers_see_each_epoch_and_skips_reach_the_trainer(tiny_data, tmp_path):
+    import shutil
+
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from train.augment import AugmentConfig
+    from train.dataset import CocoPoseDataset
+    from train.trainer import EpochKeySampler
+
+    tr, _ = tiny_data
+    images = tmp_path / "images"
+    shutil.copytree(tr.parent / "images", images)
+    ds = CocoPoseDataset(tr, images, AugmentConfig(crop_size=64))
+    ds.records[ds.samples[0][0]].path.write_bytes(b"not an image")  # the first sample's image
+    sampler = EpochKeySampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=False))
+    loader = DataLoader(ds, batch_size=len(ds), sampler=sampler, num_workers=1, persistent_workers=True)
+    seen = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)  # the workers' dataset copies never see ds.set_epoch
+        batch = next(iter(loader))
+        seen.append(batch["image"])
+        direct = torch.stack([torch.from_numpy(ds[(epoch, i)]["image"]) for i in range(len(ds))])
+        torch.testing.assert_close(batch["image"], direct)
+        assert int(batch["skipped"].sum()) >= 1
+    assert not torch.equal(seen[0], seen[1])  # new augmentations each epoch
+
+    result = train(_cfg(tiny_data, tmp_path / "run", train_images=images, workers=1, max_iters=3, val_ann=None,
+                        val_images=None))
+    assert result.skipped["undecodable_images"] >= 1 and result.skipped["missing_images"] == 0

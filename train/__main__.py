@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--epochs", type=int, default=TC.epochs, help=f"epochs (default {TC.epochs})")
     o.add_argument("--milestones", type=int, nargs="*", default=list(MILESTONES),
                    help="MultiStepLR milestones, epochs (default 100 200 260)")
+    o.add_argument("--foreground-weight", type=float, default=TC.foreground_weight,
+                   help="extra loss weight of the heatmap cells around keypoints (default 0: the paper's loss)")
     o.add_argument("--warmup-iters", type=int, default=0,
                    help="linear lr warm-up over the first N iterations (default 0: none)")
     o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
@@ -90,7 +92,7 @@ def config_from_args(args: argparse.Namespace):
         train_ann=args.train_ann, train_images=args.train_images, out_dir=args.out_dir, val_ann=args.val_ann,
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
-        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
+        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema, foreground_weight=args.foreground_weight, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
         warmup_iters=args.warmup_iters,
         max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
         checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
                "train_seconds": round(result.train_seconds, 2), "seconds_per_iter": round(result.seconds_per_iter, 4),
-               "last_loss": result.last_loss, "val_curve": result.val_curve}
+               "last_loss": result.last_loss, "skipped": result.skipped, "val_curve": result.val_curve}
     if result.checkpoint is not None:
         print(json.dumps(summary))
         (Path(cfg.out_dir) / "summary.json").write_text(json.dumps({**summary, "config": config_dict(cfg)}, indent=1))

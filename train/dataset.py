@@ -9,7 +9,8 @@ Reads a COCO ``person_keypoints_*.json`` with pycocotools. Per image:
   decoded by ``pycocotools``);
 - labeled keypoints outside the image are treated as not labeled (counted and logged);
 - images missing on disk are skipped when the index is built, images that fail to decode are skipped when read,
-  both counted in :attr:`CocoPoseDataset.skipped` and logged with their paths.
+  both counted in :attr:`CocoPoseDataset.skipped` and logged with their paths; each sample also carries
+  ``skipped``, the undecodable images passed over to make it, so DataLoader workers' skips reach the trainer.
 """
 from __future__ import annotations
 
@@ -129,9 +130,11 @@ class CocoPoseDataset:
     """Map-style dataset (``torch.utils.data.Dataset`` protocol): one sample per crop-centre person.
 
     A sample is a dict of float32 arrays: ``image [3, S, S]`` (normalized planar BGR, S = crop size),
-    ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``.
+    ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``
+    and ``skipped`` (undecodable images passed over for this sample).
     Augmentation draws from ``numpy.random.default_rng([seed, epoch, index])``: repeatable with any number of
-    workers; call :meth:`set_epoch` each epoch.
+    workers. The key is an index (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair, which is how a
+    sampler tells persistent DataLoader workers the epoch (their copies of the dataset never see ``set_epoch``).
     """
 
     def __init__(self, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
@@ -167,7 +170,9 @@ class CocoPoseDataset:
             mask[region > 0] = 0.0
         return mask
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        skipped = 0
         for attempt in range(len(self.samples)):
             r, c = self.samples[(index + attempt) % len(self.samples)]
             record = self.records[r]
@@ -175,6 +180,7 @@ class CocoPoseDataset:
             if image is not None:
                 break
             self.skipped["undecodable_images"] += 1
+            skipped += 1
             log.warning("image %s could not be decoded: sample skipped (%d so far)", record.path,
                         self.skipped["undecodable_images"])
         else:
@@ -182,7 +188,7 @@ class CocoPoseDataset:
         if image.shape[:2] != (record.height, record.width):
             log.debug("image %s is %dx%d, annotation says %dx%d", record.path, image.shape[1], image.shape[0],
                       record.width, record.height)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         mask = self.ignore_mask(record) if record.ignore_ann_ids else None
         if mask is not None and mask.shape != image.shape[:2]:
             mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -190,5 +196,5 @@ class CocoPoseDataset:
         size = self.augment.crop_size
         crop, crop_mask, kp = apply_transform(image, mask, record.keypoints, matrix, flip, size)
         targets = render_targets(kp, size, size, crop_mask)
-        return {"image": normalize(crop), **targets, "image_id": record.image_id}
+        return {"image": normalize(crop), **targets, "image_id": record.image_id, "skipped": skipped}
 

@@ -103,6 +103,8 @@ class SyntheticRecipe:
     scale_max: float = 1.5
     #: crop-centre jitter, crop pixels: the paper's 40 px of a 368 crop, scaled to ``crop_size``
     center_jitter: float = 14.0
+    #: extra loss weight of the heatmap cells around keypoints (:func:`train.loss.heatmap_weights`)
+    foreground_weight: float = 8.0
     eval_height: int = 192
     #: bf16 autocast when the CPU computes bf16 natively (:func:`train.trainer.native_bf16`): ~2x faster steps.
     amp: bool = True

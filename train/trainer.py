@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
 from train.augment import AugmentConfig
@@ -77,6 +77,8 @@ class TrainConfig:
     #: decay of an exponential moving average of the weights (0: off); validation and checkpoints then use the
     #: average (``state_dict``) and keep the trained weights for resuming under ``train_state_dict``
     ema_decay: float = 0.0
+    #: extra loss weight of the heatmap cells around keypoints (:func:`train.loss.heatmap_weights`; 0: the paper's)
+    foreground_weight: float = 0.0
     max_iters: int | None = None
     time_limit: float | None = None
     num_refinement_stages: int = 1
@@ -121,6 +123,9 @@ class TrainResult:
     total_seconds: float = 0.0
     seconds_per_iter: float = float("nan")
     last_loss: float = float("nan")
+    #: images this process skipped: ``missing_images`` (absent when indexed) and ``undecodable_images`` (failed to
+    #: decode when read, summed over the batches, whichever DataLoader worker read them)
+    skipped: dict = field(default_factory=dict)
 
 
 def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
@@ -136,6 +141,25 @@ def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     else:
         device = torch.device("cpu")
     return rank, world, device
+
+
+class EpochKeySampler(Sampler):
+    """``(epoch, index)`` keys from a DistributedSampler: persistent DataLoader workers learn the epoch this way
+    (their dataset copies never see ``set_epoch``), so each epoch draws new augmentations."""
+
+    def __init__(self, sampler: DistributedSampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((self.epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def _seed_everything(seed: int) -> None:
@@ -205,8 +229,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ValueError("give both --val-ann and --val-images, or neither")
 
     dataset = CocoPoseDataset(cfg.train_ann, cfg.train_images, cfg.augment(), seed=cfg.seed)
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed,
-                                 drop_last=True)
+    sampler = EpochKeySampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
+                                                 seed=cfg.seed, drop_last=True))
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
                         drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
     if len(loader) == 0:
@@ -253,6 +277,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     start = time.perf_counter()
     val_seconds = 0.0
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+    undecodable = 0  # images skipped while reading this process's batches (see TrainResult.skipped)
     stop = False
 
     def validate() -> None:
@@ -302,9 +327,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 heatmaps = batch["heatmaps"].to(device, non_blocking=True)
                 pafs = batch["pafs"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
+                undecodable += int(batch["skipped"].sum())
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
                     outputs = net(images)
-                loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask)
+                loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask, cfg.foreground_weight)
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(f"loss is {loss_value} at iteration {iteration + 1}: lower --lr")
@@ -368,6 +394,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         if csv_log is not None:
             csv_log.close()
     result.iteration, result.epoch = iteration, epoch
+    result.skipped = {"missing_images": int(dataset.skipped["missing_images"]), "undecodable_images": undecodable}
+    if is_main and undecodable:
+        log.warning("%d undecodable training image read(s) were skipped", undecodable)
     result.total_seconds = time.perf_counter() - start
     done = iteration - (int(resume.get("iter", 0)) if resume else 0)
     result.seconds_per_iter = result.train_seconds / max(done, 1)
