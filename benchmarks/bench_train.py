@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -134,28 +133,49 @@ def bench_step(batch: int = 8, sizes: tuple[int, ...] = (368,), steps: int = 4) 
     return out
 
 
-def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: int, threads: int) -> list[str]:
-    s = SYNTHETIC
+def recipe_with(overrides: list[str]) -> dict:
+    """:data:`SYNTHETIC` with ``KEY=VALUE`` overrides (values parsed as the field's type; tuples comma-separated)."""
+    recipe = dict(SYNTHETIC)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in recipe or key == "scene":
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(k for k in recipe if k != 'scene')}")
+        old = recipe[key]
+        if isinstance(old, bool):
+            recipe[key] = text.lower() in ("1", "true", "yes", "on")
+        elif isinstance(old, tuple):
+            recipe[key] = tuple(int(v) for v in text.split(",") if v)
+        else:
+            recipe[key] = type(old)(text)
+    return recipe
+
+
+def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: int, threads: int,
+                      recipe: dict | None = None) -> list[str]:
+    s = SYNTHETIC if recipe is None else recipe
     return [
         "--train-ann", str(data / "train/annotations.json"), "--train-images", str(data / "train/images"),
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
         "--center-jitter", str(s["center_jitter"]), "--foreground-weight", str(s["foreground_weight"]),
-        "--batch-size", str(s["batch_size"]), "--lr", os.environ.get("XLR", str(s["lr"])), "--warmup-iters", os.environ.get("XWU", str(s["warmup_iters"])), "--epochs", str(s["epochs"]),
+        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]), "--epochs", str(s["epochs"]),
         "--milestones", *map(str, s["milestones"]), "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
     ] + (["--amp"] if s["amp"] and native_bf16() else []) + ([] if s["lr_multipliers"] else ["--uniform-lr"])
 
 
-def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int) -> dict:
-    """Generate data (kept between runs), train for ``time_limit`` s, return the AP curve and final AP."""
+def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int, recipe: dict | None = None
+                    ) -> dict:
+    """Generate data (kept between runs), train for ``time_limit`` s with ``recipe`` (default :data:`SYNTHETIC`),
+    return the AP curve and final AP."""
     from train.__main__ import build_parser, config_from_args
     from train.synthetic import generate_dataset
     from train.trainer import train
 
-    s = SYNTHETIC
+    s = SYNTHETIC if recipe is None else recipe
     data = out_dir / "data"
     cfg = SYNTHETIC_RECIPE.scene
     for split, n, seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
@@ -166,7 +186,7 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
         if not (ann.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_by):
             generate_dataset(data / split, n, seed=seed, cfg=cfg)
             stamp.write_text(json.dumps(made_by))
-    argv = synthetic_command(data, out_dir, time_limit, val_after, threads)
+    argv = synthetic_command(data, out_dir, time_limit, val_after, threads, s)
     print("training command: python -m train " + " ".join(argv), flush=True)
     result = train(config_from_args(build_parser().parse_args(argv)))
     curve = result.val_curve
@@ -190,8 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=600.0, help="synthetic training seconds (default 600)")
     p.add_argument("--val-after", type=int, default=250, help="validate every N iterations (default 250)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override fields of the synthetic recipe for an experiment, e.g. --set lr=3e-3 milestones=13,19")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = p.parse_args(argv)
+    try:
+        recipe = recipe_with(args.set)
+    except ValueError as exc:
+        p.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     report: dict = {"threads": args.threads}
@@ -211,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                       + f"  ({r[f'nchw_f32_s_per_step_368'] / r[f'{name}_s_per_step_368']:.2f}x the NCHW f32 step"
                       " at 368)", flush=True)
     if "synthetic" in args.parts:
-        r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads)
+        r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads, recipe)
         print(f"synthetic people: {r['iterations']} iterations in {r['train_seconds']:.0f} s of training "
               f"({r['seconds_per_iter']:.2f} s/it), final AP {r['final_AP']:.3f} (target >= 0.5: "
               f"{'PASS' if r['pass'] else 'FAIL'}); checkpoint {r['checkpoint']}")

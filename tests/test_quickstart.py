@@ -112,6 +112,12 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     from train.__main__ import build_parser, config_from_args
 
     tc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2)))
+    # experiments override recipe fields by name, typed like the field
+    changed = bench.recipe_with(["lr=3e-3", "milestones=13,19", "amp=false", "warmup_iters=200"])
+    xc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2, changed)))
+    assert (xc.base_lr, xc.milestones, xc.amp, xc.warmup_iters) == (3e-3, (13, 19), False, 200)
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        bench.recipe_with(["no_such_field=1"])
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
             tc.target_dist, tc.scale_range, tc.center_jitter, tc.foreground_weight) == (

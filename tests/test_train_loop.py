@@ -74,6 +74,19 @@ def test_optimizer_groups_follow_the_paper():
     opt = make_optimizer(model, 4e-5)
     decayed = [g for g in opt.param_groups if g["name"] == "backbone.conv.weight"][0]
     assert decayed["weight_decay"] == 5e-4 and decayed["lr"] == 4e-5
+    assert opt.defaults["fused"]  # CPU parameters: the fused Adam step
+    reference = torch.optim.Adam(param_groups(model, 4e-5), lr=4e-5, weight_decay=5e-4)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.step()
+    fused_after = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p, b in zip(model.parameters(), before):
+            p.copy_(b)
+    reference.step()
+    for a, b in zip(fused_after, model.parameters()):
+        torch.testing.assert_close(a, b.detach())  # the same update as the plain Adam
 
 
 @pytest.fixture(scope="module")
