@@ -194,16 +194,17 @@ def _run_summary(info: dict, run: Path, cached: bool) -> dict:
 
 
 def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path,
-             select: tuple[Path, Path] | None, record: dict) -> dict[str, Path]:
+             select: tuple[Path, Path] | None, height: int, record: dict) -> dict[str, Path]:
     """FP32 and INT8 IRs of ``checkpoint`` (cached by checkpoint hash and data); INT8 calibrated on ``calib`` (a COCO
-    ``(annotations, images)`` pair or a folder), its head policy chosen by AP drop on ``select`` when given."""
+    ``(annotations, images)`` pair or a folder), its head policy chosen by AP drop on ``select`` when given, both
+    pre-processed at input ``height``, the height the AP is reported at (not the convert default of 256)."""
     from convert import ConvertOptions, run_conversion
     from pose_format import sha256_file
 
     calib_id = (str(calib) if isinstance(calib, tuple)
                 else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
     key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "select": str(select), "n": cfg.calib_size,
-                   "version": __version__})
+                   "height": height, "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}
     if cfg.cache and all(x.is_file() for x in xmls.values()) and (out / "report.json").is_file():
@@ -213,7 +214,8 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
                 else {"calib_images": calib})
     val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
-                                           precisions=("FP32", "INT8"), calib_size=cfg.calib_size, bench_seconds=0,
+                                           precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
+                                           calib_height=height, bench_seconds=0,
                                            progress=cfg.progress, **calib_kw, **val_kw))
     heads = report.get("int8", {}).get("heads")
     record["note"] = f"FP32 + INT8 (heads {heads}) in {out}"
@@ -414,7 +416,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         if len(photos) < 50:
             notes.append(f"INT8 calibrated on only {len(photos)} photos; give --images DIR with more for a better INT8")
     with steps.step("convert to IR FP32 + INT8") as rec:
-        xmls = _convert(cfg, checkpoint, calib, select, rec)
+        xmls = _convert(cfg, checkpoint, calib, select, height, rec)
     if val is not None:
         with steps.step(f"accuracy (COCO AP at input height {height})") as rec:
             accuracy = _accuracy(cfg, checkpoint, xmls, val, height, rec)

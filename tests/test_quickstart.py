@@ -59,7 +59,7 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert training["cached"] and training["iterations"] == report["training"]["iterations"] == 2
     assert not report["training"]["cached"]
     assert {"train", "select", "val"} == data.keys() and data["select"][0] != data["val"][0]
-    xmls = _convert(cfg, ckpt, data["train"], data["select"], rec)
+    xmls = _convert(cfg, ckpt, data["train"], data["select"], 192, rec)  # the synthetic AP height
     assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
     # another training configuration is another run
     assert QuickstartConfig(max_iters=3).train_key() != QuickstartConfig(max_iters=2).train_key()
