@@ -319,7 +319,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     try:
         while epoch < cfg.epochs and not stop:
             sampler.set_epoch(epoch)
-            dataset.set_epoch(epoch)
             for batch in loader:
                 images = batch["image"].to(device, non_blocking=True)
                 if cfg.channels_last:
