@@ -161,7 +161,7 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
         "--center-jitter", str(s["center_jitter"]), "--foreground-weight", str(s["foreground_weight"]),
         "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]), "--epochs", str(s["epochs"]),
-        "--milestones", *map(str, s["milestones"]), "--workers", "0", "--threads", str(threads),
+        "--milestones", *map(str, s["milestones"]), "--lr-schedule", s["lr_schedule"], "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
     ] + (["--amp"] if s["amp"] and native_bf16() else []) + ([] if s["lr_multipliers"] else ["--uniform-lr"])
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["targets", "step", "synthetic"], help="which parts to run (default all)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--time-limit", type=float, default=600.0, help="synthetic training seconds (default 600)")
-    p.add_argument("--val-after", type=int, default=250, help="validate every N iterations (default 250)")
+    p.add_argument("--val-after", type=int, default=500, help="validate every N iterations (default 500)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override fields of the synthetic recipe for an experiment, e.g. --set lr=3e-3 milestones=13,19")

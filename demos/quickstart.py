@@ -78,6 +78,7 @@ class QuickstartConfig:
     lr_multipliers: bool = SYNTHETIC_RECIPE.lr_multipliers
     milestones: tuple[int, ...] = SYNTHETIC_RECIPE.milestones
     warmup_iters: int = SYNTHETIC_RECIPE.warmup_iters
+    lr_schedule: str = SYNTHETIC_RECIPE.lr_schedule
     amp: bool = SYNTHETIC_RECIPE.amp
     target_dist: float = SYNTHETIC_RECIPE.target_dist
     scale_min: float = SYNTHETIC_RECIPE.scale_min
@@ -98,7 +99,7 @@ class QuickstartConfig:
     def train_key(self) -> str:
         """Hash of everything that determines the trained model (the cache key of the run folder)."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
-                "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "amp", "target_dist", "scale_min",
+                "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist", "scale_min",
                 "scale_max", "center_jitter", "foreground_weight", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
@@ -171,7 +172,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
                      lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter,
                      foreground_weight=cfg.foreground_weight,
-                     milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters,
+                     milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters, lr_schedule=cfg.lr_schedule,
                      amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
                      max_iters=cfg.max_iters, time_limit=cfg.train_minutes * 60, workers=cfg.workers,

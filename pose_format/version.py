@@ -1,2 +1,2 @@
 """Package version, written into every IR's rt_info."""
-__version__ = "0.2.0"
+__version__ = "0.3.0"

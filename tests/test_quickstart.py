@@ -100,10 +100,10 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         if f.name in ("scene", "val_images", "eval_height"):
             continue
         assert getattr(qs, f.name) == getattr(SYNTHETIC_RECIPE, f.name), f.name
-        changed = dataclasses.replace(qs, **{f.name: not qs.amp if f.name == "amp" else
-                                             (not qs.lr_multipliers if f.name == "lr_multipliers" else
-                                              (getattr(qs, f.name) + (1,) if isinstance(getattr(qs, f.name), tuple)
-                                               else getattr(qs, f.name) + 1))})
+        value = getattr(qs, f.name)
+        other = (not value if isinstance(value, bool) else value + (1,) if isinstance(value, tuple)
+                 else ("step" if value == "linear" else "linear") if isinstance(value, str) else value + 1)
+        changed = dataclasses.replace(qs, **{f.name: other})
         assert changed.train_key() != qs.train_key(), f.name
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("bench_train", root / "benchmarks" / "bench_train.py")
@@ -113,16 +113,16 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
 
     tc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2)))
     # experiments override recipe fields by name, typed like the field
-    changed = bench.recipe_with(["lr=3e-3", "milestones=13,19", "amp=false", "warmup_iters=200"])
+    changed = bench.recipe_with(["lr=3e-3", "milestones=13,19", "amp=false", "warmup_iters=200", "lr_schedule=step"])
     xc = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2, changed)))
-    assert (xc.base_lr, xc.milestones, xc.amp, xc.warmup_iters) == (3e-3, (13, 19), False, 200)
+    assert (xc.base_lr, xc.milestones, xc.amp, xc.warmup_iters, xc.lr_schedule) == (3e-3, (13, 19), False, 200, "step")
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         bench.recipe_with(["no_such_field=1"])
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
-            tc.target_dist, tc.scale_range, tc.center_jitter, tc.foreground_weight) == (
-        r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.target_dist,
-        (r.scale_min, r.scale_max), r.center_jitter, r.foreground_weight)
+            tc.lr_schedule, tc.target_dist, tc.scale_range, tc.center_jitter, tc.foreground_weight) == (
+        r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.lr_schedule,
+        r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.foreground_weight)
     # ... and the quickstart's own training run gets the same configuration
     import train.trainer
 
@@ -136,6 +136,6 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     with pytest.raises(Captured) as got:
         _train(dataclasses.replace(qs, runs_dir=tmp_path), {"train": (Path("a.json"), Path("img"))}, {})
     qc = got.value.args[0]
-    for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "target_dist",
-                 "scale_range", "center_jitter", "foreground_weight", "amp"):
+    for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
+                 "target_dist", "scale_range", "center_jitter", "foreground_weight", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name

@@ -280,6 +280,24 @@ def test_warmup_ramps_every_group_then_restores():
     assert opt.param_groups[0]["lr"] == 123.0
 
 
+def test_budget_factor_decays_linearly_after_the_warmup():
+    from train.optim import budget_factor
+
+    assert budget_factor(0.0) == 1.0 and budget_factor(0.5) == pytest.approx(0.5) and budget_factor(1.0) == 0.0
+    assert budget_factor(0.1, warmup_progress=0.2) == 1.0  # still warming up: apply_warmup owns the rate
+    assert budget_factor(0.6, warmup_progress=0.2) == pytest.approx(0.5)
+    assert budget_factor(1.5, warmup_progress=0.2) == 0.0
+
+
+def test_linear_schedule_run_decays_to_zero_over_max_iters(tiny_data, tmp_path):
+    train(_cfg(tiny_data, tmp_path / "lin", max_iters=4, lr_schedule="linear", base_lr=1e-3, val_ann=None,
+               val_images=None, checkpoint_after=0, lr_multipliers=False))
+    rows = [r for r in csv.DictReader((tmp_path / "lin" / "log.csv").open()) if r["kind"] == "train"]
+    assert [float(r["lr"]) for r in rows] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train(_cfg(tiny_data, tmp_path / "bad", lr_schedule="cosine"))
+
+
 def test_uniform_lr_keeps_groups_and_decay_rules():
     model = PoseEstimationWithMobileNet()
     paper = {g["name"]: g for g in param_groups(model, base_lr=1.0)}

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
-from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY
+from train.optim import BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
 from train.trainer import TrainConfig as TC
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra loss weight of the heatmap cells around keypoints (default 0: the paper's loss)")
     o.add_argument("--warmup-iters", type=int, default=0,
                    help="linear lr warm-up over the first N iterations (default 0: none)")
+    o.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=TC.lr_schedule,
+                   help="step: MultiStepLR at --milestones (the paper's); linear: after the warm-up, decay linearly to "
+                        "zero at the end of --max-iters / --time-limit (else --epochs) (default %(default)s)")
     o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
     o.add_argument("--max-iters", type=int, help="stop after this many iterations in total")
     o.add_argument("--time-limit", type=float, help="stop after this many seconds of training (validation excluded)")
@@ -93,7 +96,7 @@ def config_from_args(args: argparse.Namespace):
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
         weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema, foreground_weight=args.foreground_weight, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
-        warmup_iters=args.warmup_iters,
+        warmup_iters=args.warmup_iters, lr_schedule=args.lr_schedule,
         max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
         checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,
         allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, imagenet=args.imagenet,

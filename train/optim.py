@@ -15,7 +15,7 @@ from torch import nn
 from train.checkpoint import unwrap_model
 
 __all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler",
-           "apply_warmup"]
+           "apply_warmup", "LR_SCHEDULES", "budget_factor", "apply_budget_decay"]
 
 BASE_LR = 4e-5
 WEIGHT_DECAY = 5e-4
@@ -102,6 +102,29 @@ def make_scheduler(optimizer: torch.optim.Optimizer, milestones=MILESTONES, gamm
                    ) -> torch.optim.lr_scheduler.MultiStepLR:
     """MultiStepLR stepped once per epoch (milestones in epochs)."""
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
+
+
+#: ``step``: MultiStepLR at the milestones (the paper's); ``linear``: warm-up, then a linear decay to zero at the end
+#: of the run's budget (:func:`apply_budget_decay`).
+LR_SCHEDULES = ("step", "linear")
+
+
+def budget_factor(progress: float, warmup_progress: float = 0.0) -> float:
+    """The lr factor of the ``linear`` schedule at ``progress`` (fraction of the run's budget done, 0..1): 1 at the
+    end of the warm-up (``warmup_progress``, the same fraction), falling linearly to 0 at 1. Budget-aware decay
+    ("Budgeted Training", Li et al., ICLR 2020): a run that knows its length ends at a low rate instead of holding
+    the last MultiStepLR level."""
+    if progress <= warmup_progress:
+        return 1.0
+    return max(0.0, 1.0 - (progress - warmup_progress) / max(1.0 - warmup_progress, 1e-9))
+
+
+def apply_budget_decay(optimizer: torch.optim.Optimizer, progress: float, warmup_progress: float = 0.0) -> None:
+    """Set every group's rate to ``initial_lr * budget_factor(progress, warmup_progress)``; call it before each
+    step, then :func:`apply_warmup` (which overrides it during the warm-up)."""
+    factor = budget_factor(progress, warmup_progress)
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor
 
 
 def apply_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iters: int) -> None:

@@ -35,7 +35,8 @@ from train.evaluate import evaluate_model
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
 from train.ema import WeightAverage
-from train.optim import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY, apply_warmup, make_optimizer, make_scheduler
+from train.optim import (BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY, apply_budget_decay, apply_warmup,
+                         make_optimizer, make_scheduler)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class TrainConfig:
     gamma: float = GAMMA
     #: linear lr warm-up over the first N iterations (0: none)
     warmup_iters: int = 0
+    #: ``step``: MultiStepLR at ``milestones``; ``linear``: after the warm-up, a linear decay to zero at the end of
+    #: the budget: ``max_iters`` and/or ``time_limit`` (this process's training seconds), else ``epochs``
+    lr_schedule: str = "step"
     #: decay of an exponential moving average of the weights (0: off); validation and checkpoints then use the
     #: average (``state_dict``) and keep the trained weights for resuming under ``train_state_dict``
     ema_decay: float = 0.0
@@ -227,6 +231,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         out_dir.mkdir(parents=True, exist_ok=True)
     if (cfg.val_ann is None) != (cfg.val_images is None):
         raise ValueError("give both --val-ann and --val-images, or neither")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
 
     dataset = CocoPoseDataset(cfg.train_ann, cfg.train_images, cfg.augment(), seed=cfg.seed)
     sampler = EpochKeySampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
@@ -243,7 +249,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay, cfg.lr_multipliers)
-    scheduler = make_scheduler(optimizer, cfg.milestones, cfg.gamma)
+    scheduler = make_scheduler(optimizer, cfg.milestones if cfg.lr_schedule == "step" else (), cfg.gamma)
     iteration, epoch = 0, 0
     if resume is not None:
         try:
@@ -279,6 +285,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
     undecodable = 0  # images skipped while reading this process's batches (see TrainResult.skipped)
     stop = False
+    warmup_progress: float | None = None  # budget fraction done when the warm-up ended (linear schedule)
+
+    def budget_progress() -> float:
+        """Fraction of the run's budget done (linear schedule): iterations and/or this process's training time."""
+        parts = []
+        if cfg.max_iters:
+            parts.append(iteration / cfg.max_iters)
+        if cfg.time_limit:
+            parts.append((time.perf_counter() - start - val_seconds) / cfg.time_limit)
+        if not parts:
+            parts.append(iteration / max(cfg.epochs * len(loader), 1))
+        return min(1.0, max(parts))
 
     def validate() -> None:
         nonlocal val_seconds
@@ -334,6 +352,11 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(f"loss is {loss_value} at iteration {iteration + 1}: lower --lr")
                 optimizer.zero_grad(set_to_none=True)
+                if cfg.lr_schedule == "linear":
+                    progress = budget_progress()
+                    if warmup_progress is None and iteration >= cfg.warmup_iters:
+                        warmup_progress = progress
+                    apply_budget_decay(optimizer, progress, warmup_progress or 0.0)
                 apply_warmup(optimizer, iteration, cfg.warmup_iters)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
