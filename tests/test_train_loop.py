@@ -139,6 +139,23 @@ def test_train_resume_and_restarts(tiny_data, tmp_path):
     assert any(k.startswith("refinement_stages.2.") for k in sd)
 
 
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_data, tmp_path):
+    """Stopped after 2 iterations of a longer epoch and resumed, a run ends with the weights of one that never
+    stopped: the resumed epoch skips the batches it had trained on, in the same order."""
+    kw = dict(val_ann=None, val_images=None, seed=3, max_iters=4, batch_size=1)
+    whole = train(_cfg(tiny_data, tmp_path / "whole", checkpoint_after=0, **kw))
+    assert whole.epoch == 0  # the 4 iterations stay inside one epoch (the case that needs the skip)
+    train(_cfg(tiny_data, tmp_path / "part", checkpoint_after=2, **{**kw, "max_iters": 2}))
+    resumed = train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / "checkpoint_iter_2.pth",
+                         checkpoint_after=0, **kw))
+    assert resumed.iteration == 4
+    a = read_checkpoint(whole.checkpoint)["state_dict"]
+    b = read_checkpoint(resumed.checkpoint)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
 def test_seeds_make_runs_repeatable(tiny_data, tmp_path):
     a = train(_cfg(tiny_data, tmp_path / "s1", max_iters=2, val_ann=None, val_images=None, seed=5))
     b = train(_cfg(tiny_data, tmp_path / "s2", max_iters=2, val_ann=None, val_images=None, seed=5))

@@ -11,6 +11,7 @@ else ``imagenet`` (MobileNet-v1 backbone weights), else random.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 import os
@@ -149,21 +150,23 @@ def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
 
 class EpochKeySampler(Sampler):
     """``(epoch, index)`` keys from a DistributedSampler: persistent DataLoader workers learn the epoch this way
-    (their dataset copies never see ``set_epoch``), so each epoch draws new augmentations."""
+    (their dataset copies never see ``set_epoch``), so each epoch draws new augmentations. ``skip``: samples of
+    the epoch's order to leave out at its start (a run resumed mid-epoch continues where it stopped)."""
 
     def __init__(self, sampler: DistributedSampler):
         self.sampler = sampler
         self.epoch = 0
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = int(epoch), int(skip)
         self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        return ((self.epoch, int(i)) for i in self.sampler)
+        return ((self.epoch, int(i)) for i in itertools.islice(self.sampler, self.skip, None))
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return max(len(self.sampler) - self.skip, 0)
 
 
 def _seed_everything(seed: int) -> None:
@@ -261,6 +264,15 @@ def train(cfg: TrainConfig) -> TrainResult:
                 "restart from its weights with --weights-only") from exc
         iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
         log.info("resuming at iteration %d, epoch %d", iteration, epoch)
+    batches_per_epoch = len(loader)
+    # A run resumed mid-epoch skips the batches that epoch already trained on (same order: the sampler is seeded by
+    # the epoch), so it sees what an uninterrupted run would; only when the epoch length is unchanged.
+    resume_skip = iteration - epoch * batches_per_epoch
+    if not 0 <= resume_skip < batches_per_epoch:
+        if resume is not None:
+            log.warning("iteration %d is not inside epoch %d of %d batches (another batch size or data?): the "
+                        "epoch restarts from its first batch", iteration, epoch, batches_per_epoch)
+        resume_skip = 0
     # The average starts from the loaded state_dict (a run with --ema saved its average there) ...
     ema = (WeightAverage(model, cfg.ema_decay, updates=int(resume.get("ema_updates", 0)) if resume else 0)
            if cfg.ema_decay > 0 else None)
@@ -295,7 +307,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.time_limit:
             parts.append((time.perf_counter() - start - val_seconds) / cfg.time_limit)
         if not parts:
-            parts.append(iteration / max(cfg.epochs * len(loader), 1))
+            parts.append(iteration / max(cfg.epochs * batches_per_epoch, 1))
         return min(1.0, max(parts))
 
     def validate() -> None:
@@ -330,13 +342,14 @@ def train(cfg: TrainConfig) -> TrainResult:
         log.info("saved %s", result.checkpoint)
 
     # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
-    total = cfg.max_iters or (None if cfg.time_limit is not None else cfg.epochs * len(loader))
+    total = cfg.max_iters or (None if cfg.time_limit is not None else cfg.epochs * batches_per_epoch)
     bar = tqdm(total=total, initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
                dynamic_ncols=True)
     net.train()
     try:
         while epoch < cfg.epochs and not stop:
-            sampler.set_epoch(epoch)
+            sampler.set_epoch(epoch, skip=resume_skip * cfg.batch_size)
+            resume_skip = 0
             for batch in loader:
                 images = batch["image"].to(device, non_blocking=True)
                 if cfg.channels_last:
