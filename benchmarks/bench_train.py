@@ -160,8 +160,9 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
         "--center-jitter", str(s["center_jitter"]), "--foreground-weight", str(s["foreground_weight"]),
-        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]), "--epochs", str(s["epochs"]),
-        "--milestones", *map(str, s["milestones"]), "--lr-schedule", s["lr_schedule"], "--workers", "0", "--threads", str(threads),
+        "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]),
+        "--epochs", str(s["epochs"]), "--milestones", *map(str, s["milestones"]), "--lr-schedule", s["lr_schedule"],
+        "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
     ] + (["--amp"] if s["amp"] and native_bf16() else []) + ([] if s["lr_multipliers"] else ["--uniform-lr"])
@@ -195,7 +196,8 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
     for p in curve:
         print(f"{p['iter']:>6} {p['train_seconds']:>8.1f} {p['AP']:6.3f} {p['AP50']:6.3f} {p['AR']:6.3f}")
     final = curve[-1]["AP"] if curve else float("nan")
-    return {"recipe": {**s, "scene": dataclasses.asdict(SYNTHETIC_RECIPE.scene)}, "time_limit_s": time_limit, "iterations": result.iteration,
+    return {"recipe": {**s, "scene": dataclasses.asdict(SYNTHETIC_RECIPE.scene)}, "time_limit_s": time_limit,
+            "iterations": result.iteration,
             "train_seconds": result.train_seconds, "total_seconds": result.total_seconds,
             "seconds_per_iter": result.seconds_per_iter, "curve": curve, "final_AP": final,
             "checkpoint": str(result.checkpoint), "target_AP": 0.5, "pass": final >= 0.5,
@@ -211,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-after", type=int, default=500, help="validate every N iterations (default 500)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override fields of the synthetic recipe for an experiment, e.g. --set lr=3e-3 milestones=13,19")
+                   help="override fields of the synthetic recipe for an experiment, "
+                        "e.g. --set lr=3e-3 lr_schedule=step milestones=13,19")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = p.parse_args(argv)
     try:

@@ -139,21 +139,29 @@ def test_train_resume_and_restarts(tiny_data, tmp_path):
     assert any(k.startswith("refinement_stages.2.") for k in sd)
 
 
-def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_data, tmp_path):
-    """Stopped after 2 iterations of a longer epoch and resumed, a run ends with the weights of one that never
-    stopped: the resumed epoch skips the batches it had trained on, in the same order."""
-    kw = dict(val_ann=None, val_images=None, seed=3, max_iters=4, batch_size=1)
+@pytest.mark.parametrize("schedule, stop", [("step", "mid-epoch"), ("linear", "mid-epoch"), ("step", "epoch-end")])
+def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, schedule, stop):
+    """Stopped and resumed, a run ends with the weights of one that never stopped: mid-epoch the resumed epoch
+    skips the batches it had trained on (same order); after an epoch's last batch the next epoch starts."""
+    from train.dataset import CocoPoseDataset
+
+    tr, _ = tiny_data
+    per_epoch = len(CocoPoseDataset(tr, tr.parent / "images", _cfg(tiny_data, tmp_path).augment()))  # batch 1
+    assert per_epoch > 4
+    at = 2 if stop == "mid-epoch" else per_epoch
+    kw = dict(val_ann=None, val_images=None, seed=3, max_iters=at + 2, batch_size=1, lr_schedule=schedule,
+              warmup_iters=1, milestones=(1,), epochs=3)
     whole = train(_cfg(tiny_data, tmp_path / "whole", checkpoint_after=0, **kw))
-    assert whole.epoch == 0  # the 4 iterations stay inside one epoch (the case that needs the skip)
-    train(_cfg(tiny_data, tmp_path / "part", checkpoint_after=2, **{**kw, "max_iters": 2}))
-    resumed = train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / "checkpoint_iter_2.pth",
+    assert whole.epoch == (0 if stop == "mid-epoch" else 1)
+    train(_cfg(tiny_data, tmp_path / "part", checkpoint_after=at, **{**kw, "max_iters": at}))
+    resumed = train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / f"checkpoint_iter_{at}.pth",
                          checkpoint_after=0, **kw))
-    assert resumed.iteration == 4
-    a = read_checkpoint(whole.checkpoint)["state_dict"]
-    b = read_checkpoint(resumed.checkpoint)["state_dict"]
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert (resumed.iteration, resumed.epoch) == (whole.iteration, whole.epoch)
+    a = read_checkpoint(whole.checkpoint)
+    b = read_checkpoint(resumed.checkpoint)
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(b["optimizer"]["param_groups"][0]["lr"])
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=1e-5, atol=1e-6, msg=k)
 
 
 def test_seeds_make_runs_repeatable(tiny_data, tmp_path):

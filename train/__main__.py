@@ -24,28 +24,40 @@ __all__ = ["build_parser", "config_from_args", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--train-ann", required=True, type=Path, help="COCO person keypoints JSON for training")
     d.add_argument("--train-images", required=True, type=Path, help="folder of the training images")
     d.add_argument("--val-ann", type=Path, help="COCO keypoints JSON for validation AP (with --val-images)")
     d.add_argument("--val-images", type=Path, help="folder of the validation images")
-    d.add_argument("--val-after", type=int, default=TC.val_after, help=f"validate every N iterations (default {TC.val_after})")
+    d.add_argument("--val-after", type=int, default=TC.val_after,
+                   help=f"validate every N iterations (default {TC.val_after})")
     d.add_argument("--val-height", type=int, default=INPUT_HEIGHT_ACCURATE, help="validation input height, pixels")
     d.add_argument("--val-max-images", type=int, help="validate on the first N images only")
-    d.add_argument("--crop-size", type=int, default=TRAIN_CROP, help=f"square training crop, pixels (default {TRAIN_CROP})")
+    d.add_argument("--crop-size", type=int, default=TRAIN_CROP,
+                   help=f"square training crop, pixels (default {TRAIN_CROP})")
     d.add_argument("--target-dist", type=float, default=TC.target_dist,
-                   help=f"crop-centre person height as a fraction of the crop, before the random scale (default {TC.target_dist})")
-    d.add_argument("--scale-min", type=float, default=TC.scale_range[0], help=f"random scale multiplier, lower bound (default {TC.scale_range[0]})")
-    d.add_argument("--scale-max", type=float, default=TC.scale_range[1], help=f"random scale multiplier, upper bound (default {TC.scale_range[1]})")
-    d.add_argument("--max-rotation", type=float, default=TC.max_rotation, help=f"random rotation bound, degrees (default {TC.max_rotation:g})")
-    d.add_argument("--center-jitter", type=float, default=TC.center_jitter, help=f"crop centre jitter, crop pixels (default {TC.center_jitter:g})")
-    d.add_argument("--flip-prob", type=float, default=TC.flip_prob, help=f"horizontal flip probability (default {TC.flip_prob})")
-    d.add_argument("--workers", type=int, default=TC.workers, help=f"DataLoader worker processes (default {TC.workers})")
+                   help="crop-centre person height as a fraction of the crop, before the random scale "
+                        f"(default {TC.target_dist})")
+    d.add_argument("--scale-min", type=float, default=TC.scale_range[0],
+                   help=f"random scale multiplier, lower bound (default {TC.scale_range[0]})")
+    d.add_argument("--scale-max", type=float, default=TC.scale_range[1],
+                   help=f"random scale multiplier, upper bound (default {TC.scale_range[1]})")
+    d.add_argument("--max-rotation", type=float, default=TC.max_rotation,
+                   help=f"random rotation bound, degrees (default {TC.max_rotation:g})")
+    d.add_argument("--center-jitter", type=float, default=TC.center_jitter,
+                   help=f"crop centre jitter, crop pixels (default {TC.center_jitter:g})")
+    d.add_argument("--flip-prob", type=float, default=TC.flip_prob,
+                   help=f"horizontal flip probability (default {TC.flip_prob})")
+    d.add_argument("--workers", type=int, default=TC.workers,
+                   help=f"DataLoader worker processes (default {TC.workers})")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--batch-size", type=int, default=TC.batch_size, help=f"batch size per process (default {TC.batch_size})")
+    o.add_argument("--batch-size", type=int, default=TC.batch_size,
+                   help=f"batch size per process (default {TC.batch_size})")
     o.add_argument("--lr", type=float, default=BASE_LR, help=f"base learning rate (default {BASE_LR})")
-    o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help=f"weight decay (default {WEIGHT_DECAY})")
+    o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                   help=f"weight decay (default {WEIGHT_DECAY})")
     o.add_argument("--uniform-lr", dest="lr_multipliers", action="store_false",
                    help="every parameter group at the base lr (default: the paper's x2 / x4 / x8 group multipliers)")
     o.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
@@ -81,9 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--allow-unsafe-checkpoint", action="store_true",
                    help="allow checkpoint files that need full unpickling (trusted files only)")
     m.add_argument("--out-dir", type=Path, default=Path("runs/default"), help="checkpoints and log.csv go here")
-    m.add_argument("--checkpoint-after", type=int, default=TC.checkpoint_after, help=f"save every N iterations (default {TC.checkpoint_after})")
-    m.add_argument("--keep-checkpoints", type=int, default=TC.keep_checkpoints, help=f"periodic checkpoints kept (default {TC.keep_checkpoints})")
-    m.add_argument("--log-after", type=int, default=TC.log_after, help=f"log the loss every N iterations (default {TC.log_after})")
+    m.add_argument("--checkpoint-after", type=int, default=TC.checkpoint_after,
+                   help=f"save every N iterations (default {TC.checkpoint_after})")
+    m.add_argument("--keep-checkpoints", type=int, default=TC.keep_checkpoints,
+                   help=f"periodic checkpoints kept (default {TC.keep_checkpoints})")
+    m.add_argument("--log-after", type=int, default=TC.log_after,
+                   help=f"log the loss every N iterations (default {TC.log_after})")
     m.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
 
@@ -95,13 +110,16 @@ def config_from_args(args: argparse.Namespace):
         train_ann=args.train_ann, train_images=args.train_images, out_dir=args.out_dir, val_ann=args.val_ann,
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
-        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema, foreground_weight=args.foreground_weight, epochs=args.epochs, milestones=tuple(args.milestones), gamma=args.gamma,
+        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema,
+        foreground_weight=args.foreground_weight, epochs=args.epochs, milestones=tuple(args.milestones),
+        gamma=args.gamma,
         warmup_iters=args.warmup_iters, lr_schedule=args.lr_schedule,
         max_iters=args.max_iters, time_limit=args.time_limit, num_refinement_stages=args.num_refinement_stages,
         checkpoint=args.checkpoint, weights_only=args.weights_only, allow_partial=args.allow_partial,
         allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, imagenet=args.imagenet,
         checkpoint_after=args.checkpoint_after, keep_checkpoints=args.keep_checkpoints, log_after=args.log_after,
-        workers=args.workers, amp=args.amp, channels_last=args.channels_last, seed=args.seed, threads=args.threads, device=args.device,
+        workers=args.workers, amp=args.amp, channels_last=args.channels_last, seed=args.seed, threads=args.threads,
+        device=args.device,
         target_dist=args.target_dist, scale_range=(args.scale_min, args.scale_max), max_rotation=args.max_rotation,
         center_jitter=args.center_jitter, flip_prob=args.flip_prob, progress=not args.no_progress)
 

@@ -268,11 +268,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     # A run resumed mid-epoch skips the batches that epoch already trained on (same order: the sampler is seeded by
     # the epoch), so it sees what an uninterrupted run would; only when the epoch length is unchanged.
     resume_skip = iteration - epoch * batches_per_epoch
-    if not 0 <= resume_skip < batches_per_epoch:
-        if resume is not None:
-            log.warning("iteration %d is not inside epoch %d of %d batches (another batch size or data?): the "
-                        "epoch restarts from its first batch", iteration, epoch, batches_per_epoch)
+    if resume_skip == batches_per_epoch:  # saved after the epoch's last batch, before the epoch count moved on
+        epoch, resume_skip = epoch + 1, 0
+        scheduler.step()
+    elif not 0 <= resume_skip < batches_per_epoch:
+        log.warning("iteration %d is not inside epoch %d of %d batches (another batch size or data?): the epoch "
+                    "restarts from its first batch", iteration, epoch, batches_per_epoch)
         resume_skip = 0
+    start_iteration = iteration
     # The average starts from the loaded state_dict (a run with --ema saved its average there) ...
     ema = (WeightAverage(model, cfg.ema_decay, updates=int(resume.get("ema_updates", 0)) if resume else 0)
            if cfg.ema_decay > 0 else None)
@@ -297,17 +300,21 @@ def train(cfg: TrainConfig) -> TrainResult:
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
     undecodable = 0  # images skipped while reading this process's batches (see TrainResult.skipped)
     stop = False
-    warmup_progress: float | None = None  # budget fraction done when the warm-up ended (linear schedule)
+    iteration_budget = cfg.max_iters or cfg.epochs * batches_per_epoch
+    # Budget fraction done when the warm-up ended (linear schedule): known for an iteration budget; a time budget
+    # measures it when this process's warm-up ends (a run resumed after its warm-up: the iteration part, else 0).
+    warmup_progress: float | None = None
+    if cfg.time_limit is None or start_iteration > cfg.warmup_iters:
+        warmup_progress = (min(1.0, cfg.warmup_iters / max(iteration_budget, 1))
+                           if cfg.time_limit is None or cfg.max_iters else 0.0)
 
     def budget_progress() -> float:
         """Fraction of the run's budget done (linear schedule): iterations and/or this process's training time."""
         parts = []
-        if cfg.max_iters:
-            parts.append(iteration / cfg.max_iters)
+        if cfg.max_iters or not cfg.time_limit:
+            parts.append(iteration / max(iteration_budget, 1))
         if cfg.time_limit:
             parts.append((time.perf_counter() - start - val_seconds) / cfg.time_limit)
-        if not parts:
-            parts.append(iteration / max(cfg.epochs * batches_per_epoch, 1))
         return min(1.0, max(parts))
 
     def validate() -> None:
