@@ -336,13 +336,13 @@ def _draw_person(canvas: np.ndarray, owner: np.ndarray, pid: int, pose: dict, rn
         # were the worst-localised keypoints, their errors pointing back along the forearm).
         wrist, elbow = k[_K[f"{prefix}_wrist"]], k[_K[f"{prefix}_elbow"]]
         fdir = (wrist - elbow) / max(float(np.linalg.norm(wrist - elbow)), 1e-6)
-        side = np.array([-fdir[1], fdir[0]]) * rng.choice([-1.0, 1.0])
+        thumb_side = np.array([-fdir[1], fdir[0]]) * rng.choice([-1.0, 1.0])
         m = part("hand")
         cv2.ellipse(m, tuple(int(round(v)) for v in wrist + fdir * 0.05 * pose["u"]),
                     (max(2, int(round(0.05 * pose["u"]))), max(2, int(round(wd["forearm"] * 0.8)))),
                     float(np.degrees(math.atan2(fdir[1], fdir[0]))), 0, 360, 1, -1)
-        _capsule(m, wrist + fdir * 0.02 * pose["u"] + side * 0.5 * wd["forearm"],
-                 wrist + fdir * 0.055 * pose["u"] + side * 1.0 * wd["forearm"], wd["forearm"] * 0.4)
+        _capsule(m, wrist + fdir * 0.02 * pose["u"] + thumb_side * 0.5 * wd["forearm"],
+                 wrist + fdir * 0.055 * pose["u"] + thumb_side * 1.0 * wd["forearm"], wd["forearm"] * 0.4)
         masks[f"{p}_hand"], fills[f"{p}_hand"] = m, hand_img
         m = part("th")
         _capsule(m, k[_K[f"{prefix}_hip"]], k[_K[f"{prefix}_knee"]], wd["thigh"])

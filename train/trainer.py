@@ -304,9 +304,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     # Budget fraction done when the warm-up ended (linear schedule): known for an iteration budget; a time budget
     # measures it when this process's warm-up ends (a run resumed after its warm-up: the iteration part, else 0).
     warmup_progress: float | None = None
-    if cfg.time_limit is None or start_iteration > cfg.warmup_iters:
-        warmup_progress = (min(1.0, cfg.warmup_iters / max(iteration_budget, 1))
-                           if cfg.time_limit is None or cfg.max_iters else 0.0)
+    if cfg.time_limit is None:
+        warmup_progress = min(1.0, cfg.warmup_iters / max(iteration_budget, 1))
+    elif start_iteration > cfg.warmup_iters:
+        warmup_progress = min(1.0, cfg.warmup_iters / cfg.max_iters) if cfg.max_iters else 0.0
 
     def budget_progress() -> float:
         """Fraction of the run's budget done (linear schedule): iterations and/or this process's training time."""
@@ -349,7 +350,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         log.info("saved %s", result.checkpoint)
 
     # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
-    total = cfg.max_iters or (None if cfg.time_limit is not None else cfg.epochs * batches_per_epoch)
+    total = cfg.max_iters or (None if cfg.time_limit is not None else iteration_budget)
     bar = tqdm(total=total, initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
                dynamic_ncols=True)
     net.train()
