@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 import openvino as ov  # noqa: E402
 
-from convert import ConvertOptions, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
+from convert import ConvertOptions, layer_profile, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
 
 log = logging.getLogger("bench_int8")
 
@@ -70,6 +70,20 @@ def _ap_verdict(result: dict):
     return result["ap_drop_points"] <= 100 * AP_DROP_TARGET
 
 
+def print_profile(profiles: dict) -> None:
+    """Milliseconds per operation type, FP32 at the default against INT8, with the ratio per type."""
+    fp32, int8 = profiles["FP32 default"], profiles["INT8 default"]
+    print(f"\nLayer profile, one sync inference (kernel time, ms): FP32 executed {fp32['execution_precision']}, "
+          f"INT8")
+    print(f"{'operation':<18} {'FP32':>8} {'INT8':>8} {'ratio':>6}")
+    for op in sorted(set(fp32["by_type"]) | set(int8["by_type"]), key=lambda o: -fp32["by_type"].get(o, 0)):
+        a, b = fp32["by_type"].get(op, 0.0), int8["by_type"].get(op, 0.0)
+        ratio = f"{a / b:6.2f}" if a and b else "     -"
+        print(f"{op:<18} {a:>8.2f} {b:>8.2f} {ratio}")
+    print(f"{'total':<18} {fp32['total_ms']:>8.2f} {int8['total_ms']:>8.2f} {fp32['total_ms'] / int8['total_ms']:6.2f}")
+    print(f"convolution kernels: FP32 {', '.join(fp32['kernels'])}; INT8 {', '.join(int8['kernels'])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: newest runs/**/*.pth, else the seed fixture)")
@@ -81,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="heads kept in float (see python -m convert --help; default auto)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (default 3)")
     p.add_argument("--seconds", type=float, default=3.0, help="seconds per speed phase (default 3)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile FP32 (default) and INT8 layer by layer: milliseconds per operation type and "
+                        "the convolution kernels that ran, to show where INT8's speed-up comes from")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
@@ -105,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         int8 = core.read_model(tmp / "ir" / "INT8" / "model.xml")
         speed = measure_all({"FP32 f32": (fp32, "f32"), "FP32 bf16": (fp32, "bf16"), "FP32 default": (fp32, None),
                              "INT8 default": (int8, None)}, args.rounds, args.seconds)
+        profiles = ({"FP32 default": layer_profile(fp32).as_dict(), "INT8 default": layer_profile(int8).as_dict()}
+                    if args.profile else None)
 
     int8_fps = speed["INT8 default"]["async_fps"]
     result = {
@@ -117,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "fp32_default_precision": speed["FP32 default"]["execution_precision"],
         "fp32_bf16_executed_as": speed["FP32 bf16"]["execution_precision"],
     }
+    if profiles:
+        result["profile"] = profiles
     if trained:
         ap = report["ap"]
         result.update(ap_images=ap["images"], ap_fp32=ap["FP32"], ap_int8=ap["INT8"],
@@ -138,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"INT8 / FP32 async FPS: {result['int8_vs_fp32_f32']:.2f}x vs f32, {result['int8_vs_fp32_bf16']:.2f}x vs "
           f"bf16 hint (executed {result['fp32_bf16_executed_as']}), {result['int8_vs_fp32_default']:.2f}x vs default "
           f"(executed {result['fp32_default_precision']}); target >= {FPS_TARGET}x")
+    if profiles:
+        print_profile(profiles)
     if trained:
         print(f"AP on {result['ap_images']} held-out synthetic images: FP32 {result['ap_fp32']:.4f}, INT8 "
               f"{result['ap_int8']:.4f}, drop {result['ap_drop_points']:+.2f} points (target <= 1)")

@@ -20,7 +20,8 @@ from convert.pipeline import HEAD_CHOICES, ConvertOptions, check_options, run_co
 from convert.quantize import (HEAD_POLICIES, MODEL_TYPES, PRESETS, QuantizeOptions, head_convolutions, ignored_names,
                               quantize_int8, quantize_with_accuracy_control)
 from convert.report import format_table
-from convert.speed import BENCH_HEIGHT, BENCH_WIDTH, Speed, execution_precision, measure_speed
+from convert.speed import (BENCH_HEIGHT, BENCH_WIDTH, LayerProfile, Speed, execution_precision, layer_profile,
+                           measure_speed)
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, Agreement, agreement, coco_ap, compile_model, infer_ir,
                             infer_onnx, infer_torch, load_ground_truth, max_abs_diff, peak_mask)
 
@@ -35,7 +36,7 @@ __all__ = [
     "HEAD_POLICIES", "MODEL_TYPES", "PRESETS", "QuantizeOptions", "head_convolutions", "ignored_names",
     "quantize_int8", "quantize_with_accuracy_control",
     "format_table",
-    "BENCH_HEIGHT", "BENCH_WIDTH", "Speed", "execution_precision", "measure_speed",
+    "BENCH_HEIGHT", "BENCH_WIDTH", "LayerProfile", "Speed", "execution_precision", "layer_profile", "measure_speed",
     "F32_CONFIG", "FP32_TOLERANCE", "Agreement", "agreement", "coco_ap", "compile_model", "infer_ir", "infer_onnx",
     "infer_torch", "load_ground_truth", "max_abs_diff", "peak_mask",
 ]

@@ -85,3 +85,52 @@ def measure_speed(model, *, precision_hint: str | None = None, seconds: float = 
     fps = count / (time.perf_counter() - t0)
     log.info("speed %s: %.2f ms p50, %.1f async FPS (%d requests), executed %s", shape, latency, fps, n, executed)
     return Speed(latency, fps, executed, n, shape)
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """Where one synchronous inference spends its time, from the CPU plugin's performance counters.
+
+    ``by_type``: milliseconds per operation type (``Convolution``, ``GroupConvolution``, ``Reorder``, ...),
+    median over the runs; ``kernels``: the distinct kernel names that ran the convolutions (e.g.
+    ``brgconv_avx512_1x1_I8``), which show the arithmetic actually used; ``total_ms``: their sum (kernel time
+    only, without the plugin's per-call overhead); ``execution_precision`` as in :class:`Speed`."""
+
+    by_type: dict
+    kernels: list
+    total_ms: float
+    execution_precision: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def layer_profile(model, *, precision_hint: str | None = None, runs: int = 20,
+                  height: int = BENCH_HEIGHT, width: int = BENCH_WIDTH) -> LayerProfile:
+    """Profile ``model`` layer by layer at ``height`` x ``width`` with the LATENCY hint (see :class:`LayerProfile`)."""
+    core = get_core()
+    static = static_copy(model, height, width) if model.inputs[0].get_partial_shape().is_dynamic else model
+    shape = [int(d) for d in static.inputs[0].get_shape()]
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    config = {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY"}
+    if precision_hint:
+        config["INFERENCE_PRECISION_HINT"] = precision_hint
+    compiled = core.compile_model(static, "CPU", config)
+    request = compiled.create_infer_request()
+    for _ in range(3):
+        request.infer({0: frame})
+    per_run: dict[str, list] = {}
+    kernels = set()
+    for _ in range(max(1, runs)):
+        request.infer({0: frame})
+        totals: dict[str, float] = {}
+        for info in request.profiling_info:
+            ms = info.real_time.total_seconds() * 1e3
+            totals[info.node_type] = totals.get(info.node_type, 0.0) + ms
+            if "Convolution" in info.node_type and ms > 0:
+                kernels.add(info.exec_type)
+        for key, ms in totals.items():
+            per_run.setdefault(key, []).append(ms)
+    by_type = {key: float(np.median(v)) for key, v in sorted(per_run.items(), key=lambda kv: -np.median(kv[1]))
+               if np.median(v) > 0}
+    return LayerProfile(by_type, sorted(kernels), float(sum(by_type.values())), execution_precision(compiled))

@@ -13,7 +13,7 @@ import torch
 from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 
 import convert.pipeline
-from convert import ConvertOptions, head_convolutions, run_conversion
+from convert import ConvertOptions, head_convolutions, layer_profile, run_conversion
 from ov_inference import read_rt_info
 from convert.__main__ import main
 
@@ -83,6 +83,18 @@ def test_report(converted):
     assert set(report["speed"]) == {"FP32 (f32)", "FP32 (default)", "FP16 (default)", "INT8 (default)"}
     assert report["speed"]["FP32 (f32)"]["execution_precision"] == "f32"
     assert all(s["async_fps"] > 0 and s["latency_ms_p50"] > 0 for s in report["speed"].values())
+
+
+def test_layer_profile_shows_int8_kernels(converted):
+    core = ov.Core()
+    fp32 = layer_profile(core.read_model(converted / "FP32" / "seed.xml"), precision_hint="f32", runs=3)
+    int8 = layer_profile(core.read_model(converted / "INT8" / "seed.xml"), runs=3)
+    assert fp32.execution_precision == "f32"
+    assert fp32.by_type["Convolution"] > 0 and int8.by_type["Convolution"] > 0
+    assert fp32.total_ms == pytest.approx(sum(fp32.by_type.values()))
+    # the f32 model's convolutions run float kernels; the INT8 model's run integer ones
+    assert not any("I8" in k or "u8" in k.lower() for k in fp32.kernels)
+    assert any("I8" in k or "u8" in k.lower() for k in int8.kernels), int8.kernels
 
 
 def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted, coco_mini_dir, tmp_path, seed_dir):
