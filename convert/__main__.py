@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lwpose-convert", description=__doc__.split("\n")[0].split(": ", 1)[-1],
         epilog="Writes D/FP32/<name>.xml, D/FP16/<name>.xml, D/INT8/<name>.xml, D/<name>.onnx and D/report.json; "
-               "exits 1 on bad input and 2 when the FP32 IR differs from PyTorch by more than 1e-4.")
+               "exits 1 on bad input, 2 when the FP32 IR differs from PyTorch by more than 1e-4 (nothing written) and 3 "
+               "when the INT8 IR was written but is outside the accuracy budget (--max-drop with a validation set, "
+               "else --min-peak-f1).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (published layout or a bare state dict)")
     src.add_argument("--onnx", type=Path, help="ONNX file of this network (float normalized NCHW input)")
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--height", type=int, help="static input height, pixels (multiple of 8; with --width)")
     p.add_argument("--width", type=int, help="static input width, pixels (multiple of 8; with --height)")
     p.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to load (default 1)")
+    p.add_argument("--allow-unsafe-checkpoint", action="store_true",
+                   help="load a trusted checkpoint that weights_only=True refuses (full unpickling can run code)")
     p.add_argument("--all-stages", action="store_true", help="the ONNX file keeps every stage's outputs "
                    "(the IRs always expose the last stage only)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
@@ -75,7 +79,8 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
     return ConvertOptions(
         output_dir=args.output_dir, checkpoint=args.checkpoint, onnx=args.onnx, name=args.name,
         precisions=tuple(dict.fromkeys(args.precision)), height=args.height, width=args.width,
-        num_refinement_stages=args.num_refinement_stages, all_stages=args.all_stages, opset=args.opset,
+        num_refinement_stages=args.num_refinement_stages, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint,
+        all_stages=args.all_stages, opset=args.opset,
         calib_images=args.calib_images, calib_coco=args.calib_coco, calib_synthetic=args.calib_synthetic,
         calib_size=args.calib_size, calib_seed=args.calib_seed, calib_height=args.calib_height,
         int8_heads=args.int8_heads, preset=args.preset,
@@ -89,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        logging.getLogger("nncf").setLevel(logging.WARNING)
     try:
         report = run_conversion(options_from_args(args))
     except VerificationError as exc:
@@ -98,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("convert").error("%s", exc)
         return 1
     print(format_table(report))
+    int8 = report.get("int8", {})
+    if int8 and not int8.get("within_budget", True):
+        logging.getLogger("convert").error(
+            "the INT8 IR was written to %s but is outside the accuracy budget (%s): try --int8-heads heads, "
+            "--accuracy-control or more / more representative calibration images", report["outputs"]["INT8"],
+            int8.get("budget"))
+        return 3
     return 0
 
 

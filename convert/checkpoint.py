@@ -9,11 +9,12 @@ from convert.errors import ConversionError
 log = logging.getLogger(__name__)
 
 
-def load_network(checkpoint: str | Path, num_refinement_stages: int = 1):
+def load_network(checkpoint: str | Path, num_refinement_stages: int = 1, *, allow_unsafe: bool = False):
     """Load a checkpoint (published layout or a bare state dict) into an eval-mode network on CPU.
 
     Delegates to :func:`train.load_model` (weights_only, map_location cpu, mismatching keys named) and turns
-    its errors into :class:`ConversionError`.
+    its errors into :class:`ConversionError`. ``allow_unsafe``: fall back to full unpickling for a trusted file
+    that ``weights_only=True`` refuses.
     """
     path = Path(checkpoint)
     if not path.is_file():
@@ -21,7 +22,7 @@ def load_network(checkpoint: str | Path, num_refinement_stages: int = 1):
     from train import load_model
 
     try:
-        model = load_model(path, num_refinement_stages, device="cpu")
+        model = load_model(path, num_refinement_stages, device="cpu", allow_unsafe=allow_unsafe)
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear error naming the file
         raise ConversionError(f"cannot load checkpoint {path}: {exc}") from exc
     return model.eval()

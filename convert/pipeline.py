@@ -40,6 +40,7 @@ class ConvertOptions:
     height: int | None = None
     width: int | None = None
     num_refinement_stages: int = 1
+    allow_unsafe_checkpoint: bool = False
     all_stages: bool = False
     opset: int = 18
     calib_images: Path | None = None
@@ -86,9 +87,17 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
     if (opt.height is None) != (opt.width is None):
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
+    for flag, size in (("--height", opt.height), ("--width", opt.width)):
+        if size is not None and (size < 8 or size % 8):
+            raise ConversionError(f"{flag} {size} must be a positive multiple of 8 (the network's stride)")
+    if Path(opt.output_dir).exists() and not Path(opt.output_dir).is_dir():
+        raise ConversionError(f"--output-dir {opt.output_dir} exists and is not a folder")
+    if opt.calib_synthetic is not None and opt.calib_synthetic < 1:
+        raise ConversionError(f"--calib-synthetic must be >= 1 images, got {opt.calib_synthetic}")
     if opt.int8_heads not in HEAD_CHOICES:
         raise ConversionError(f"unknown --int8-heads {opt.int8_heads!r}; choose from {', '.join(HEAD_CHOICES)}")
-    sources = [s for s in (opt.calib_images and not opt.calib_coco, opt.calib_coco, opt.calib_synthetic) if s]
+    sources = [s for s in (opt.calib_images and not opt.calib_coco, opt.calib_coco, opt.calib_synthetic)
+               if s is not None and s is not False]
     if "INT8" in opt.precisions:
         if len(sources) != 1:
             raise ConversionError("INT8 needs one calibration source: --calib-images DIR, "
@@ -106,6 +115,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if opt.accuracy_control and ("INT8" not in opt.precisions or opt.val_ann is None):
         raise ConversionError("--accuracy-control needs --precision INT8 and a validation set "
                               "(--val-ann, --val-images)")
+    if not 0 <= opt.min_peak_f1 <= 1:
+        raise ConversionError(f"--min-peak-f1 is a keypoint-peak F1 in [0, 1], got {opt.min_peak_f1}")
     if not 0 < opt.max_drop < 1:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
@@ -181,6 +192,25 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
     return chosen[1]
 
 
+def install_outputs(staging: Path, out: Path, name: str) -> None:
+    """Move a finished conversion of model ``name`` from ``staging`` into ``out``, file by file.
+
+    Other models' files in ``out`` are kept. Files of *this* model that the new conversion did not produce (the
+    INT8 IR of an earlier run that asked for INT8, an ONNX file when converting from ONNX) are removed, so that
+    ``out`` never mixes IRs of two different sources under one name; ``report.json`` describes the last run.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    produced = {path.relative_to(staging) for path in staging.rglob("*") if path.is_file()}
+    stale = [out / folder / f"{name}{suffix}" for folder in PRECISIONS for suffix in (".xml", ".bin")]
+    stale.append(out / f"{name}.onnx")
+    for path in stale:
+        if path.is_file() and path.relative_to(out) not in produced:
+            log.info("removing %s: an earlier conversion's file that this run did not replace", path)
+            path.unlink()
+    for rel in sorted(produced, key=lambda r: (r.suffix == ".xml", str(r))):  # .bin before .xml, report last
+        move_into_place(staging / rel, out / rel)
+
+
 def run_conversion(opt: ConvertOptions) -> dict:
     """Convert, verify and write ``opt.output_dir``; returns the report (also written as ``report.json``).
 
@@ -195,9 +225,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
     try:
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
-        out.mkdir(parents=True, exist_ok=True)
-        for item in sorted(staging.iterdir()):
-            move_into_place(item, out / item.name)
+        install_outputs(staging, out, opt.name)
         log.info("wrote %s", out)
         return report
     finally:
@@ -225,7 +253,8 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
                     "outputs": {}}
     network = None
     if opt.checkpoint:
-        network = load_network(opt.checkpoint, opt.num_refinement_stages)
+        network = load_network(opt.checkpoint, opt.num_refinement_stages,
+                               allow_unsafe=opt.allow_unsafe_checkpoint)
         onnx_path = export_onnx(network, staging / f"{opt.name}.onnx", height=opt.height, width=opt.width,
                                 all_stages=opt.all_stages, opset=opt.opset)
         report["outputs"]["ONNX"] = f"{opt.name}.onnx"
@@ -263,6 +292,9 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         models["INT8"] = int8
         report["int8"]["agreement"] = agreement(ir_f32, infer_ir(compile_model(int8), verify_inputs)).as_dict()
         report["int8"]["calibration"] = {"images": len(calibration.samples), "skipped": len(calibration.skipped)}
+        report["int8"]["float_convolutions"] = float_convolutions(int8)
+        int8.set_rt_info(str(len(report["int8"]["float_convolutions"])),
+                         [RT_INFO_SECTION, "int8_float_convolutions"])
     for precision, model in models.items():
         if precision != "FP16":
             save_ir(model, staging / precision / f"{opt.name}.xml", precision)
@@ -274,9 +306,42 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
             if precision in models:
                 config = F32_CONFIG if precision == "FP16" else None
                 report["ap"][precision] = coco_ap(compile_model(models[precision], config), validation.samples, gt)
+    if "INT8" in models:
+        report["int8"].update(_int8_verdict(opt, report))
     if opt.bench_seconds > 0:
         report["speed"] = _speeds(models, fp32, opt.bench_seconds)
     return report
+
+
+def _int8_verdict(opt: ConvertOptions, report: dict) -> dict:
+    """Whether the written INT8 IR is within the accuracy budget: the AP drop on the validation set when there is
+    one (``--max-drop``), else the keypoint-peak F1 against FP32 on the verification images (``--min-peak-f1``)."""
+    if "ap" in report:
+        drop = report["ap"]["FP32"] - report["ap"]["INT8"]
+        return {"ap_drop": drop, "within_budget": bool(drop <= opt.max_drop),
+                "budget": f"AP drop <= {opt.max_drop}"}
+    f1 = report["int8"]["agreement"]["peak_f1"]
+    return {"within_budget": bool(f1 >= opt.min_peak_f1), "budget": f"peak F1 >= {opt.min_peak_f1}"}
+
+
+def float_convolutions(model) -> list[str]:
+    """Names of the (group) convolutions of a quantized model that run in float: their data input does not come
+    from a FakeQuantize (looking through layout-only operations such as Concat and Transpose)."""
+    passthrough = {"Concat", "Transpose", "Reshape", "Pad", "MaxPool", "Split", "VariadicSplit", "StridedSlice"}
+
+    def quantized(node) -> bool:
+        kind = node.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind not in passthrough:
+            return False
+        data = [node.input_value(0).get_node()] if kind != "Concat" else \
+            [node.input_value(i).get_node() for i in range(node.get_input_size())]
+        return all(quantized(d) for d in data)
+
+    return [op.get_friendly_name() for op in model.get_ops()
+            if op.get_type_name() in ("Convolution", "GroupConvolution")
+            and not quantized(op.input_value(0).get_node())]
 
 
 def _check_fidelity(fp32, onnx_path, network, inputs, source: str):

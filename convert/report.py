@@ -32,6 +32,10 @@ def format_table(report: dict) -> str:
                          f", PAFs {agree['pafs_max_abs']:.3g}/{agree['pafs_mean_abs']:.3g}, peaks recall "
                          f"{agree['peak_recall']:.3f} precision {agree['peak_precision']:.3f} "
                          f"({agree['reference_peaks']} FP32 peaks)")
+        if int8.get("float_convolutions") is not None:
+            lines.append(f"  convolutions left in float: {len(int8['float_convolutions'])}")
+        if "within_budget" in int8:
+            lines.append(f"  budget {int8['budget']}: {'met' if int8['within_budget'] else 'NOT MET'}")
     ap = report.get("ap")
     if ap:
         lines.append(f"\nCOCO AP on {ap['images']} validation images: "

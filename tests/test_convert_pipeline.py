@@ -34,6 +34,7 @@ def converted(seed_dir, coco_mini_dir, tmp_path_factory):
     rc = main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(out), "--name", "seed",
                "--precision", "FP32", "FP16", "INT8", "--height", str(H), "--width", str(W),
                "--calib-images", str(coco_mini_dir), "--int8-heads", "last", "--verify-images", str(coco_mini_dir),
+               "--min-peak-f1", "0",  # random weights: INT8 peaks need not agree (the budget is tested below)
                "--bench-seconds", "0.2", "--quiet"])
     assert rc == 0
     return out
@@ -180,8 +181,60 @@ def test_unreadable_calibration_images(seed_dir, coco_mini_dir, tmp_path, caplog
     assert not (tmp_path / "out" / "FP32").exists()
 
 
+def _small(seed_dir, out, name, *precisions, **extra):
+    return run_conversion(ConvertOptions(output_dir=out, checkpoint=seed_dir / "checkpoint.pth", name=name,
+                                         precisions=precisions, height=H, width=W, bench_seconds=0, progress=False,
+                                         **extra))
+
+
+def test_second_conversion_keeps_other_models_and_drops_stale_files(seed_dir, tmp_path):
+    out = tmp_path / "out"
+    _small(seed_dir, out, "a", "FP32", "FP16")
+    _small(seed_dir, out, "b", "FP32")
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert {"FP32/a.xml", "FP32/a.bin", "FP16/a.xml", "FP16/a.bin", "a.onnx", "FP32/b.xml", "FP32/b.bin",
+            "b.onnx", "report.json"} == files
+    assert json.loads((out / "report.json").read_text())["name"] == "b"
+    # converting "a" again with fewer precisions removes a's FP16 IR of the earlier run, keeps b
+    _small(seed_dir, out, "a", "FP32")
+    assert not (out / "FP16" / "a.xml").exists() and not (out / "FP16" / "a.bin").exists()
+    assert (out / "FP32" / "a.xml").is_file() and (out / "FP32" / "b.xml").is_file()
+    assert _no_staging_left(tmp_path)
+
+
+def test_unsafe_checkpoint_needs_the_flag(seed_dir, tmp_path, caplog):
+    import numpy as np
+
+    ckpt = torch.load(seed_dir / "checkpoint.pth", map_location="cpu", weights_only=True)
+    path = tmp_path / "with_numpy.pth"
+    torch.save({**ckpt, "best_ap": np.float64(0.5)}, path)  # a numpy scalar: weights_only=True refuses it
+    common = ["--checkpoint", path, "--precision", "FP32", "--height", H, "--width", W]
+    assert _run(tmp_path, *common) == 1
+    assert "--allow-unsafe-checkpoint" in caplog.text
+    assert not (tmp_path / "out").exists()
+    assert _run(tmp_path, *common, "--allow-unsafe-checkpoint") == 0
+    assert (tmp_path / "out" / "FP32" / "with_numpy.xml").is_file()
+
+
+def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp_path, monkeypatch, capsys):
+    from dataclasses import replace as dc_replace
+
+    real = convert.pipeline.agreement
+    monkeypatch.setattr(convert.pipeline, "agreement", lambda *a, **k: dc_replace(real(*a, **k), peak_f1=0.0))
+    rc = _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "INT8", "--height", H,
+              "--width", W, "--calib-images", coco_mini_dir, "--int8-heads", "int8")
+    assert rc == 3
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["int8"]["within_budget"] is False and report["int8"]["budget"] == "peak F1 >= 0.9"
+    assert report["int8"]["float_convolutions"] == []  # heads=int8: every convolution quantized
+    assert "NOT MET" in capsys.readouterr().out
+    assert (tmp_path / "out" / "INT8" / "checkpoint.xml").is_file()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--precision", "INT8"], "INT8 needs one calibration source"),
+    (["--precision", "INT8", "--calib-synthetic", "0"], "--calib-synthetic must be >= 1"),
+    (["--min-peak-f1", "1.5"], "--min-peak-f1"),
     (["--height", "256"], "both --height and --width"),
     (["--height", "100", "--width", "160"], "multiple of 8"),
     (["--accuracy-control"], "--accuracy-control needs"),
@@ -190,6 +243,12 @@ def test_option_errors(seed_dir, tmp_path, caplog, args, message):
     assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", *args) == 1
     assert message in caplog.text
     assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_output_dir_that_is_a_file(seed_dir, tmp_path, caplog):
+    (tmp_path / "out").write_text("not a folder")
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth") == 1
+    assert "exists and is not a folder" in caplog.text
 
 
 def test_help(capsys):

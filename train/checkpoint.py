@@ -150,12 +150,14 @@ def filter_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
 
 
 def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], allow_partial: bool = False,
-                 allow_unsafe: bool = False) -> LoadReport:
+                 allow_unsafe: bool = False, *, source: str | os.PathLike | None = None,
+                 partial_hint: bool = True) -> LoadReport:
     """Load a checkpoint's weights into ``model`` (in place).
 
     Every model key must be present with the same shape and the file must hold no foreign keys, else a
     :class:`CheckpointError` names them; ``allow_partial=True`` (fine-tuning) loads what matches and logs the rest.
-    ``path_or_state`` is a file or an already-read checkpoint dict.
+    ``path_or_state`` is a file or an already-read checkpoint dict (``source`` then names its file in errors);
+    ``partial_hint=False`` leaves the allow_partial suggestion out of the error (callers that cannot load partially).
     """
     ckpt = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state, allow_unsafe)
     source = ckpt.get("state_dict", ckpt)
@@ -168,13 +170,15 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
     if report.unexpected:
         problems.append(f"unexpected keys: {_named(report.unexpected)}")
     if problems:
-        where = path_or_state if not isinstance(path_or_state, Mapping) else "state dict"
+        where = path_or_state if not isinstance(path_or_state, Mapping) else (source or "state dict")
         if not usable:
             raise CheckpointError(f"{where} is not a {type(model).__name__} checkpoint (no key matches): "
                                   + "; ".join(problems))
         if not allow_partial:
-            raise CheckpointError(f"{where} does not match {type(model).__name__}: " + "; ".join(problems)
-                                  + ". Pass allow_partial=True (--allow-partial) to load the matching keys only.")
+            hint = (". Pass allow_partial=True (--allow-partial) to load the matching keys only" if partial_hint
+                    else "; a checkpoint with fewer refinement stages than asked? (num_refinement_stages)"
+                    if report.missing and not report.mismatched else "")
+            raise CheckpointError(f"{where} does not match {type(model).__name__}: " + "; ".join(problems) + hint)
         log.warning("partial load from %s (%d keys loaded): %s", where, len(usable), "; ".join(problems))
     model.load_state_dict(usable, strict=False)
     return report
@@ -188,7 +192,7 @@ def load_model(path: str | os.PathLike, num_refinement_stages: int = 1, device: 
     :class:`CheckpointError` naming them. Loads on the CPU whatever device saved it, then moves to ``device``.
     """
     model = PoseEstimationWithMobileNet(num_refinement_stages=num_refinement_stages)
-    load_weights(model, path, allow_partial=False, allow_unsafe=allow_unsafe)
+    load_weights(model, path, allow_partial=False, allow_unsafe=allow_unsafe, partial_hint=False)
     return model.to(device).eval()
 
 
