@@ -124,6 +124,13 @@ def test_train_resume_and_restarts(tiny_data, tmp_path):
     assert max(int(s["step"]) for s in state.values()) == 3
     assert len(list(csv.DictReader((tmp_path / "a" / "log.csv").open()))) > len(rows)  # appended
 
+    # a run killed mid-save left a temporary file; resuming again from iteration 2 drops the log rows after it
+    (tmp_path / "a" / ".checkpoint_iter_3.pth.x1y2.tmp").write_bytes(b"partial")
+    train(_cfg(tiny_data, tmp_path / "a", checkpoint=ck, max_iters=3))
+    assert not list((tmp_path / "a").glob(".*.tmp"))
+    train_iters = [int(r["iter"]) for r in csv.DictReader((tmp_path / "a" / "log.csv").open()) if r["kind"] == "train"]
+    assert train_iters == [1, 2, 3]  # iteration 3 logged once, not once per attempt
+
     # weights-only restart: fresh optimizer from iteration 0, same weights at the start
     restart = train(_cfg(tiny_data, tmp_path / "b", checkpoint=ck, weights_only=True, max_iters=1, val_ann=None,
                          val_images=None))
@@ -131,8 +138,9 @@ def test_train_resume_and_restarts(tiny_data, tmp_path):
     assert read_checkpoint(restart.checkpoint)["iter"] == 1
 
     # step 3 of the recipe: 3 refinement stages from a 1-stage checkpoint needs --allow-partial
-    with pytest.raises(ValueError, match="refinement_stages.1"):
+    with pytest.raises(ValueError, match="refinement_stages.1") as error:
         train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, num_refinement_stages=3))
+    assert ck.name in str(error.value)  # the message names the file
     three = train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, allow_partial=True,
                        num_refinement_stages=3, max_iters=1, val_ann=None, val_images=None))
     sd = read_checkpoint(three.checkpoint)["state_dict"]
@@ -162,6 +170,12 @@ def test_resume_matches_an_uninterrupted_run(tiny_data, tmp_path, schedule, stop
     assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(b["optimizer"]["param_groups"][0]["lr"])
     for k in a["state_dict"]:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_requested_without_cuda(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(_cfg(tiny_data, tmp_path / "cuda", device="cuda"))
 
 
 def test_seeds_make_runs_repeatable(tiny_data, tmp_path):

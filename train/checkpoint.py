@@ -144,7 +144,7 @@ def filter_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
     report.missing = [k for k in target if k not in state_dict and not k.endswith("num_batches_tracked")]
     report.loaded = sorted(usable)
     if dropped:
-        log.info("checkpoint holds %d refinement stage(s); keeping the first %d, dropping stage(s) %s",
+        log.warning("checkpoint holds %d refinement stage(s); keeping the first %d, dropping stage(s) %s",
                  n_stages + len(dropped), n_stages, report.dropped_stages)
     return usable, report
 
@@ -160,8 +160,8 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
     ``partial_hint=False`` leaves the allow_partial suggestion out of the error (callers that cannot load partially).
     """
     ckpt = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state, allow_unsafe)
-    source = ckpt.get("state_dict", ckpt)
-    usable, report = filter_state_dict(strip_module_prefix(source), model)
+    state = ckpt.get("state_dict", ckpt)
+    usable, report = filter_state_dict(strip_module_prefix(state), model)
     problems = []
     if report.missing:
         problems.append(f"missing keys: {_named(report.missing)}")

@@ -135,6 +135,10 @@ class TrainResult:
 
 def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available to this PyTorch "
+                         f"(torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); "
+                         "use --device cpu or auto")
     want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if want_cuda else "gloo")
@@ -179,7 +183,7 @@ def _init_model(cfg: TrainConfig, model: PoseEstimationWithMobileNet) -> dict | 
     """Initialise weights; returns the checkpoint dict for a full resume (None otherwise)."""
     if cfg.checkpoint is not None:
         ckpt = read_checkpoint(cfg.checkpoint, cfg.allow_unsafe_checkpoint)
-        report = load_weights(model, ckpt, allow_partial=cfg.allow_partial)
+        report = load_weights(model, ckpt, allow_partial=cfg.allow_partial, source=cfg.checkpoint)
         log.info("loaded %d tensors from %s%s", len(report.loaded), cfg.checkpoint,
                  " (weights only)" if cfg.weights_only else " (full resume)")
         return None if cfg.weights_only else ckpt
@@ -189,9 +193,15 @@ def _init_model(cfg: TrainConfig, model: PoseEstimationWithMobileNet) -> dict | 
 
 
 class _CsvLog:
-    def __init__(self, path: Path, num_stages: int, append: bool):
+    """``log.csv``: one row per logged training window / validation. ``resume_iteration``: a resumed run keeps
+    the rows up to that iteration and drops the later ones (the killed run's, which are trained again)."""
+
+    def __init__(self, path: Path, num_stages: int, resume_iteration: int | None = None):
         self.fields = (["kind", "iter", "epoch", "elapsed_s", "lr", "loss"]
                        + [f"stage{i}" for i in range(num_stages)] + ["s_per_iter", *_VAL_STATS])
+        append = resume_iteration is not None
+        if append and path.is_file():
+            _truncate_csv(path, resume_iteration)
         new = not (append and path.is_file())
         self.fh = path.open("w" if new else "a", newline="")
         self.writer = csv.DictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
@@ -204,6 +214,32 @@ class _CsvLog:
 
     def close(self) -> None:
         self.fh.close()
+
+
+def _truncate_csv(path: Path, last_iteration: int) -> None:
+    """Rewrite the CSV log at ``path`` without its rows after ``last_iteration`` (atomically)."""
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    col = header.index("iter") if "iter" in header else None
+    kept = [r for r in body if col is None or len(r) <= col or not r[col].isdigit() or int(r[col]) <= last_iteration]
+    if len(kept) == len(body):
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *kept])
+    os.replace(tmp, path)
+    log.info("log.csv: dropped %d row(s) after iteration %d (the interrupted run's)", len(body) - len(kept),
+             last_iteration)
+
+
+def _remove_partial_saves(out_dir: Path) -> None:
+    """Delete the temporary files of checkpoint saves that were killed before their atomic rename."""
+    for tmp in out_dir.glob(".*.pth.*.tmp"):
+        log.warning("removing %s: a checkpoint save that was interrupted (the checkpoint itself is intact)", tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def _prune(out_dir: Path, keep: int) -> None:
@@ -288,8 +324,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-    csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages, append=resume is not None) \
-        if is_main else None
+    if is_main:
+        _remove_partial_saves(out_dir)
+    csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages,
+                      resume_iteration=iteration if resume is not None else None) if is_main else None
     if is_main:
         log.info("training on %s x%d: %d samples, batch %d per process, crop %d, %d iteration(s) per epoch",
                  device, world, len(dataset), cfg.batch_size, cfg.crop_size, len(loader))
