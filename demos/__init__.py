@@ -17,7 +17,7 @@ _EXPORTS = {
     "write_synthetic_clip": "demos.clip",
     "write_report": "demos.report",
     "WeightsError": "demos.weights", "cache_dir": "demos.weights", "cached_checkpoint": "demos.weights",
-    "download": "demos.weights", "verify": "demos.weights",
+    "download": "demos.weights", "verify": "demos.weights", "checkpoint_problem": "demos.weights",
 }
 __all__ = sorted(_EXPORTS)
 

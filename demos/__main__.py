@@ -20,8 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "human-pose-estimation-0001)")
     p.add_argument("--input", required=True, help="camera id (0), video file, image, folder of images or a quoted glob")
     p.add_argument("--output", default=None, help="annotated video (.mp4/.avi/.mkv/.mov) or a folder for images")
-    p.add_argument("--track", action="store_true", help="stable person ids across frames")
-    p.add_argument("--smooth", action="store_true", help="One Euro smoothing of keypoints (video / camera)")
+    p.add_argument("--track", action="store_true", help="stable person ids across frames (video / camera; "
+                   "ignored for images)")
+    p.add_argument("--smooth", action="store_true", help="One Euro smoothing of keypoints (video / camera; "
+                   "ignored for images)")
     p.add_argument("--serve", type=int, default=None, metavar="PORT",
                    help="serve the annotated stream and live stats at http://HOST:PORT/")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1, this machine only)")

@@ -2,15 +2,18 @@
 drawing, then a window, an annotated video / image folder and / or the web live view.
 
 Cameras run the pipeline in live mode (the latest frame wins, stale frames are dropped); files in ordered mode
-(every frame, in order, with back-pressure). Keypoints are in frame pixels throughout.
+(every frame, in order, with back-pressure). Keypoints are in frame pixels throughout. Tracking and smoothing follow
+people from frame to frame, so they run on videos and cameras only: for an image, a folder or a glob of images
+(unrelated photos) they are turned off with a warning.
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +54,8 @@ class DemoOptions:
 
 @dataclass
 class DemoSummary:
-    """What a demo run did: frame counts, end-to-end ``fps``, latency percentiles (ms), people per frame."""
+    """What a demo run did: frame counts, end-to-end ``fps``, latency percentiles (ms), people per frame;
+    ``warnings``: options that were not applied (e.g. ``--track`` on images) and why."""
 
     frames: int = 0
     errors: int = 0
@@ -67,6 +71,7 @@ class DemoSummary:
     output: str | None = None
     url: str | None = None
     error_messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -120,11 +125,25 @@ def _open_input(spec: str):
     return open_source(text)
 
 
+def _for_images(options: DemoOptions, summary: DemoSummary) -> DemoOptions:
+    """``options`` with tracking and smoothing off for an image source, where each image is an unrelated photo (a
+    person's pose must not be carried into the next photo); the warning is printed to stderr and kept in ``summary``."""
+    asked = [flag for flag, on in (("--track", options.track), ("--smooth", options.smooth)) if on]
+    if not asked:
+        return options
+    message = (f"{' and '.join(asked)} ignored for images ({options.input}): each image is processed on its own, "
+               "tracking and smoothing need a video or a camera")
+    print(f"lwpose-demo: warning: {message}", file=sys.stderr, flush=True)
+    summary.warnings.append(message)
+    return replace(options, track=False, smooth=False)
+
+
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Run the demo until the input ends, Esc / q in the window, or Ctrl+C; return a :class:`DemoSummary`.
 
     Raises :class:`ov_inference.SourceError` or the runtime's model errors before any frame when the input or the
-    model cannot be opened; unreadable images along the way are logged with their path and skipped.
+    model cannot be opened; unreadable images along the way are logged with their path and skipped. ``track`` and
+    ``smooth`` apply to videos and cameras; for images they are turned off with a warning (``summary.warnings``).
     """
     from ov_inference.estimator import PoseEstimator
     from ov_inference.pipeline import AsyncPipeline
@@ -137,6 +156,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                               precision=options.precision)
     source = _open_input(options.input)
     summary = DemoSummary(model_kind=estimator.kind)
+    is_images = isinstance(source, ImageSource)
+    if is_images:
+        options = _for_images(options, summary)
     sinks, window, view = [], None, None
     try:
         if options.output is not None:
@@ -169,7 +191,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             total = min(total, options.max_frames)
         bar = tqdm(total=total, desc="demo", unit="frame")
     frames = ((f.image, f) for f in itertools.islice(source, options.max_frames))
-    is_images = isinstance(source, ImageSource)
     t0 = time.perf_counter()
     try:
         for result in pipeline.run(frames):

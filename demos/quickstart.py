@@ -8,7 +8,9 @@ async demo over a synthetic clip, and write a report folder (default ``reports/q
 
 With ``--checkpoint PATH`` (or the published checkpoint fetched by ``lwpose-weights download``, found in the cache
 automatically) training is skipped and the model runs on real photos: ``../shared/data/coco_mini`` (AP) and the
-images of ``--images DIR`` (annotated into ``annotated/``).
+images of ``--images DIR`` (annotated into ``annotated/``). The checkpoint is loaded once before any slow step, so a
+file of another architecture, a truncated one or one that needs unsafe unpickling (``--allow-unsafe-checkpoint``,
+only for files you trust) stops the run at once with a one-line error (exit status 2).
 
 Each step prints its progress and its time. Sizes are pixels, times seconds, AP in 0..1 in JSON.
 """
@@ -39,7 +41,8 @@ try:
 except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
     raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
 
-__all__ = ["QuickstartConfig", "run_quickstart", "build_parser", "config_from_args", "main", "REPORT_KEYS", "PRECISION_KEYS"]
+__all__ = ["QuickstartConfig", "run_quickstart", "check_checkpoint", "build_parser", "config_from_args", "main",
+           "REPORT_KEYS", "PRECISION_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,13 @@ _NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (dev
 @dataclass
 class QuickstartConfig:
     """Options of :func:`run_quickstart` (see ``--help``). ``train_minutes`` bounds training time (seconds = 60 x);
-    ``max_iters`` bounds it in iterations; sizes are pixels."""
+    ``max_iters`` bounds it in iterations; sizes are pixels. ``allow_unsafe_checkpoint``: let every checkpoint loader
+    fall back to full unpickling (only for files you trust: unpickling can run code)."""
 
     out: Path = Path("reports/quickstart")
     runs_dir: Path = Path("runs")
     checkpoint: Path | None = None
+    allow_unsafe_checkpoint: bool = False
     images: Path | None = None
     coco_mini: Path | None = DEFAULT_COCO_MINI
     use_published: bool = True
@@ -217,6 +222,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
                                            precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
                                            calib_height=height, bench_seconds=0,
+                                           allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                                            progress=cfg.progress, **calib_kw, **val_kw))
     heads = report.get("int8", {}).get("heads")
     record["note"] = f"FP32 + INT8 (heads {heads}) in {out}"
@@ -228,7 +234,8 @@ def _accuracy(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, val: tuple[Pa
     from demos.measure import evaluate_ir, evaluate_torch
 
     ann, images = val
-    out = {"pytorch": evaluate_torch(checkpoint, ann, images, height, progress=cfg.progress),
+    out = {"pytorch": evaluate_torch(checkpoint, ann, images, height, progress=cfg.progress,
+                                     allow_unsafe=cfg.allow_unsafe_checkpoint),
            "fp32": evaluate_ir(xmls["FP32"], ann, images, height, "f32", cfg.progress),
            "fp32_default": evaluate_ir(xmls["FP32"], ann, images, height, None, cfg.progress),
            "int8": evaluate_ir(xmls["INT8"], ann, images, height, None, cfg.progress)}
@@ -239,7 +246,7 @@ def _accuracy(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, val: tuple[Pa
 def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) -> dict:
     from demos.measure import ir_speeds, torch_speed
 
-    out = {"pytorch": torch_speed(checkpoint, cfg.bench_seconds),
+    out = {"pytorch": torch_speed(checkpoint, cfg.bench_seconds, allow_unsafe=cfg.allow_unsafe_checkpoint),
            **ir_speeds({"fp32": (xmls["FP32"], "f32"), "fp32_default": (xmls["FP32"], None),
                         "int8": (xmls["INT8"], None)}, cfg.bench_seconds, cfg.bench_rounds)}
     record["note"] = ", ".join(f"{_NAMES[k]} {v['fps']:.1f} FPS ({v['execution_precision']})" for k, v in out.items())
@@ -343,9 +350,12 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
 
 # -- entry ---------------------------------------------------------------------------------------------------------
 def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
+    """The checkpoint to run (``--checkpoint`` or the cached published one), already checked to load into the
+    network (:func:`check_checkpoint`); ``None`` for the synthetic chain."""
     if cfg.checkpoint is not None:
         if not Path(cfg.checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {cfg.checkpoint} does not exist")
+        check_checkpoint(cfg.checkpoint, cfg.allow_unsafe_checkpoint)
         return Path(cfg.checkpoint)
     if cfg.use_published:
         from demos.weights import cached_checkpoint
@@ -353,8 +363,32 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
         found = cached_checkpoint()
         if found is not None:
             print(f"using the published checkpoint from the cache: {found} (--synthetic to train instead)")
+            from train.checkpoint import CheckpointError
+
+            try:
+                check_checkpoint(found, cfg.allow_unsafe_checkpoint)
+            except CheckpointError as exc:
+                raise CheckpointError(f"the cached published checkpoint does not load ({exc}); run "
+                                      "`lwpose-weights download --force`, or pass --synthetic") from exc
         return found
     return None
+
+
+def check_checkpoint(path: str | Path, allow_unsafe: bool = False) -> None:
+    """Load ``path`` once into the network the quickstart converts (about a second on CPU), so that a checkpoint of
+    another architecture, a truncated file or one that needs unsafe unpickling stops the run before any slow step.
+
+    Raises :class:`train.CheckpointError` (a ``ValueError``) naming the file and what is wrong with it.
+    """
+    from train.checkpoint import CheckpointError, load_model
+
+    try:
+        load_model(path, 1, "cpu", allow_unsafe=allow_unsafe)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else the loader meets is still a bad checkpoint file
+        raise CheckpointError(f"cannot load checkpoint {path} into the Lightweight OpenPose network: "
+                              f"{type(exc).__name__}: {exc}") from exc
 
 
 def _photos(folder: Path | None) -> list[Path]:
@@ -449,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=d.out, help="report folder")
     p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help="cache of generated data, training runs and IRs")
     p.add_argument("--checkpoint", type=Path, default=None, help="use this checkpoint (published layout), skip training")
+    p.add_argument("--allow-unsafe-checkpoint", action="store_true",
+                   help="load a checkpoint that torch.load(weights_only=True) refuses with full unpickling; only for "
+                   "files you trust (unpickling can run code)")
     p.add_argument("--synthetic", action="store_true", help="train on synthetic people even if the published "
                    "checkpoint is in the cache")
     p.add_argument("--images", type=Path, default=None, help="your own photos to annotate (and calibrate INT8 on)")
@@ -481,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
     """The :class:`QuickstartConfig` for parsed :func:`build_parser` arguments."""
-    return QuickstartConfig(out=args.out, runs_dir=args.runs_dir, checkpoint=args.checkpoint, images=args.images,
+    return QuickstartConfig(out=args.out, runs_dir=args.runs_dir, checkpoint=args.checkpoint,
+                            allow_unsafe_checkpoint=args.allow_unsafe_checkpoint, images=args.images,
                             coco_mini=args.coco_mini, use_published=not args.synthetic,
                             train_images=args.train_images, val_images=args.val_images,
                             train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
@@ -493,6 +531,21 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             progress=not args.quiet)
 
 
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (exit status 2, one line): missing files, bad values, a checkpoint that does
+    not load (``train.CheckpointError``, a ``ValueError``) and ``convert.ConversionError`` (a ``RuntimeError``).
+    ``convert`` is looked up only when already imported: a ConversionError cannot be raised before it is."""
+    found: list[type[BaseException]] = [FileNotFoundError, ValueError]
+    errors = sys.modules.get("convert.errors")
+    if errors is not None:
+        found.append(errors.ConversionError)
+    return tuple(found)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
@@ -502,8 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     try:
         report = run_quickstart(cfg)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"lwpose-quickstart: error: {exc}", file=sys.stderr)
+    except _bad_input_errors() as exc:  # evaluated when an exception arrives, after convert may have been imported
+        print(f"lwpose-quickstart: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"lwpose-quickstart: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)

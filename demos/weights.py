@@ -2,8 +2,10 @@
 
 ``lwpose-weights download [--url U] [--dest DIR] [--sha256 HEX]`` (also ``python -m demos.weights``) downloads
 with plain ``urllib`` to ``DIR/<file>.part`` and resumes an interrupted download with an HTTP ``Range`` request.
-When the file is complete its sha256 is computed and recorded in a sidecar ``<file>.json``; ``lwpose-weights
-path`` and ``lwpose-weights verify`` (and :func:`cached_checkpoint`, used by the quickstart) recheck it.
+When the file is complete it must start like a ``torch.save`` file (a zip archive or a pickle; an HTML error page
+served with HTTP 200 is set aside as ``<file>.bad`` and reported), then its sha256 is computed and recorded in a
+sidecar ``<file>.json``; ``lwpose-weights path`` and ``lwpose-weights verify`` (and :func:`cached_checkpoint`, used
+by the quickstart) recheck both. The check reads the first bytes only: this module never imports torch.
 The default folder is ``$XDG_CACHE_HOME/lwpose`` (``~/.cache/lwpose`` when the variable is unset).
 """
 from __future__ import annotations
@@ -25,11 +27,14 @@ from pathlib import Path
 from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file
 
 __all__ = [
-    "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "main",
+    "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
+    "main",
 ]
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+#: Bytes of a file shown in the error when it is not a checkpoint.
+_HEAD_SHOWN = 24
 
 
 class WeightsError(RuntimeError):
@@ -60,6 +65,18 @@ def _sidecar(path: Path) -> Path:
 def _file_name(url: str) -> str:
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
     return name or PUBLISHED_CHECKPOINT_FILE
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """``None`` when ``path`` starts like a ``torch.save`` file - a zip archive (``PK\\x03\\x04``, PyTorch >= 1.6) or
+    a pickle of protocol 2 to 5 (``\\x80\\x02``.., the legacy format of the published file) - else what it holds
+    instead: its size and first bytes. Magic bytes only, so no torch import."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD_SHOWN)
+    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return None
+    return f"{path.stat().st_size} bytes starting with {head!r}"
 
 
 def _progress(total: int | None, initial: int, name: str, enabled: bool):
@@ -141,6 +158,7 @@ def download(
         ) from None
 
     with resp:
+        content_type = resp.headers.get("Content-Type")
         if offset and resp.status != 206:
             log.info("server ignored the Range request (HTTP %d); downloading from the start", resp.status)
             offset = 0
@@ -168,10 +186,20 @@ def download(
         raise WeightsError(
             f"download of {url} interrupted at {received} of {total} bytes; run it again to resume from {part}"
         )
-    return _finish(part, final, url, expected_sha256)
+    return _finish(part, final, url, expected_sha256, content_type)
 
 
-def _finish(part: Path, final: Path, url: str, expected_sha256: str | None) -> Path:
+def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, content_type: str | None = None) -> Path:
+    """Check the completed ``part`` (a checkpoint at all, then ``expected_sha256``), move it to ``final`` and write
+    its sha256 record. A body that is not a checkpoint is moved to ``<file>.bad`` and never recorded."""
+    problem = checkpoint_problem(part)
+    if problem is not None:
+        bad = final.with_name(final.name + ".bad")
+        os.replace(part, bad)
+        kind = f"Content-Type {content_type}" if content_type else "no Content-Type"
+        raise WeightsError(f"{url} did not send a PyTorch checkpoint: {problem} ({kind}); an error or login page? "
+                           f"Nothing was recorded and the body was kept aside as {bad}. Check the URL and run "
+                           "`lwpose-weights download` again")
     digest = sha256_file(part)
     if expected_sha256 and digest != expected_sha256.lower():
         part.unlink()
@@ -188,7 +216,8 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None) -> P
 
 
 def verify(path: str | Path) -> WeightsRecord:
-    """Recompute a downloaded file's sha256 and check it against its sidecar; return the record or raise."""
+    """Recompute a downloaded file's sha256 and check it against its sidecar, and that the file starts like a
+    PyTorch checkpoint (:func:`checkpoint_problem`); return the record or raise :class:`WeightsError`."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path} does not exist; run `lwpose-weights download` first")
@@ -202,6 +231,10 @@ def verify(path: str | Path) -> WeightsRecord:
     size = path.stat().st_size
     if size != record.size:
         raise WeightsError(f"{path} is {size} bytes, its record says {record.size}: the file changed or is truncated")
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise WeightsError(f"{path} is not a PyTorch checkpoint ({problem}), whatever its sha256 record says; "
+                           "run `lwpose-weights download --force`")
     digest = sha256_file(path)
     if digest != record.sha256:
         raise WeightsError(f"{path} has sha256 {digest}, its record says {record.sha256}: the file is corrupt")

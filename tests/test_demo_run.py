@@ -96,3 +96,53 @@ def test_live_source_runs_in_live_mode_and_drops_stale_frames(omz_xml, clip, tmp
     summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False,
                                    progress=False))
     assert summary.frames >= 1 and summary.frames + summary.dropped == 6 and summary.errors == 0
+
+
+def test_track_and_smooth_are_off_for_images_with_a_warning(omz_xml, clip, tmp_path, monkeypatch, capsys):
+    """Unrelated photos must not share a tracker or a smoother (a pose carried from one photo into the next)."""
+    import demos.live as live
+    import ov_inference
+
+    made, shown_ids = [], []
+
+    class SpyTracker(ov_inference.PoseTracker):
+        def __init__(self, *a, **kw):
+            made.append("tracker")
+            super().__init__(*a, **kw)
+
+    class SpySmoother(ov_inference.PoseSmoother):
+        def __init__(self, *a, **kw):
+            made.append("smoother")
+            super().__init__(*a, **kw)
+
+    def spy_draw(frame, poses, show_ids=False, **kw):
+        shown_ids.append(show_ids)
+        return live_draw(frame, poses, show_ids=show_ids, **kw)
+
+    live_draw = live.draw_poses
+    monkeypatch.setattr(ov_inference, "PoseTracker", SpyTracker)
+    monkeypatch.setattr(ov_inference, "PoseSmoother", SpySmoother)
+    monkeypatch.setattr(live, "draw_poses", spy_draw)
+    images = tmp_path / "photos"
+    images.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(images / name), np.full((96, 128, 3), 120, np.uint8))
+    for spec, frames in ((images, 2), (images / "a.jpg", 1), (images / "*.jpg", 2)):
+        summary = run_demo(DemoOptions(model=omz_xml, input=str(spec), output=tmp_path / "out", window=False,
+                                       track=True, smooth=True, progress=False))
+        err = capsys.readouterr().err
+        assert summary.frames == frames
+        assert "warning: --track and --smooth ignored for images" in err
+        assert len(summary.warnings) == 1 and "--track and --smooth" in summary.warnings[0]
+        assert made == [] and shown_ids and not any(shown_ids)
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(images), output=tmp_path / "out", window=False,
+                                   smooth=True, progress=False))
+    assert summary.warnings == [f"--smooth ignored for images ({images}): each image is processed on its own, "
+                                "tracking and smoothing need a video or a camera"]
+    assert "lwpose-demo: warning: --smooth ignored" in capsys.readouterr().err
+    # a video keeps both, with ids drawn, and no warning
+    shown_ids.clear()
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "v.avi", window=False,
+                                   track=True, smooth=True, max_frames=2, progress=False))
+    assert made == ["tracker", "smoother"] and summary.warnings == [] and all(shown_ids)
+    assert "warning" not in capsys.readouterr().err

@@ -139,3 +139,75 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
                  "target_dist", "scale_range", "center_jitter", "foreground_weight", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name
+
+
+@pytest.fixture(scope="module")
+def unsafe_checkpoint(tmp_path_factory, seed_dir):
+    """The seed weights plus an object torch.load(weights_only=True) refuses (an argparse.Namespace)."""
+    import argparse
+
+    import torch
+
+    ckpt = torch.load(seed_dir / "checkpoint.pth", map_location="cpu", weights_only=True)
+    path = tmp_path_factory.mktemp("unsafe") / "unsafe.pth"
+    torch.save({**ckpt, "args": argparse.Namespace(lr=1e-3)}, path)
+    return path
+
+
+def test_checkpoint_of_another_architecture_or_truncated_stops_before_any_step(tmp_path, isolated_cache, seed_dir,
+                                                                                capsys):
+    import torch
+
+    other = tmp_path / "other.pth"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(10, 4), "fc.bias": torch.zeros(10)}}, other)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes((seed_dir / "checkpoint.pth").read_bytes()[:200_000])
+    html = tmp_path / "page.pth"
+    html.write_text("<!DOCTYPE html><html><body>Not found</body></html>")
+    for path, says in ((other, "no key matches"), (truncated, "could not be read"), (html, "not a PyTorch checkpoint")):
+        out = tmp_path / f"r-{path.stem}"
+        assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint", str(path),
+                     "--quiet"]) == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.startswith("lwpose-quickstart: error: ") and "\n" not in err, err
+        assert str(path) in err and says in err, err
+        assert "Traceback" not in captured.err and "[1/" not in captured.out  # no step started
+        assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_allow_unsafe_checkpoint_reaches_every_loader(tmp_path, isolated_cache, unsafe_checkpoint, coco_mini_dir,
+                                                      monkeypatch, capsys):
+    import convert
+    from convert.errors import ConversionError
+    from demos.measure import torch_speed
+    from demos.quickstart import build_parser, check_checkpoint, config_from_args
+    from train.checkpoint import CheckpointError
+
+    common = ["--out", str(tmp_path / "r"), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+              str(unsafe_checkpoint), "--coco-mini", str(coco_mini_dir), "--quiet"]
+    # refused without the flag, before any step, with the flag named
+    assert main(common) == 2
+    captured = capsys.readouterr()
+    assert "--allow-unsafe-checkpoint" in captured.err and "[1/" not in captured.out
+    assert config_from_args(build_parser().parse_args(common)).allow_unsafe_checkpoint is False
+    assert config_from_args(build_parser().parse_args([*common, "--allow-unsafe-checkpoint"])).allow_unsafe_checkpoint
+    check_checkpoint(unsafe_checkpoint, allow_unsafe=True)
+    # the PyTorch speed / AP loaders take it too
+    with pytest.raises(CheckpointError, match="allow-unsafe-checkpoint"):
+        torch_speed(unsafe_checkpoint, seconds=0.0)
+    assert torch_speed(unsafe_checkpoint, seconds=0.0, allow_unsafe=True)["fps"] > 0
+    # with the flag the early check passes and convert gets it; a ConversionError there is one line, exit 2
+    seen = []
+
+    def fake_conversion(options):
+        seen.append(options)
+        raise ConversionError("cannot load checkpoint x.pth:\n  something the converter met")
+
+    monkeypatch.setattr(convert, "run_conversion", fake_conversion)
+    assert main([*common, "--allow-unsafe-checkpoint"]) == 2
+    captured = capsys.readouterr()
+    assert len(seen) == 1 and seen[0].allow_unsafe_checkpoint is True
+    assert "[1/6] real photos" in captured.out and "Traceback" not in captured.err
+    assert captured.err.strip() == ("lwpose-quickstart: error: cannot load checkpoint x.pth: something the converter "
+                                    "met")

@@ -1,11 +1,13 @@
 """demos.weights: real HTTP download against a local server, with resume, sha256 record and offline message."""
 import hashlib
+import io
 import json
 import re
 import socket
 import subprocess
 import sys
 import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -15,8 +17,21 @@ import pytest
 from demos import weights
 from demos.weights import WeightsError, cached_checkpoint, download, verify
 
-PAYLOAD = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 12345, dtype=np.uint8).tobytes()
 NAME = "checkpoint_iter_370000.pth"
+
+
+def _torch_like_zip() -> bytes:
+    """A zip laid out like a ``torch.save`` file (``archive/data.pkl`` plus a 3 MB stored tensor), without torch."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("archive/data/0", np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 12345,
+                                                                       dtype=np.uint8).tobytes())
+    return buf.getvalue()
+
+
+PAYLOAD = _torch_like_zip()
+HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in</body></html>\n" * 20
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -27,6 +42,13 @@ class _Handler(BaseHTTPRequestHandler):
         srv.requests.append(dict(self.headers))
         if not self.path.endswith(NAME):
             self.send_error(404)
+            return
+        if srv.html:  # a portal / error page served with HTTP 200 instead of the file
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(HTML)))
+            self.end_headers()
+            self.wfile.write(HTML)
             return
         start = 0
         rng = self.headers.get("Range")
@@ -59,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.requests, srv.cut_after, srv.ranges = [], None, True
+    srv.requests, srv.cut_after, srv.ranges, srv.html = [], None, True, False
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}/models/{NAME}"
@@ -146,3 +168,54 @@ def test_cli_download_path_verify_and_xdg_cache(server, tmp_path, monkeypatch, c
     assert json.loads(capsys.readouterr().out)["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
     assert weights.main(["path", "--file", "missing.pth"]) == 1
     assert "lwpose-weights download" in capsys.readouterr().err
+
+
+def test_html_page_with_http_200_is_not_recorded_as_a_checkpoint(server, tmp_path, capsys):
+    server.html = True
+    with pytest.raises(WeightsError) as err:
+        download(server.url, tmp_path, progress=False)
+    message = str(err.value)
+    assert "did not send a PyTorch checkpoint" in message and f"{len(HTML)} bytes" in message
+    assert "text/html" in message and "<!DOCTYPE html>" in message and NAME + ".bad" in message
+    assert not (tmp_path / NAME).exists() and not (tmp_path / (NAME + ".json")).exists()
+    assert not (tmp_path / (NAME + ".part")).exists()
+    assert (tmp_path / (NAME + ".bad")).read_bytes() == HTML
+    assert cached_checkpoint(tmp_path) is None
+    # the CLI says it in one line, exit status 1
+    assert weights.main(["download", "--url", server.url, "--dest", str(tmp_path), "--quiet"]) == 1
+    err_text = capsys.readouterr().err
+    assert "did not send a PyTorch checkpoint" in err_text and "Traceback" not in err_text
+    # the real file afterwards is downloaded and recorded as usual
+    server.html = False
+    path = download(server.url, tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD and verify(path).size == len(PAYLOAD)
+
+
+def test_verify_and_cache_refuse_a_recorded_non_checkpoint(server, tmp_path, capsys):
+    """An HTML body recorded with a matching sha256 (as an older lwpose-weights did) is refused on every use and
+    replaced by the next download."""
+    path = tmp_path / NAME
+    path.write_bytes(HTML)
+    record = {"url": server.url, "file": NAME, "size": len(HTML), "sha256": hashlib.sha256(HTML).hexdigest(),
+              "downloaded_at": "2024-01-01T00:00:00Z"}
+    (tmp_path / (NAME + ".json")).write_text(json.dumps(record))
+    with pytest.raises(WeightsError, match="is not a PyTorch checkpoint .*<!DOCTYPE html>"):
+        verify(path)
+    assert cached_checkpoint(tmp_path) is None
+    assert weights.main(["verify", "--dest", str(tmp_path)]) == 1
+    assert "not a PyTorch checkpoint" in capsys.readouterr().err
+    assert download(server.url, tmp_path, progress=False) == path
+    assert path.read_bytes() == PAYLOAD and cached_checkpoint(tmp_path) == path
+
+
+def test_checkpoint_magic_bytes(tmp_path, seed_dir):
+    from demos.weights import checkpoint_problem
+
+    assert checkpoint_problem(seed_dir / "checkpoint.pth") is None  # a torch.save zip
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.")  # the legacy torch.save magic number pickle
+    assert checkpoint_problem(legacy) is None
+    for body in (b"", b"{\"error\": \"not found\"}", b"\x80"):
+        bad = tmp_path / "bad.pth"
+        bad.write_bytes(body)
+        assert checkpoint_problem(bad) == f"{len(body)} bytes starting with {body!r}"
