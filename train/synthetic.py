@@ -86,8 +86,9 @@ class SyntheticRecipe:
     height / crop), so AP and demos run at ``eval_height``. ``lr`` is Adam's base rate for every group, reached after
     ``warmup_iters`` (10-minute runs on this project's CPU, AP on the held-out images: 2e-3 without warm-up 0.376,
     3e-3 0.405, 4e-3 0.424, 6e-3 0.428-0.435; 1e-2 collapsed to AP 0 after 2000 iterations; with the linear
-    decay, 400 held-out images, seeds 0 / 1: 5e-3 0.500 / -, 6e-3 0.519 / 0.493, 8e-3 0.531 / 0.509), then decays linearly to zero at the end of the time budget (``lr_schedule``). AP is measured on
-    ``val_images`` held-out images: 40 of them disagreed with 800 by up to 0.05 AP for one model.
+    decay, 400 held-out images, seeds 0 / 1: 5e-3 0.500 / -, 6e-3 0.519 / 0.493, 8e-3 0.531 / 0.509), then decays
+    linearly to zero at the end of the time budget (``lr_schedule``). AP is measured on ``val_images`` held-out
+    images: 40 of them disagreed with 800 by up to 0.05 AP for one model.
     ``benchmarks/bench_train.py`` and the quickstart both train with it.
     """
 
@@ -123,6 +124,7 @@ class SyntheticRecipe:
 
 #: The default synthetic recipe.
 SYNTHETIC_RECIPE = SyntheticRecipe()
+
 
 @dataclass
 class SyntheticPerson:
