@@ -9,8 +9,8 @@
 from ov_inference.pose import Pose
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.coco import evaluate_keypoints, poses_to_coco
-from ov_inference.adapter import (CorruptModelError, ModelFileError, ModelSpec, UnsupportedModelError, inspect_model,
-                                  read_model, read_rt_info)
+from ov_inference.adapter import (CorruptModelError, ModelCompileError, ModelFileError, ModelSpec,
+                                  UnsupportedModelError, available_devices, inspect_model, read_model, read_rt_info)
 from ov_inference.preprocessing import letterbox_frame, to_bgr
 from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline, PipelineResult
@@ -21,7 +21,8 @@ from ov_inference.records import RecordWriter, frame_record
 
 __all__ = [
     "Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints",
-    "CorruptModelError", "ModelFileError", "ModelSpec", "UnsupportedModelError", "inspect_model", "read_model",
+    "CorruptModelError", "ModelCompileError", "ModelFileError", "ModelSpec", "UnsupportedModelError",
+    "available_devices", "inspect_model", "read_model",
     "read_rt_info", "letterbox_frame", "to_bgr", "PoseEstimator", "AsyncPipeline", "PipelineResult",
     "PoseTracker", "OneEuroFilter", "PoseSmoother", "Frame", "SourceError", "open_source",
     "RecordWriter", "frame_record",

@@ -3,7 +3,9 @@
 Writes one JSON record per frame (see :mod:`ov_inference.records`) and optionally an annotated video. Files run in
 the pipeline's ordered mode with a progress bar; a camera runs in live mode (stale frames dropped) until Ctrl-C or
 ``--max-frames``. Unreadable images become error records (path named) and the rest is processed; results already
-computed are written even when the run stops on an error or Ctrl-C.
+computed are written even when the run stops on an error or Ctrl-C. A model that cannot be reshaped or compiled
+(unknown device, fixed topology) stops the run with one clear error; a camera that delivers no frame, or stops
+mid-run, is reported in the summary (``source_error``, ``ended_early``) and by the exit code (:data:`EXIT_CODES`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
 from ov_inference.decoder import DecoderOptions
 from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline
+from ov_inference.progress import Progress
 from ov_inference.records import RecordWriter, frame_record
 from ov_inference.smoothing import PoseSmoother
 from ov_inference.sources import SourceError, VideoSource, open_source
@@ -28,12 +31,24 @@ from pose_format import INPUT_HEIGHT_LIVE
 
 log = logging.getLogger("ov_inference")
 
+#: Exit codes of the command (also in ``--help``).
+EXIT_OK, EXIT_ERROR, EXIT_NO_FRAMES, EXIT_ENDED_EARLY, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}    done (a video file shorter than its announced length is still done: "ended_early" in the summary)
+  {EXIT_ERROR}    bad arguments; model missing, corrupt, not a pose model, or that cannot be reshaped / compiled
+       (e.g. an unknown --device); input that cannot be opened; output that cannot be written
+  {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream)
+  {EXIT_ENDED_EARLY}    a camera stopped delivering frames mid-run (the frames received are written; "ended_early" and
+       "source_error" in the summary)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the frames done are written"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ov_inference",
         description="Multi-person 2D pose estimation with an OpenVINO IR (this project's or Open Model Zoo's "
-                    "human-pose-estimation-0001) on images, folders, videos or a camera.")
+                    "human-pose-estimation-0001) on images, folders, videos or a camera.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
     p.add_argument("--input", "-i", required=True,
                    help="an image, a folder of images, a video file, or a camera id (0, 1, ...)")
@@ -57,35 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoder: people with fewer keypoints are dropped (default %(default)s)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shown.add_argument("--progress", action="store_true",
+                       help="a progress line even when stderr is not a terminal (without tqdm, the built-in "
+                            "line is otherwise shown on terminals only)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
-
-
-class _Progress:
-    """tqdm when it is installed (it is not a runtime dependency), else a log line every few seconds."""
-
-    def __init__(self, total: int | None, enabled: bool):
-        self.bar, self.count, self.total, self.enabled, self._last = None, 0, total, enabled, time.perf_counter()
-        if enabled:
-            try:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, file=sys.stderr)
-            except ImportError:
-                pass
-
-    def update(self, people: int) -> None:
-        self.count += 1
-        if self.bar is not None:
-            self.bar.set_postfix(people=people, refresh=False)
-            self.bar.update(1)
-        elif self.enabled and time.perf_counter() - self._last > 5:
-            self._last = time.perf_counter()
-            log.info("frame %d%s", self.count, f" of {self.total}" if self.total else "")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class _VideoOut:
@@ -111,25 +104,38 @@ class _VideoOut:
             self.writer.release()
 
 
+def _error_phrase(errors: int, unreadable: int) -> str:
+    """``"2 unreadable"`` when every error is a read error, else ``"3 errors (1 unreadable)"``."""
+    if errors == unreadable:
+        return f"{errors} unreadable"
+    return f"{errors} errors" + (f" ({unreadable} unreadable)" if unreadable else "")
+
+
 def run(args: argparse.Namespace) -> int:
     from ov_inference.draw import draw_poses, draw_stats
 
+    if args.output_json not in (None, "-"):
+        RecordWriter.check_path(args.output_json)  # fail before loading anything, not after the run
     precision = None if args.precision == "default" else args.precision
     decoder = DecoderOptions(peak_threshold=args.peak_threshold, min_keypoints=args.min_keypoints)  # ValueError: exit 2
     estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
                               performance_hint=args.hint, decoder_options=decoder)
     source = open_source(args.input)
-    pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)
+    try:
+        pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
+        meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
+                "input_height": args.height, "precision": estimator.execution_precision, "input": str(args.input),
+                "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels"}
+        writer = RecordWriter(args.output_json, meta)
+    except BaseException:
+        source.close()
+        raise
     tracker = PoseTracker() if (args.track or args.smooth) else None
     smoother = PoseSmoother(freq=source.fps or 30.0) if args.smooth else None
-    meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device, "input_height": args.height,
-            "precision": estimator.execution_precision, "input": str(args.input), "num_requests":
-            pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels"}
-    writer = RecordWriter(args.output_json, meta)
     video = _VideoOut(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
-    progress = _Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
-                         enabled=not args.no_progress)
-    frames = errors = people = 0
+    progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
+                        enabled=not args.no_progress, force=args.progress)
+    frames = errors = unreadable = people = 0
     status = "completed"
     t0 = time.perf_counter()
     fps = None
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
                                       timings=result.timings, error=error))
             frames += 1
             errors += error is not None
+            unreadable += item.error is not None
             people += len(poses)
             fps = frames / max(time.perf_counter() - t0, 1e-9)
             if video is not None and item.image is not None:
@@ -168,16 +175,23 @@ def run(args: argparse.Namespace) -> int:
         if video is not None:
             video.close()
         elapsed = time.perf_counter() - t0
-        summary = {"status": status, "frames": frames, "errors": errors, "people": people,
-                   "fps": round(frames / elapsed, 2) if elapsed > 0 else None, "dropped": pipeline.stats["dropped"],
-                   "ended_early": bool(getattr(source, "ended_early", False))}
+        ended_early = bool(getattr(source, "ended_early", False))
+        source_error = getattr(source, "error", None)
+        if status == "completed" and source_error is not None:
+            status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
+        summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
+                   "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+                   "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}
         writer.close(summary)
         if args.output_json != "-":
-            print(f"{frames} frames ({errors} unreadable), {people} people, {summary['fps']} FPS, "
+            print(f"{frames} frames ({_error_phrase(errors, unreadable)}), {people} people, {summary['fps']} FPS, "
                   f"{estimator.kind} model executing in {meta['precision']} with {pipeline.num_requests} request(s)"
                   + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
                   file=sys.stderr)
-    return 130 if status == "interrupted" else 0
+        if status in ("no frames", "ended early"):
+            print(f"error: {source_error}" if status == "no frames" else f"warning: {source_error}", file=sys.stderr)
+    return {"interrupted": EXIT_INTERRUPTED, "no frames": EXIT_NO_FRAMES, "ended early": EXIT_ENDED_EARLY}.get(
+        status, EXIT_OK)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,13 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.height % 8 or args.height < 8:
         print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
     try:
         return run(args)
-    except (FileNotFoundError, SourceError, ValueError, OSError) as exc:
+    except (FileNotFoundError, SourceError, ValueError, OSError) as exc:  # ModelCompileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, MODEL_TY
 
 __all__ = [
     "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "PERFORMANCE_HINTS",
-    "ModelFileError", "CorruptModelError", "UnsupportedModelError",
+    "ModelFileError", "CorruptModelError", "UnsupportedModelError", "ModelCompileError",
     "ModelSpec", "CompiledModelCache",
-    "get_core", "read_model", "read_rt_info", "inspect_model", "compile_config", "execution_precision",
+    "get_core", "available_devices", "read_model", "read_rt_info", "inspect_model", "compile_config",
+    "execution_precision",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ class CorruptModelError(ValueError):
 
 class UnsupportedModelError(ValueError):
     """A readable model that is not one of the two pose-model kinds this runtime runs."""
+
+
+class ModelCompileError(ValueError):
+    """A pose model that cannot be reshaped to an input size or compiled on a device (unknown or unusable device,
+    a topology fixed to other sizes). Fatal for a run: every later frame would fail the same way."""
 
 
 _core_lock = threading.Lock()
@@ -139,7 +145,9 @@ class ModelSpec:
     """What the runtime needs to know about a pose model, found by :func:`inspect_model`.
 
     ``layout`` is the input layout (``"NHWC"`` u8 for ``lwpose``, ``"NCHW"`` f32 for ``omz``); ``heatmaps_index`` and
-    ``pafs_index`` are output indices; ``stride`` is input pixels per map cell; ``static_size`` is the model's own
+    ``pafs_index`` are output indices; ``stride`` is input pixels per map cell and ``pad_value`` the raw pixel value
+    (0..255) the letterbox pads with, both from the rt_info when it has them (else :data:`pose_format.STRIDE` and
+    :data:`pose_format.PAD_VALUE`), and used by the pre-processing; ``static_size`` is the model's own
     ``(height, width)`` when its input is static, else ``None``; ``rt_info`` is :func:`read_rt_info`'s dict.
     """
 
@@ -230,6 +238,10 @@ def inspect_model(model: ov.Model) -> ModelSpec:
         raise unsupported(f"rt_info model_type is {rt['model_type']!r}, not {MODEL_TYPE!r}")
     stride = _int_field(rt, "stride", STRIDE)
     pad_value = _int_field(rt, "pad_value", PAD_VALUE)
+    if stride < 1:
+        raise unsupported(f"rt_info stride is {stride}, not a positive number of input pixels per map cell")
+    if not 0 <= pad_value <= 255:
+        raise unsupported(f"rt_info pad_value is {pad_value}, not a raw pixel value 0..255")
     h, w = (_static_dim(pshape, a) for a in hw_axes)
     static = (h, w) if h is not None and w is not None else None
     return ModelSpec(kind=kind, input_name=port.get_any_name(), layout=layout, input_dtype=dtype,
@@ -253,6 +265,15 @@ def _int_field(rt: dict[str, str], key: str, default: int) -> int:
         return int(float(rt[key]))
     except ValueError:
         raise UnsupportedModelError(f"rt_info[{RT_INFO_SECTION}][{key}] = {rt[key]!r} is not a number") from None
+
+
+def available_devices(core: ov.Core | None = None) -> list[str]:
+    """The devices OpenVINO can use here (``Core.available_devices``, e.g. ``["CPU", "GPU.0"]``); empty when even
+    asking fails (a broken plugin)."""
+    try:
+        return list((core or get_core()).available_devices)
+    except RuntimeError:
+        return []
 
 
 def compile_config(precision: str | None = None, performance_hint: str | None = "LATENCY",
@@ -329,15 +350,23 @@ class CompiledModelCache:
         try:
             model.reshape({model.inputs[0]: ov.PartialShape(shape)})
         except RuntimeError as exc:
-            raise UnsupportedModelError(f"cannot reshape the model input to {shape}: {_ov_error_detail(exc)}") from exc
+            raise ModelCompileError(f"cannot reshape the {self.spec.kind} model input to {shape} ({height}x{width} "
+                                    f"input pixels, for a frame of another aspect ratio): {_ov_error_detail(exc)}; "
+                                    "its topology fixes the input size: convert it with a dynamic input, or feed "
+                                    "frames of the aspect ratio it was made for") from exc
         for index, channels in ((self.spec.heatmaps_index, self.spec.num_heatmaps),
                                 (self.spec.pafs_index, NUM_PAFS)):
-            got = list(model.outputs[index].get_shape())
+            got = list(model.outputs[index].get_partial_shape())
             want = [1, channels, height // stride, width // stride]
-            if got != want:
-                raise UnsupportedModelError(f"output {index} has shape {got} for input {shape}, expected {want} "
-                                            f"(stride {stride})")
-        compiled = self.core.compile_model(model, self.device, self.config)
+            if [d.get_length() if d.is_static else None for d in got] != want:
+                raise ModelCompileError(f"output {index} has shape {model.outputs[index].get_partial_shape()} for "
+                                        f"input {shape}, expected {want} (stride {stride})")
+        try:
+            compiled = self.core.compile_model(model, self.device, self.config)
+        except RuntimeError as exc:
+            raise ModelCompileError(f"cannot compile the model for device {self.device!r}: {_ov_error_detail(exc)} "
+                                    f"(available devices: {', '.join(available_devices(self.core)) or 'none'})"
+                                    ) from exc
         self.compiles += 1
         log.info("compiled %s model for input %dx%d on %s (executes in %s)", self.spec.kind, height, width,
                  self.device, execution_precision(compiled))

@@ -179,6 +179,7 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
                               performance_hint=performance_hint)
     with tempfile.TemporaryDirectory(prefix="lwpose-bench-") as tmp:
         if video is None:
+            estimator.compiled()  # the synthetic clip's 16:9 size: a bad --device fails before the clip is made
             video_path = synthesize_clip(Path(tmp) / "clip.mp4", frames=frames)
         else:
             video_path = Path(video)
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = run_benchmark(args.model, args.input, args.frames, args.height, args.device,
                                 None if args.precision == "default" else args.precision, args.hint, args.requests,
                                 None if args.cv2_threads < 0 else args.cv2_threads)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # model errors, ModelCompileError (bad --device) included
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:

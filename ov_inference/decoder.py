@@ -337,8 +337,9 @@ def _roots(parent: np.ndarray) -> np.ndarray:
 
 
 def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, score: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Group matched limbs into people: ``(members [P, 18] peak index or -1, score [P])``.
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group matched limbs into people: ``(members [P, 18] peak index or -1, score [P], used [L])``, ``used``
+    marking the limbs whose score went into a person's score.
 
     Tree limbs (:data:`DECODE_LIMB_ORDER`, every keypoint type reached by one limb from the neck) make a forest in
     which every peak has at most one parent; the people are its trees, exactly as growing them limb by limb from
@@ -360,6 +361,7 @@ def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, sc
     total = np.bincount(person, weights=peaks.conf, minlength=n_people)
     total += np.bincount(person[gb[tree]], weights=score[tree], minlength=n_people)
     idx = np.flatnonzero(extra & (person[ga] != person[gb]))  # the others are already inside one person
+    used = tree.copy()
     if len(idx):
         for i in idx[np.argsort(-score[idx], kind="stable")].tolist():
             pa, pb = person[ga[i]], person[gb[i]]
@@ -373,17 +375,47 @@ def _assemble(peaks: Peaks, limb: np.ndarray, ga: np.ndarray, gb: np.ndarray, sc
             mb[:] = -1
             total[pa] += total[pb] + score[i]
             total[pb] = 0.0
-    return members, total
+            used[i] = True
+    return members, total, used
+
+
+def _drop_outside(peaks: Peaks, members: np.ndarray, total: np.ndarray, limb_a: np.ndarray, limb_b: np.ndarray,
+                  limb_score: np.ndarray, valid_size: tuple[float, float], stride: int) -> None:
+    """(In place.) Remove from ``members`` the keypoints more than half a cell outside ``valid_size`` (input
+    pixels), and take their confidence and the scores of the limbs that attached them out of ``total``, so a
+    dropped keypoint counts exactly as a missing one."""
+    width, height = valid_size
+    tol = stride / 2
+    xy = peaks.xy * stride + cell_centers(1, stride)[0]
+    outside = ((xy[:, 0] < -0.5 - tol) | (xy[:, 0] > width - 0.5 + tol)
+               | (xy[:, 1] < -0.5 - tol) | (xy[:, 1] > height - 0.5 + tol))
+    if not outside.any():
+        return
+    owner = np.full(len(outside), -1, dtype=np.intp)
+    rows, _ = np.nonzero(members >= 0)
+    owner[members[members >= 0]] = rows
+    gone = outside & (owner >= 0)
+    total -= np.bincount(owner[gone], weights=peaks.conf[gone], minlength=len(total))
+    cut = (outside[limb_a] | outside[limb_b]) & (owner[limb_a] >= 0)
+    total -= np.bincount(owner[limb_a[cut]], weights=limb_score[cut], minlength=len(total))
+    members[(members >= 0) & outside[members]] = -1
 
 
 def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *,
-                 decoder_options: DecoderOptions | None = None, **options) -> list[Pose]:
+                 decoder_options: DecoderOptions | None = None, valid_size: tuple[float, float] | None = None,
+                 **options) -> list[Pose]:
     """Decode people from one image's network outputs.
 
     ``heatmaps``: float32 ``[18 or 19, h, w]`` (a background channel is ignored), ``pafs``: float32 ``[38, h, w]``,
     both at network-output resolution in the channel order of ``pose_format``; a leading batch axis of 1 is
     accepted. ``stride``: input pixels per map cell. ``options``: fields of :class:`DecoderOptions`, overriding
     those of ``decoder_options`` (default: :class:`DecoderOptions`' defaults).
+
+    ``valid_size``: ``(width, height)`` in input pixels of the image inside a letterboxed input (the rest is
+    padding). Keypoints more than half a cell (``stride / 2`` pixels) outside ``[-0.5, width - 0.5] x
+    [-0.5, height - 0.5]`` are then dropped after people are assembled (so a person stays whole): they become
+    missing (confidence 0), their confidence and the scores of their limbs leave the person's score, and the
+    ``min_keypoints`` / ``min_mean_score`` filters see the person without them. ``None``: no such check.
 
     Returns people sorted by decreasing ``score`` (sum of their keypoint confidences and limb scores), keypoints
     in network-input pixels (cell ``i`` centred on ``stride * i + stride / 2 - 0.5``). Raises ``ValueError``
@@ -404,7 +436,10 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     ok, score = _score_pairs(peaks.xy, limb, ga, gb, pf, opts)
     limb, ga, gb = limb[ok], ga[ok], gb[ok]
     keep = _greedy_match(limb, ga, gb, score)
-    members, total = _assemble(peaks, limb[keep], ga[keep], gb[keep], score[keep])
+    limb, ga, gb, score = limb[keep], ga[keep], gb[keep], score[keep]
+    members, total, used = _assemble(peaks, limb, ga, gb, score)
+    if valid_size is not None:
+        _drop_outside(peaks, members, total, ga[used], gb[used], score[used], valid_size, stride)
     count = (members >= 0).sum(axis=1)
     good = np.nonzero((count >= max(opts.min_keypoints, 1)) & (total >= opts.min_mean_score * count))[0]
     good = good[np.argsort(-total[good], kind="stable")]

@@ -43,11 +43,17 @@ def decode_outputs(heatmaps: np.ndarray, pafs: np.ndarray, meta: LetterboxMeta, 
                    decoder_options: DecoderOptions | None = None) -> list[Pose]:
     """``[C, h, w]`` heatmaps and ``[38, h, w]`` PAFs of one frame -> poses in the frame's image pixels.
 
-    ``decoder_options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its defaults), the same
-    keyword as :func:`ov_inference.decode_poses` and :class:`ov_inference.PoseEstimator` take.
+    Keypoints found in the letterbox padding (more than half a map cell outside the frame's resized content) are
+    dropped as missing (confidence 0, left out of the person's score; see ``valid_size`` of
+    :func:`ov_inference.decode_poses`); the others are clipped into the frame, ``0 <= x <= width - 1`` and
+    ``0 <= y <= height - 1``. ``decoder_options``: the decoder's :class:`ov_inference.DecoderOptions` (``None``: its
+    defaults), the same keyword as :func:`ov_inference.decode_poses` and :class:`ov_inference.PoseEstimator` take.
     """
-    return [pose.to_image(meta) for pose in decode_poses(heatmaps, pafs, stride=stride,
-                                                         decoder_options=decoder_options)]
+    width, height = meta.image_size
+    poses = decode_poses(heatmaps, pafs, stride=stride, decoder_options=decoder_options,
+                         valid_size=(width * meta.scale, height * meta.scale))
+    upper = np.array([width - 1, height - 1], dtype=np.float32)
+    return [pose.transformed(lambda xy: np.clip(meta.to_image(xy), 0.0, upper)) for pose in poses]
 
 
 class PoseEstimator:
@@ -55,12 +61,15 @@ class PoseEstimator:
 
     ``model``: path to an ``.xml`` IR or an ``openvino.Model``; its kind is found from the model itself
     (:func:`ov_inference.adapter.inspect_model`). ``input_height``: network input height in pixels (256 live, 368
-    accurate; a multiple of 8); frames are resized to it keeping their aspect ratio and padded on the right to a
-    multiple of 8. ``precision``: ``"f32"``, ``"bf16"``, ``"f16"`` or ``None`` (device default; FP32 IRs may execute
-    in bf16 on CPUs that have it) - :attr:`execution_precision` tells what actually ran. ``performance_hint``:
-    OpenVINO's ``PERFORMANCE_HINT`` (``LATENCY`` suits live use). The model is reshaped and compiled once per input
-    size and kept in an LRU of ``cache_size`` compiled models. ``decoder_options``: the
-    :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound; ``None``: defaults).
+    accurate; a multiple of the model's stride, 8); frames are resized to it keeping their aspect ratio and padded on
+    the right to a multiple of the stride with the model's pad value (:attr:`ModelSpec.stride` / ``pad_value``, from
+    its rt_info, else :mod:`pose_format`'s 8 and 128). ``precision``: ``"f32"``, ``"bf16"``, ``"f16"`` or ``None``
+    (device default; FP32 IRs may execute in bf16 on CPUs that have it) - :attr:`execution_precision` tells what
+    actually ran. ``performance_hint``: OpenVINO's ``PERFORMANCE_HINT`` (``LATENCY`` suits live use). The model is
+    reshaped and compiled once per input size and kept in an LRU of ``cache_size`` compiled models; a size or
+    ``device`` it cannot be compiled for raises :class:`ov_inference.ModelCompileError` when first used.
+    ``decoder_options``: the :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound;
+    ``None``: defaults).
 
     Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
     returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels. Synchronous calls use one
@@ -124,7 +133,8 @@ class PoseEstimator:
     # -- steps ---------------------------------------------------------------------------------------------------
     def preprocess_frame(self, frame: np.ndarray) -> FrameInputs:
         """Frame -> :class:`FrameInputs` (letterboxed input tensor for this model's kind, and meta)."""
-        image, meta = letterbox_frame(frame, self.input_height, self.max_input_width)
+        image, meta = letterbox_frame(frame, self.input_height, self.max_input_width, self.spec.stride,
+                                      self.spec.pad_value)
         return FrameInputs(self.spec.make_input(image), meta)
 
     def preprocess(self, frame: np.ndarray) -> tuple[dict[str, np.ndarray], LetterboxMeta]:

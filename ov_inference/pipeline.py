@@ -17,7 +17,8 @@ counted), so the frame that starts next is always the latest and latency stays n
 :meth:`run` does both sides for an iterable of frames: a producer thread reads (the iterable may decode video),
 pre-processes and submits, while the caller's thread decodes and consumes, so reading, pre-processing and decoding
 overlap inference. A frame whose input size changes (new aspect ratio) gets the model compiled for that size
-(cached by the estimator) and a new request queue, after the requests in flight finish.
+(cached by the estimator) and a new request queue, after the requests in flight finish; a model that cannot be
+reshaped or compiled for it raises :class:`ov_inference.ModelCompileError` (fatal, not a per-frame error).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import openvino as ov
 
+from ov_inference.adapter import ModelCompileError
 from ov_inference.estimator import FrameInputs, PoseEstimator, decode_outputs
 from ov_inference.pose import Pose
 from pose_format import LetterboxMeta
@@ -215,8 +217,11 @@ class AsyncPipeline:
 
         Ordered mode blocks while ``max_pending`` frames await a consumer on another thread (``TimeoutError`` after
         ``timeout`` s). When blocking would deadlock - the caller is the consumer, or no thread consumes and the
-        caller is neither inside :meth:`producing` nor gave a ``timeout`` - a full pipeline raises ``RuntimeError``. Live mode never blocks: a frame that cannot start at once waits in a one-frame slot, replacing
-        (dropping) an older waiting frame. Bad frames raise ``ValueError`` (see :func:`ov_inference.to_bgr`).
+        caller is neither inside :meth:`producing` nor gave a ``timeout`` - a full pipeline raises ``RuntimeError``.
+        Live mode never blocks: a frame that cannot start at once waits in a one-frame slot, replacing (dropping) an
+        older waiting frame. Bad frames raise ``ValueError`` (see :func:`ov_inference.to_bgr`); a
+        model that cannot be reshaped or compiled for the frame's input size raises
+        :class:`ov_inference.ModelCompileError` (a ``ValueError`` too, but no other frame of that size will run).
         """
         if self._closed:
             raise RuntimeError("the pipeline is closed")
@@ -351,7 +356,9 @@ class AsyncPipeline:
 
         A producer thread iterates ``frames`` (so reading a video overlaps inference), pre-processes and submits; this
         thread decodes. A frame that is ``None`` or fails pre-processing with ``ValueError`` yields a result with
-        ``error`` set and no poses; the rest go on. Breaking out of the loop stops the producer.
+        ``error`` set and no poses; the rest go on. A model that cannot be reshaped or compiled for a frame's input
+        size (:class:`ov_inference.ModelCompileError`) ends the run: the error is raised here once the results
+        before it are out. Breaking out of the loop stops the producer.
         """
         stop = threading.Event()
 
@@ -368,6 +375,8 @@ class AsyncPipeline:
                         continue
                     try:
                         self.submit(frame, user_data)
+                    except ModelCompileError:
+                        raise  # the model cannot run this frame's size: fatal, not this frame's fault
                     except ValueError as exc:
                         self.submit_skipped(user_data, str(exc), None)
             except BaseException as exc:  # handed to the consumer

@@ -1,5 +1,6 @@
 """Frame pre-processing: any frame -> BGR u8 -> letterboxed network input (resize to the input height, pad the
-width to a multiple of the stride with :data:`pose_format.PAD_VALUE`).
+width to a multiple of the model's stride with the model's pad value; :data:`pose_format.STRIDE` and
+:data:`pose_format.PAD_VALUE` unless its rt_info says otherwise).
 
 Coordinates: the returned :class:`pose_format.LetterboxMeta` maps *input pixels* back to the frame's *image pixels*.
 """
@@ -8,9 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pose_format import STRIDE, LetterboxMeta, letterbox
+from pose_format import PAD_VALUE, STRIDE, LetterboxMeta, letterbox
 
-__all__ = ["MAX_INPUT_WIDTH", "to_bgr", "letterbox_frame"]
+__all__ = ["MAX_INPUT_WIDTH", "to_bgr", "letterbox_frame", "content_size"]
 
 #: Widest network input (pixels) a frame is letterboxed to; wider panoramas are shrunk to fit.
 MAX_INPUT_WIDTH = 4096
@@ -44,18 +45,41 @@ def to_bgr(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def letterbox_frame(frame: np.ndarray, input_height: int,
-                    max_input_width: int = MAX_INPUT_WIDTH) -> tuple[np.ndarray, LetterboxMeta]:
-    """Frame of any size/channels -> ``([input_height, W, 3]`` u8 BGR input, meta), ``W`` a multiple of the stride.
+def letterbox_frame(frame: np.ndarray, input_height: int, max_input_width: int = MAX_INPUT_WIDTH,
+                    stride: int = STRIDE, pad_value: int = PAD_VALUE) -> tuple[np.ndarray, LetterboxMeta]:
+    """Frame of any size/channels -> ``([input_height, W, 3]`` u8 BGR input, meta), ``W`` a multiple of ``stride``.
 
-    ``W`` is at most ``max_input_width`` (rounded down to the stride): very wide frames are shrunk further and the
-    bottom padded, so a panorama cannot make the network input unbounded.
+    The frame is resized to ``input_height`` pixels keeping its aspect ratio and padded on the right (and, for a
+    panorama, at the bottom) with the raw pixel value ``pad_value``. ``stride`` and ``pad_value`` are the model's
+    (:class:`ov_inference.ModelSpec`, read from its rt_info); the defaults are :data:`pose_format.STRIDE` and
+    :data:`pose_format.PAD_VALUE`. ``W`` is at most ``max_input_width`` (rounded down to the stride): very wide
+    frames are shrunk further and the bottom padded, so a panorama cannot make the network input unbounded.
     """
-    if input_height < STRIDE or input_height % STRIDE:
-        raise ValueError(f"input_height must be a positive multiple of {STRIDE}, got {input_height}")
+    if stride < 1:
+        raise ValueError(f"stride must be a positive number of pixels, got {stride}")
+    if not 0 <= pad_value <= 255:
+        raise ValueError(f"pad_value must be a raw pixel value 0..255, got {pad_value}")
+    if input_height < stride or input_height % stride:
+        raise ValueError(f"input_height must be a positive multiple of {stride}, got {input_height}")
     bgr = to_bgr(frame)
     h, w = bgr.shape[:2]
-    limit = max(STRIDE, max_input_width // STRIDE * STRIDE)
+    limit = max(stride, max_input_width // stride * stride)
     if w * input_height / h > limit:
-        return letterbox(bgr, input_height, limit)
-    return letterbox(bgr, input_height)
+        width = limit
+    else:
+        width = -(-max(1, int(round(w * (input_height / h)))) // stride) * stride  # pose_format.letterbox's rounding
+    image, meta = letterbox(bgr, input_height, width)
+    if pad_value != PAD_VALUE:
+        new_w, new_h = content_size(meta)
+        image[new_h:, :] = pad_value
+        image[:, new_w:] = pad_value
+    return image, meta
+
+
+def content_size(meta: LetterboxMeta) -> tuple[int, int]:
+    """``(width, height)`` in input pixels of the frame's resized content inside the letterboxed input (the rest is
+    padding); the same rounding as :func:`pose_format.letterbox`."""
+    w, h = meta.image_size
+    new_w = min(meta.input_size[0], max(1, int(round(w * meta.scale))))
+    new_h = min(meta.input_size[1], max(1, int(round(h * meta.scale))))
+    return new_w, new_h

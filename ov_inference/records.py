@@ -56,41 +56,81 @@ class RecordWriter:
     """Writes frame records to ``path``: JSON lines for ``.jsonl`` / ``.ndjson`` / ``-`` (stdout), else one JSON
     document ``{"meta": ..., "frames": [...], "summary": ...}`` written when the writer closes.
 
-    ``meta`` is stored in the document (JSON lines: as a first ``{"meta": ...}`` line). ``path=None`` keeps
-    records in memory only (:attr:`records`).
+    ``meta`` is stored in the document (JSON lines: as a first ``{"meta": ...}`` line). Records are kept in memory
+    (:attr:`records`) only for a JSON document, which needs them all at the end, or when ``keep_records=True``
+    (e.g. ``path=None`` to collect them in memory); JSON lines and ``path=None`` otherwise keep none, so a camera
+    running for hours uses constant memory. :attr:`count` is the number of records written either way.
+
+    The output is checked before any frame (:meth:`check_path`): a folder, or a parent folder that cannot be
+    created or written, raises ``OSError`` naming the path at construction, not after the run.
     """
 
-    def __init__(self, path: str | Path | None, meta: dict[str, Any] | None = None):
+    def __init__(self, path: str | Path | None, meta: dict[str, Any] | None = None,
+                 keep_records: bool | None = None):
         self.path = None if path is None else str(path)
         self.meta = dict(meta or {})
         self.records: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
+        self.count = 0
         self.lines = self.path is not None and (self.path == "-" or Path(self.path).suffix.lower() in
                                                 (".jsonl", ".ndjson"))
+        document = self.path is not None and not self.lines
+        self.keep_records = document if keep_records is None else bool(keep_records)
+        if document and not self.keep_records:
+            raise ValueError(f"keep_records=False cannot write the JSON document {self.path}: it needs every record "
+                             "at the end (write .jsonl to stream them instead)")
         self._stream = None
+        if self.path is not None and self.path != "-":
+            self.check_path(self.path)
         if self.lines:
             if self.path == "-":
                 self._stream = sys.stdout
             else:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._stream = open(self.path, "w", encoding="utf-8")
+                try:
+                    self._stream = open(self.path, "w", encoding="utf-8")
+                except OSError as exc:
+                    raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
             if self.meta:
                 self._write_line({"meta": self.meta})
-        elif self.path is not None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def check_path(path: str | Path) -> None:
+        """Make sure records can be written to the file ``path``: it is not a folder, and its parent folder exists
+        (created if needed) and accepts a new file (probed with a temporary file, removed at once). Raises
+        ``OSError`` naming the path and the reason."""
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot write records to {path}: it is a folder (give a file name such as "
+                                    f"{path / 'poses.jsonl'})")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot write records to {path}: cannot create its folder {path.parent}: "
+                          f"{exc.strerror or exc}") from exc
+        probe = path.parent / f".{path.name}.probe{os.getpid()}"
+        try:
+            probe.open("w", encoding="utf-8").close()
+        except OSError as exc:
+            raise OSError(f"cannot write records to {path}: folder {path.parent} is not writable: "
+                          f"{exc.strerror or exc}") from exc
+        finally:
+            probe.unlink(missing_ok=True)
 
     def _write_line(self, obj: dict[str, Any]) -> None:
         self._stream.write(json.dumps(obj) + "\n")
         self._stream.flush()
 
     def write(self, record: dict[str, Any]) -> None:
-        """Add one frame record (written through at once for JSON lines)."""
-        self.records.append(record)
+        """Add one frame record (written through at once for JSON lines; kept for a JSON document)."""
+        self.count += 1
+        if self.keep_records:
+            self.records.append(record)
         if self.lines:
             self._write_line(record)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
-        """Finish the file: the summary line (JSON lines) or the whole document, written atomically."""
+        """Finish the file: the summary line (JSON lines) or the whole document, written atomically (through a
+        temporary file beside it, removed when writing fails, so a failure leaves no partial or stray file)."""
         if summary:
             self.summary = dict(summary)
         if self.lines:
@@ -103,9 +143,15 @@ class RecordWriter:
         elif self.path is not None:
             doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
             tmp = f"{self.path}.tmp{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh)
-            os.replace(tmp, self.path)
+            try:
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    json.dump(doc, fh)
+                os.replace(tmp, self.path)
+            except BaseException as exc:
+                Path(tmp).unlink(missing_ok=True)
+                if isinstance(exc, OSError):
+                    raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
+                raise
             log.info("wrote %d frame records to %s", len(self.records), self.path)
 
     def __enter__(self) -> "RecordWriter":

@@ -16,8 +16,8 @@ from typing import Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "VIDEO_EXTENSIONS", "Frame", "SourceError", "FrameSource", "ImageSource",
-           "VideoSource", "open_source", "read_image"]
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID", "Frame", "SourceError",
+           "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", "
                               ".mjpeg", ".mjpg", ".3gp", ".ts", ".gif"})
 
 SourceSpec = Union[str, int, Path, Sequence[Union[str, Path]]]
+
+#: Largest camera id accepted: OpenCV takes a C int (ids may carry a backend, e.g. 200 = V4L2 camera 0).
+MAX_CAMERA_ID = 2 ** 31 - 1
 
 
 class SourceError(OSError):
@@ -107,13 +110,26 @@ class ImageSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """Frames of a video file or a camera (through ``cv2.VideoCapture``)."""
+    """Frames of a video file or a camera (through ``cv2.VideoCapture``).
+
+    After iterating to the end: ``frames_read`` counts the frames delivered; ``ended_early`` is set when a camera
+    stopped delivering frames by itself (cameras do not end), when a video stopped before its announced frame
+    count, or when no frame at all could be read; ``error`` then says what happened for a camera, or for a video
+    that delivered no frame (``None`` otherwise). Stopping the iteration early (``--max-frames``) sets neither.
+    """
 
     def __init__(self, target: str | int, live: bool | None = None):
         self.target = target
         self.live = isinstance(target, int) if live is None else live
         self.name = f"camera:{target}" if isinstance(target, int) else str(target)
-        self.capture = cv2.VideoCapture(target)
+        if isinstance(target, int) and not 0 <= target <= MAX_CAMERA_ID:
+            raise SourceError(f"no camera id {target}: camera ids are 0, 1, 2, ... (at most {MAX_CAMERA_ID}); "
+                              "list devices with `v4l2-ctl --list-devices` on Linux")
+        try:
+            self.capture = cv2.VideoCapture(target)
+        except cv2.error as exc:
+            what = f"camera {target}" if isinstance(target, int) else f"video {target}"
+            raise SourceError(f"cannot open {what}: OpenCV refused it ({str(exc).strip().splitlines()[0]})") from exc
         if not self.capture.isOpened():
             self.capture.release()
             if isinstance(target, int):
@@ -126,12 +142,16 @@ class VideoSource(FrameSource):
         self.fps = fps if fps > 0 else None
         self.frames_read = 0
         self.ended_early = False
+        self.error: str | None = None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
+        index, failure = 0, None
         try:
             while True:
-                ok, image = self.capture.read()
+                try:
+                    ok, image = self.capture.read()
+                except cv2.error as exc:
+                    ok, image, failure = False, None, str(exc).strip().splitlines()[0]
                 if not ok or image is None:
                     break
                 stamp = time.time() if self.live else float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1e3
@@ -139,10 +159,21 @@ class VideoSource(FrameSource):
                 index += 1
         finally:
             self.frames_read = index
-        if self.length is not None and index < self.length:
+        # reached only when the capture stopped by itself (not when the consumer stopped reading)
+        why = f" ({failure})" if failure else ""
+        if index == 0:
             self.ended_early = True
-            log.warning("video %s ended early: %d of %d announced frames read (the frames read are kept)",
-                        self.name, index, self.length)
+            self.error = (f"{self.name} opened but delivered no frame{why}" if self.live else
+                          f"video {self.name} opened but no frame could be read from it{why}")
+            log.error("%s", self.error)
+        elif self.live:
+            self.ended_early = True
+            self.error = f"{self.name} stopped delivering frames after {index} frame(s){why}"
+            log.warning("%s (the frames received are kept)", self.error)
+        elif self.length is not None and index < self.length:
+            self.ended_early = True
+            log.warning("video %s ended early: %d of %d announced frames read (the frames read are kept)%s",
+                        self.name, index, self.length, why)
 
     def close(self) -> None:
         self.capture.release()
@@ -163,7 +194,17 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def _is_camera(spec) -> bool:
-    return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
+    """An int, a string of decimal digits (``"0"``), or a negative one (``"-1"``) that is not an existing path."""
+    if isinstance(spec, bool):
+        return False
+    if isinstance(spec, int):
+        return True
+    if not isinstance(spec, str):
+        return False
+    text = spec.strip()
+    if text.isdigit():
+        return True
+    return text.startswith("-") and text[1:].isdigit() and not Path(spec).exists()  # "-1": a bad camera id
 
 
 def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
@@ -171,7 +212,7 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
     of images (sorted by name; non-image files ignored) or a list of image paths.
 
     Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
-    OpenCV cannot open).
+    OpenCV cannot open, a camera id that is negative or too large).
     """
     if _is_camera(spec):
         return VideoSource(int(spec), live=True if live is None else live)

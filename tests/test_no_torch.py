@@ -6,7 +6,7 @@ RUNTIME_MODULES = [
     "ov_inference", "ov_inference.adapter", "ov_inference.estimator", "ov_inference.pipeline",
     "ov_inference.preprocessing", "ov_inference.tracking", "ov_inference.smoothing", "ov_inference.sources",
     "ov_inference.records", "ov_inference.bench", "ov_inference.__main__", "ov_inference.draw",
-    "ov_inference.decoder", "ov_inference.coco", "ov_inference.pose", "pose_format",
+    "ov_inference.decoder", "ov_inference.coco", "ov_inference.pose", "ov_inference.progress", "pose_format",
 ]
 
 

@@ -2,6 +2,7 @@
 import json
 
 import cv2
+import pytest
 
 from ov_inference.bench import main, synthesize_clip
 from test_runtime_support import save, tiny_pose_model
@@ -35,3 +36,13 @@ def test_bench_text_output_and_bad_video(tmp_path, capsys):
     assert "pipeline / network =" in capsys.readouterr().out
     assert main(["--model", str(xml), "--input", str(tmp_path / "none.mp4")]) == 2
     assert "video not found" in capsys.readouterr().err
+
+
+def test_bench_unknown_device_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
+    monkeypatch.setattr("ov_inference.bench.synthesize_clip",
+                        lambda *a, **k: pytest.fail("the clip was synthesized before the device was checked"))
+    assert main(["--model", str(xml), "--device", "FOO", "--frames", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot compile the model for device 'FOO'" in err and "available devices: CPU" in err
+    assert "Traceback" not in err

@@ -1,8 +1,10 @@
 """Frame sources, JSON records and the ``python -m ov_inference`` CLI, bad inputs included."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 
 import cv2
 import numpy as np
@@ -225,3 +227,216 @@ def test_cli_camera_runs_live_until_max_frames(tmp_path, tiny_xml, monkeypatch):
     assert len(frames) == 5 and lines[-1]["summary"]["frames"] == 5
     assert all(f["source"] == "camera:0" and f["timestamp"] > 0 for f in frames)
     assert [f["frame_index"] for f in frames] == sorted(f["frame_index"] for f in frames)
+
+
+# -- records are kept in memory only for a JSON document -----------------------------------------------------------
+def test_writer_keeps_records_in_memory_only_for_a_json_document(tmp_path, capsys):
+    record = frame_record(0, "a", [])
+    for path in (tmp_path / "r.jsonl", "-", None):
+        writer = RecordWriter(path, {"model": "m"})
+        for _ in range(50):
+            writer.write(record)
+        assert writer.records == [] and writer.count == 50, path     # constant memory on a camera
+        writer.close({"frames": 50})
+    assert len(capsys.readouterr().out.splitlines()) == 52           # '-': meta, 50 records, summary
+    kept = RecordWriter(None, keep_records=True)                      # in memory on request
+    kept.write(record)
+    assert kept.records == [record]
+    doc = RecordWriter(tmp_path / "r.json", {"model": "m"})
+    for i in range(3):
+        doc.write(frame_record(i, "a", []))
+    doc.close({"frames": 3})
+    assert [f["frame_index"] for f in json.loads((tmp_path / "r.json").read_text())["frames"]] == [0, 1, 2]
+    with pytest.raises(ValueError, match="needs every record"):
+        RecordWriter(tmp_path / "x.json", keep_records=False)
+
+
+# -- output that cannot be written: found before any frame, no temporary file left ---------------------------------
+def test_unwritable_json_output_fails_before_processing(tmp_path, tiny_xml, capsys, monkeypatch):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    monkeypatch.setattr("ov_inference.__main__.PoseEstimator",
+                        lambda *a, **k: pytest.fail("the model was loaded before the output was checked"))
+    assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "-o", str(folder)]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+    for name in ("res.json", "res.jsonl"):
+        assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "-o", str(blocker / "sub" / name)]) == 2
+        assert "cannot create its folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "out"]
+    assert list(folder.iterdir()) == []
+
+
+def test_json_document_write_failure_leaves_no_temporary_file(tmp_path, monkeypatch):
+    out = tmp_path / "res.json"
+    writer = RecordWriter(out, {"model": "m"})
+    writer.write({"frame_index": 0, "bad": {1, 2}})                     # not JSON-serializable
+    with pytest.raises(TypeError):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []
+
+    def no_replace(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    writer = RecordWriter(out, {"model": "m"})
+    writer.write(frame_record(0, "a", []))
+    monkeypatch.setattr("ov_inference.records.os.replace", no_replace)
+    with pytest.raises(OSError, match=r"cannot write records to .*res\.json: Permission denied"):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- cameras that deliver nothing, or stop -------------------------------------------------------------------------
+class _DeadCamera(_FakeCamera):
+    """A camera that opens and then delivers ``frames`` frames (none by default) before reads fail."""
+
+    frames = 0
+
+    def read(self):
+        if self.count >= self.frames:
+            return False, None
+        return super().read()
+
+
+def test_camera_delivering_no_frame_is_an_error(tmp_path, tiny_xml, monkeypatch, capsys):
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _DeadCamera)
+    out = tmp_path / "cam.jsonl"
+    assert main(["--model", str(tiny_xml), "--input", "0", "-o", str(out), "--no-progress"]) == 3
+    summary = json.loads(out.read_text().splitlines()[-1])["summary"]
+    assert summary["frames"] == 0 and summary["status"] == "no frames" and summary["ended_early"] is True
+    assert summary["source_error"] == "camera:0 opened but delivered no frame"
+    assert "error: camera:0 opened but delivered no frame" in capsys.readouterr().err
+
+
+class _EmptyVideo(_ShortCapture):
+    def __init__(self, *args):
+        self.left = 0
+
+
+def test_video_with_no_readable_frame_is_an_error(tmp_path, tiny_xml, monkeypatch):
+    clip = _write_video(tmp_path / "x.avi", frames=3)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _EmptyVideo)
+    out = tmp_path / "out.json"
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--no-progress"]) == 3
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["status"] == "no frames" and "no frame could be read" in summary["source_error"]
+
+
+def test_camera_stopping_mid_run_is_reported_as_ended_early(tmp_path, tiny_xml, monkeypatch, capsys):
+    monkeypatch.setattr(_DeadCamera, "frames", 3)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _DeadCamera)
+    out = tmp_path / "cam.json"
+    assert main(["--model", str(tiny_xml), "--input", "0", "-o", str(out), "--no-progress"]) == 4
+    doc = json.loads(out.read_text())
+    indices = [f["frame_index"] for f in doc["frames"]]
+    assert indices and indices[-1] == 2 and set(indices) <= {0, 1, 2}   # live: the latest frame always runs
+    summary = doc["summary"]
+    assert summary["status"] == "ended early" and summary["ended_early"] is True
+    assert summary["source_error"] == "camera:0 stopped delivering frames after 3 frame(s)"
+    assert "warning: camera:0 stopped delivering frames" in capsys.readouterr().err
+    # stopping on --max-frames is not the camera ending early
+    monkeypatch.setattr(_DeadCamera, "frames", 100)
+    assert main(["--model", str(tiny_xml), "--input", "0", "-o", str(out), "--no-progress",
+                 "--max-frames", "2"]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["ended_early"] is False and summary["source_error"] is None
+
+
+def test_exit_codes_are_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "exit codes:" in text and "\n  3 " in text and "\n  4 " in text and "delivered no frame" in text
+
+
+# -- odd camera ids and devices -------------------------------------------------------------------------------------
+def test_odd_camera_ids_give_clear_errors(tmp_path, tiny_xml, capsys, monkeypatch):
+    for spec in ("99999999999", "-1"):
+        assert main(["--model", str(tiny_xml), "--input", spec]) == 2
+        err = capsys.readouterr().err
+        assert f"error: no camera id {spec}: camera ids are 0, 1, 2" in err and "Traceback" not in err
+    with pytest.raises(SourceError, match="no camera id -3"):
+        open_source(-3)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-1").write_bytes(b"not a video")                     # an existing path named -1 is a path
+    with pytest.raises(SourceError, match="cannot open video -1"):
+        open_source("-1")
+
+    def refusing(*args):
+        raise cv2.error("OpenCV(5.0.0) :-1: error: (-5:Bad argument) in function 'VideoCapture'")
+
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", refusing)
+    with pytest.raises(SourceError, match="cannot open camera 5: OpenCV refused it"):
+        open_source("5")
+
+
+def test_unknown_device_exits_like_other_model_errors(tiny_xml, image_dir, capsys):
+    assert main(["--model", str(tiny_xml), "--input", str(image_dir), "--device", "FOO"]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot compile the model for device 'FOO'" in err and "available devices: CPU" in err
+    assert "Traceback" not in err
+
+
+# -- a model that cannot take a frame's aspect ratio is fatal, and errors are worded as errors -----------------------
+def test_model_that_cannot_be_reshaped_stops_the_run(tmp_path, capsys):
+    xml = save(tiny_pose_model(cells_wide=15), tmp_path / "fixed.xml")   # 16:9 at height 64 only (120 wide)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, width in (("a.png", 114), ("b.png", 64), ("c.png", 114)):
+        cv2.imwrite(str(folder / name), np.full((64, width, 3), 90, np.uint8))
+    out = tmp_path / "res.json"
+    assert main(["--model", str(xml), "--input", str(folder), "-o", str(out), "--height", "64",
+                 "--no-progress"]) == 2
+    assert "error: cannot reshape the lwpose model input to [1, 64, 64, 3]" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert [f["frame_index"] for f in doc["frames"]] == [0]              # b.png is not an 'unreadable' record
+    assert doc["summary"]["status"].startswith("failed: cannot reshape") and doc["summary"]["errors"] == 0
+
+
+def test_summary_words_errors_that_are_not_read_errors():
+    from ov_inference.__main__ import _error_phrase
+
+    assert _error_phrase(2, 2) == "2 unreadable" and _error_phrase(0, 0) == "0 unreadable"
+    assert _error_phrase(3, 1) == "3 errors (1 unreadable)" and _error_phrase(2, 0) == "2 errors"
+
+
+# -- progress without tqdm -------------------------------------------------------------------------------------------
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_builtin_progress_line_without_tqdm(monkeypatch):
+    from ov_inference.progress import Progress, TextProgress
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)                       # import tqdm -> ImportError
+    clock = iter(range(100))
+    term = _Terminal()
+    progress = Progress(total=4, stream=term)
+    assert progress.bar is None and isinstance(progress.text, TextProgress)
+    progress.text.clock = lambda: next(clock) * 0.5                      # 2 frames per second
+    progress.text._start = 0.0
+    for people in (1, 2, 0, 3):
+        progress.update(people)
+    progress.close()
+    text = term.getvalue()
+    assert text.startswith("\r1/4 frames (25%)") and text.endswith("\n")
+    assert "\r4/4 frames (100%) " in text and " fps, 3 people" in text
+    piped = io.StringIO()                                                # not a terminal: nothing unless asked
+    quiet = Progress(total=4, stream=piped)
+    quiet.update(1)
+    quiet.close()
+    assert piped.getvalue() == "" and quiet.text is None
+    forced = Progress(total=None, force=True, stream=piped)
+    forced.update(2)
+    forced.close()
+    assert piped.getvalue().startswith("1 frames ") and piped.getvalue().endswith("\n") and "\r" not in piped.getvalue()
+    assert Progress(total=4, enabled=False, stream=term).text is None
+
+
+def test_cli_progress_flag_without_tqdm(tmp_path, tiny_xml, image_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    assert main(["--model", str(tiny_xml), "--input", str(image_dir), "--progress", "--height", "64"]) == 0
+    err = capsys.readouterr().err
+    assert "1/3 frames (33%)" in err and "3/3 frames (100%)" in err and "(1 unreadable)" in err

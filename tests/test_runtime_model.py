@@ -123,7 +123,7 @@ def test_poses_come_back_in_frame_pixels(monkeypatch):
     est = PoseEstimator(tiny_pose_model(), input_height=64)
     captured = {}
 
-    def fake_decode(heatmaps, pafs, stride=STRIDE, decoder_options=None):
+    def fake_decode(heatmaps, pafs, stride=STRIDE, decoder_options=None, valid_size=None):
         captured["shape"] = heatmaps.shape
         captured["options"] = decoder_options
         kpts = np.zeros((18, 3), np.float32)
@@ -234,6 +234,120 @@ def test_decoder_options_reach_the_decoder(monkeypatch):
     est = PoseEstimator(tiny_pose_model(), input_height=64, decoder_options=opts)
     seen = []
     monkeypatch.setattr("ov_inference.estimator.decode_poses",
-                        lambda heatmaps, pafs, stride=STRIDE, decoder_options=None: seen.append(decoder_options) or [])
+                        lambda heatmaps, pafs, stride=STRIDE, decoder_options=None, valid_size=None:
+                        seen.append(decoder_options) or [])
     assert est(np.zeros((64, 64, 3), np.uint8)) == []
     assert seen == [opts]
+
+
+# -- model errors that used to surface as raw OpenVINO tracebacks or per-frame errors -----------------------------
+def test_unknown_device_is_a_clear_compile_error():
+    from ov_inference import ModelCompileError, available_devices
+
+    est = PoseEstimator(tiny_pose_model(), device="FOO", input_height=64)
+    with pytest.raises(ModelCompileError) as info:
+        est.infer_maps(np.zeros((64, 96, 3), np.uint8))
+    message = str(info.value)
+    assert "'FOO'" in message and "not registered" in message
+    assert "available devices: " + ", ".join(available_devices()) in message and "CPU" in available_devices()
+    assert isinstance(info.value, ValueError) and not isinstance(info.value.__cause__, ModelCompileError)
+
+
+def test_model_that_cannot_be_reshaped_raises_model_compile_error():
+    from ov_inference import ModelCompileError
+
+    est = PoseEstimator(tiny_pose_model(cells_wide=15), input_height=64)       # only inputs 120 pixels wide
+    assert est.infer_maps(np.zeros((64, 114, 3), np.uint8))[0].shape == (19, 8, 15)
+    with pytest.raises(ModelCompileError, match=r"cannot reshape the lwpose model input to \[1, 64, 64, 3\]"):
+        est.infer_maps(np.zeros((64, 64, 3), np.uint8))
+
+
+# -- the model's stride and pad value drive the pre-processing ----------------------------------------------------
+def test_preprocessing_uses_the_models_stride_and_pad_value():
+    from ov_inference import letterbox_frame
+
+    frame = np.full((64, 100, 3), 200, np.uint8)
+    image, meta = letterbox_frame(frame, 64)                                  # pose_format's 8 and 128
+    assert image.shape == (64, 104, 3) and np.all(image[:, 100:] == PAD_VALUE)
+    image, meta = letterbox_frame(frame, 64, stride=16, pad_value=0)
+    assert image.shape == (64, 112, 3) and meta.input_size == (112, 64)
+    assert np.all(image[:, 100:] == 0) and np.all(image[:, :100] == 200)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        letterbox_frame(frame, 72, stride=16)
+
+    model = tiny_pose_model(stride=16, rt_info=dict(rt_info_fields(), stride="16", pad_value="0"))
+    est = PoseEstimator(model, input_height=64, precision="f32")
+    assert (est.spec.stride, est.spec.pad_value) == (16, 0)
+    inputs, meta = est.preprocess(frame)
+    assert inputs["image"].shape == (1, 64, 112, 3) and np.all(inputs["image"][0, :, 100:] == 0)
+    heatmaps, pafs, _ = est.infer_maps(frame)
+    assert heatmaps.shape == (19, 4, 7) and pafs.shape == (38, 4, 7)
+    # the last cell column is 4 frame pixels of 200 and 12 of the model's pad value 0
+    np.testing.assert_allclose(heatmaps[0, :, -1], 200 * 4 / 16 / 255, atol=1e-4)
+    with pytest.raises(UnsupportedModelError, match="pad_value is 300"):
+        inspect_model(tiny_pose_model(rt_info=dict(rt_info_fields(), pad_value="300")))
+
+
+# -- keypoints found in the letterbox padding --------------------------------------------------------------------
+def _spread_person() -> np.ndarray:
+    """``[18, 3]`` keypoints (input pixels) of a person spread along a wide, short input: head and arms in rows
+    0..26, hips, knees and ankles further down (y 44..60)."""
+    xy = {0: (200, 6), 1: (200, 20), 2: (170, 20), 3: (140, 20), 4: (110, 20), 5: (230, 20), 6: (260, 20),
+          7: (290, 20), 8: (185, 44), 9: (185, 52), 10: (185, 60), 11: (215, 44), 12: (215, 52), 13: (215, 60),
+          14: (190, 4), 15: (210, 4), 16: (180, 6), 17: (220, 6)}
+    kp = np.zeros((18, 3), np.float32)
+    for k, (x, y) in xy.items():
+        kp[k] = (x, y, 2)
+    return kp
+
+
+def test_keypoints_in_the_padding_of_a_1xN_frame_are_dropped():
+    """A 2 x 300 frame becomes a 4096 x 64 input whose content is only 27 rows tall (the rest is padding): the
+    legs, found in the padding, are dropped as missing keypoints, and the score is that of the person without them."""
+    targets = pytest.importorskip("train.targets")
+    from ov_inference import decode_poses, letterbox_frame
+    from ov_inference.estimator import decode_outputs
+
+    _, meta = letterbox_frame(np.zeros((2, 300, 3), np.uint8), 64)
+    assert meta.input_size == (4096, 64) and round(2 * meta.scale) == 27
+    legs = [8, 9, 10, 11, 12, 13]
+    truth = _spread_person()
+    maps = targets.render_heatmaps(truth[None], 8, 512), targets.render_pafs(truth[None], 8, 512)
+    (whole,) = decode_poses(*maps)                                            # no valid area: all 18 found
+    assert whole.num_keypoints == 18
+
+    (pose,) = decode_outputs(*maps, meta)
+    assert pose.num_keypoints == 12 and np.all(pose.keypoints[legs] == 0)
+    upper = truth.copy()
+    upper[legs] = 0
+    (expected,) = decode_poses(targets.render_heatmaps(upper[None], 8, 512),
+                               targets.render_pafs(upper[None], 8, 512))
+    assert pose.score == pytest.approx(expected.score, rel=1e-5) and pose.score < whole.score
+    kept = pose.present
+    mapped = expected.to_image(meta).keypoints[kept]
+    np.testing.assert_allclose(pose.keypoints[kept, 2], mapped[:, 2])
+    np.testing.assert_allclose(pose.keypoints[kept, :2], np.clip(mapped[:, :2], 0, [299, 1]), atol=1e-4)
+    assert np.abs(pose.keypoints[kept, :2] - mapped[:, :2]).max() < STRIDE / 2 / meta.scale   # < half a cell
+
+
+def test_keypoints_within_half_a_cell_of_a_tall_thin_frame_are_kept_and_clipped():
+    """A 64 x 10 frame (input 16 x 64, content 10 wide): a keypoint in map column 1 (centre x = 11.5, less than
+    half a cell past the content edge 9.5) is kept and clipped to the frame; a person wholly in the padding of a
+    wider input is dropped."""
+    from ov_inference import DecoderOptions, decode_poses
+    from ov_inference.estimator import decode_outputs
+    from ov_inference.preprocessing import letterbox_frame
+
+    _, meta = letterbox_frame(np.zeros((64, 10, 3), np.uint8), 64)
+    assert meta.input_size == (16, 64)
+    heatmaps = np.zeros((19, 8, 2), np.float32)
+    heatmaps[0, 1, 1] = heatmaps[14, 3, 1] = heatmaps[15, 5, 0] = 0.9         # three unconnected keypoints
+    pafs = np.zeros((38, 8, 2), np.float32)
+    opts = DecoderOptions(min_keypoints=1, min_mean_score=0.0)
+    poses = decode_outputs(heatmaps, pafs, meta, decoder_options=opts)
+    assert len(poses) == 3 and all(p.keypoints[:, 0].max() <= 9 for p in poses)
+    # the same maps in a 4-cell-wide input whose content is 1 pixel wide: column 1 is past half a cell, dropped
+    _, thin = letterbox_frame(np.zeros((64, 1, 3), np.uint8), 64)
+    assert thin.input_size == (8, 64)
+    assert [p.num_keypoints for p in decode_outputs(heatmaps, pafs, thin, decoder_options=opts)] == [1]
+    assert len(decode_poses(heatmaps, pafs, decoder_options=opts, valid_size=(1.0, 64.0))) == 1

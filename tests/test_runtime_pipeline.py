@@ -196,3 +196,22 @@ def test_requests_keep_running_while_the_consumer_decodes(tiny, mean_decoder):
             with pipe._cond:
                 finished_meanwhile = sum(job.finished for job in pipe._jobs.values())
     assert finished_meanwhile == pipe.max_pending              # every frame allowed in flight was inferred
+
+
+def test_model_that_cannot_take_a_frames_size_stops_the_run_instead_of_erroring_each_frame(mean_decoder):
+    """A reshape failure is the model's, not the frame's: run() raises it once (after the results before it),
+    rather than turning this and every later frame of that size into an error result and retrying each time."""
+    from ov_inference import ModelCompileError
+
+    est = PoseEstimator(tiny_pose_model(cells_wide=12), input_height=64, precision="f32")  # 96 pixels wide only
+    pipe = AsyncPipeline(est, num_requests=2)
+    compiles = []
+    real = est.cache._compile
+    est.cache._compile = lambda h, w: compiles.append((h, w)) or real(h, w)
+    shapes = [(64, 96), (64, 96), (64, 64), (64, 64), (64, 96)]
+    seen = []
+    with pytest.raises(ModelCompileError, match="cannot reshape"):
+        for r in pipe.run((_frame(10, (*hw, 3)), i) for i, hw in enumerate(shapes)):
+            seen.append((r.user_data, r.error))
+    assert seen == [(0, None), (1, None)]          # the frames before are not lost, and no per-frame error records
+    assert compiles == [(64, 96), (64, 64)]        # tried once, not once per frame

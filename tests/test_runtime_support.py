@@ -21,8 +21,13 @@ def _conv1x1(x, weights: np.ndarray):
 
 
 def tiny_pose_model(kind: str = "lwpose", heat_channels: int = 19, paf_channels: int = 38,
-                    rt_info: dict[str, str] | None = None, input_name: str | None = None) -> ov.Model:
-    """A minute pose-shaped model of ``kind`` "lwpose" (u8 NHWC ``image``) or "omz" (f32 NCHW ``data``)."""
+                    rt_info: dict[str, str] | None = None, input_name: str | None = None, stride: int = 8,
+                    cells_wide: int | None = None) -> ov.Model:
+    """A minute pose-shaped model of ``kind`` "lwpose" (u8 NHWC ``image``) or "omz" (f32 NCHW ``data``).
+
+    ``stride``: the pooling size (input pixels per map cell). ``cells_wide``: a fixed Reshape to ``[1, 3, -1, N]``
+    after pooling, so the model reshapes only to inputs ``N`` cells wide (others fail, like an IR with shapes
+    baked into its topology)."""
     if kind == "lwpose":
         param = ops.parameter([1, -1, -1, 3], ov.Type.u8, name=input_name or IR_INPUT_NAME)
         x = ops.transpose(ops.convert(param, ov.Type.f32), ops.constant(np.array([0, 3, 1, 2], np.int64)))
@@ -31,7 +36,9 @@ def tiny_pose_model(kind: str = "lwpose", heat_channels: int = 19, paf_channels:
         param = ops.parameter([1, 3, 64, 96], ov.Type.f32, name=input_name or OMZ_INPUT_NAME)
         x = param
         names = (OMZ_HEATMAPS_NAME, OMZ_PAFS_NAME)
-    pooled = ops.avg_pool(x, [8, 8], [0, 0], [0, 0], [8, 8], exclude_pad=True)
+    pooled = ops.avg_pool(x, [stride, stride], [0, 0], [0, 0], [stride, stride], exclude_pad=True)
+    if cells_wide is not None:
+        pooled = ops.reshape(pooled, ops.constant(np.array([1, 3, -1, cells_wide], np.int64)), False)
     w_heat = np.zeros((heat_channels, 3, 1, 1))
     w_heat[0] = 1.0 / (3 * 255)
     w_pafs = np.full((paf_channels, 3, 1, 1), 1e-3)
