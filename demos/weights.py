@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file
+from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file
 
 __all__ = [
     "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
@@ -74,7 +74,7 @@ def checkpoint_problem(path: str | Path) -> str | None:
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_SHOWN)
-    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+    if starts_like_torch_file(head):
         return None
     return f"{path.stat().st_size} bytes starting with {head!r}"
 

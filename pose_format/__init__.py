@@ -61,7 +61,7 @@ from pose_format.ir_contract import (
     MODEL_TYPE,
     rt_info_fields,
 )
-from pose_format.files import sha256_file
+from pose_format.files import sha256_file, starts_like_torch_file
 from pose_format.version import __version__
 
 __all__ = [
@@ -73,5 +73,5 @@ __all__ = [
     "map_to_image", "map_to_input", "normalize",
     "PUBLISHED_CHECKPOINT_FILE", "PUBLISHED_CHECKPOINT_URL", "CHECKPOINT_KEYS", "IMAGENET_INIT_FILE",
     "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
-    "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "sha256_file", "__version__",
+    "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "sha256_file", "starts_like_torch_file", "__version__",
 ]

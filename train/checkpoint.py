@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pose_format import CHECKPOINT_KEYS
+from pose_format import CHECKPOINT_KEYS, starts_like_torch_file
 from train.model import PoseEstimationWithMobileNet
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def _named(keys: list[str]) -> str:
 def _looks_like_torch_file(path: Path) -> bool:
     """Whether ``path`` starts like a ``torch.save`` file: a zip archive (PyTorch >= 1.6) or a pickle (legacy)."""
     with open(path, "rb") as fh:
-        head = fh.read(4)
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+        return starts_like_torch_file(fh.read(4))
 
 
 def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict[str, Any]:
