@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["evaluate_ir", "evaluate_torch", "ir_speed", "ir_speeds", "torch_speed"]
+__all__ = ["evaluate_ir", "evaluate_torch", "ir_profile", "ir_speed", "ir_speeds", "torch_speed"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,17 @@ def ir_speed(xml: str | Path, precision: str | None = None, seconds: float = 2.0
     speed = measure_speed(ov.Core().read_model(str(xml)), precision_hint=precision, seconds=seconds)
     return {"latency_ms": speed.latency_ms_p50, "fps": speed.async_fps,
             "execution_precision": speed.execution_precision, "requests": speed.requests}
+
+
+def ir_profile(xml: str | Path, precision: str | None = None, runs: int = 10) -> dict:
+    """Where one sync inference of an IR spends its time at 256 x 456 (``convert.layer_profile``): ``by_type``
+    (kernel ms per operation type), ``kernels`` (the convolution kernels that ran), ``total_ms``,
+    ``execution_precision``."""
+    import openvino as ov
+
+    from convert.speed import layer_profile
+
+    return layer_profile(ov.Core().read_model(str(xml)), precision_hint=precision, runs=runs).as_dict()
 
 
 def ir_speeds(configs: dict[str, tuple[str | Path, str | None]], seconds: float = 1.0, rounds: int = 3) -> dict:

@@ -52,7 +52,8 @@ DEFAULT_COCO_MINI = ROOT.parent / "shared" / "data" / "coco_mini"
 #: Below this FP32 AP an INT8 AP drop is not evidence of anything: the target is reported as not applicable.
 MIN_MEANINGFUL_AP = 0.05
 #: Top-level keys every report.json has.
-REPORT_KEYS = ("mode", "config", "precisions", "rows", "decode", "targets", "demo", "steps", "total_s", "environment")
+REPORT_KEYS = ("mode", "config", "precisions", "rows", "decode", "targets", "demo", "steps", "total_s", "environment",
+               "profile")
 #: Keys of ``report["precisions"]``: PyTorch, the FP32 IR in true f32, the FP32 IR at the device default, INT8.
 PRECISION_KEYS = ("pytorch", "fp32", "fp32_default", "int8")
 _NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (device default)", "int8": "IR INT8"}
@@ -244,12 +245,14 @@ def _accuracy(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, val: tuple[Pa
 
 
 def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) -> dict:
-    from demos.measure import ir_speeds, torch_speed
+    from demos.measure import ir_profile, ir_speeds, torch_speed
 
     out = {"pytorch": torch_speed(checkpoint, cfg.bench_seconds, allow_unsafe=cfg.allow_unsafe_checkpoint),
            **ir_speeds({"fp32": (xmls["FP32"], "f32"), "fp32_default": (xmls["FP32"], None),
                         "int8": (xmls["INT8"], None)}, cfg.bench_seconds, cfg.bench_rounds)}
     record["note"] = ", ".join(f"{_NAMES[k]} {v['fps']:.1f} FPS ({v['execution_precision']})" for k, v in out.items())
+    # where the time goes: explains the INT8 / default ratio (dense convolutions gain, depthwise ones do not)
+    out["profile"] = {"fp32_default": ir_profile(xmls["FP32"]), "int8": ir_profile(xmls["INT8"])}
     return out
 
 
@@ -345,6 +348,7 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
     return {"title": "Lightweight OpenPose quickstart", "summary": summary, "mode": mode,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "precisions": precisions, "rows": rows, "decode": decode, "targets": targets, "demo": demo,
+            "profile": speed.get("profile"),
             "steps": steps.records, "total_s": round(total, 1), "environment": _environment(), "notes": notes}
 
 

@@ -32,3 +32,16 @@ def test_write_report_files_and_content(tmp_path):
 def test_markdown_without_rows_has_no_plot():
     md = render_markdown({"summary": "nothing ran"})
     assert "nothing ran" in md and "png" not in md
+
+
+def test_markdown_layer_profile_section():
+    profile = {"fp32_default": {"by_type": {"Convolution": 14.9, "GroupConvolution": 0.8, "Subgraph": 0.07},
+                                "kernels": ["brgconv_avx512_bf16"], "total_ms": 15.77, "execution_precision": "bf16"},
+               "int8": {"by_type": {"Convolution": 8.1, "GroupConvolution": 0.8}, "kernels": ["brgconv_avx512_I8"],
+                        "total_ms": 8.9, "execution_precision": "bf16"}}
+    md = render_markdown({"profile": profile})
+    assert "## Where the time goes" in md and "executing bf16" in md
+    assert "| Convolution | 14.90 | 8.10 | 1.84 |" in md
+    assert "| Subgraph | 0.07 | - | - |" in md  # absent from INT8: no ratio
+    assert "| total | 15.77 | 8.90 | 1.77 |" in md
+    assert "INT8 brgconv_avx512_I8" in md

@@ -34,6 +34,9 @@ def _check_report(out, mode):
     assert all(s["seconds"] is not None for s in report["steps"])
     md = (out / "report.md").read_text()
     assert "| IR INT8 |" in md and "speed_accuracy.png" in md
+    profile = report["profile"]
+    assert profile["fp32_default"]["by_type"]["Convolution"] > 0 and profile["int8"]["total_ms"] > 0
+    assert any("I8" in k for k in profile["int8"]["kernels"]) and "## Where the time goes" in md
     assert cv2.imread(str(out / "speed_accuracy.png")) is not None
     cap = cv2.VideoCapture(str(out / "demo.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
