@@ -19,3 +19,8 @@ if [ "${1:-}" = "--test" ]; then
     fi
 fi
 .venv/bin/python -m pip install -q -e ".[$extras]"
+if [ "${1:-}" = "--test" ]; then
+    # the decoder benchmark's Open Model Zoo baseline (Model API 0.2.5, the last with OpenPose); --no-deps: its
+    # requirements pin the end-of-life openvino-dev, which must not replace the current runtime
+    .venv/bin/python -m pip install -q --no-deps openvino-model-api==0.2.5
+fi

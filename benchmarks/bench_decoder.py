@@ -1,4 +1,5 @@
-"""Decoder benchmark: fidelity (COCO AP on ground-truth maps) and speed, ``decode_poses`` vs the original decoder.
+"""Decoder benchmark: fidelity (COCO AP on ground-truth maps) and speed, ``decode_poses`` vs the original decoder
+and, when installed, Intel's Open Model Zoo demo decoder.
 
 (a) Fidelity: for every image of ``coco_mini``, its people (COCO-17 converted to 18 keypoints) are mapped to the
     network input of the image letterboxed to each input height, ground-truth heatmaps and PAFs are rendered with
@@ -9,7 +10,11 @@
     5 people on 32x57 maps (target <= 1 ms) and 30 people on 46x82 maps (target <= 5 ms), with the original
     decoder on the same maps and the ratio. Timings are noisy on a shared machine: compare the ratios.
 
-Run from the project root: ``python benchmarks/bench_decoder.py [--json]``.
+Baselines: ``reference`` is the original repository's decoder (``benchmarks/reference_decoder.py``, re-implemented);
+``omz`` is the Open Model Zoo Python demo's ``OpenPoseDecoder`` run as that demo runs it (``benchmarks/omz_decoder.py``),
+measured only when its package is installed: ``.venv/bin/pip install --no-deps openvino-model-api==0.2.5``.
+
+Run from the project root: ``python benchmarks/bench_decoder.py [--json] [--no-omz]``.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.omz_decoder import OMZ_PACKAGE, load_omz_decoder  # noqa: E402
 from benchmarks.reference_decoder import reference_decode  # noqa: E402
 from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco  # noqa: E402
 from pose_format import FLIP_PAIRS_18, STRIDE, coco17_to_18, letterbox  # noqa: E402
@@ -148,7 +154,7 @@ def time_decoder(decode, scenes: list[tuple[np.ndarray, np.ndarray]], runs: int)
     return {"ms_p50": statistics.median(times), "ms_p95": times[int(0.95 * (len(times) - 1))], "runs": runs}
 
 
-def speed(coco_dir: Path, runs: int, reference_runs: int, clean: bool, seed: int) -> dict:
+def speed(coco_dir: Path, runs: int, reference_runs: int, clean: bool, seed: int, omz=None) -> dict:
     rng = np.random.default_rng(seed)
     templates = skeleton_templates(coco_dir)
     out = {}
@@ -166,6 +172,9 @@ def speed(coco_dir: Path, runs: int, reference_runs: int, clean: bool, seed: int
         out[name] = {"people": n, "map": [map_h, map_w], "target_ms": target, "ours": ours, "reference": ref,
                      "speedup": ref["ms_p50"] / ours["ms_p50"], "people_found_mean": float(np.mean(found)),
                      "meets_target": ours["ms_p50"] <= target}
+        if omz is not None:
+            out[name]["omz"] = time_decoder(omz, scenes, reference_runs)
+            out[name]["speedup_vs_omz"] = out[name]["omz"]["ms_p50"] / ours["ms_p50"]
         log.info("%s: ours %.3f ms, reference %.2f ms", name, ours["ms_p50"], ref["ms_p50"])
     return out
 
@@ -181,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes and map noise")
     parser.add_argument("--skip-fidelity", action="store_true", help="only time the decoders")
     parser.add_argument("--skip-speed", action="store_true", help="only measure AP")
+    parser.add_argument("--no-omz", action="store_true",
+                        help=f"leave out the Open Model Zoo decoder even when installed ({OMZ_PACKAGE})")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(message)s")
@@ -188,38 +199,48 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.coco_dir / GT_FILE} not found (use --coco-dir)")
 
     report: dict = {"ap_target": AP_TARGET}
+    omz, why = (None, "left out (--no-omz)") if args.no_omz else load_omz_decoder()
+    report["omz"] = {"measured": omz is not None, "package": OMZ_PACKAGE, "note": why}
+    if omz is None:
+        log.info("omz baseline: %s", why)
     if not args.skip_fidelity:
-        decoders = {"ours": decode_poses, "reference": reference_decode}
+        decoders = {"ours": decode_poses, "reference": reference_decode, **({"omz": omz} if omz else {})}
         fid = fidelity(args.coco_dir, args.heights, decoders)
         report["fidelity"] = {str(h): res for h, res in fid.items()}
         report["fidelity_meets_target"] = all(res["ours"]["AP"] >= AP_TARGET for res in fid.values())
         report["fidelity_network_like"] = {
             str(h): res for h, res in fidelity(args.coco_dir, args.heights, decoders, args.seed).items()}
     if not args.skip_speed:
-        report["speed"] = speed(args.coco_dir, args.runs, args.reference_runs, args.clean, args.seed)
+        report["speed"] = speed(args.coco_dir, args.runs, args.reference_runs, args.clean, args.seed, omz)
         report["speed_maps"] = "clean ground truth" if args.clean else "network-like (blurred, noised)"
         report["speed_meets_target"] = all(res["meets_target"] for res in report["speed"].values())
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     if "fidelity" in report:
+        with_omz = report["omz"]["measured"]
         print("\nFidelity: COCO keypoint AP on ground-truth maps of coco_mini (target ours >= %.2f)" % AP_TARGET)
-        print(f"{'height':>6} | {'ours AP':>8} {'AP50':>6} {'AP75':>6} {'AR':>6} | {'original AP':>11} {'AR':>6}")
-        for h, res in report["fidelity"].items():
-            o, r = res["ours"], res["reference"]
-            print(f"{h:>6} | {o['AP']:8.4f} {o['AP50']:6.3f} {o['AP75']:6.3f} {o['AR']:6.3f} | "
-                  f"{r['AP']:11.4f} {r['AR']:6.3f}")
-        print("the same maps blurred, scaled and noised like a network output (network_like):")
-        for h, res in report["fidelity_network_like"].items():
-            o, r = res["ours"], res["reference"]
-            print(f"{h:>6} | {o['AP']:8.4f} {o['AP50']:6.3f} {o['AP75']:6.3f} {o['AR']:6.3f} | "
-                  f"{r['AP']:11.4f} {r['AR']:6.3f}")
+        print(f"{'height':>6} | {'ours AP':>8} {'AP50':>6} {'AP75':>6} {'AR':>6} | {'original AP':>11} {'AR':>6}"
+              + (f" | {'OMZ AP':>7} {'AR':>6}" if with_omz else ""))
+        for title, key in (("", "fidelity"), ("the same maps blurred, scaled and noised like a network output "
+                                              "(network_like):", "fidelity_network_like")):
+            if title:
+                print(title)
+            for h, res in report[key].items():
+                o, r = res["ours"], res["reference"]
+                print(f"{h:>6} | {o['AP']:8.4f} {o['AP50']:6.3f} {o['AP75']:6.3f} {o['AR']:6.3f} | "
+                      f"{r['AP']:11.4f} {r['AR']:6.3f}"
+                      + (f" | {res['omz']['AP']:7.4f} {res['omz']['AR']:6.3f}" if with_omz else ""))
     if "speed" in report:
         print(f"\nSpeed ({report['speed_maps']} maps), median ms")
-        print(f"{'case':>18} | {'ours':>7} {'p95':>7} {'target':>6} | {'original':>9} | {'speedup':>7} | found")
+        print(f"{'case':>18} | {'ours':>7} {'p95':>7} {'target':>6} | {'original':>9} | {'speedup':>7} | found"
+              + (f" | {'OMZ':>7} | {'speedup':>7}" if report["omz"]["measured"] else ""))
         for name, res in report["speed"].items():
             print(f"{name:>18} | {res['ours']['ms_p50']:7.3f} {res['ours']['ms_p95']:7.3f} {res['target_ms']:6.1f} "
-                  f"| {res['reference']['ms_p50']:9.2f} | {res['speedup']:6.1f}x | {res['people_found_mean']:.1f}")
+                  f"| {res['reference']['ms_p50']:9.2f} | {res['speedup']:6.1f}x | {res['people_found_mean']:>5.1f}"
+                  + (f" | {res['omz']['ms_p50']:7.2f} | {res['speedup_vs_omz']:6.1f}x" if "omz" in res else ""))
+    if not report["omz"]["measured"]:
+        print(f"\nOpen Model Zoo baseline not measured: {report['omz']['note']}")
     return 0
 
 
