@@ -3,12 +3,15 @@
 - :class:`PoseEstimator`: a frame in, :class:`Pose` objects in the frame's pixels out (this project's IR or OMZ's).
 - :class:`AsyncPipeline`: asynchronous requests, results in submission order, back-pressure or live frame dropping.
 - :func:`decode_poses`: heatmaps + PAFs -> poses in network-input pixels.
+- :func:`merge_predictions`: test-time augmentation, maps of several input scales and flips averaged on one grid.
 - :class:`PoseTracker` / :class:`PoseSmoother`: stable person ids and One Euro keypoint smoothing (optional).
 - :func:`open_source`: frames from an image, a folder, a video or a camera, with per-frame error records.
 """
 from ov_inference.pose import Pose
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.coco import evaluate_keypoints, poses_to_coco
+from ov_inference.tta import (MULTISCALE_SCALES, MapPrediction, content_width, flip_maps_back, merge_predictions,
+                              resample_maps, scaled_height)
 from ov_inference.adapter import (CorruptModelError, ModelCompileError, ModelFileError, ModelSpec,
                                   UnsupportedModelError, available_devices, inspect_model, read_model, read_rt_info)
 from ov_inference.preprocessing import letterbox_frame, to_bgr
@@ -26,4 +29,6 @@ __all__ = [
     "read_rt_info", "letterbox_frame", "to_bgr", "PoseEstimator", "AsyncPipeline", "PipelineResult",
     "PoseTracker", "OneEuroFilter", "PoseSmoother", "Frame", "SourceError", "open_source",
     "RecordWriter", "frame_record",
+    "MULTISCALE_SCALES", "MapPrediction", "content_width", "scaled_height", "flip_maps_back", "resample_maps",
+    "merge_predictions",
 ]

@@ -51,6 +51,12 @@ COCO17_TO_18: tuple[int, ...] = tuple(TO_COCO17.index(c) for c in range(17))
 RIGHT_KEYPOINTS: tuple[int, ...] = (2, 3, 4, 8, 9, 10, 14, 16)
 LEFT_KEYPOINTS: tuple[int, ...] = (5, 6, 7, 11, 12, 13, 15, 17)
 FLIP_PAIRS_18: tuple[tuple[int, int], ...] = tuple(zip(RIGHT_KEYPOINTS, LEFT_KEYPOINTS))
+#: Keypoint permutation of a horizontal flip: keypoint ``i`` of a mirrored person is keypoint
+#: ``FLIP_PERMUTATION_18[i]`` of the original (left <-> right swapped, the others unchanged; an involution).
+FLIP_PERMUTATION_18: tuple[int, ...] = tuple(
+    dict([(a, b) for a, b in FLIP_PAIRS_18] + [(b, a) for a, b in FLIP_PAIRS_18]).get(i, i)
+    for i in range(NUM_KEYPOINTS)
+)
 
 #: COCO OKS sigmas, re-ordered to our 18 keypoints (neck: mean of the shoulders' sigma).
 _COCO_SIGMAS_17 = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0

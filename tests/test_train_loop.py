@@ -229,7 +229,8 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
                           str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir),
                           "--height", "128", "--max-images", "2", "--out", str(out), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert printed.split("\n")[0].split() == ["AP", "AP50", "AP75", "APm", "APl", "AR"]
+    assert printed.split("\n")[0] == "height 128, scales 1 (input heights 128), no flip: 1 forward pass per image"
+    assert printed.split("\n")[1].split() == ["AP", "AP50", "AP75", "APm", "APl", "AR"]
     dets = json.loads(out.read_text())
     assert isinstance(dets, list)
     for d in dets:
@@ -239,30 +240,83 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
-    """The evaluation path (letterbox -> maps -> decode -> map back) scores ground-truth maps near AP 1."""
-    import train.evaluate as ev
-    from pycocotools.coco import COCO
-
-    from pose_format import coco17_to_18, letterbox
+def _ground_truth_predict(coco):
+    """A ``predict_maps`` stand-in that renders each image's ground-truth maps at the requested letterbox (and for
+    the mirrored input content when ``flip``: keypoints mirrored inside the content width, left/right swapped)."""
+    from ov_inference import content_width
+    from pose_format import FLIP_PAIRS_18, coco17_to_18, letterbox
     from train.targets import render_heatmaps, render_pafs
 
-    ann = coco_mini_dir / "person_keypoints_mini.json"
-    coco = COCO(str(ann))
+    calls = []
 
-    def fake_predict(model, image, input_height):
+    def fake_predict(model, image, input_height, flip=False):
+        calls.append((input_height, flip))
         inp, meta = letterbox(image, input_height)
         image_id = next(i for i, im in coco.imgs.items() if (im["height"], im["width"]) == image.shape[:2])
         people = [coco17_to_18(np.array(a["keypoints"]).reshape(17, 3)) for a in
                   coco.loadAnns(coco.getAnnIds(imgIds=image_id)) if a["num_keypoints"] > 0]
         kp = np.array(people, np.float32)
         kp[..., :2] = (kp[..., :2] + 0.5) * meta.scale - 0.5
+        if flip:
+            kp[..., 0] = content_width(meta) - 1 - kp[..., 0]
+            for r, l in FLIP_PAIRS_18:
+                kp[:, [r, l]] = kp[:, [l, r]]
         h, w = inp.shape[0] // 8, inp.shape[1] // 8
         return render_heatmaps(kp, h, w), render_pafs(kp, h, w), meta
 
+    return fake_predict, calls
+
+
+def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
+    """The evaluation path (letterbox -> maps -> decode -> map back) scores ground-truth maps near AP 1."""
+    import train.evaluate as ev
+    from pycocotools.coco import COCO
+
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    fake_predict, calls = _ground_truth_predict(COCO(str(ann)))
     monkeypatch.setattr(ev, "predict_maps", fake_predict)
     stats = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False)
     assert stats["AP"] > 0.8 and stats["images"] == 4
+    assert stats["scales"] == [1.0] and stats["flip"] is False and calls == [(368, False)] * 4
+
+
+def test_evaluate_multiscale_flip_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
+    """Test-time augmentation (4 scales x flip, maps averaged on the base grid) keeps ground-truth maps near AP 1."""
+    import train.evaluate as ev
+    from pycocotools.coco import COCO
+
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    fake_predict, calls = _ground_truth_predict(COCO(str(ann)))
+    monkeypatch.setattr(ev, "predict_maps", fake_predict)
+    single = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False)
+    calls.clear()
+    stats = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False,
+                              scales=(0.5, 1, 1.5, 2), flip=True)
+    assert stats["images"] == 4 and stats["AP"] > 0.8 and stats["AP"] > single["AP"] - 0.05
+    assert stats["scales"] == [0.5, 1.0, 1.5, 2.0] and stats["flip"] is True
+    assert calls[:8] == [(184, False), (184, True), (368, False), (368, True), (552, False), (552, True),
+                         (736, False), (736, True)] and len(calls) == 32
+    # Without the base scale among them, the maps still land on the base height's grid.
+    flipped = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False,
+                                scales=(1.5,), flip=True, max_images=2)
+    assert flipped["AP"] > 0.8 and flipped["images"] == 2
+
+
+def test_evaluate_cli_multiscale_flip(seed_dir, coco_mini_dir, tmp_path, capsys):
+    """``--multiscale --flip --json`` runs end to end on the seed checkpoint (random weights: only the plumbing)."""
+    out = tmp_path / "det.json"
+    args = ["--checkpoint", str(seed_dir / "checkpoint.pth"),
+            "--ann", str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir), "--height", "64", "--max-images", "1", "--out", str(out), "--threads", "1"]
+    assert evaluate_main(args + ["--multiscale", "--flip", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["scales"] == [0.5, 1.0, 1.5, 2.0] and stats["flip"] is True and stats["images"] == 1
+    assert isinstance(json.loads(out.read_text()), list)
+    assert evaluate_main(args + ["--scales", "1", "2"]) == 0
+    assert capsys.readouterr().out.startswith("height 64, scales 1 2 (input heights 64 128), no flip: 2 forward passes")
+    for bad in (["--multiscale", "--scales", "1"], ["--scales", "0"]):
+        with pytest.raises(SystemExit):
+            evaluate_main(args + bad)
+        assert "scales" in capsys.readouterr().err
 
 
 def test_amp_step_on_cpu(tiny_data, tmp_path):

@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "evaluate_model": "train.evaluate",
     "format_table": "train.evaluate",
     "predict_maps": "train.evaluate",
+    "predict_tta": "train.evaluate",
+    "describe_tta": "train.evaluate",
     "TrainConfig": "train.trainer",
     "TrainResult": "train.trainer",
     "train": "train.trainer",

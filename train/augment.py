@@ -14,16 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pose_format import FLIP_PAIRS_18, NUM_KEYPOINTS, PAD_VALUE, TRAIN_CROP
+from pose_format import FLIP_PERMUTATION_18, NUM_KEYPOINTS, PAD_VALUE, TRAIN_CROP
 
 __all__ = ["AugmentConfig", "FLIP_PERMUTATION_18", "sample_transform", "apply_transform", "flip_keypoints"]
-
-#: Keypoint permutation of a horizontal flip (index i of the flipped person = index FLIP_PERMUTATION_18[i]).
-FLIP_PERMUTATION_18: tuple[int, ...] = tuple(
-    dict([(a, b) for a, b in FLIP_PAIRS_18] + [(b, a) for a, b in FLIP_PAIRS_18]).get(i, i)
-    for i in range(NUM_KEYPOINTS)
-)
-
 
 @dataclass(frozen=True)
 class AugmentConfig:

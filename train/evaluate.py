@@ -1,12 +1,20 @@
-"""Single-scale COCO keypoint evaluation of a PyTorch checkpoint.
+"""COCO keypoint evaluation of a PyTorch checkpoint, single-scale or with test-time augmentation.
 
-``python -m train.evaluate --checkpoint C --ann A --images D [--height 368] [--out detections.json]`` prints the AP
-table (AP, AP50, AP75, APm, APl, AR) and writes the detections in COCO results format.
+``python -m train.evaluate --checkpoint C --ann A --images D [--height 368] [--scales S ...] [--multiscale] [--flip]
+[--out detections.json]`` prints the AP table (AP, AP50, AP75, APm, APl, AR) and writes the detections in COCO
+results format.
 
 Inference follows the deployed runtime: :func:`pose_format.letterbox` to the input height (width padded to a
 multiple of 8 with :data:`pose_format.PAD_VALUE`), :func:`pose_format.normalize`, the network's last stage,
 :func:`ov_inference.decode_poses` (network-input pixels), mapped back to image pixels with the letterbox meta by
 :func:`ov_inference.poses_to_coco`.
+
+Test-time augmentation (:mod:`ov_inference.tta`): ``--scales`` runs the network at each scale times the base
+``--height`` (input height ``round(height * s / 8) * 8``, at least 8; the original repository's ``val.py
+--multiscale`` is ``--scales 0.5 1 1.5 2``, also spelled ``--multiscale``), ``--flip`` also on the horizontally
+mirrored input (its content mirrored inside the same letterbox); all maps are resampled onto the base height's map
+grid, averaged, decoded once and mapped back with the base letterbox meta. Cost: ``len(scales) * (2 if flip else
+1)`` forward passes per image. The default (``--scales 1``, no flip) is the plain single-scale path.
 """
 from __future__ import annotations
 
@@ -21,39 +29,98 @@ import numpy as np
 import torch
 from torch import nn
 
-from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco
+from ov_inference import (MULTISCALE_SCALES, MapPrediction, content_width, decode_poses, evaluate_keypoints,
+                          merge_predictions, poses_to_coco, scaled_height)
 from pose_format import INPUT_HEIGHT_ACCURATE, LetterboxMeta, letterbox, normalize
 from train.dataset import read_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TABLE_STATS", "predict_maps", "detect_coco", "evaluate_model", "format_table", "main"]
+__all__ = ["TABLE_STATS", "predict_maps", "predict_tta", "detect_coco", "evaluate_model", "format_table",
+           "describe_tta", "main"]
 
 #: The statistics printed in the AP table.
 TABLE_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 
 
 @torch.no_grad()
-def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_HEIGHT_ACCURATE
+def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_HEIGHT_ACCURATE, flip: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
-    """Last-stage ``heatmaps [19, h, w]`` and ``pafs [38, h, w]`` (float32, map cells) for a BGR image, and its meta."""
+    """Last-stage ``heatmaps [19, h, w]`` and ``pafs [38, h, w]`` (float32, map cells) for a BGR image, and its meta.
+
+    ``flip``: mirror the letterboxed input's image content horizontally (its first
+    :func:`ov_inference.content_width` columns; the padding stays on the right) before the forward pass; the maps
+    returned are those of the mirrored input (:func:`ov_inference.flip_maps_back` turns them back).
+    """
     inp, meta = letterbox(image, input_height)
+    if flip:
+        cw = content_width(meta)
+        inp[:, :cw] = inp[:, cw - 1::-1].copy()
     device = next(model.parameters()).device
     x = torch.from_numpy(normalize(inp))[None].to(device)
     outputs = model(x)
     return outputs[-2][0].float().cpu().numpy(), outputs[-1][0].float().cpu().numpy(), meta
 
 
+def _check_scales(scales) -> tuple[float, ...]:
+    scales = tuple(float(s) for s in scales)
+    if not scales or not all(s > 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales}")
+    return scales
+
+
+def predict_tta(model: nn.Module, image: np.ndarray, input_height: int = INPUT_HEIGHT_ACCURATE,
+                scales: tuple[float, ...] = (1.0,), flip: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
+    """Maps averaged over ``scales`` (times ``input_height``) and, with ``flip``, the mirrored input, on the map grid
+    of the ``input_height`` letterbox; returns ``(heatmaps, pafs, base_meta)`` like :func:`predict_maps`.
+
+    Runs ``len(scales) * (2 if flip else 1)`` forward passes through :func:`predict_maps` (scale ``s`` at input
+    height :func:`ov_inference.scaled_height` ``(input_height, s)``) and merges them with
+    :func:`ov_inference.merge_predictions`. ``scales == (1.0,)`` without flip is exactly :func:`predict_maps`.
+    """
+    scales = _check_scales(scales)
+    if scales == (1.0,) and not flip:
+        return predict_maps(model, image, input_height)
+    preds, base_meta = [], None
+    for s in scales:
+        height = scaled_height(input_height, s)
+        for mirrored in ((False, True) if flip else (False,)):
+            if mirrored:
+                hm, pf, meta = predict_maps(model, image, height, flip=True)
+            else:
+                hm, pf, meta = predict_maps(model, image, height)
+            preds.append(MapPrediction(hm, pf, meta, mirrored))
+        if height == input_height:
+            base_meta = meta
+    if base_meta is None:
+        base_meta = letterbox(image, input_height)[1]
+    heatmaps, pafs = merge_predictions(preds, base_meta)
+    return heatmaps, pafs, base_meta
+
+
+def describe_tta(input_height: int, scales: tuple[float, ...] = (1.0,), flip: bool = False) -> str:
+    """One line naming the evaluation's input heights, scales and flip, e.g. for the table header."""
+    scales = _check_scales(scales)
+    heights = " ".join(str(scaled_height(input_height, s)) for s in scales)
+    passes = len(scales) * (2 if flip else 1)
+    return (f"height {input_height}, scales {' '.join(f'{s:g}' for s in scales)} (input heights {heights}), "
+            f"{'flip' if flip else 'no flip'}: {passes} forward pass{'es' if passes > 1 else ''} per image")
+
+
 def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
                 input_height: int = INPUT_HEIGHT_ACCURATE, max_images: int | None = None,
-                progress: bool = True) -> tuple[list[dict], list[int], dict]:
+                progress: bool = True, *, scales: tuple[float, ...] = (1.0,), flip: bool = False
+                ) -> tuple[list[dict], list[int], dict]:
     """Run the model on the annotated images; returns ``(results, image_ids, counts)``.
 
     ``results`` are COCO keypoint result records in image pixels; ``image_ids`` the images actually evaluated
-    (missing or undecodable ones are skipped, counted in ``counts`` and logged).
+    (missing or undecodable ones are skipped, counted in ``counts`` and logged). ``scales`` / ``flip``: test-time
+    augmentation of :func:`predict_tta` (default: single scale, no flip).
     """
     from tqdm import tqdm
 
+    scales = _check_scales(scales)
     doc = json.loads(Path(ann_file).read_text())
     images = sorted(doc["images"], key=lambda im: im["id"])[:max_images]
     was_training = model.training
@@ -72,7 +139,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
                 counts["undecodable_images"] += 1
                 log.warning("image %s could not be decoded: skipped", path)
                 continue
-            heatmaps, pafs, meta = predict_maps(model, image, input_height)
+            heatmaps, pafs, meta = predict_tta(model, image, input_height, scales, flip)
             poses = decode_poses(heatmaps, pafs)
             results.extend(poses_to_coco(poses, info["id"], meta=meta))
             ids.append(int(info["id"]))
@@ -84,11 +151,15 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
 
 def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
                    input_height: int = INPUT_HEIGHT_ACCURATE, max_images: int | None = None,
-                   out_json: str | os.PathLike | None = None, progress: bool = True) -> dict:
+                   out_json: str | os.PathLike | None = None, progress: bool = True, *,
+                   scales: tuple[float, ...] = (1.0,), flip: bool = False) -> dict:
     """COCO keypoint AP of ``model`` on ``ann_file``: the statistics dict of :func:`ov_inference.evaluate_keypoints`
-    plus ``images``, ``detections`` and ``seconds``; writes the detections to ``out_json`` when given."""
+    plus ``images``, ``detections``, ``seconds``, ``scales`` and ``flip``; writes the detections to ``out_json``
+    when given. ``scales`` / ``flip``: test-time augmentation (see :func:`predict_tta`)."""
     start = time.perf_counter()
-    results, ids, counts = detect_coco(model, ann_file, images_dir, input_height, max_images, progress)
+    scales = _check_scales(scales)
+    results, ids, counts = detect_coco(model, ann_file, images_dir, input_height, max_images, progress,
+                                       scales=scales, flip=flip)
     if not ids:
         raise ValueError(f"no image of {ann_file} could be read from {images_dir}")
     stats = evaluate_keypoints(ann_file, results, image_ids=ids)
@@ -97,14 +168,15 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(results))
     return {**stats, "images": counts["evaluated"], "skipped_images": counts["missing_images"]
-            + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start}
+            + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start,
+            "scales": list(scales), "flip": bool(flip)}
 
 
-def format_table(stats: dict) -> str:
-    """Two-line text table of :data:`TABLE_STATS`."""
+def format_table(stats: dict, title: str | None = None) -> str:
+    """Two-line text table of :data:`TABLE_STATS`, after a ``title`` line when given."""
     head = " ".join(f"{name:>6}" for name in TABLE_STATS)
     row = " ".join(f"{stats[name]:6.3f}" for name in TABLE_STATS)
-    return f"{head}\n{row}"
+    return f"{title}\n{head}\n{row}" if title else f"{head}\n{row}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", required=True, type=Path, help="folder of the annotation file's images")
     parser.add_argument("--height", type=int, default=INPUT_HEIGHT_ACCURATE,
                         help=f"network input height, pixels (default {INPUT_HEIGHT_ACCURATE})")
+    parser.add_argument("--scales", type=float, nargs="+", default=None, metavar="S",
+                        help="test-time scales, times --height, maps averaged (default 1; the original's multiscale: "
+                             "0.5 1 1.5 2)")
+    parser.add_argument("--multiscale", action="store_true",
+                        help="shorthand for --scales " + " ".join(f"{s:g}" for s in MULTISCALE_SCALES))
+    parser.add_argument("--flip", action="store_true",
+                        help="also average the maps of the horizontally mirrored input (twice the forward passes)")
     parser.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to keep (default 1)")
     parser.add_argument("--out", type=Path, default=Path("detections.json"),
                         help="detections in COCO results format (default detections.json)")
@@ -128,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.height < 16 or args.height % 8:
         parser.error(f"--height must be a multiple of 8 and >= 16, got {args.height}")
+    if args.multiscale and args.scales is not None:
+        parser.error("give either --multiscale or --scales, not both")
+    scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
+    if not all(s > 0 for s in scales):
+        parser.error(f"--scales must be positive, got {' '.join(f'{s:g}' for s in scales)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     for path, what in ((args.ann, "--ann file"), (args.images, "--images folder")):
@@ -138,11 +222,12 @@ def main(argv: list[str] | None = None) -> int:
                            allow_unsafe=args.allow_unsafe_checkpoint)
     except CheckpointError as exc:
         parser.error(str(exc))
-    stats = evaluate_model(model, args.ann, args.images, args.height, args.max_images, args.out)
+    stats = evaluate_model(model, args.ann, args.images, args.height, args.max_images, args.out,
+                           scales=scales, flip=args.flip)
     if args.json:
         print(json.dumps(stats))
     else:
-        print(format_table(stats))
+        print(format_table(stats, describe_tta(args.height, scales, args.flip)))
         print(f"{stats['images']} images, {stats['detections']} detections -> {args.out}")
     return 0
 
