@@ -1,5 +1,9 @@
 """Demos: the live pose demo (window, video/images or a web live view), the weights downloader and the quickstart.
 
+The live demo's parts: :mod:`demos.live` (the loop), :mod:`demos.sinks` (window / video / image outputs),
+:mod:`demos.serve` (web live view), :mod:`demos.looping` (``--loop``), :mod:`demos.output_size` (``--output-size``),
+:mod:`demos.cpu_load` (CPU load from ``/proc``).
+
 Entry points: ``python -m demos`` (``lwpose-demo``), ``python -m demos.weights`` (``lwpose-weights``),
 ``python -m demos.serve`` (web live view with a test pattern), ``python -m demos.quickstart`` (``lwpose-quickstart``).
 
@@ -16,6 +20,9 @@ _EXPORTS = {
     "open_sink": "demos.sinks", "has_display": "demos.sinks",
     "write_synthetic_clip": "demos.clip",
     "write_report": "demos.report",
+    "CpuLoad": "demos.cpu_load", "CpuLoadReader": "demos.cpu_load",
+    "LoopedFrame": "demos.looping", "LoopingSource": "demos.looping",
+    "parse_size": "demos.output_size", "resize_to_fit": "demos.output_size",
     "WeightsError": "demos.weights", "cache_dir": "demos.weights", "cached_checkpoint": "demos.weights",
     "download": "demos.weights", "verify": "demos.weights", "checkpoint_problem": "demos.weights",
 }

@@ -9,12 +9,37 @@ import sys
 __all__ = ["build_parser", "main"]
 
 
+def _count(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _size(text: str) -> tuple[int, int]:
+    """argparse type: ``WxH`` pixels (:func:`demos.output_size.parse_size`)."""
+    from demos.output_size import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lwpose-demo",
         description="Lightweight OpenPose demo: draws skeletons (left/right in distinct colours), person ids with "
-                    "--track, FPS, latency and people count. Shows a window when a display exists (Esc quits, "
-                    "p pauses), writes an annotated video or images with --output, serves a web live view with --serve.",
+                    "--track, FPS, latency, people count and CPU load (Linux). Shows a window when a display exists "
+                    "(Esc quits, p pauses), writes an annotated video or images with --output, serves a web live "
+                    "view with --serve. Open Model Zoo demo spellings are accepted: -nireq, -nthreads, -limit, "
+                    "--output_resolution, -r.",
     )
     p.add_argument("--model", required=True, help="OpenVINO IR .xml (this project's or Open Model Zoo "
                    "human-pose-estimation-0001)")
@@ -33,7 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="execution precision (default: the device's; FP32 IRs run in bf16 on CPUs that have it)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--no-window", action="store_true", help="never open a window, even when a display exists")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many input frames")
+    p.add_argument("--max-frames", type=_count(0), default=None, metavar="N",
+                   help="stop after this many input frames")
+    p.add_argument("--loop", action="store_true",
+                   help="read a video file, image, folder or glob again from the start each time it ends, until "
+                        "Esc / Ctrl+C / --max-frames (tracks restart with it; ignored for a camera)")
+    p.add_argument("--requests", "-nireq", type=_count(1), default=None, metavar="N",
+                   help="async infer requests in flight (default: the device's optimal number, at least 2 for files)")
+    p.add_argument("--threads", "-nthreads", type=_count(1), default=None, metavar="N",
+                   help="CPU inference threads (OpenVINO INFERENCE_NUM_THREADS; CPU device only; default: the "
+                        "plugin's choice)")
+    p.add_argument("--output-limit", "-limit", type=_count(0), default=0, metavar="N",
+                   help="write at most N frames to --output (0 = all, the default); without a window, --serve or "
+                        "--raw the demo stops there")
+    p.add_argument("--output-size", "--output_resolution", type=_size, default=None, metavar="WxH",
+                   help="scale the annotated frames to fit W x H pixels, aspect ratio kept (window, --output and "
+                        "--serve; default: the input's size)")
+    p.add_argument("--raw", "-r", action="store_true",
+                   help="print each frame's poses to stdout as one JSON line (COCO-17 keypoints x, y, visibility "
+                        "and their scores, the person score, track id; frame pixels); other messages go to stderr")
     p.add_argument("--keep-serving", type=float, default=0.0, metavar="SECONDS",
                    help="with --serve, keep the page up this long after the input ends")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -54,21 +97,35 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model, input=args.input, output=args.output, track=args.track, smooth=args.smooth,
         serve=args.serve, host=args.host, window=False if args.no_window else None, height=args.height,
         precision=None if args.precision == "default" else args.precision, device=args.device,
-        max_frames=args.max_frames, keep_serving=args.keep_serving, progress=not args.quiet,
+        max_frames=args.max_frames, keep_serving=args.keep_serving, progress=not args.quiet, loop=args.loop,
+        num_requests=args.requests, num_threads=args.threads, output_limit=args.output_limit,
+        output_size=args.output_size, raw=args.raw,
     )
     try:
         summary = run_demo(options)
     except (SourceError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"lwpose-demo: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
+    if args.json and args.raw:  # stdout stays JSON lines: the summary is the last one
+        print(json.dumps({"summary": summary.as_dict()}))
+    elif args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
-        print(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS end to end), "
-              f"latency p50 {summary.latency_ms_p50 or 0:.1f} ms, {summary.people_mean:.2f} people per frame, "
-              f"{summary.errors} skipped, {summary.dropped} dropped; execution precision {summary.execution_precision}"
-              + (f"; wrote {summary.output}" if summary.output else ""))
+        print(_summary_line(summary), file=sys.stderr if args.raw else sys.stdout)
     return 1 if summary.frames == 0 and summary.errors > 0 else 0
+
+
+def _summary_line(summary) -> str:
+    """The human-readable run summary."""
+    threads = f", {summary.num_threads} threads" if summary.num_threads else ""
+    cpu = (f"; CPU {summary.cpu_process_percent:.0f}% process, {summary.cpu_system_percent:.0f}% machine"
+           if summary.cpu_process_percent is not None else "")
+    loops = f" ({summary.loops} passes over the input)" if summary.loops > 1 else ""
+    wrote = (f"; wrote {summary.output_frames} frames to {summary.output}" if summary.output else "")
+    return (f"{summary.frames} frames{loops} in {summary.seconds:.1f} s ({summary.fps:.1f} FPS end to end), "
+            f"latency p50 {summary.latency_ms_p50 or 0:.1f} ms, {summary.people_mean:.2f} people per frame, "
+            f"{summary.errors} skipped, {summary.dropped} dropped; execution precision {summary.execution_precision}, "
+            f"{summary.num_requests} requests{threads}{cpu}{wrote}")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ drawing, then a window, an annotated video / image folder and / or the web live 
 Cameras run the pipeline in live mode (the latest frame wins, stale frames are dropped); files in ordered mode
 (every frame, in order, with back-pressure). Keypoints are in frame pixels throughout. Tracking and smoothing follow
 people from frame to frame, so they run on videos and cameras only: for an image, a folder or a glob of images
-(unrelated photos) they are turned off with a warning.
+(unrelated photos) they are turned off with a warning. With ``loop`` a file input restarts at its end
+(:mod:`demos.looping`), and tracks and filters restart with it. The stats panel (and the web stats) include this
+process's and the machine's CPU load on Linux (:mod:`demos.cpu_load`).
 """
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import sys
 import time
@@ -18,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from demos.cpu_load import CpuLoadReader
+from demos.looping import LoopingSource
+from demos.output_size import resize_to_fit
 from demos.sinks import WindowSink, has_display, open_sink
 from ov_inference.draw import draw_poses, draw_stats
 from ov_inference.sources import ImageSource
@@ -26,6 +32,9 @@ __all__ = ["DemoOptions", "DemoSummary", "FpsMeter", "run_demo"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two CPU-load readings (the overlay and the web stats show the latest).
+CPU_LOAD_INTERVAL = 0.5
+
 
 @dataclass
 class DemoOptions:
@@ -33,7 +42,15 @@ class DemoOptions:
     (``.mp4``/``.avi``/...) or a folder for annotated images; ``serve``: a port for the web live view (``0`` picks a
     free one); ``window``: ``None`` shows a window when a display exists; ``height``: network input height, pixels;
     ``precision``: execution precision (``f32``/``bf16``/``f16``; ``None`` = device default); ``max_frames``: stop
-    after that many input frames; ``keep_serving``: seconds to keep the live view up after the input ends."""
+    after that many input frames; ``keep_serving``: seconds to keep the live view up after the input ends.
+
+    ``loop``: read a file input again from its start each time it ends (ignored, with a warning, for a camera);
+    ``num_requests``: async infer requests (``None``: the device's optimal number); ``num_threads``: CPU inference
+    threads (OpenVINO ``INFERENCE_NUM_THREADS``, CPU device only; ``None``: the plugin's choice); ``output_limit``:
+    at most that many frames written to ``output`` (``0``: all); ``output_size``: ``(width, height)`` pixels the
+    annotated frames are scaled to fit (aspect kept) for the window, ``output`` and the web view (``None``: the input
+    size); ``raw``: print each frame's poses to stdout as one JSON line (:func:`ov_inference.frame_record`).
+    """
 
     model: str | Path
     input: str
@@ -50,12 +67,21 @@ class DemoOptions:
     num_requests: int | None = None
     keep_serving: float = 0.0
     progress: bool = True
+    loop: bool = False
+    num_threads: int | None = None
+    output_limit: int = 0
+    output_size: tuple[int, int] | None = None
+    raw: bool = False
 
 
 @dataclass
 class DemoSummary:
     """What a demo run did: frame counts, end-to-end ``fps``, latency percentiles (ms), people per frame;
-    ``warnings``: options that were not applied (e.g. ``--track`` on images) and why."""
+    ``warnings``: options that were not applied (e.g. ``--track`` on images) and why; ``num_requests`` /
+    ``num_threads``: infer requests and CPU inference threads used (``num_threads`` ``None`` off the CPU);
+    ``loops``: passes over the input (more than 1 with ``loop``); ``output_frames``: frames written to ``output``;
+    ``cpu_process_percent`` / ``cpu_system_percent``: this process's and the machine's mean CPU load over the run,
+    percent of all cores (``None`` off Linux)."""
 
     frames: int = 0
     errors: int = 0
@@ -70,6 +96,12 @@ class DemoSummary:
     model_kind: str | None = None
     output: str | None = None
     url: str | None = None
+    num_requests: int | None = None
+    num_threads: int | None = None
+    loops: int = 0
+    output_frames: int = 0
+    cpu_process_percent: float | None = None
+    cpu_system_percent: float | None = None
     error_messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -94,20 +126,29 @@ class FpsMeter:
         return (len(self._times) - 1) / max(1e-9, self._times[-1] - self._times[0])
 
 
-def _post_processors(options: DemoOptions):
-    """Tracking and One Euro smoothing from ov_inference, as ``(poses, t_seconds) -> poses`` steps.
+class _PostProcessing:
+    """Tracking and One Euro smoothing from ov_inference as one ``(poses, t_seconds) -> poses`` step.
 
-    Smoothing works per tracked person, so ``smooth`` runs the tracker too (ids are drawn only with ``track``)."""
-    from ov_inference import PoseSmoother, PoseTracker
+    Smoothing works per tracked person, so ``smooth`` runs the tracker too (ids are drawn only with ``track``).
+    :meth:`reset` forgets every person (a looped input restarting: ids go on counting up, never reused)."""
 
-    steps = []
-    if options.track or options.smooth:
-        tracker = PoseTracker()
-        steps.append(lambda poses, t: tracker.update(poses))
-    if options.smooth:
-        smoother = PoseSmoother()
-        steps.append(lambda poses, t: smoother(poses, t))
-    return steps
+    def __init__(self, options: DemoOptions):
+        from ov_inference import PoseSmoother, PoseTracker
+
+        self.tracker = PoseTracker() if options.track or options.smooth else None
+        self.smoother = PoseSmoother() if options.smooth else None
+
+    def __call__(self, poses, t: float):
+        if self.tracker is not None:
+            poses = self.tracker.update(poses)
+        if self.smoother is not None:
+            poses = self.smoother(poses, t)
+        return poses
+
+    def reset(self) -> None:
+        for step in (self.tracker, self.smoother):
+            if step is not None:
+                step.reset()
 
 
 def _open_input(spec: str):
@@ -125,40 +166,87 @@ def _open_input(spec: str):
     return open_source(text)
 
 
+def _warn(summary: DemoSummary, message: str) -> None:
+    """An option not applied: printed to stderr and kept in ``summary.warnings``."""
+    print(f"lwpose-demo: warning: {message}", file=sys.stderr, flush=True)
+    summary.warnings.append(message)
+
+
 def _for_images(options: DemoOptions, summary: DemoSummary) -> DemoOptions:
     """``options`` with tracking and smoothing off for an image source, where each image is an unrelated photo (a
     person's pose must not be carried into the next photo); the warning is printed to stderr and kept in ``summary``."""
     asked = [flag for flag, on in (("--track", options.track), ("--smooth", options.smooth)) if on]
     if not asked:
         return options
-    message = (f"{' and '.join(asked)} ignored for images ({options.input}): each image is processed on its own, "
-               "tracking and smoothing need a video or a camera")
-    print(f"lwpose-demo: warning: {message}", file=sys.stderr, flush=True)
-    summary.warnings.append(message)
+    _warn(summary, f"{' and '.join(asked)} ignored for images ({options.input}): each image is processed on its "
+                   "own, tracking and smoothing need a video or a camera")
     return replace(options, track=False, smooth=False)
+
+
+def _check(options: DemoOptions) -> None:
+    """``ValueError`` naming the flag for an out-of-range option (before anything is loaded)."""
+    for flag, value in (("--requests", options.num_requests), ("--threads", options.num_threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if options.output_limit < 0:
+        raise ValueError(f"--output-limit must be >= 0 (0 = every frame), got {options.output_limit}")
+    if options.output_size is not None and min(options.output_size) < 1:
+        raise ValueError(f"--output-size must be at least 1x1 pixels, got {options.output_size}")
+    if options.max_frames is not None and options.max_frames < 0:
+        raise ValueError(f"--max-frames must be >= 0, got {options.max_frames}")
+
+
+def _compile_config(options: DemoOptions, summary: DemoSummary) -> dict:
+    """Extra ``compile_model`` properties: ``INFERENCE_NUM_THREADS`` for ``num_threads`` on the CPU device (other
+    devices have no such property: a warning, and it is ignored)."""
+    if options.num_threads is None:
+        return {}
+    if options.device.upper().split(".")[0] != "CPU":
+        _warn(summary, f"--threads ignored for device {options.device}: it sets the CPU plugin's inference threads")
+        return {}
+    return {"INFERENCE_NUM_THREADS": int(options.num_threads)}
+
+
+def _inference_threads(estimator) -> int | None:
+    """The compiled model's ``INFERENCE_NUM_THREADS`` (``None`` where the device has no such property)."""
+    try:
+        return int(estimator.compiled().get_property("INFERENCE_NUM_THREADS"))
+    except (RuntimeError, TypeError, ValueError):
+        return None
 
 
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Run the demo until the input ends, Esc / q in the window, or Ctrl+C; return a :class:`DemoSummary`.
 
     Raises :class:`ov_inference.SourceError` or the runtime's model errors before any frame when the input or the
-    model cannot be opened; unreadable images along the way are logged with their path and skipped. ``track`` and
-    ``smooth`` apply to videos and cameras; for images they are turned off with a warning (``summary.warnings``).
+    model cannot be opened, and ``ValueError`` for out-of-range options; unreadable images along the way are logged
+    with their path and skipped. ``track`` and ``smooth`` apply to videos and cameras; for images they are turned
+    off with a warning (``summary.warnings``), as ``loop`` is for a camera. When ``output_limit`` frames have been
+    written and nothing else shows the frames (no window, no web view, no ``raw``), the demo stops there.
     """
     from ov_inference.estimator import PoseEstimator
     from ov_inference.pipeline import AsyncPipeline
+    from ov_inference.records import frame_record
 
+    _check(options)
     window_wanted = options.window if options.window is not None else has_display()
     if not window_wanted and options.output is None and options.serve is None:
         raise ValueError("no display found: pass --output FILE.mp4|FOLDER to save the annotated result, or "
                          "--serve PORT for the web live view")
+    summary = DemoSummary()
     estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
-                              precision=options.precision)
+                              precision=options.precision, config=_compile_config(options, summary))
+    summary.model_kind = estimator.kind
     source = _open_input(options.input)
-    summary = DemoSummary(model_kind=estimator.kind)
-    is_images = isinstance(source, ImageSource)
-    if is_images:
+    if isinstance(source, ImageSource):
         options = _for_images(options, summary)
+    if options.loop and source.live:
+        _warn(summary, f"--loop ignored for a camera ({options.input}): a camera does not end")
+    frames_in = LoopingSource(source, lambda: _open_input(options.input), loop=options.loop)
+    if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
+        log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it with "
+                    "--output-limit N or --max-frames N")
+    human = sys.stderr if options.raw else sys.stdout  # --raw keeps stdout for the JSON lines
     sinks, window, view = [], None, None
     try:
         if options.output is not None:
@@ -169,61 +257,93 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
             view = LiveView(options.serve, options.host)
             summary.url = view.url
-            print(f"live view: {view.url}", flush=True)
+            print(f"live view: {view.url}", file=human, flush=True)
         window = WindowSink() if window_wanted else None
     except BaseException:
-        source.close()
+        frames_in.close()
         if view is not None:
             view.close()
         raise
-    steps = _post_processors(options)
+    post = _PostProcessing(options)
     pipeline = AsyncPipeline(estimator, num_requests=options.num_requests, live=source.live, keep_frames=True)
     summary.execution_precision = estimator.execution_precision
+    summary.num_requests = pipeline.num_requests
+    summary.num_threads = _inference_threads(estimator)
     extra = [f"{estimator.kind} {summary.execution_precision}"]
+    cpu = CpuLoadReader(CPU_LOAD_INTERVAL)
     meter = FpsMeter()
     latencies, decodes, people = [], [], []
     bar = None
     if options.progress and not source.live:
         from tqdm import tqdm
 
-        total = source.length
-        if options.max_frames is not None and total is not None:
-            total = min(total, options.max_frames)
+        total = frames_in.length
+        if options.max_frames is not None:
+            total = options.max_frames if total is None else min(total, options.max_frames)
         bar = tqdm(total=total, desc="demo", unit="frame")
-    frames = ((f.image, f) for f in itertools.islice(source, options.max_frames))
+    frames = ((item.frame.image, item) for item in itertools.islice(frames_in, options.max_frames))
+    current_loop, seen = 0, 0
     t0 = time.perf_counter()
     try:
         for result in pipeline.run(frames):
-            info = result.user_data
+            item = result.user_data
+            info = item.frame
+            seen += 1
             if bar is not None:
                 bar.update(1)
+            if item.loop != current_loop:  # the input restarted: nobody carries over from its end to its start
+                current_loop = item.loop
+                post.reset()
             if result.error is not None or result.frame is None:
-                message = (info.error if info is not None and info.error else
-                           f"{info.source if info is not None else 'frame'}: {result.error}")
+                message = info.error if info.error else f"{info.source}: {result.error}"
                 log.warning("skipped %s", message)
                 summary.errors += 1
                 summary.error_messages.append(message)
+                if options.raw:
+                    _print_raw(frame_record(seen - 1, info.source, [], timestamp=info.timestamp, error=message),
+                               item.loop if frames_in.loop else None)
                 continue
             now = time.perf_counter()
-            poses = result.poses
             stamp = info.timestamp if source.fps is not None else now - t0
-            for step in steps:
-                poses = step(poses, stamp)
+            poses = post(result.poses, stamp)
             fps = meter.tick(now)
             latency = result.timings.get("latency_ms")
             latencies.append(latency)
             if "decode_ms" in result.timings:
                 decodes.append(result.timings["decode_ms"])
             people.append(len(poses))
+            if options.raw:
+                height, width = result.frame.shape[:2]
+                _print_raw(frame_record(seen - 1, info.source, poses, image_size=(width, height),
+                                        timestamp=info.timestamp, timings=result.timings),
+                           item.loop if frames_in.loop else None)
             frame = _annotatable(result.frame)
-            draw_poses(frame, poses, show_ids=options.track)
-            draw_stats(frame, fps, latency, len(poses), extra=extra)
+            shown = poses
+            if options.output_size is not None:
+                frame, (sx, sy) = resize_to_fit(frame, options.output_size)
+                if (sx, sy) != (1.0, 1.0):
+                    shown = [pose.scaled(sx, sy) for pose in poses]
+            load = cpu.sample()
+            draw_poses(frame, shown, show_ids=options.track)
+            draw_stats(frame, fps, latency, len(poses), extra=extra + ([load.text()] if load is not None else []))
             summary.frames += 1
-            for sink in sinks:
-                sink.write(frame, info.source if is_images else None)
+            if sinks:
+                for sink in sinks:
+                    sink.write(frame, info.source if isinstance(source, ImageSource) else None)
+                summary.output_frames += 1
+                if options.output_limit and summary.output_frames >= options.output_limit:
+                    for sink in sinks:
+                        sink.close()
+                    sinks = []
+                    if window is None and view is None and not options.raw:
+                        log.info("--output-limit: %d frames written to %s; nothing else to show, stopping",
+                                 summary.output_frames, options.output)
+                        break
+                    log.info("--output-limit: %d frames written to %s; the demo goes on without writing",
+                             summary.output_frames, options.output)
             if view is not None:
                 view.publish(frame, fps=fps, latency_ms=latency, people=len(poses),
-                             precision=summary.execution_precision)
+                             precision=summary.execution_precision, **(load.as_dict() if load is not None else {}))
             if window is not None:
                 window.write(frame)
                 if window.quit:
@@ -235,11 +355,14 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if bar is not None:
             bar.close()
         pipeline.close()
-        source.close()
+        frames_in.close()
         for sink in sinks:
             sink.close()
         if window is not None:
             window.close()
+        summary.loops = frames_in.passes
+        if frames_in.stopped:
+            summary.warnings.append(frames_in.stopped)
         summary.dropped = pipeline.stats.get("dropped", 0)
         summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
         if latencies:
@@ -248,6 +371,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if decodes:
             summary.decode_ms_p50 = float(np.percentile(decodes, 50))
         summary.people_mean = float(np.mean(people)) if people else 0.0
+        overall = cpu.since_start()
+        if overall is not None:
+            summary.cpu_process_percent = round(overall.process_percent, 1)
+            summary.cpu_system_percent = round(overall.system_percent, 1)
         if view is not None:
             if options.keep_serving > 0:
                 log.info("input ended; live view stays up for %.0f s at %s", options.keep_serving, view.url)
@@ -257,6 +384,13 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                     pass
             view.close()
     return summary
+
+
+def _print_raw(record: dict, loop: int | None) -> None:
+    """``--raw``: one frame's record as a JSON line on stdout (``loop``: the pass over a looped input)."""
+    if loop is not None:
+        record["loop"] = loop
+    print(json.dumps(record), flush=True)
 
 
 def _annotatable(frame: np.ndarray) -> np.ndarray:

@@ -7,7 +7,9 @@ frame (a slow client skips frames rather than delaying the producer). Routes:
 - ``/``            the page: the stream in an ``<img>`` and a stats panel refreshed from ``/stats`` by a little JS;
 - ``/stream.mjpg`` ``multipart/x-mixed-replace`` MJPEG stream;
 - ``/frame.jpg``   the latest frame as one JPEG;
-- ``/stats``       JSON: ``frames`` (published so far), ``fps``, ``latency_ms``, ``people`` and any extra fields.
+- ``/stats``       JSON: ``frames`` (published so far), ``fps``, ``latency_ms``, ``people`` and any extra fields
+  (the demo adds ``precision`` and, on Linux, ``cpu_process_percent`` / ``cpu_system_percent``: CPU load of the
+  demo process and of the machine, percent of all cores; see :mod:`demos.cpu_load`).
 
 Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network.
 """
@@ -29,7 +31,8 @@ __all__ = ["LiveView", "PAGE"]
 log = logging.getLogger(__name__)
 _BOUNDARY = "lwposeframe"
 
-#: The live-view page. ``/stats`` is polled every 500 ms; the panel shows frames, FPS, latency and people.
+#: The live-view page. ``/stats`` is polled every 500 ms; the panel shows frames, FPS, latency, people and, when the
+#: stats have it, the CPU load (process and machine).
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lightweight OpenPose - live</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -47,6 +50,7 @@ PAGE = """<!doctype html>
  <dt>Latency</dt><dd id="latency">-</dd>
  <dt>People</dt><dd id="people">-</dd>
  <dt>Frames</dt><dd id="frames">0</dd>
+ <dt class="cpu" hidden>CPU (process / machine)</dt><dd class="cpu" id="cpu" hidden>-</dd>
  <dt id="extra-title"></dt><dd id="extra"></dd>
  <dd id="status"></dd>
 </dl>
@@ -60,7 +64,14 @@ async function refresh() {
     document.getElementById("latency").textContent = fmt(s.latency_ms, 1, " ms");
     document.getElementById("people").textContent = fmt(s.people, 0);
     document.getElementById("frames").textContent = String(s.frames);
-    const extra = Object.entries(s).filter(([k]) => !["fps", "latency_ms", "people", "frames"].includes(k));
+    const hasCpu = s.cpu_process_percent !== undefined && s.cpu_process_percent !== null;
+    document.querySelectorAll(".cpu").forEach(e => { e.hidden = !hasCpu; });
+    if (hasCpu) {
+      document.getElementById("cpu").textContent =
+        fmt(s.cpu_process_percent, 0, "%") + " / " + fmt(s.cpu_system_percent, 0, "%");
+    }
+    const shown = ["fps", "latency_ms", "people", "frames", "cpu_process_percent", "cpu_system_percent"];
+    const extra = Object.entries(s).filter(([k]) => !shown.includes(k));
     document.getElementById("extra").textContent = extra.map(([k, v]) => k + ": " + v).join(", ");
     document.getElementById("status").textContent = "";
   } catch (e) {
@@ -201,15 +212,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         seq = 0
         try:
+            # each frame is followed at once by the next part's boundary and headers: a browser (Chromium at least)
+            # shows a part only once the next one has begun, so without them every frame would wait for the next
+            # (a frame of latency, and the last frame of a finished or paused input never shown). Parts therefore
+            # carry no Content-Length: the boundary delimits them, as multipart allows.
+            part_head = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+            self.wfile.write(part_head)
             while not self.live.closed:
                 new_seq, jpeg = self.live.wait_frame(seq, timeout=1.0)
                 if new_seq == seq or jpeg is None:
                     continue
                 seq = new_seq
-                self.wfile.write(
-                    f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                    + jpeg + b"\r\n"
-                )
+                self.wfile.write(jpeg + b"\r\n" + part_head)
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             log.debug("stream client %s left", self.address_string())
@@ -217,6 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _demo_source(view: LiveView, stop: threading.Event, fps: float = 15.0) -> None:
     """A moving test pattern (used by ``python -m demos.serve`` to check a browser without a model)."""
+    from demos.cpu_load import CpuLoadReader
+
+    cpu = CpuLoadReader()
     t0 = time.perf_counter()
     n = 0
     while not stop.is_set():
@@ -225,7 +242,9 @@ def _demo_source(view: LiveView, stop: threading.Event, fps: float = 15.0) -> No
         cv2.rectangle(frame, (x, 150), (x + 40, 210), (0, 200, 255), -1)
         cv2.putText(frame, f"frame {n}", (10, 340), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
         n += 1
-        view.publish(frame, fps=n / max(1e-6, time.perf_counter() - t0), latency_ms=1000 / fps, people=n % 4)
+        load = cpu.sample()
+        view.publish(frame, fps=n / max(1e-6, time.perf_counter() - t0), latency_ms=1000 / fps, people=n % 4,
+                     **(load.as_dict() if load is not None else {}))
         stop.wait(1 / fps)
 
 

@@ -146,3 +146,198 @@ def test_track_and_smooth_are_off_for_images_with_a_warning(omz_xml, clip, tmp_p
                                    track=True, smooth=True, max_frames=2, progress=False))
     assert made == ["tracker", "smoother"] and summary.warnings == [] and all(shown_ids)
     assert "warning" not in capsys.readouterr().err
+
+
+def _video_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def _raw_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_loop_processes_exactly_max_frames_in_order_and_restarts_tracks(omz_xml, clip, tmp_path, monkeypatch,
+                                                                         capsys):
+    """--loop --max-frames 15 over a 6-frame clip: 15 frames, in order, 3 passes, tracks and filters reset twice."""
+    import ov_inference
+
+    resets = []
+
+    class SpyTracker(ov_inference.PoseTracker):
+        def reset(self):
+            resets.append("tracker")
+            super().reset()
+
+    class SpySmoother(ov_inference.PoseSmoother):
+        def reset(self):
+            resets.append("smoother")
+            super().reset()
+
+    monkeypatch.setattr(ov_inference, "PoseTracker", SpyTracker)
+    monkeypatch.setattr(ov_inference, "PoseSmoother", SpySmoother)
+    out = tmp_path / "looped.avi"
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=out, window=False, track=True, smooth=True,
+                                   loop=True, max_frames=15, raw=True, progress=False))
+    assert summary.frames == 15 and summary.errors == 0 and summary.dropped == 0
+    assert summary.loops == 3 and summary.output_frames == 15 and summary.warnings == []
+    assert sorted(resets) == ["smoother", "smoother", "tracker", "tracker"]
+    assert len(_video_frames(out)) == 15
+    records = _raw_lines(capsys.readouterr().out)
+    assert [r["frame_index"] for r in records] == list(range(15))  # ordered mode keeps order across restarts
+    assert [r["loop"] for r in records] == [0] * 6 + [1] * 6 + [2] * 3
+    stamps = [r["timestamp"] for r in records]
+    assert stamps[:6] == stamps[6:12] and stamps[12:] == stamps[:3]  # each pass restarts at the video's start
+    ids_first_pass = {p["track_id"] for r in records[:6] for p in r["people"]}
+    ids_second_pass = {p["track_id"] for r in records[6:12] for p in r["people"]}
+    assert ids_first_pass and not ids_first_pass & ids_second_pass  # nobody is carried over the restart
+
+
+def test_loop_images_camera_and_unreadable_inputs(omz_xml, clip, tmp_path, monkeypatch):
+    import demos.live as live
+    from ov_inference.sources import VideoSource
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(images / name), np.full((96, 128, 3), 120, np.uint8))
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(images), output=tmp_path / "out", window=False,
+                                   loop=True, max_frames=5, progress=False))
+    assert summary.frames == 5 and summary.loops == 3 and summary.output_frames == 5
+    # a folder whose images are all unreadable would loop forever: it stops after one pass, with a warning
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.jpg").write_bytes(b"not a jpeg")
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(bad), output=tmp_path / "out2", window=False, loop=True,
+                                   progress=False))
+    assert summary.frames == 0 and summary.errors == 1 and summary.loops == 1
+    assert any("--loop stopped" in w and "no readable frame" in w for w in summary.warnings)
+    # a camera ignores --loop (it does not end): a warning, and the run ends with the stream
+    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False, loop=True,
+                                   progress=False))
+    assert summary.frames + summary.dropped == 6 and summary.loops == 1
+    assert summary.warnings == ["--loop ignored for a camera (0): a camera does not end"]
+
+
+def test_requests_and_threads_reach_the_pipeline_and_compiled_model(omz_xml, clip, tmp_path, monkeypatch):
+    from ov_inference.pipeline import AsyncPipeline
+
+    queues = []
+    original = AsyncPipeline._queue_for
+
+    def spy_queue_for(self, size):
+        queue = original(self, size)
+        queues.append(len(queue))
+        return queue
+
+    monkeypatch.setattr(AsyncPipeline, "_queue_for", spy_queue_for)
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "r.avi", window=False,
+                                   num_requests=3, num_threads=1, max_frames=4, progress=False))
+    assert summary.frames == 4 and summary.num_requests == 3 and set(queues) == {3}
+    assert summary.num_threads == 1  # INFERENCE_NUM_THREADS read back from the compiled model
+    queues.clear()
+    default = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "d.avi", window=False,
+                                   max_frames=2, progress=False))
+    assert default.num_requests >= 2 and set(queues) == {default.num_requests}  # device optimum, >= 2 for files
+    assert default.num_threads >= 1
+    for bad, flag in ((dict(num_requests=0), "--requests"), (dict(num_threads=0), "--threads"),
+                      (dict(output_limit=-1), "--output-limit")):
+        with pytest.raises(ValueError, match=flag):
+            run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "x.avi", window=False, **bad))
+
+
+def test_threads_apply_to_the_cpu_device_only(capsys):
+    from demos.live import DemoSummary, _compile_config
+
+    summary = DemoSummary()
+    assert _compile_config(DemoOptions(model="m.xml", input="0", num_threads=3), summary) == {
+        "INFERENCE_NUM_THREADS": 3}
+    assert _compile_config(DemoOptions(model="m.xml", input="0", device="GPU", num_threads=3), summary) == {}
+    assert summary.warnings == ["--threads ignored for device GPU: it sets the CPU plugin's inference threads"]
+    assert "warning: --threads ignored" in capsys.readouterr().err
+
+
+def test_output_limit_and_output_size(omz_xml, clip, tmp_path, monkeypatch):
+    """4 of 6 frames written, scaled to fit 160x160 (aspect kept: 160x96), the web view gets every scaled frame
+    with the CPU load; without anything else to show, the demo stops at the limit."""
+    import demos.live as live
+    from demos.serve import LiveView
+
+    published = []
+    original = LiveView.publish
+
+    def spy_publish(self, frame, **stats):
+        published.append((frame.shape, stats))
+        return original(self, frame, **stats)
+
+    monkeypatch.setattr(LiveView, "publish", spy_publish)
+    monkeypatch.setattr(live, "CPU_LOAD_INTERVAL", 0.0)  # a 6-frame run is shorter than the default 0.5 s
+    panels = []
+    live_draw_stats = live.draw_stats
+    monkeypatch.setattr(live, "draw_stats", lambda frame, *a, extra=(), **kw: (
+        panels.append(list(extra)), live_draw_stats(frame, *a, extra=extra, **kw))[1])
+    out = tmp_path / "limited.mp4"
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=out, window=False, serve=0,
+                                   output_limit=4, output_size=(160, 160), progress=False))
+    assert summary.frames == 6 and summary.output_frames == 4
+    written = _video_frames(out)
+    assert len(written) == 4 and written[0].shape == (96, 160, 3)
+    assert [shape for shape, _ in published] == [(96, 160, 3)] * 6
+    loads = [stats for _, stats in published if "cpu_process_percent" in stats]
+    assert loads and all(0 <= s["cpu_process_percent"] <= 100 and 0 <= s["cpu_system_percent"] <= 100 for s in loads)
+    assert any(line.startswith("CPU: ") and line.endswith("% machine") for extra in panels for line in extra)
+    stopped = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "s.mp4", window=False,
+                                   output_limit=2, progress=False))
+    assert stopped.frames == 2 and stopped.output_frames == 2 and len(_video_frames(tmp_path / "s.mp4")) == 2
+
+
+def test_output_size_parsing_and_fit():
+    from demos.output_size import fit_size, parse_size, resize_to_fit
+
+    assert parse_size("640x480") == (640, 480) and parse_size(" 1280 X 720 ") == (1280, 720)
+    for bad in ("640", "0x480", "axb", "640x480x3"):
+        with pytest.raises(ValueError, match="WIDTHxHEIGHT|at least 1x1"):
+            parse_size(bad)
+    assert fit_size((320, 192), (160, 160)) == (160, 96)
+    assert fit_size((320, 192), (1280, 720)) == (1200, 720)  # enlarging keeps the aspect ratio too
+    frame = np.zeros((192, 320, 3), np.uint8)
+    same, factors = resize_to_fit(frame, (320, 500))
+    assert same is frame and factors == (1.0, 1.0)
+    small, (sx, sy) = resize_to_fit(frame, (160, 160))
+    assert small.shape == (96, 160, 3) and sx == pytest.approx(0.5) and sy == pytest.approx(0.5)
+
+
+def test_cli_raw_json_lines_and_new_flags(omz_xml, clip, tmp_path, capsys):
+    """--raw: one JSON line per frame on stdout (COCO-17 x, y, v + scores, person score); OMZ spellings accepted."""
+    from demos.__main__ import build_parser, main
+
+    args = build_parser().parse_args(["--model", "m", "--input", "0", "-nireq", "2", "-nthreads", "1", "-limit", "5",
+                                      "--output_resolution", "640x480", "-r", "--loop"])
+    assert (args.requests, args.threads, args.output_limit, args.output_size, args.raw, args.loop) == (
+        2, 1, 5, (640, 480), True, True)
+    for bad in (["--output-size", "640"], ["--requests", "0"], ["--output-limit", "-1"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--model", "m", "--input", "0", *bad])
+    capsys.readouterr()
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--output", str(tmp_path / "o.avi"), "--raw",
+               "--quiet", "--max-frames", "3", "--requests", "2", "--threads", "1", "--serve", "0"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    records = _raw_lines(out)  # stdout holds nothing but the JSON lines
+    assert [r["frame_index"] for r in records] == [0, 1, 2] and "loop" not in records[0]
+    assert records[0]["image_size"] == [320, 192] and records[0]["error"] is None
+    person = records[0]["people"][0]  # random weights still find "people"
+    assert len(person["keypoints"]) == 51 and len(person["keypoint_scores"]) == 17 and person["score"] > 0
+    xs, ys = person["keypoints"][0::3], person["keypoints"][1::3]
+    assert 0 <= min(xs) and max(xs) <= 319 and 0 <= min(ys) and max(ys) <= 191
+    assert "3 frames" in err and "2 requests, 1 threads" in err and "live view: http://" in err
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--output", str(tmp_path / "o.avi"), "--raw",
+               "--quiet", "--max-frames", "2", "--json"])
+    lines = _raw_lines(capsys.readouterr().out)
+    assert rc == 0 and len(lines) == 3 and lines[-1]["summary"]["frames"] == 2

@@ -1,5 +1,6 @@
 """demos.serve: the MJPEG live view, over plain HTTP and in headless Chromium (selenium)."""
 import json
+import re
 import shutil
 import tempfile
 import threading
@@ -30,7 +31,8 @@ class _FakeSource:
         n = 0
         while not self.stop.is_set():
             n += 1
-            self.view.publish(_frame(n), fps=10.0 + n % 7, latency_ms=20.0 + n % 5, people=n % 3)
+            self.view.publish(_frame(n), fps=10.0 + n % 7, latency_ms=20.0 + n % 5, people=n % 3,
+                              cpu_process_percent=30.0 + n % 4, cpu_system_percent=70.0)
             self.stop.wait(1 / self.fps)
 
     def __enter__(self):
@@ -51,11 +53,20 @@ def test_routes_stats_frame_and_mjpeg_stream():
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(view.url + "nope", timeout=5)
         assert e.value.code == 404
+        # a single frame (a paused or finished input) is closed by the next boundary at once, so browsers show it
+        view.publish(_frame(0), fps=1.0, latency_ms=1.0, people=0)
+        resp = urllib.request.urlopen(view.url + "stream.mjpg", timeout=5)
+        data = b""
+        while data.count(b"--lwposeframe") < 2:  # times out (5 s) if the next part did not begin
+            data += resp.read1(65536)
+        resp.close()
+        head = b"--lwposeframe\r\nContent-Type: image/jpeg\r\n\r\n"
+        assert data.startswith(head) and data.endswith(b"\r\n" + head)  # the next part has begun
         with _FakeSource(view):
             resp = urllib.request.urlopen(view.url + "stream.mjpg", timeout=5)
             assert resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")
             data = b""
-            while data.count(b"--lwposeframe") < 3:
+            while data.count(b"--lwposeframe") < 4:  # the opening boundary, then one after each of 3 frames
                 data += resp.read1(65536)
             resp.close()
             part = data.split(b"--lwposeframe")[1]
@@ -66,6 +77,7 @@ def test_routes_stats_frame_and_mjpeg_stream():
             assert one.headers["Content-Type"] == "image/jpeg"
             stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())
             assert stats["frames"] >= 3 and {"fps", "latency_ms", "people"} <= stats.keys()
+            assert 30.0 <= stats["cpu_process_percent"] <= 33.0 and stats["cpu_system_percent"] == 70.0
 
 
 def test_port_in_use_gives_clear_error():
@@ -111,6 +123,11 @@ def _wait(predicate, timeout=15.0):
 def test_page_in_headless_chromium_shows_frames_and_live_stats(browser):
     from selenium.webdriver.common.by import By
 
+    with LiveView(port=0) as plain:  # stats without CPU load (not Linux): no CPU row
+        plain.publish(_frame(0), fps=5.0, latency_ms=1.0, people=0)
+        browser.get(plain.url)
+        assert _wait(lambda: browser.find_element(By.ID, "frames").text == "1")
+        assert not browser.find_element(By.ID, "cpu").is_displayed()
     with LiveView(port=0) as view, _FakeSource(view):
         browser.get(view.url)
         img = browser.find_element(By.ID, "view")
@@ -129,3 +146,6 @@ def test_page_in_headless_chromium_shows_frames_and_live_stats(browser):
         assert _wait(lambda: browser.execute_script(snap, img) != first), "the streamed image never changed"
         fps_text = browser.find_element(By.ID, "fps").text
         assert 10.0 <= float(fps_text) <= 16.0
+        cpu = browser.find_element(By.ID, "cpu")  # the CPU row shows once the stats carry the load
+        assert cpu.is_displayed() and re.fullmatch(r"3[0-3]% / 70%", cpu.text), cpu.text
+        assert "cpu_" not in browser.find_element(By.ID, "extra").text
