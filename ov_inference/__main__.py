@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoder: minimum heatmap value of a keypoint (default %(default)s)")
     p.add_argument("--min-keypoints", type=int, default=DecoderOptions.min_keypoints,
                    help="decoder: people with fewer keypoints are dropped (default %(default)s)")
+    p.add_argument("--flip", action="store_true",
+                   help="accuracy mode: also infer each frame's mirror image (one batch-2 inference, about twice the "
+                        "compute) and average the maps (test-time augmentation)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
     shown = p.add_mutually_exclusive_group()
@@ -119,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
     precision = None if args.precision == "default" else args.precision
     decoder = DecoderOptions(peak_threshold=args.peak_threshold, min_keypoints=args.min_keypoints)  # ValueError: exit 2
     estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
-                              performance_hint=args.hint, decoder_options=decoder)
+                              performance_hint=args.hint, decoder_options=decoder, flip=args.flip)
     source = open_source(args.input)
     try:
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
         meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
                 "input_height": args.height, "precision": estimator.execution_precision, "input": str(args.input),
-                "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels"}
+                "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels",
+                "flip": estimator.flip}
         writer = RecordWriter(args.output_json, meta)
     except BaseException:
         source.close()

@@ -163,9 +163,9 @@ class ModelSpec:
     static_size: tuple[int, int] | None = None
     rt_info: dict[str, str] = field(default_factory=dict)
 
-    def input_shape(self, height: int, width: int) -> list[int]:
-        """The input tensor shape for an input image of ``height`` x ``width`` pixels."""
-        return [1, height, width, 3] if self.layout == "NHWC" else [1, 3, height, width]
+    def input_shape(self, height: int, width: int, batch: int = 1) -> list[int]:
+        """The input tensor shape for ``batch`` input images of ``height`` x ``width`` pixels."""
+        return [batch, height, width, 3] if self.layout == "NHWC" else [batch, 3, height, width]
 
     def make_input(self, image_bgr: np.ndarray) -> np.ndarray:
         """``[H, W, 3]`` u8 letterboxed BGR image -> the input tensor (u8 NHWC, or raw-BGR f32 NCHW for OMZ)."""
@@ -303,17 +303,19 @@ def execution_precision(compiled: ov.CompiledModel) -> str:
 class CompiledModelCache:
     """Compiled models of one ``ov.Model`` per input size, least recently used evicted beyond ``capacity``.
 
-    :meth:`get` reshapes a clone of the model to ``[1, H, W, 3]`` (or ``[1, 3, H, W]``) and compiles it only the first
-    time a size is seen; a video keeps hitting the same entry. Thread-safe.
+    :meth:`get` reshapes a clone of the model to ``[batch, H, W, 3]`` (or ``[batch, 3, H, W]``) and compiles it only the
+    first time a size is seen; a video keeps hitting the same entry. Thread-safe. ``batch``: images per inference
+    (2 for the flip test-time augmentation of :class:`ov_inference.PoseEstimator`).
     """
 
     def __init__(self, model: ov.Model, spec: ModelSpec, device: str = "CPU", config: dict[str, Any] | None = None,
-                 capacity: int = 4, core: ov.Core | None = None):
+                 capacity: int = 4, core: ov.Core | None = None, batch: int = 1):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.model, self.spec, self.device = model, spec, device
         self.config = dict(config or {})
         self.capacity = capacity
+        self.batch = int(batch)
         self.core = core or get_core()
         self.compiles = 0
         self._cache: OrderedDict[tuple[int, int], ov.CompiledModel] = OrderedDict()
@@ -346,7 +348,7 @@ class CompiledModelCache:
         if height % stride or width % stride or height < stride or width < stride:
             raise ValueError(f"input size {height}x{width} must be positive multiples of the stride {stride}")
         model = self.model.clone()
-        shape = self.spec.input_shape(height, width)
+        shape = self.spec.input_shape(height, width, self.batch)
         try:
             model.reshape({model.inputs[0]: ov.PartialShape(shape)})
         except RuntimeError as exc:
@@ -357,7 +359,7 @@ class CompiledModelCache:
         for index, channels in ((self.spec.heatmaps_index, self.spec.num_heatmaps),
                                 (self.spec.pafs_index, NUM_PAFS)):
             got = list(model.outputs[index].get_partial_shape())
-            want = [1, channels, height // stride, width // stride]
+            want = [self.batch, channels, height // stride, width // stride]
             if [d.get_length() if d.is_static else None for d in got] != want:
                 raise ModelCompileError(f"output {index} has shape {model.outputs[index].get_partial_shape()} for "
                                         f"input {shape}, expected {want} (stride {stride})")

@@ -19,6 +19,7 @@ from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, comp
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
+from ov_inference.tta import content_width, merge_predictions
 from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta
 
 __all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
@@ -69,7 +70,10 @@ class PoseEstimator:
     reshaped and compiled once per input size and kept in an LRU of ``cache_size`` compiled models; a size or
     ``device`` it cannot be compiled for raises :class:`ov_inference.ModelCompileError` when first used.
     ``decoder_options``: the :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound;
-    ``None``: defaults).
+    ``None``: defaults). ``flip``: test-time augmentation for accuracy over speed - every frame is inferred together
+    with its horizontal mirror in one batch-2 inference (about twice the compute), the mirror's maps are flipped
+    back (left/right channels and PAF limbs swapped, :mod:`ov_inference.tta`) and averaged with the frame's before
+    decoding.
 
     Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
     returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels. Synchronous calls use one
@@ -81,8 +85,9 @@ class PoseEstimator:
                  precision: str | None = None, performance_hint: str | None = "LATENCY",
                  config: Mapping[str, Any] | None = None, cache_size: int = 8,
                  max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None,
-                 decoder_options: DecoderOptions | None = None):
+                 decoder_options: DecoderOptions | None = None, flip: bool = False):
         self.decoder_options = decoder_options
+        self.flip = bool(flip)
         self.core = core or get_core()
         self.model = read_model(model, self.core)
         self.spec: ModelSpec = inspect_model(self.model)
@@ -93,7 +98,8 @@ class PoseEstimator:
         self.precision = precision
         self.max_input_width = max_input_width
         self.config = compile_config(precision, performance_hint, dict(config or {}))
-        self.cache = CompiledModelCache(self.model, self.spec, device, self.config, cache_size, self.core)
+        self.cache = CompiledModelCache(self.model, self.spec, device, self.config, cache_size, self.core,
+                                        batch=2 if self.flip else 1)
         self.last_timings: dict[str, float] = {}
         self._last_size: tuple[int, int] | None = None
         log.info("loaded %s pose model (input %s, stride %d) for %s", self.spec.kind, self.spec.input_name,
@@ -135,7 +141,13 @@ class PoseEstimator:
         """Frame -> :class:`FrameInputs` (letterboxed input tensor for this model's kind, and meta)."""
         image, meta = letterbox_frame(frame, self.input_height, self.max_input_width, self.spec.stride,
                                       self.spec.pad_value)
-        return FrameInputs(self.spec.make_input(image), meta)
+        tensor = self.spec.make_input(image)
+        if self.flip:  # the mirrored content, padded on the right like the frame: batch item 1
+            mirrored = image.copy()
+            width = content_width(meta)
+            mirrored[:, :width] = image[:, width - 1::-1]
+            tensor = np.concatenate([tensor, self.spec.make_input(mirrored)])
+        return FrameInputs(tensor, meta)
 
     def preprocess(self, frame: np.ndarray) -> tuple[dict[str, np.ndarray], LetterboxMeta]:
         """Frame -> (``{input name: tensor}``, :class:`pose_format.LetterboxMeta`)."""
@@ -159,9 +171,22 @@ class PoseEstimator:
             pafs = pafs[0]
         return heatmaps, pafs
 
+    def frame_maps(self, outputs: Any, meta: LetterboxMeta) -> tuple[np.ndarray, np.ndarray]:
+        """Network outputs of one frame -> its ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs``)``: the batch item,
+        or with ``flip`` the frame's maps averaged with its mirror's maps flipped back."""
+        if isinstance(outputs, (tuple, list)) and len(outputs) == 2:
+            heatmaps, pafs = outputs
+        else:
+            heatmaps, pafs = outputs[self.spec.heatmaps_index], outputs[self.spec.pafs_index]
+        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        if self.flip and heatmaps.ndim == 4 and heatmaps.shape[0] == 2:
+            return merge_predictions([(heatmaps[0], pafs[0], meta, False), (heatmaps[1], pafs[1], meta, True)],
+                                     meta, self.spec.stride)
+        return self.split_outputs((heatmaps, pafs))
+
     def postprocess(self, outputs: Any, meta: LetterboxMeta) -> list[Pose]:
         """Network outputs of one frame + its meta -> poses in the frame's image pixels."""
-        heatmaps, pafs = self.split_outputs(outputs)
+        heatmaps, pafs = self.frame_maps(outputs, meta)
         return decode_outputs(heatmaps, pafs, meta, self.spec.stride, self.decoder_options)
 
     # -- one frame, synchronously ---------------------------------------------------------------------------------
@@ -173,7 +198,7 @@ class PoseEstimator:
         compiled = self.compiled(prepared.size)
         result = compiled({0: prepared.tensor})
         t2 = time.perf_counter()
-        heatmaps, pafs = self.split_outputs(result)
+        heatmaps, pafs = self.frame_maps(result, prepared.meta)
         self.last_timings = {"preprocess_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3}
         return heatmaps, pafs, prepared.meta
 
@@ -187,4 +212,4 @@ class PoseEstimator:
 
     def __repr__(self) -> str:
         return (f"PoseEstimator(kind={self.kind!r}, device={self.device!r}, input_height={self.input_height}, "
-                f"precision={self.precision!r})")
+                f"precision={self.precision!r}{', flip=True' if self.flip else ''})")

@@ -137,8 +137,8 @@ class AsyncPipeline:
         outputs, exception = None, None
         try:
             spec = self.estimator.spec
-            outputs = (request.get_output_tensor(spec.heatmaps_index).data[0].copy(),
-                       request.get_output_tensor(spec.pafs_index).data[0].copy())
+            outputs = (request.get_output_tensor(spec.heatmaps_index).data.copy(),  # [batch, C, h, w]
+                       request.get_output_tensor(spec.pafs_index).data.copy())
         except BaseException as exc:  # re-raised on the consumer's thread
             exception = exc
         with self._cond:
@@ -308,7 +308,8 @@ class AsyncPipeline:
         t0 = time.perf_counter()
         poses: list[Pose] = []
         if job.outputs is not None:
-            poses = decode_outputs(job.outputs[0], job.outputs[1], job.meta, self.estimator.spec.stride,
+            heatmaps, pafs = self.estimator.frame_maps(job.outputs, job.meta)
+            poses = decode_outputs(heatmaps, pafs, job.meta, self.estimator.spec.stride,
                                    self.estimator.decoder_options)
         t1 = time.perf_counter()
         timings = {"preprocess_ms": job.preprocess_ms}

@@ -40,6 +40,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ov_inference.preprocessing import content_size
 from pose_format import (FLIP_PERMUTATION_18, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS, STRIDE,
                          LetterboxMeta, cell_centers, map_to_image, map_to_input)
 
@@ -71,11 +72,10 @@ _LIMB_PERM, _LIMB_SIGN = _limb_permutation()
 
 
 def content_width(meta: LetterboxMeta) -> int:
-    """Input pixels of image content in a letterboxed input (the rest, on the right, is padding).
-
-    ``round(image_width * scale)`` (at least 1, at most the input width), as :func:`pose_format.letterbox` resizes.
-    """
-    return int(min(max(1, int(round(meta.image_size[0] * meta.scale))), meta.input_size[0]))
+    """Input pixels of image content in a letterboxed input (the rest, on the right, is padding): the width of
+    :func:`ov_inference.preprocessing.content_size`, ``round(image_width * scale)`` as :func:`pose_format.letterbox`
+    resizes."""
+    return content_size(meta)[0]
 
 
 def scaled_height(base_height: int, scale: float, stride: int = STRIDE) -> int:

@@ -171,6 +171,14 @@ def test_cli_video_to_json_document(tmp_path, tiny_xml):
     assert doc["frames"][0]["image_size"] == [160, 96] and doc["summary"]["frames"] == 5
 
 
+def test_cli_flip_accuracy_mode(tmp_path, tiny_xml):
+    clip = _write_video(tmp_path / "clip.avi", frames=4)
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--flip", "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["flip"] is True and doc["summary"]["frames"] == 4 and doc["summary"]["errors"] == 0
+
+
 def test_cli_bad_inputs_give_clear_errors(tmp_path, tiny_xml, capsys):
     assert main(["--model", str(tmp_path / "none.xml"), "--input", "x.jpg"]) == 2
     assert "model file not found" in capsys.readouterr().err

@@ -351,3 +351,32 @@ def test_keypoints_within_half_a_cell_of_a_tall_thin_frame_are_kept_and_clipped(
     assert thin.input_size == (8, 64)
     assert [p.num_keypoints for p in decode_outputs(heatmaps, pafs, thin, decoder_options=opts)] == [1]
     assert len(decode_poses(heatmaps, pafs, decoder_options=opts, valid_size=(1.0, 64.0))) == 1
+
+
+# -- flip test-time augmentation ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["lwpose", "omz"])
+def test_flip_averages_the_frame_and_its_mirror(kind, seed_ir, omz_xml):
+    """flip=True runs the frame and its mirror in one batch-2 inference and averages the maps exactly as
+    merge_predictions does with two separate inferences (the mirror's maps flipped back)."""
+    from ov_inference import AsyncPipeline, merge_predictions
+
+    model = seed_ir if kind == "lwpose" else omz_xml
+    rng = np.random.default_rng(5)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (100, 157, 3), dtype=np.uint8), (0, 0), 3)  # content 100 of 104
+    plain = PoseEstimator(model, input_height=64, precision="f32")
+    flip = PoseEstimator(model, input_height=64, precision="f32", flip=True)
+    hm0, pf0, meta = plain.infer_maps(frame)
+    hm1, pf1, meta1 = plain.infer_maps(np.ascontiguousarray(frame[:, ::-1]))
+    assert meta1.input_size == meta.input_size == (104, 64)
+    want_hm, want_pf = merge_predictions([(hm0, pf0, meta, False), (hm1, pf1, meta, True)], meta)
+    got_hm, got_pf, _ = flip.infer_maps(frame)
+    np.testing.assert_allclose(got_hm, want_hm, atol=1e-4)
+    np.testing.assert_allclose(got_pf, want_pf, atol=1e-4)
+    assert not np.allclose(got_hm, hm0, atol=1e-3)  # the mirror changed something
+    assert list(flip.compiled().inputs[0].get_shape())[0] == 2 and "flip=True" in repr(flip)
+    # the async pipeline decodes the same averaged maps
+    result = next(iter(AsyncPipeline(flip, num_requests=2).run([(frame, 0)])))
+    sync = flip(frame)
+    assert len(result.poses) == len(sync)
+    for a, b in zip(result.poses, sync):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
