@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import onnx
 import openvino as ov
 import pytest
@@ -243,6 +244,30 @@ def test_option_errors(seed_dir, tmp_path, caplog, args, message):
     assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", *args) == 1
     assert message in caplog.text
     assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_dynamic_int8_calibrated_on_coco_people_all_stages_checkpoint(seed_dir, coco_mini_dir, tmp_path):
+    """Dynamic H/W INT8 from a checkpoint, calibrated with --calib-coco (images with annotated people), with an
+    all-stages ONNX file: the IR stays dynamic, quantized, and answers at two aspect ratios."""
+    out = tmp_path / "dyn"
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    rc = main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(out), "--name", "dyn",
+               "--precision", "INT8", "--calib-coco", str(ann), "--calib-images", str(coco_mini_dir),
+               "--calib-height", "64", "--int8-heads", "int8", "--all-stages", "--min-peak-f1", "0",
+               "--bench-seconds", "0", "--quiet"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    with_people = {a["image_id"] for a in json.loads(ann.read_text())["annotations"] if a.get("num_keypoints", 0)}
+    assert report["input"] == "dynamic" and report["int8"]["calibration"]["images"] == len(with_people)
+    assert [o.name for o in onnx.load(str(out / "dyn.onnx")).graph.output][:2] == ["stage0_heatmaps", "stage0_pafs"]
+    model = ov.Core().read_model(out / "INT8" / "dyn.xml")
+    assert model.inputs[0].get_partial_shape().is_dynamic and "FakeQuantize" in _ops(model)
+    core = ov.Core()
+    for h, w in ((64, 96), (64, 128)):
+        static = model.clone()
+        static.reshape({static.inputs[0]: ov.PartialShape([1, h, w, 3])})
+        result = core.compile_model(static, "CPU")({0: np.full((1, h, w, 3), 128, np.uint8)})
+        assert result[IR_PAFS_NAME].shape == (1, 38, h // 8, w // 8)
 
 
 def test_output_dir_that_is_a_file(seed_dir, tmp_path, caplog):
