@@ -96,8 +96,9 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"--calib-synthetic must be >= 1 images, got {opt.calib_synthetic}")
     if opt.int8_heads not in HEAD_CHOICES:
         raise ConversionError(f"unknown --int8-heads {opt.int8_heads!r}; choose from {', '.join(HEAD_CHOICES)}")
-    sources = [s for s in (opt.calib_images and not opt.calib_coco, opt.calib_coco, opt.calib_synthetic)
-               if s is not None and s is not False]
+    sources = [name for name, given in (("--calib-images", opt.calib_images is not None and opt.calib_coco is None),
+                                        ("--calib-coco", opt.calib_coco is not None),
+                                        ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
     if "INT8" in opt.precisions:
         if len(sources) != 1:
             raise ConversionError("INT8 needs one calibration source: --calib-images DIR, "

@@ -41,6 +41,16 @@ def static_copy(model, height: int = BENCH_HEIGHT, width: int = BENCH_WIDTH):
     return model
 
 
+def _bench_input(model, height: int, width: int):
+    """``(static model, frame)``: ``model`` at ``[1, height, width, 3]`` (when its input is dynamic) and a u8 input
+    like a letterboxed 4:3 frame (random content, the right quarter padding)."""
+    static = static_copy(model, height, width) if model.inputs[0].get_partial_shape().is_dynamic else model
+    shape = [int(d) for d in static.inputs[0].get_shape()]
+    frame = np.full(shape, PAD_VALUE, dtype=np.uint8)
+    frame[..., : shape[2] * 3 // 4, :] = np.random.default_rng(0).integers(0, 256, (*shape[:2], shape[2] * 3 // 4, 3))
+    return static, frame
+
+
 def measure_speed(model, *, precision_hint: str | None = None, seconds: float = 2.0,
                   height: int = BENCH_HEIGHT, width: int = BENCH_WIDTH) -> Speed:
     """Measure ``model`` (an ``ov.Model`` with a u8 NHWC input) at ``height`` x ``width`` on CPU.
@@ -51,10 +61,8 @@ def measure_speed(model, *, precision_hint: str | None = None, seconds: float = 
     import openvino as ov
 
     core = get_core()
-    static = static_copy(model, height, width) if model.inputs[0].get_partial_shape().is_dynamic else model
-    shape = [int(d) for d in static.inputs[0].get_shape()]
-    frame = np.full(shape, PAD_VALUE, dtype=np.uint8)
-    frame[..., : shape[2] * 3 // 4, :] = np.random.default_rng(0).integers(0, 256, (*shape[:2], shape[2] * 3 // 4, 3))
+    static, frame = _bench_input(model, height, width)
+    shape = list(frame.shape)
     base = {"INFERENCE_PRECISION_HINT": precision_hint} if precision_hint else {}
 
     compiled = core.compile_model(static, "CPU", {**base, "PERFORMANCE_HINT": "LATENCY"})
@@ -109,9 +117,7 @@ def layer_profile(model, *, precision_hint: str | None = None, runs: int = 20,
                   height: int = BENCH_HEIGHT, width: int = BENCH_WIDTH) -> LayerProfile:
     """Profile ``model`` layer by layer at ``height`` x ``width`` with the LATENCY hint (see :class:`LayerProfile`)."""
     core = get_core()
-    static = static_copy(model, height, width) if model.inputs[0].get_partial_shape().is_dynamic else model
-    shape = [int(d) for d in static.inputs[0].get_shape()]
-    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    static, frame = _bench_input(model, height, width)
     config = {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY"}
     if precision_hint:
         config["INFERENCE_PRECISION_HINT"] = precision_hint
