@@ -11,7 +11,7 @@ from ov_inference.pose import Pose
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.coco import evaluate_keypoints, poses_to_coco
 from ov_inference.tta import (MULTISCALE_SCALES, MapPrediction, content_width, flip_maps_back, merge_predictions,
-                              resample_maps, scaled_height)
+                              mirror_content, resample_maps, scaled_height)
 from ov_inference.adapter import (CorruptModelError, ModelCompileError, ModelFileError, ModelSpec,
                                   UnsupportedModelError, available_devices, inspect_model, read_model, read_rt_info)
 from ov_inference.preprocessing import letterbox_frame, to_bgr
@@ -30,5 +30,5 @@ __all__ = [
     "PoseTracker", "OneEuroFilter", "PoseSmoother", "Frame", "SourceError", "open_source",
     "RecordWriter", "frame_record",
     "MULTISCALE_SCALES", "MapPrediction", "content_width", "scaled_height", "flip_maps_back", "resample_maps",
-    "merge_predictions",
+    "merge_predictions", "mirror_content",
 ]

@@ -19,7 +19,7 @@ from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, comp
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
-from ov_inference.tta import content_width, merge_predictions
+from ov_inference.tta import merge_predictions, mirror_content
 from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta
 
 __all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
@@ -143,10 +143,7 @@ class PoseEstimator:
                                       self.spec.pad_value)
         tensor = self.spec.make_input(image)
         if self.flip:  # the mirrored content, padded on the right like the frame: batch item 1
-            mirrored = image.copy()
-            width = content_width(meta)
-            mirrored[:, :width] = image[:, width - 1::-1]
-            tensor = np.concatenate([tensor, self.spec.make_input(mirrored)])
+            tensor = np.concatenate([tensor, self.spec.make_input(mirror_content(image, meta))])
         return FrameInputs(tensor, meta)
 
     def preprocess(self, frame: np.ndarray) -> tuple[dict[str, np.ndarray], LetterboxMeta]:

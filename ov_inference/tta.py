@@ -44,7 +44,7 @@ from ov_inference.preprocessing import content_size
 from pose_format import (FLIP_PERMUTATION_18, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS, STRIDE,
                          LetterboxMeta, cell_centers, map_to_image, map_to_input)
 
-__all__ = ["MULTISCALE_SCALES", "MapPrediction", "content_width", "scaled_height", "flip_heatmap_channels",
+__all__ = ["MULTISCALE_SCALES", "MapPrediction", "content_width", "mirror_content", "scaled_height", "flip_heatmap_channels",
            "flip_paf_channels", "flip_maps_back", "resample_maps", "merge_predictions"]
 
 #: The scales of the original repository's ``val.py --multiscale`` (times the base input height).
@@ -76,6 +76,16 @@ def content_width(meta: LetterboxMeta) -> int:
     :func:`ov_inference.preprocessing.content_size`, ``round(image_width * scale)`` as :func:`pose_format.letterbox`
     resizes."""
     return content_size(meta)[0]
+
+
+def mirror_content(image: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
+    """A letterboxed input ``[H, W, C]`` with its image content (the first :func:`content_width` columns) mirrored
+    horizontally and the padding left on the right: the input of the mirrored frame, the second half of a flip
+    test-time augmentation. Returns a new array."""
+    width = content_width(meta)
+    mirrored = np.array(image, copy=True)
+    mirrored[:, :width] = image[:, width - 1::-1]
+    return mirrored
 
 
 def scaled_height(base_height: int, scale: float, stride: int = STRIDE) -> int:

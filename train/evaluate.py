@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ov_inference import (MULTISCALE_SCALES, MapPrediction, content_width, decode_poses, evaluate_keypoints,
-                          merge_predictions, poses_to_coco, scaled_height)
+from ov_inference import (MULTISCALE_SCALES, MapPrediction, decode_poses, evaluate_keypoints, merge_predictions,
+                          mirror_content, poses_to_coco, scaled_height)
 from pose_format import INPUT_HEIGHT_ACCURATE, LetterboxMeta, letterbox, normalize
 from train.dataset import read_image
 
@@ -54,8 +54,7 @@ def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_
     """
     inp, meta = letterbox(image, input_height)
     if flip:
-        cw = content_width(meta)
-        inp[:, :cw] = inp[:, cw - 1::-1].copy()
+        inp = mirror_content(inp, meta)
     device = next(model.parameters()).device
     x = torch.from_numpy(normalize(inp))[None].to(device)
     outputs = model(x)
@@ -86,10 +85,7 @@ def predict_tta(model: nn.Module, image: np.ndarray, input_height: int = INPUT_H
     for s in scales:
         height = scaled_height(input_height, s)
         for mirrored in ((False, True) if flip else (False,)):
-            if mirrored:
-                hm, pf, meta = predict_maps(model, image, height, flip=True)
-            else:
-                hm, pf, meta = predict_maps(model, image, height)
+            hm, pf, meta = predict_maps(model, image, height, flip=mirrored)
             preds.append(MapPrediction(hm, pf, meta, mirrored))
         if height == input_height:
             base_meta = meta
