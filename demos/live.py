@@ -238,7 +238,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                               precision=options.precision, config=_compile_config(options, summary))
     summary.model_kind = estimator.kind
     source = _open_input(options.input)
-    if isinstance(source, ImageSource):
+    is_images = isinstance(source, ImageSource)
+    if is_images:
         options = _for_images(options, summary)
     if options.loop and source.live:
         _warn(summary, f"--loop ignored for a camera ({options.input}): a camera does not end")
@@ -317,19 +318,15 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 _print_raw(frame_record(seen - 1, info.source, poses, image_size=(width, height),
                                         timestamp=info.timestamp, timings=result.timings),
                            item.loop if frames_in.loop else None)
-            frame = _annotatable(result.frame)
-            shown = poses
-            if options.output_size is not None:
-                frame, (sx, sy) = resize_to_fit(frame, options.output_size)
-                if (sx, sy) != (1.0, 1.0):
-                    shown = [pose.scaled(sx, sy) for pose in poses]
+            frame, (sx, sy) = _annotatable(result.frame, options.output_size)
+            shown = poses if (sx, sy) == (1.0, 1.0) else [pose.scaled(sx, sy) for pose in poses]
             load = cpu.sample()
             draw_poses(frame, shown, show_ids=options.track)
             draw_stats(frame, fps, latency, len(poses), extra=extra + ([load.text()] if load is not None else []))
             summary.frames += 1
             if sinks:
                 for sink in sinks:
-                    sink.write(frame, info.source if isinstance(source, ImageSource) else None)
+                    sink.write(frame, info.source if is_images else None)
                 summary.output_frames += 1
                 if options.output_limit and summary.output_frames >= options.output_limit:
                     for sink in sinks:
@@ -393,9 +390,14 @@ def _print_raw(record: dict, loop: int | None) -> None:
     print(json.dumps(record), flush=True)
 
 
-def _annotatable(frame: np.ndarray) -> np.ndarray:
-    """A BGR uint8 copy of the frame to draw on (the pipeline's frame may be gray / BGRA / shared)."""
+def _annotatable(frame: np.ndarray, size: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, tuple[float, float]]:
+    """A BGR uint8 copy of the frame to draw on (the pipeline's frame may be gray / BGRA / shared), scaled to fit
+    ``size`` when given (:func:`demos.output_size.resize_to_fit`), and the ``(sx, sy)`` scale factors. The frame is
+    copied only when neither conversion nor resizing made a new array."""
     from ov_inference.preprocessing import to_bgr
 
-    bgr = to_bgr(frame)
-    return bgr.copy() if bgr is frame else bgr
+    bgr, scale = to_bgr(frame), (1.0, 1.0)
+    if size is not None:
+        bgr, scale = resize_to_fit(bgr, size)
+    return (bgr.copy() if bgr is frame else bgr), scale

@@ -157,25 +157,25 @@ class PoseEstimator:
         ``outputs``: a ``(heatmaps, pafs)`` pair, or what a compiled model / infer request returns (indexable by
         output index, as ``OVDict`` is).
         """
-        if isinstance(outputs, (tuple, list)) and len(outputs) == 2:
-            heatmaps, pafs = outputs
-        else:
-            heatmaps, pafs = outputs[self.spec.heatmaps_index], outputs[self.spec.pafs_index]
-        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        heatmaps, pafs = self._output_pair(outputs)
         if heatmaps.ndim == 4:
             heatmaps = heatmaps[0]
         if pafs.ndim == 4:
             pafs = pafs[0]
         return heatmaps, pafs
 
-    def frame_maps(self, outputs: Any, meta: LetterboxMeta) -> tuple[np.ndarray, np.ndarray]:
-        """Network outputs of one frame -> its ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs``)``: the batch item,
-        or with ``flip`` the frame's maps averaged with its mirror's maps flipped back."""
+    def _output_pair(self, outputs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(heatmaps, pafs)`` arrays, batch kept, from a pair or indexable outputs (see :meth:`split_outputs`)."""
         if isinstance(outputs, (tuple, list)) and len(outputs) == 2:
             heatmaps, pafs = outputs
         else:
             heatmaps, pafs = outputs[self.spec.heatmaps_index], outputs[self.spec.pafs_index]
-        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        return np.asarray(heatmaps), np.asarray(pafs)
+
+    def frame_maps(self, outputs: Any, meta: LetterboxMeta) -> tuple[np.ndarray, np.ndarray]:
+        """Network outputs of one frame -> its ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs``)``: the batch item,
+        or with ``flip`` the frame's maps averaged with its mirror's maps flipped back."""
+        heatmaps, pafs = self._output_pair(outputs)
         if self.flip and heatmaps.ndim == 4 and heatmaps.shape[0] == 2:
             return merge_predictions([(heatmaps[0], pafs[0], meta, False), (heatmaps[1], pafs[1], meta, True)],
                                      meta, self.spec.stride)

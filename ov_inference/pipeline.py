@@ -34,7 +34,7 @@ import numpy as np
 import openvino as ov
 
 from ov_inference.adapter import ModelCompileError
-from ov_inference.estimator import FrameInputs, PoseEstimator, decode_outputs
+from ov_inference.estimator import FrameInputs, PoseEstimator
 from ov_inference.pose import Pose
 from pose_format import LetterboxMeta
 
@@ -308,9 +308,7 @@ class AsyncPipeline:
         t0 = time.perf_counter()
         poses: list[Pose] = []
         if job.outputs is not None:
-            heatmaps, pafs = self.estimator.frame_maps(job.outputs, job.meta)
-            poses = decode_outputs(heatmaps, pafs, job.meta, self.estimator.spec.stride,
-                                   self.estimator.decoder_options)
+            poses = self.estimator.postprocess(job.outputs, job.meta)
         t1 = time.perf_counter()
         timings = {"preprocess_ms": job.preprocess_ms}
         if job.outputs is not None:

@@ -15,7 +15,7 @@ from test_runtime_support import tiny_pose_model
 @pytest.fixture
 def mean_decoder(monkeypatch):
     """Replace decoding by 'the mean of heatmap channel 0', so a result tells which frame's maps it decoded."""
-    monkeypatch.setattr("ov_inference.pipeline.decode_outputs",
+    monkeypatch.setattr("ov_inference.estimator.decode_outputs",
                         lambda heatmaps, pafs, meta, stride=8, decoder_options=None: [float(heatmaps[0].mean())])
 
 
