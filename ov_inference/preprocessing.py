@@ -64,22 +64,11 @@ def letterbox_frame(frame: np.ndarray, input_height: int, max_input_width: int =
     bgr = to_bgr(frame)
     h, w = bgr.shape[:2]
     limit = max(stride, max_input_width // stride * stride)
-    if w * input_height / h > limit:
-        width = limit
-    else:
-        width = -(-max(1, int(round(w * (input_height / h)))) // stride) * stride  # pose_format.letterbox's rounding
-    image, meta = letterbox(bgr, input_height, width)
-    if pad_value != PAD_VALUE:
-        new_w, new_h = content_size(meta)
-        image[new_h:, :] = pad_value
-        image[:, new_w:] = pad_value
-    return image, meta
+    width = limit if w * input_height / h > limit else None  # None: the next multiple of the stride
+    return letterbox(bgr, input_height, width, stride=stride, pad_value=pad_value)
 
 
 def content_size(meta: LetterboxMeta) -> tuple[int, int]:
     """``(width, height)`` in input pixels of the frame's resized content inside the letterboxed input (the rest is
-    padding); the same rounding as :func:`pose_format.letterbox`."""
-    w, h = meta.image_size
-    new_w = min(meta.input_size[0], max(1, int(round(w * meta.scale))))
-    new_h = min(meta.input_size[1], max(1, int(round(h * meta.scale))))
-    return new_w, new_h
+    padding): :attr:`pose_format.LetterboxMeta.content_size`."""
+    return meta.content_size

@@ -40,7 +40,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ov_inference.preprocessing import content_size
 from pose_format import (FLIP_PERMUTATION_18, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS, STRIDE,
                          LetterboxMeta, cell_centers, map_to_image, map_to_input)
 
@@ -73,9 +72,9 @@ _LIMB_PERM, _LIMB_SIGN = _limb_permutation()
 
 def content_width(meta: LetterboxMeta) -> int:
     """Input pixels of image content in a letterboxed input (the rest, on the right, is padding): the width of
-    :func:`ov_inference.preprocessing.content_size`, ``round(image_width * scale)`` as :func:`pose_format.letterbox`
+    :attr:`pose_format.LetterboxMeta.content_size`, ``round(image_width * scale)`` as :func:`pose_format.letterbox`
     resizes."""
-    return content_size(meta)[0]
+    return meta.content_size[0]
 
 
 def mirror_content(image: np.ndarray, meta: LetterboxMeta) -> np.ndarray:

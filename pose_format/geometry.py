@@ -58,6 +58,14 @@ class LetterboxMeta:
         """Map image-pixel coordinates ``[..., 2]`` to input pixels (the inverse of :meth:`to_image`)."""
         return map_to_input(xy, self.scale)
 
+    @property
+    def content_size(self) -> tuple[int, int]:
+        """``(width, height)`` in input pixels of the resized image inside the input (the rest, right and bottom, is
+        padding): the sizes :func:`letterbox` resized to."""
+        w, h = self.image_size
+        return (min(self.input_size[0], max(1, int(round(w * self.scale)))),
+                min(self.input_size[1], max(1, int(round(h * self.scale)))))
+
 
 def map_to_image(xy: np.ndarray, scale: float) -> np.ndarray:
     """Input-pixel ``(x, y)`` -> image pixels for an image resized by ``scale`` (pixel-centre aligned)."""
@@ -92,11 +100,14 @@ def _resize(image: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
     return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
 
 
-def letterbox(image: np.ndarray, input_height: int, input_width: int | None = None) -> tuple[np.ndarray, LetterboxMeta]:
-    """Resize a BGR uint8 image to ``input_height`` keeping its aspect ratio, then pad with :data:`PAD_VALUE`.
+def letterbox(image: np.ndarray, input_height: int, input_width: int | None = None, *, stride: int = STRIDE,
+              pad_value: int = PAD_VALUE) -> tuple[np.ndarray, LetterboxMeta]:
+    """Resize a BGR uint8 image to ``input_height`` keeping its aspect ratio, then pad with ``pad_value`` (raw pixels,
+    default :data:`PAD_VALUE`).
 
     The width is padded on the right up to ``input_width`` when given (the image is shrunk further if it would
-    not fit), else up to the next multiple of :data:`STRIDE`. Returns the ``[H, W, 3]`` uint8 input and its meta.
+    not fit), else up to the next multiple of ``stride`` (default :data:`STRIDE`). Returns the ``[H, W, 3]`` uint8
+    input and its meta.
     """
     import cv2
 
@@ -109,7 +120,7 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
     new_w = max(1, int(round(w * scale)))
     new_h = max(1, min(input_height, int(round(h * scale))))
     resized = _resize(image, new_w, new_h)
-    out_w = input_width if input_width is not None else -(-new_w // STRIDE) * STRIDE
-    out = np.full((input_height, out_w, 3), PAD_VALUE, dtype=np.uint8)
+    out_w = input_width if input_width is not None else -(-new_w // stride) * stride
+    out = np.full((input_height, out_w, 3), pad_value, dtype=np.uint8)
     out[:new_h, :new_w] = resized
     return out, LetterboxMeta(scale=scale, image_size=(w, h), input_size=(out_w, input_height))
