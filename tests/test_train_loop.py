@@ -178,6 +178,22 @@ def test_cuda_requested_without_cuda(tiny_data, tmp_path):
         train(_cfg(tiny_data, tmp_path / "cuda", device="cuda"))
 
 
+def test_time_budget_continues_across_a_resume(tiny_data, tmp_path):
+    """A --time-limit budget is the run's, not the process's: the checkpoint carries the training seconds, so a run
+    resumed with its budget already spent trains one iteration at the linear schedule's end (lr 0) and stops."""
+    kw = dict(val_ann=None, val_images=None, lr_schedule="linear", warmup_iters=1, base_lr=1e-3, epochs=100)
+    first = train(_cfg(tiny_data, tmp_path / "t", max_iters=3, time_limit=1000.0, checkpoint_after=3, **kw))
+    ck = read_checkpoint(tmp_path / "t" / "checkpoint_iter_3.pth")
+    assert 0 < ck["train_seconds"] <= first.train_seconds + 1e-6
+    assert ck["warmup_progress"] == pytest.approx(1 / 3)  # warm-up over after 1 of max_iters 3
+    resumed = train(_cfg(tiny_data, tmp_path / "t", checkpoint=tmp_path / "t" / "checkpoint_iter_3.pth",
+                         max_iters=None, time_limit=ck["train_seconds"], checkpoint_after=0, **kw))
+    assert resumed.iteration == 4  # one iteration, then the run's budget is found spent
+    rows = [r for r in csv.DictReader((tmp_path / "t" / "log.csv").open()) if r["kind"] == "train"]
+    assert int(rows[-1]["iter"]) == 4 and float(rows[-1]["lr"]) == 0.0
+    assert read_checkpoint(resumed.checkpoint)["train_seconds"] > ck["train_seconds"]
+
+
 def test_seeds_make_runs_repeatable(tiny_data, tmp_path):
     a = train(_cfg(tiny_data, tmp_path / "s1", max_iters=2, val_ann=None, val_images=None, seed=5))
     b = train(_cfg(tiny_data, tmp_path / "s2", max_iters=2, val_ann=None, val_images=None, seed=5))
@@ -306,7 +322,8 @@ def test_evaluate_cli_multiscale_flip(seed_dir, coco_mini_dir, tmp_path, capsys)
     """``--multiscale --flip --json`` runs end to end on the seed checkpoint (random weights: only the plumbing)."""
     out = tmp_path / "det.json"
     args = ["--checkpoint", str(seed_dir / "checkpoint.pth"),
-            "--ann", str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir), "--height", "64", "--max-images", "1", "--out", str(out), "--threads", "1"]
+            "--ann", str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir),
+            "--height", "64", "--max-images", "1", "--out", str(out), "--threads", "1"]
     assert evaluate_main(args + ["--multiscale", "--flip", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["scales"] == [0.5, 1.0, 1.5, 2.0] and stats["flip"] is True and stats["images"] == 1

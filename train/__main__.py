@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "zero at the end of --max-iters / --time-limit (else --epochs) (default %(default)s)")
     o.add_argument("--gamma", type=float, default=GAMMA, help=f"MultiStepLR factor (default {GAMMA})")
     o.add_argument("--max-iters", type=int, help="stop after this many iterations in total")
-    o.add_argument("--time-limit", type=float, help="stop after this many seconds of training (validation excluded)")
+    o.add_argument("--time-limit", type=float,
+                   help="stop after this many seconds of training (validation excluded; a resumed run continues "
+                        "its checkpoint's count)")
     o.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 + GradScaler on CUDA)")
     o.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     o.add_argument("--no-channels-last", dest="channels_last", action="store_false",

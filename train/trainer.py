@@ -77,7 +77,7 @@ class TrainConfig:
     #: linear lr warm-up over the first N iterations (0: none)
     warmup_iters: int = 0
     #: ``step``: MultiStepLR at ``milestones``; ``linear``: after the warm-up, a linear decay to zero at the end of
-    #: the budget: ``max_iters`` and/or ``time_limit`` (this process's training seconds), else ``epochs``
+    #: the budget: ``max_iters`` and/or ``time_limit`` (the run's training seconds), else ``epochs``
     lr_schedule: str = "step"
     #: decay of an exponential moving average of the weights (0: off); validation and checkpoints then use the
     #: average (``state_dict``) and keep the trained weights for resuming under ``train_state_dict``
@@ -85,6 +85,8 @@ class TrainConfig:
     #: extra loss weight of the heatmap cells around keypoints (:func:`train.loss.heatmap_weights`; 0: the paper's)
     foreground_weight: float = 0.0
     max_iters: int | None = None
+    #: seconds of training (validation excluded) for the whole run: a resumed run continues the count saved in its
+    #: checkpoint (``train_seconds``)
     time_limit: float | None = None
     num_refinement_stages: int = 1
     checkpoint: Path | None = None
@@ -335,25 +337,34 @@ def train(cfg: TrainConfig) -> TrainResult:
     result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
     start = time.perf_counter()
     val_seconds = 0.0
+    # training seconds of the run before this process (a resumed run's checkpoint carries them)
+    prior_seconds = float(resume.get("train_seconds", 0.0)) if resume is not None else 0.0
+
+    def run_seconds() -> float:
+        """The run's training seconds so far: earlier processes' plus this one's (validation excluded)."""
+        return prior_seconds + time.perf_counter() - start - val_seconds
+
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
     undecodable = 0  # images skipped while reading this process's batches (see TrainResult.skipped)
     stop = False
     iteration_budget = cfg.max_iters or cfg.epochs * batches_per_epoch
     # Budget fraction done when the warm-up ended (linear schedule): known for an iteration budget; a time budget
-    # measures it when this process's warm-up ends (a run resumed after its warm-up: the iteration part, else 0).
+    # measures it when the warm-up ends and the checkpoints carry it (``warmup_progress``) to a resumed run.
     warmup_progress: float | None = None
     if cfg.time_limit is None:
         warmup_progress = min(1.0, cfg.warmup_iters / max(iteration_budget, 1))
     elif start_iteration > cfg.warmup_iters:
-        warmup_progress = min(1.0, cfg.warmup_iters / cfg.max_iters) if cfg.max_iters else 0.0
+        saved = resume.get("warmup_progress") if resume is not None else None
+        warmup_progress = float(saved) if saved is not None else (
+            min(1.0, cfg.warmup_iters / cfg.max_iters) if cfg.max_iters else 0.0)
 
     def budget_progress() -> float:
-        """Fraction of the run's budget done (linear schedule): iterations and/or this process's training time."""
+        """Fraction of the run's budget done (linear schedule): iterations and/or the run's training time."""
         parts = []
         if cfg.max_iters or not cfg.time_limit:
             parts.append(iteration / max(iteration_budget, 1))
         if cfg.time_limit:
-            parts.append((time.perf_counter() - start - val_seconds) / cfg.time_limit)
+            parts.append(run_seconds() / cfg.time_limit)
         return min(1.0, max(parts))
 
     def validate() -> None:
@@ -364,7 +375,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         stats = evaluate_model(model if ema is None else ema.module, cfg.val_ann, cfg.val_images, cfg.val_height,
                                cfg.val_max_images, progress=False)
         val_seconds += time.perf_counter() - t0
-        train_s = time.perf_counter() - start - val_seconds
+        train_s = run_seconds()
         point = {"iter": iteration, "epoch": epoch, "train_seconds": round(train_s, 2),
                  **{k: stats[k] for k in _VAL_STATS}}
         result.val_curve.append(point)
@@ -377,11 +388,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not is_main:
             return
         name = "checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth"
+        extra = {"train_seconds": run_seconds()}  # a resumed time budget continues from here
+        if warmup_progress is not None:
+            extra["warmup_progress"] = warmup_progress
         if ema is None:
-            result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch)
+            result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch,
+                                                extra=extra)
         else:
             result.checkpoint = save_checkpoint(out_dir / name, ema.module, optimizer, scheduler, iteration, epoch,
-                                                extra={"train_state_dict": cpu_state_dict(model),
+                                                extra={**extra, "train_state_dict": cpu_state_dict(model),
                                                        "ema_updates": ema.updates})
         if not final:
             _prune(out_dir, cfg.keep_checkpoints)
@@ -444,7 +459,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     validate()
                     if world > 1:
                         dist.barrier()
-                train_s = time.perf_counter() - start - val_seconds
+                train_s = run_seconds()
                 if cfg.max_iters is not None and iteration >= cfg.max_iters:
                     stop = True
                 elif cfg.time_limit is not None and train_s >= cfg.time_limit:
