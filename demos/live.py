@@ -25,6 +25,7 @@ from demos.cpu_load import CpuLoadReader
 from demos.looping import LoopingSource
 from demos.output_size import resize_to_fit
 from demos.sinks import WindowSink, has_display, open_sink
+from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats
 from ov_inference.sources import ImageSource
 
@@ -49,7 +50,10 @@ class DemoOptions:
     threads (OpenVINO ``INFERENCE_NUM_THREADS``, CPU device only; ``None``: the plugin's choice); ``output_limit``:
     at most that many frames written to ``output`` (``0``: all); ``output_size``: ``(width, height)`` pixels the
     annotated frames are scaled to fit (aspect kept) for the window, ``output`` and the web view (``None``: the input
-    size); ``raw``: print each frame's poses to stdout as one JSON line (:func:`ov_inference.frame_record`).
+    size); ``raw``: print each frame's poses to stdout as one JSON line (:func:`ov_inference.frame_record`);
+    ``num_streams``: OpenVINO ``NUM_STREAMS`` (``None``: the performance hint's choice); ``decoder_options``: the
+    decoder's thresholds (:class:`ov_inference.DecoderOptions`; ``None``: its defaults); ``flip``: accuracy mode,
+    each frame also inferred mirrored and the maps averaged (about twice the compute).
     """
 
     model: str | Path
@@ -72,6 +76,9 @@ class DemoOptions:
     output_limit: int = 0
     output_size: tuple[int, int] | None = None
     raw: bool = False
+    num_streams: int | None = None
+    decoder_options: DecoderOptions | None = None
+    flip: bool = False
 
 
 @dataclass
@@ -185,7 +192,8 @@ def _for_images(options: DemoOptions, summary: DemoSummary) -> DemoOptions:
 
 def _check(options: DemoOptions) -> None:
     """``ValueError`` naming the flag for an out-of-range option (before anything is loaded)."""
-    for flag, value in (("--requests", options.num_requests), ("--threads", options.num_threads)):
+    for flag, value in (("--requests", options.num_requests), ("--threads", options.num_threads),
+                        ("--streams", options.num_streams)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     if options.output_limit < 0:
@@ -197,14 +205,15 @@ def _check(options: DemoOptions) -> None:
 
 
 def _compile_config(options: DemoOptions, summary: DemoSummary) -> dict:
-    """Extra ``compile_model`` properties: ``INFERENCE_NUM_THREADS`` for ``num_threads`` on the CPU device (other
-    devices have no such property: a warning, and it is ignored)."""
+    """Extra ``compile_model`` properties: ``NUM_STREAMS`` for ``num_streams``; ``INFERENCE_NUM_THREADS`` for
+    ``num_threads`` on the CPU device (other devices have no such property: a warning, and it is ignored)."""
+    config = {} if options.num_streams is None else {"NUM_STREAMS": int(options.num_streams)}
     if options.num_threads is None:
-        return {}
+        return config
     if options.device.upper().split(".")[0] != "CPU":
         _warn(summary, f"--threads ignored for device {options.device}: it sets the CPU plugin's inference threads")
-        return {}
-    return {"INFERENCE_NUM_THREADS": int(options.num_threads)}
+        return config
+    return {**config, "INFERENCE_NUM_THREADS": int(options.num_threads)}
 
 
 def _inference_threads(estimator) -> int | None:
@@ -235,7 +244,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                          "--serve PORT for the web live view")
     summary = DemoSummary()
     estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
-                              precision=options.precision, config=_compile_config(options, summary))
+                              precision=options.precision, config=_compile_config(options, summary),
+                              decoder_options=options.decoder_options, flip=options.flip)
     summary.model_kind = estimator.kind
     source = _open_input(options.input)
     is_images = isinstance(source, ImageSource)

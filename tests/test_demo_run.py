@@ -341,3 +341,40 @@ def test_cli_raw_json_lines_and_new_flags(omz_xml, clip, tmp_path, capsys):
                "--quiet", "--max-frames", "2", "--json"])
     lines = _raw_lines(capsys.readouterr().out)
     assert rc == 0 and len(lines) == 3 and lines[-1]["summary"]["frames"] == 2
+
+
+def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
+    """The OMZ demo's -m/-i/-o/-d/--tsize/-t/-nstreams/--no_show spellings; -t is the decoder's peak threshold (a
+    higher one finds no more keypoints), -nstreams reaches the compiled model, --flip runs the mirrored batch."""
+    from demos.__main__ import build_parser, main
+
+    args = build_parser().parse_args(["-m", "m.xml", "-i", "0", "-o", "o.mp4", "-d", "CPU", "--tsize", "368",
+                                      "-t", "0.3", "-nstreams", "2", "--no_show", "--flip", "--min-keypoints", "5"])
+    assert (args.model, args.input, args.output, args.device, args.height, args.peak_threshold, args.streams,
+            args.no_window, args.flip, args.min_keypoints) == ("m.xml", "0", "o.mp4", "CPU", 368, 0.3, 2, True, True, 5)
+    with pytest.raises(SystemExit):
+        main(["-m", str(omz_xml), "-i", str(clip), "-t", "nan", "--no_show", "-o", str(tmp_path / "x.avi")])
+
+    def keypoints(*extra):
+        capsys.readouterr()
+        rc = main(["-m", str(omz_xml), "-i", str(clip), "-o", str(tmp_path / "o.avi"), "--raw", "--quiet",
+                   "--max-frames", "3", "--json", *extra])
+        lines = _raw_lines(capsys.readouterr().out)
+        assert rc == 0 and lines[-1]["summary"]["frames"] == 3
+        return sum(sum(v > 0 for v in p["keypoints"][2::3]) for r in lines[:-1] for p in r["people"]), lines[-1]
+
+    low, _ = keypoints("-t", "0.05")
+    high, _ = keypoints("-t", "0.5")
+    assert low > 0 and high <= low
+    flipped, summary = keypoints("--flip", "-nstreams", "1")
+    assert summary["summary"]["errors"] == 0 and flipped > 0
+
+
+def test_streams_and_threads_go_into_the_compile_config(omz_xml, clip, tmp_path):
+    """--streams becomes NUM_STREAMS beside INFERENCE_NUM_THREADS (a non-positive count is refused by name)."""
+    from demos.live import DemoSummary, _compile_config
+
+    assert _compile_config(DemoOptions(model="m", input="0", num_streams=1, num_threads=1), DemoSummary()) == {
+        "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
+    with pytest.raises(ValueError, match="--streams"):
+        run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "s.avi", window=False, num_streams=0))
