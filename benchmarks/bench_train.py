@@ -152,26 +152,28 @@ def recipe_with(overrides: list[str]) -> dict:
 
 
 def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: int, threads: int,
-                      recipe: dict | None = None) -> list[str]:
+                      recipe: dict | None = None, seed: int = 0) -> list[str]:
     s = SYNTHETIC if recipe is None else recipe
     return [
         "--train-ann", str(data / "train/annotations.json"), "--train-images", str(data / "train/images"),
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
         "--val-height", str(s["val_height"]), "--val-after", str(val_after), "--crop-size", str(s["crop_size"]),
         "--target-dist", str(s["target_dist"]), "--scale-min", str(s["scale_min"]), "--scale-max", str(s["scale_max"]),
-        "--center-jitter", str(s["center_jitter"]), "--foreground-weight", str(s["foreground_weight"]),
+        "--center-jitter", str(s["center_jitter"]), "--max-rotation", str(s["max_rotation"]),
+        "--foreground-weight", str(s["foreground_weight"]),
         "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]),
         "--epochs", str(s["epochs"]), "--milestones", *map(str, s["milestones"]), "--lr-schedule", s["lr_schedule"],
         "--workers", "0", "--threads", str(threads),
         "--time-limit", str(time_limit), "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
-        "--log-after", "50", "--out-dir", str(out_dir), "--seed", "0",
+        "--log-after", "50", "--out-dir", str(out_dir), "--seed", str(seed),
     ] + (["--amp"] if s["amp"] and native_bf16() else []) + ([] if s["lr_multipliers"] else ["--uniform-lr"])
 
 
-def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int, recipe: dict | None = None
-                    ) -> dict:
-    """Generate data (kept between runs), train for ``time_limit`` s with ``recipe`` (default :data:`SYNTHETIC`),
-    return the AP curve and final AP."""
+def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int, recipe: dict | None = None,
+                    seed: int = 0) -> dict:
+    """Generate data (kept between runs), train for ``time_limit`` s with ``recipe`` (default :data:`SYNTHETIC`)
+    and training ``seed`` (initialisation, augmentation, order; the data's seeds are fixed), return the AP curve
+    and final AP."""
     from train.__main__ import build_parser, config_from_args
     from train.synthetic import generate_dataset
     from train.trainer import train
@@ -187,7 +189,7 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
         if not (ann.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_by):
             generate_dataset(data / split, n, seed=seed, cfg=cfg)
             stamp.write_text(json.dumps(made_by))
-    argv = synthetic_command(data, out_dir, time_limit, val_after, threads, s)
+    argv = synthetic_command(data, out_dir, time_limit, val_after, threads, s, seed)
     print("training command: python -m train " + " ".join(argv), flush=True)
     result = train(config_from_args(build_parser().parse_args(argv)))
     curve = result.val_curve
@@ -215,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override fields of the synthetic recipe for an experiment, "
                         "e.g. --set lr=3e-3 lr_schedule=step milestones=13,19")
+    p.add_argument("--seed", type=int, default=0, help="synthetic training seed (default 0; the data's are fixed)")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = p.parse_args(argv)
     try:
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                       + f"  ({r[f'nchw_f32_s_per_step_368'] / r[f'{name}_s_per_step_368']:.2f}x the NCHW f32 step"
                       " at 368)", flush=True)
     if "synthetic" in args.parts:
-        r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads, recipe)
+        r = report["synthetic"] = bench_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads, recipe,
+                                                     args.seed)
         print(f"synthetic people: {r['iterations']} iterations in {r['train_seconds']:.0f} s of training "
               f"({r['seconds_per_iter']:.2f} s/it), final AP {r['final_AP']:.3f} (target >= 0.5: "
               f"{'PASS' if r['pass'] else 'FAIL'}); checkpoint {r['checkpoint']}")

@@ -90,6 +90,7 @@ class QuickstartConfig:
     scale_min: float = SYNTHETIC_RECIPE.scale_min
     scale_max: float = SYNTHETIC_RECIPE.scale_max
     center_jitter: float = SYNTHETIC_RECIPE.center_jitter
+    max_rotation: float = SYNTHETIC_RECIPE.max_rotation
     foreground_weight: float = SYNTHETIC_RECIPE.foreground_weight
     workers: int = 0
     threads: int | None = 2
@@ -106,7 +107,7 @@ class QuickstartConfig:
         """Hash of everything that determines the trained model (the cache key of the run folder)."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
                 "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist", "scale_min",
-                "scale_max", "center_jitter", "foreground_weight", "seed")
+                "scale_max", "center_jitter", "max_rotation", "foreground_weight", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
 
@@ -176,7 +177,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
         shutil.rmtree(run)
     tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
-                     lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter,
+                     lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter, max_rotation=cfg.max_rotation,
                      foreground_weight=cfg.foreground_weight,
                      milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters, lr_schedule=cfg.lr_schedule,
                      amp=cfg.amp and native_bf16(),

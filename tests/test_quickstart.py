@@ -123,9 +123,12 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         bench.recipe_with(["no_such_field=1"])
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
-            tc.lr_schedule, tc.target_dist, tc.scale_range, tc.center_jitter, tc.foreground_weight) == (
+            tc.lr_schedule, tc.target_dist, tc.scale_range, tc.center_jitter, tc.max_rotation, tc.foreground_weight,
+            tc.seed) == (
         r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.lr_schedule,
-        r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.foreground_weight)
+        r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.max_rotation, r.foreground_weight, 0)
+    assert config_from_args(build_parser().parse_args(
+        bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2, seed=3))).seed == 3
     # ... and the quickstart's own training run gets the same configuration
     import train.trainer
 
@@ -140,7 +143,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         _train(dataclasses.replace(qs, runs_dir=tmp_path), {"train": (Path("a.json"), Path("img"))}, {})
     qc = got.value.args[0]
     for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
-                 "target_dist", "scale_range", "center_jitter", "foreground_weight", "amp"):
+                 "target_dist", "scale_range", "center_jitter", "max_rotation", "foreground_weight", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name
 
 
