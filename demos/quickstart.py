@@ -506,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-dist", type=float, default=d.target_dist, help="augmentation: person size in the crop")
     g.add_argument("--scale-min", type=float, default=d.scale_min, help="augmentation: random scale, lower bound")
     g.add_argument("--scale-max", type=float, default=d.scale_max, help="augmentation: random scale, upper bound")
+    g.add_argument("--max-rotation", type=float, default=d.max_rotation,
+                   help="augmentation: random rotation bound, degrees")
     g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers")
     g.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed")
@@ -529,7 +531,8 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             train_images=args.train_images, val_images=args.val_images,
                             train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
                             batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
-                            scale_min=args.scale_min, scale_max=args.scale_max, workers=args.workers,
+                            scale_min=args.scale_min, scale_max=args.scale_max, max_rotation=args.max_rotation,
+                            workers=args.workers,
                             threads=args.threads, seed=args.seed,
                             eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
                             bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,

@@ -99,6 +99,10 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     from train.synthetic import SYNTHETIC_RECIPE, SyntheticRecipe
 
     qs = QuickstartConfig()
+    from demos.quickstart import build_parser as quickstart_parser, config_from_args as quickstart_config
+
+    assert quickstart_config(quickstart_parser().parse_args([])) == qs  # the CLI's defaults are the recipe's
+    assert quickstart_config(quickstart_parser().parse_args(["--max-rotation", "7"])).max_rotation == 7
     for f in dataclasses.fields(SyntheticRecipe):
         if f.name in ("scene", "val_images", "eval_height"):
             continue
