@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from ov_inference.decoder import DecoderOptions
+from ov_inference.cli_options import add_decoder_arguments, decoder_options
 
 __all__ = ["build_parser", "main"]
 
@@ -40,12 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lightweight OpenPose demo: draws skeletons (left/right in distinct colours), person ids with "
                     "--track, FPS, latency, people count and CPU load (Linux). Shows a window when a display exists "
                     "(Esc quits, p pauses), writes an annotated video or images with --output, serves a web live "
-                    "view with --serve. Open Model Zoo demo spellings are accepted: -m, -i, -o, -d, -t / --prob_threshold, "
-                    "--tsize, -nireq, -nstreams, -nthreads, -limit, --no_show, --output_resolution, -r.",
+                    "view with --serve. Open Model Zoo demo spellings are accepted: -m, -i, -o, -d, "
+                    "-t / --prob_threshold, --tsize, -nireq, -nstreams, -nthreads, -limit, --no_show, "
+                    "--output_resolution, -r.",
     )
     p.add_argument("--model", "-m", required=True, help="OpenVINO IR .xml (this project's or Open Model Zoo "
                    "human-pose-estimation-0001)")
-    p.add_argument("--input", "-i", required=True, help="camera id (0), video file, image, folder of images or a quoted glob")
+    p.add_argument("--input", "-i", required=True,
+                   help="camera id (0), video file, image, folder of images or a quoted glob")
     p.add_argument("--output", "-o", default=None, help="annotated video (.mp4/.avi/.mkv/.mov) or a folder for images")
     p.add_argument("--track", action="store_true", help="stable person ids across frames (video / camera; "
                    "ignored for images)")
@@ -54,12 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", type=int, default=None, metavar="PORT",
                    help="serve the annotated stream and live stats at http://HOST:PORT/")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1, this machine only)")
-    p.add_argument("--height", "--tsize", type=int, default=256, help="network input height in pixels, a multiple of 8 "
-                   "(256 live, 368 accurate)")
+    p.add_argument("--height", "--tsize", type=int, default=256,
+                   help="network input height in pixels, a multiple of 8 (256 live, 368 accurate)")
     p.add_argument("--precision", choices=("f32", "bf16", "f16", "default"), default="default",
                    help="execution precision (default: the device's; FP32 IRs run in bf16 on CPUs that have it)")
     p.add_argument("--device", "-d", default="CPU", help="OpenVINO device (default CPU)")
-    p.add_argument("--no-window", "--no_show", action="store_true", help="never open a window, even when a display exists")
+    p.add_argument("--no-window", "--no_show", action="store_true",
+                   help="never open a window, even when a display exists")
     p.add_argument("--max-frames", type=_count(0), default=None, metavar="N",
                    help="stop after this many input frames")
     p.add_argument("--loop", action="store_true",
@@ -72,13 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "plugin's choice)")
     p.add_argument("--streams", "-nstreams", type=_count(1), default=None, metavar="N",
                    help="OpenVINO NUM_STREAMS: parallel inference streams (default: the performance hint's choice)")
-    p.add_argument("--peak-threshold", "-t", "--prob_threshold", type=float, default=DecoderOptions.peak_threshold,
-                   metavar="T", help="decoder: minimum heatmap value of a keypoint (default %(default)s)")
-    p.add_argument("--min-keypoints", type=_count(1), default=DecoderOptions.min_keypoints, metavar="N",
-                   help="decoder: people with fewer keypoints are dropped (default %(default)s)")
-    p.add_argument("--flip", action="store_true",
-                   help="accuracy mode: also infer each frame's mirror image (one batch-2 inference, about twice the "
-                        "compute) and average the maps")
+    add_decoder_arguments(p)
     p.add_argument("--output-limit", "-limit", type=_count(0), default=0, metavar="N",
                    help="write at most N frames to --output (0 = all, the default); without a window, --serve or "
                         "--raw the demo stops there")
@@ -105,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.height < 8 or args.height % 8:
         build_parser().error(f"--height must be a positive multiple of 8, got {args.height}")
     try:
-        decoder = DecoderOptions(peak_threshold=args.peak_threshold, min_keypoints=args.min_keypoints)
+        decoder = decoder_options(args)
     except ValueError as exc:
         build_parser().error(str(exc))
     options = DemoOptions(

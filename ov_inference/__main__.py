@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
-from ov_inference.decoder import DecoderOptions
+from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.progress import Progress
@@ -66,13 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
     p.add_argument("--requests", type=int, default=None,
                    help="infer requests in flight (default: the device's optimal number)")
-    p.add_argument("--peak-threshold", type=float, default=DecoderOptions.peak_threshold,
-                   help="decoder: minimum heatmap value of a keypoint (default %(default)s)")
-    p.add_argument("--min-keypoints", type=int, default=DecoderOptions.min_keypoints,
-                   help="decoder: people with fewer keypoints are dropped (default %(default)s)")
-    p.add_argument("--flip", action="store_true",
-                   help="accuracy mode: also infer each frame's mirror image (one batch-2 inference, about twice the "
-                        "compute) and average the maps (test-time augmentation)")
+    add_decoder_arguments(p)
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
     shown = p.add_mutually_exclusive_group()
@@ -120,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_json not in (None, "-"):
         RecordWriter.check_path(args.output_json)  # fail before loading anything, not after the run
     precision = None if args.precision == "default" else args.precision
-    decoder = DecoderOptions(peak_threshold=args.peak_threshold, min_keypoints=args.min_keypoints)  # ValueError: exit 2
+    decoder = decoder_options(args)  # ValueError: exit 2
     estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
                               performance_hint=args.hint, decoder_options=decoder, flip=args.flip)
     source = open_source(args.input)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ov_inference import Pose, RecordWriter, SourceError, frame_record, open_source, to_bgr
+from ov_inference import DecoderOptions, Pose, RecordWriter, SourceError, frame_record, open_source, to_bgr
 from ov_inference.__main__ import main
 from ov_inference.sources import ImageSource, VideoSource
 from test_runtime_support import save, tiny_pose_model
@@ -448,3 +448,14 @@ def test_cli_progress_flag_without_tqdm(tmp_path, tiny_xml, image_dir, monkeypat
     assert main(["--model", str(tiny_xml), "--input", str(image_dir), "--progress", "--height", "64"]) == 0
     err = capsys.readouterr().err
     assert "1/3 frames (33%)" in err and "3/3 frames (100%)" in err and "(1 unreadable)" in err
+
+
+def test_decoder_options_are_the_same_flags_as_the_demo():
+    """lwpose-infer and lwpose-demo share the decoder flags (ov_inference.cli_options), OMZ's -t included."""
+    from demos.__main__ import build_parser as demo_parser
+    from ov_inference.__main__ import build_parser as infer_parser
+    from ov_inference.cli_options import decoder_options
+
+    for parser in (infer_parser(), demo_parser()):
+        args = parser.parse_args(["--model", "m.xml", "--input", "0", "-t", "0.3", "--min-keypoints", "5", "--flip"])
+        assert decoder_options(args) == DecoderOptions(peak_threshold=0.3, min_keypoints=5) and args.flip
