@@ -532,8 +532,7 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
                             batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
                             scale_min=args.scale_min, scale_max=args.scale_max, max_rotation=args.max_rotation,
-                            workers=args.workers,
-                            threads=args.threads, seed=args.seed,
+                            workers=args.workers, threads=args.threads, seed=args.seed,
                             eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
                             bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
                             progress=not args.quiet)
