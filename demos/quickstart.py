@@ -92,6 +92,8 @@ class QuickstartConfig:
     center_jitter: float = SYNTHETIC_RECIPE.center_jitter
     max_rotation: float = SYNTHETIC_RECIPE.max_rotation
     foreground_weight: float = SYNTHETIC_RECIPE.foreground_weight
+    weight_decay: float = SYNTHETIC_RECIPE.weight_decay
+    ema_decay: float = SYNTHETIC_RECIPE.ema_decay
     workers: int = 0
     threads: int | None = 2
     seed: int = 0
@@ -106,8 +108,9 @@ class QuickstartConfig:
     def train_key(self) -> str:
         """Hash of everything that determines the trained model (the cache key of the run folder)."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
-                "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist", "scale_min",
-                "scale_max", "center_jitter", "max_rotation", "foreground_weight", "seed")
+                "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist",
+                "scale_min", "scale_max", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
+                "ema_decay", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
 
@@ -178,7 +181,8 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
     tc = TrainConfig(train_ann=data["train"][0], train_images=data["train"][1], out_dir=run,
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
                      lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter, max_rotation=cfg.max_rotation,
-                     foreground_weight=cfg.foreground_weight,
+                     foreground_weight=cfg.foreground_weight, weight_decay=cfg.weight_decay,
+                     ema_decay=cfg.ema_decay,
                      milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters, lr_schedule=cfg.lr_schedule,
                      amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
@@ -452,7 +456,8 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
             rec["note"] = f"{len(photos)} photos" + (f", AP on {ann.name}" if ann is not None else "")
         select = val
         if val is not None:
-            notes.append("few annotated photos: the INT8 head policy is chosen on the same photos the AP is reported on")
+            notes.append("few annotated photos: the INT8 head policy is chosen on the same photos the AP is "
+                         "reported on")
         if len(photos) < 50:
             notes.append(f"INT8 calibrated on only {len(photos)} photos; give --images DIR with more for a better INT8")
     with steps.step("convert to IR FP32 + INT8") as rec:
@@ -487,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=d.out, help="report folder")
     p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help="cache of generated data, training runs and IRs")
-    p.add_argument("--checkpoint", type=Path, default=None, help="use this checkpoint (published layout), skip training")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="use this checkpoint (published layout), skip training")
     p.add_argument("--allow-unsafe-checkpoint", action="store_true",
                    help="load a checkpoint that torch.load(weights_only=True) refuses with full unpickling; only for "
                    "files you trust (unpickling can run code)")
@@ -508,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale-max", type=float, default=d.scale_max, help="augmentation: random scale, upper bound")
     g.add_argument("--max-rotation", type=float, default=d.max_rotation,
                    help="augmentation: random rotation bound, degrees")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam L2 decay of the conv weights")
+    g.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
+                   help="evaluate and save a moving average of the weights with this decay (0: off)")
     g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers")
     g.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed")
@@ -532,7 +541,8 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
                             batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
                             scale_min=args.scale_min, scale_max=args.scale_max, max_rotation=args.max_rotation,
-                            workers=args.workers, threads=args.threads, seed=args.seed,
+                            weight_decay=args.weight_decay, ema_decay=args.ema, workers=args.workers,
+                            threads=args.threads, seed=args.seed,
                             eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
                             bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
                             progress=not args.quiet)

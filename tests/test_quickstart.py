@@ -7,7 +7,8 @@ import pytest
 from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, QuickstartConfig, _convert, _synthetic_data, _train, main
 
 TINY = ["--train-images", "12", "--val-images", "4", "--max-iters", "2", "--crop-size", "128", "--batch-size", "2",
-        "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--bench-rounds", "1", "--workers", "0", "--quiet"]
+        "--calib-size", "6", "--clip-frames", "6", "--bench-seconds", "0.2", "--bench-rounds", "1", "--workers", "0",
+        "--quiet"]
 
 
 @pytest.fixture()
@@ -103,6 +104,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
 
     assert quickstart_config(quickstart_parser().parse_args([])) == qs  # the CLI's defaults are the recipe's
     assert quickstart_config(quickstart_parser().parse_args(["--max-rotation", "7"])).max_rotation == 7
+    assert quickstart_config(quickstart_parser().parse_args(["--ema", "0.99"])).ema_decay == 0.99
     for f in dataclasses.fields(SyntheticRecipe):
         if f.name in ("scene", "val_images", "eval_height"):
             continue
@@ -128,11 +130,15 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
             tc.lr_schedule, tc.target_dist, tc.scale_range, tc.center_jitter, tc.max_rotation, tc.foreground_weight,
-            tc.seed) == (
+            tc.weight_decay, tc.ema_decay, tc.seed) == (
         r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.lr_schedule,
-        r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.max_rotation, r.foreground_weight, 0)
+        r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.max_rotation, r.foreground_weight,
+        r.weight_decay, r.ema_decay, 0)
     assert config_from_args(build_parser().parse_args(
         bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2, seed=3))).seed == 3
+    fixed = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2,
+                                                                               max_iters=50)))
+    assert (fixed.max_iters, fixed.time_limit, tc.max_iters, tc.time_limit) == (50, None, None, 60)
     # ... and the quickstart's own training run gets the same configuration
     import train.trainer
 
@@ -147,7 +153,8 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         _train(dataclasses.replace(qs, runs_dir=tmp_path), {"train": (Path("a.json"), Path("img"))}, {})
     qc = got.value.args[0]
     for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
-                 "target_dist", "scale_range", "center_jitter", "max_rotation", "foreground_weight", "amp"):
+                 "target_dist", "scale_range", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
+                 "ema_decay", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name
 
 

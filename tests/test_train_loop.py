@@ -213,6 +213,13 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
         train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--batch-size", "999",
                     "--workers", "0"])
     assert "lower --batch-size" in capsys.readouterr().err
+    for flag, value, message in (("--time-limit", "0", "--time-limit must be a positive"),
+                                 ("--max-iters", "0", "--max-iters must be at least 1")):
+        with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
+            train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), flag, value,
+                        "--out-dir", str(tmp_path / "never")])
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "never").exists()
     out = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--weights-only" in out.stdout and "torchrun" in out.stdout
 

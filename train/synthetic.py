@@ -122,11 +122,16 @@ class SyntheticRecipe:
     amp: bool = True
     #: with ``lr_schedule="step"``: lr x 0.333 after these epochs (an epoch: one crop per person of the
     #: ``train_images``, ~200 iterations at batch 8): three steps, the first at about 35 % of a 10-minute run with
-    #: bf16 steps, so that slower machines still decay within the budget (9, 14, 19 and 11, 17 ended level at 6e-3: 0.435 and 0.428).
+    #: bf16 steps, so that slower machines still decay within the budget (9, 14, 19 and 11, 17 ended level at
+    #: 6e-3: 0.435 and 0.428).
     milestones: tuple[int, ...] = (9, 14, 19)
     #: ``linear``: decay to zero at the end of the time budget (:func:`train.optim.budget_factor`); ``step``:
     #: MultiStepLR at ``milestones``. Same data, 10 minutes, mean AP over 800 held-out images: 0.509 vs 0.455.
     lr_schedule: str = "linear"
+    #: Adam's L2 weight decay of the conv weights (the paper's 5e-4; depthwise, BN and biases are never decayed)
+    weight_decay: float = 5e-4
+    #: decay of an exponential moving average of the weights, evaluated and saved instead of them (0: off)
+    ema_decay: float = 0.0
 
 
 #: The default synthetic recipe.
@@ -267,8 +272,9 @@ def _pose(rng: np.random.Generator, body_h: float, feet: np.ndarray) -> dict:
     # Head: centre above the neck, face features from 3D offsets on a sphere of radius r.
     r = rng.uniform(0.06, 0.072) * u
     head = neck - down * (0.11 * u)
-    for name, lat, fwd, up in (("nose", 0.0, 1.0, -0.15), ("left_eye", 0.38, 0.85, 0.2), ("right_eye", -0.38, 0.85, 0.2),
-                               ("left_ear", 0.97, 0.0, 0.05), ("right_ear", -0.97, 0.0, 0.05)):
+    for name, lat, fwd, up in (("nose", 0.0, 1.0, -0.15), ("left_eye", 0.38, 0.85, 0.2),
+                               ("right_eye", -0.38, 0.85, 0.2), ("left_ear", 0.97, 0.0, 0.05),
+                               ("right_ear", -0.97, 0.0, 0.05)):
         x, z = project(lat * r, fwd * r)
         k[_K[name]] = head + side * x - down * (up * r)
         depth[_K[name]] = z / r  # relative to the head centre, in head radii

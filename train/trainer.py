@@ -262,6 +262,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) training as configured; returns a :class:`TrainResult` (on every rank)."""
     from tqdm import tqdm
 
+    if cfg.time_limit is not None and not cfg.time_limit > 0:
+        raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
+    if cfg.max_iters is not None and cfg.max_iters < 1:
+        raise ValueError(f"--max-iters must be at least 1, got {cfg.max_iters}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = _dist_setup(cfg)
