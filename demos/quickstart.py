@@ -564,7 +564,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.train_minutes > 0:
+        parser.error(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
+    if args.max_iters is not None and args.max_iters < 1:
+        parser.error(f"--max-iters must be at least 1, got {args.max_iters}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:

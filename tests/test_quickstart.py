@@ -88,6 +88,12 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert "missing.pth does not exist" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "is not a folder" in capsys.readouterr().err
+    for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
+                                 ("--max-iters", "-1", "--max-iters must be at least 1")):
+        with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
+            main(["--out", str(tmp_path / "r0"), "--runs-dir", str(tmp_path / "cache0"), flag, value, "--quiet"])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+        assert not (tmp_path / "cache0").exists() and not (tmp_path / "r0").exists()
 
 
 def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypatch):
