@@ -11,7 +11,8 @@ and, when installed, Intel's Open Model Zoo demo decoder.
     decoder on the same maps and the ratio. Timings are noisy on a shared machine: compare the ratios.
 
 Baselines: ``reference`` is the original repository's decoder (``benchmarks/reference_decoder.py``, re-implemented);
-``omz`` is the Open Model Zoo Python demo's ``OpenPoseDecoder`` run as that demo runs it (``benchmarks/omz_decoder.py``),
+``omz`` is the Open Model Zoo Python demo's ``OpenPoseDecoder`` run as that demo runs it
+(``benchmarks/omz_decoder.py``),
 measured only when its package is installed: ``.venv/bin/pip install --no-deps openvino-model-api==0.2.5``.
 
 Run from the project root: ``python benchmarks/bench_decoder.py [--json] [--no-omz]``.

@@ -17,9 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lwpose-convert", description=__doc__.split("\n")[0].split(": ", 1)[-1],
         epilog="Writes D/FP32/<name>.xml, D/FP16/<name>.xml, D/INT8/<name>.xml, D/<name>.onnx and D/report.json; "
-               "exits 1 on bad input, 2 when the FP32 IR differs from PyTorch by more than 1e-4 (nothing written) and 3 "
-               "when the INT8 IR was written but is outside the accuracy budget (--max-drop with a validation set, "
-               "else --min-peak-f1).")
+               "exits 1 on bad input, 2 when the FP32 IR differs from PyTorch by more than 1e-4 (nothing written) "
+               "and 3 when the INT8 IR was written but is outside the accuracy budget (--max-drop with a validation "
+               "set, else --min-peak-f1).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (published layout or a bare state dict)")
     src.add_argument("--onnx", type=Path, help="ONNX file of this network (float normalized NCHW input)")

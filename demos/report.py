@@ -64,11 +64,12 @@ def render_markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r['name']} | {_fmt(r.get('execution_precision'))} | {_fmt(r.get('ap'), 1, 100)} | "
-                         f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | {_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
-        lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the network "
-                  "alone on this machine; latency = one synchronous inference. Execution precision = the CPU plugin's "
-                  "INFERENCE_PRECISION_HINT, the type of the floating-point layers (an INT8 IR runs its quantized "
-                  "layers in int8).", ""]
+                         f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | "
+                         f"{_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
+        lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the "
+                  "network alone on this machine; latency = one synchronous inference. Execution precision = "
+                  "the CPU plugin's INFERENCE_PRECISION_HINT, the type of the floating-point layers (an INT8 IR "
+                  "runs its quantized layers in int8).", ""]
     if report.get("targets"):
         lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]
         for t in report["targets"]:
@@ -82,7 +83,8 @@ def render_markdown(report: dict) -> str:
         lines += ["## Training", "", f"{t['iterations']} iterations (batch {t.get('batch_size')}, crop "
                   f"{t.get('crop_size')}) in {_fmt(t.get('train_seconds'))} s = {_fmt(t.get('seconds_per_iter'), 2)} s "
                   f"per iteration, final loss {_fmt(t.get('last_loss'), 2)}"
-                  + (f"; reused from the cache `{t['run']}`." if t.get("cached") else f"; run folder `{t['run']}`."), ""]
+                  + (f"; reused from the cache `{t['run']}`." if t.get("cached")
+                     else f"; run folder `{t['run']}`."), ""]
     if report.get("decode"):
         d = report["decode"]
         lines += ["## Decoding", "", f"Median decode time {_fmt(d.get('decode_ms_p50'), 2, 1, ' ms')}, "

@@ -43,8 +43,8 @@ import numpy as np
 from pose_format import (FLIP_PERMUTATION_18, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS, STRIDE,
                          LetterboxMeta, cell_centers, map_to_image, map_to_input)
 
-__all__ = ["MULTISCALE_SCALES", "MapPrediction", "content_width", "mirror_content", "scaled_height", "flip_heatmap_channels",
-           "flip_paf_channels", "flip_maps_back", "resample_maps", "merge_predictions"]
+__all__ = ["MULTISCALE_SCALES", "MapPrediction", "content_width", "mirror_content", "scaled_height",
+           "flip_heatmap_channels", "flip_paf_channels", "flip_maps_back", "resample_maps", "merge_predictions"]
 
 #: The scales of the original repository's ``val.py --multiscale`` (times the base input height).
 MULTISCALE_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)

@@ -59,7 +59,8 @@ FLIP_PERMUTATION_18: tuple[int, ...] = tuple(
 )
 
 #: COCO OKS sigmas, re-ordered to our 18 keypoints (neck: mean of the shoulders' sigma).
-_COCO_SIGMAS_17 = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+_COCO_SIGMAS_17 = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
+                           ) / 10.0
 COCO_SIGMAS_18: np.ndarray = np.array([_COCO_SIGMAS_17[c] if c >= 0 else _COCO_SIGMAS_17[5] for c in TO_COCO17])
 
 

@@ -87,7 +87,8 @@ def test_other_architecture_is_refused_with_key_names(tmp_path):
     other = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Linear(8, 2))
     path = tmp_path / "other.pth"
     torch.save({"state_dict": other.state_dict()}, path)
-    with pytest.raises(CheckpointError, match=r"not a PoseEstimationWithMobileNet checkpoint.*unexpected keys: 0\.weight"):
+    with pytest.raises(CheckpointError,
+                       match=r"not a PoseEstimationWithMobileNet checkpoint.*unexpected keys: 0\.weight"):
         load_model(path)
 
 

@@ -13,15 +13,10 @@ import torch
 from torch import nn
 
 from train.checkpoint import unwrap_model
+from train.hyperparams import BASE_LR, GAMMA, MILESTONES, WEIGHT_DECAY
 
 __all__ = ["BASE_LR", "WEIGHT_DECAY", "MILESTONES", "GAMMA", "param_groups", "make_optimizer", "make_scheduler",
            "apply_warmup", "LR_SCHEDULES", "budget_factor", "apply_budget_decay"]
-
-BASE_LR = 4e-5
-WEIGHT_DECAY = 5e-4
-#: MultiStepLR milestones (epochs) and factor of the paper's schedule.
-MILESTONES = (100, 200, 260)
-GAMMA = 0.333
 
 
 def _params(module: nn.Module, predicate: Callable[[nn.Module, str], bool]) -> Iterator[nn.Parameter]:

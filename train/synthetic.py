@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from pose_format import COCO17_NAMES
+from train.hyperparams import WEIGHT_DECAY
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class SyntheticRecipe:
     #: MultiStepLR at ``milestones``. Same data, 10 minutes, mean AP over 800 held-out images: 0.509 vs 0.455.
     lr_schedule: str = "linear"
     #: Adam's L2 weight decay of the conv weights (the paper's 5e-4; depthwise, BN and biases are never decayed)
-    weight_decay: float = 5e-4
+    weight_decay: float = WEIGHT_DECAY
     #: decay of an exponential moving average of the weights, evaluated and saved instead of them (0: off)
     ema_decay: float = 0.0
 
