@@ -10,17 +10,21 @@ RUNTIME_MODULES = [
 ]
 
 
-def test_import_ov_inference_does_not_import_torch():
-    code = ("import sys, importlib\n"
-            f"for name in {RUNTIME_MODULES!r}:\n"
-            "    importlib.import_module(name)\n"
-            "heavy = sorted(m for m in ('torch', 'nncf', 'onnx', 'pycocotools', 'train', 'convert')\n"
-            "               if m in sys.modules)\n"
-            "assert not heavy, heavy\n"
-            "print('ok')\n")
+def _run_fresh(code: str) -> None:
+    """Run ``code`` in a fresh interpreter; it must succeed and print ``ok``."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_import_ov_inference_does_not_import_torch():
+    _run_fresh("import sys, importlib\n"
+               f"for name in {RUNTIME_MODULES!r}:\n"
+               "    importlib.import_module(name)\n"
+               "heavy = sorted(m for m in ('torch', 'nncf', 'onnx', 'pycocotools', 'train', 'convert')\n"
+               "               if m in sys.modules)\n"
+               "assert not heavy, heavy\n"
+               "print('ok')\n")
 
 
 def test_public_api_is_what_all_says():
@@ -44,12 +48,9 @@ def test_every_runtime_module_all_is_true():
 
 def test_synthetic_generator_and_recipe_do_not_import_torch():
     """Generating synthetic people (and reading its recipe, with the paper's constants) needs no torch."""
-    code = ("import sys\n"
-            "from train.synthetic import SYNTHETIC_RECIPE\n"
-            "from train.hyperparams import WEIGHT_DECAY\n"
-            "assert SYNTHETIC_RECIPE.weight_decay == WEIGHT_DECAY\n"
-            "assert 'torch' not in sys.modules\n"
-            "print('ok')\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
+    _run_fresh("import sys\n"
+               "from train.synthetic import SYNTHETIC_RECIPE\n"
+               "from train.hyperparams import WEIGHT_DECAY\n"
+               "assert SYNTHETIC_RECIPE.weight_decay == WEIGHT_DECAY\n"
+               "assert 'torch' not in sys.modules\n"
+               "print('ok')\n")
