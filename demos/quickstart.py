@@ -93,6 +93,7 @@ class QuickstartConfig:
     max_rotation: float = SYNTHETIC_RECIPE.max_rotation
     foreground_weight: float = SYNTHETIC_RECIPE.foreground_weight
     weight_decay: float = SYNTHETIC_RECIPE.weight_decay
+    adam_beta2: float = SYNTHETIC_RECIPE.adam_beta2
     ema_decay: float = SYNTHETIC_RECIPE.ema_decay
     workers: int = 0
     threads: int | None = 2
@@ -110,7 +111,7 @@ class QuickstartConfig:
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
                 "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist",
                 "scale_min", "scale_max", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
-                "ema_decay", "seed")
+                "adam_beta2", "ema_decay", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
 
@@ -182,7 +183,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
                      crop_size=cfg.crop_size, batch_size=cfg.batch_size, base_lr=cfg.lr,
                      lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter, max_rotation=cfg.max_rotation,
                      foreground_weight=cfg.foreground_weight, weight_decay=cfg.weight_decay,
-                     ema_decay=cfg.ema_decay,
+                     adam_beta2=cfg.adam_beta2, ema_decay=cfg.ema_decay,
                      milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters, lr_schedule=cfg.lr_schedule,
                      amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
@@ -515,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-rotation", type=float, default=d.max_rotation,
                    help="augmentation: random rotation bound, degrees")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam L2 decay of the conv weights")
+    g.add_argument("--adam-beta2", type=float, default=d.adam_beta2, help="Adam's second-moment decay (beta1 0.9)")
     g.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
                    help="evaluate and save a moving average of the weights with this decay (0: off)")
     g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers")
@@ -541,7 +543,8 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             train_minutes=args.train_minutes, max_iters=args.max_iters, crop_size=args.crop_size,
                             batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
                             scale_min=args.scale_min, scale_max=args.scale_max, max_rotation=args.max_rotation,
-                            weight_decay=args.weight_decay, ema_decay=args.ema, workers=args.workers,
+                            weight_decay=args.weight_decay, adam_beta2=args.adam_beta2, ema_decay=args.ema,
+                            workers=args.workers,
                             threads=args.threads, seed=args.seed,
                             eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,
                             bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
@@ -570,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
     if args.max_iters is not None and args.max_iters < 1:
         parser.error(f"--max-iters must be at least 1, got {args.max_iters}")
+    if not 0.0 <= args.adam_beta2 < 1.0:
+        parser.error(f"--adam-beta2 must be in [0, 1), got {args.adam_beta2}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:

@@ -89,7 +89,8 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "is not a folder" in capsys.readouterr().err
     for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
-                                 ("--max-iters", "-1", "--max-iters must be at least 1")):
+                                 ("--max-iters", "-1", "--max-iters must be at least 1"),
+                                 ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)")):
         with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
             main(["--out", str(tmp_path / "r0"), "--runs-dir", str(tmp_path / "cache0"), flag, value, "--quiet"])
         assert stop.value.code == 2 and message in capsys.readouterr().err
@@ -136,10 +137,10 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     r = SYNTHETIC_RECIPE
     assert (tc.crop_size, tc.batch_size, tc.base_lr, tc.lr_multipliers, tc.warmup_iters, tc.milestones,
             tc.lr_schedule, tc.target_dist, tc.scale_range, tc.center_jitter, tc.max_rotation, tc.foreground_weight,
-            tc.weight_decay, tc.ema_decay, tc.seed) == (
+            tc.weight_decay, tc.adam_beta2, tc.ema_decay, tc.seed) == (
         r.crop_size, r.batch_size, r.lr, r.lr_multipliers, r.warmup_iters, r.milestones, r.lr_schedule,
         r.target_dist, (r.scale_min, r.scale_max), r.center_jitter, r.max_rotation, r.foreground_weight,
-        r.weight_decay, r.ema_decay, 0)
+        r.weight_decay, r.adam_beta2, r.ema_decay, 0)
     assert config_from_args(build_parser().parse_args(
         bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2, seed=3))).seed == 3
     fixed = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2,
@@ -160,7 +161,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     qc = got.value.args[0]
     for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
                  "target_dist", "scale_range", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
-                 "ema_decay", "amp"):
+                 "adam_beta2", "ema_decay", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name
 
 

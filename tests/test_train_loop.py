@@ -74,6 +74,8 @@ def test_optimizer_groups_follow_the_paper():
     opt = make_optimizer(model, 4e-5)
     decayed = [g for g in opt.param_groups if g["name"] == "backbone.conv.weight"][0]
     assert decayed["weight_decay"] == 5e-4 and decayed["lr"] == 4e-5
+    assert all(g["betas"] == (0.9, 0.999) for g in opt.param_groups)  # the paper's (PyTorch's default)
+    assert all(g["betas"] == (0.9, 0.99) for g in make_optimizer(model, 4e-5, beta2=0.99).param_groups)
     assert opt.defaults["fused"]  # CPU parameters: the fused Adam step
     reference = torch.optim.Adam(param_groups(model, 4e-5), lr=4e-5, weight_decay=5e-4)
     for p in model.parameters():
@@ -108,12 +110,13 @@ def _cfg(tiny_data, out, **kw):
 
 
 def test_train_resume_and_restarts(tiny_data, tmp_path):
-    first = train(_cfg(tiny_data, tmp_path / "a"))
+    first = train(_cfg(tiny_data, tmp_path / "a", adam_beta2=0.95))
     assert first.iteration == 2 and len(first.val_curve) == 1 and 0 <= first.val_curve[0]["AP"] <= 1
     ck = tmp_path / "a" / "checkpoint_iter_2.pth"
     raw = read_checkpoint(ck)
     assert set(CHECKPOINT_KEYS) <= set(raw) and raw["iter"] == 2
     assert len(raw["optimizer"]["param_groups"]) == len(param_groups(PoseEstimationWithMobileNet()))
+    assert all(tuple(g["betas"]) == (0.9, 0.95) for g in raw["optimizer"]["param_groups"])  # adam_beta2 reached Adam
     rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
     assert [r["kind"] for r in rows] == ["train", "train", "val"] and float(rows[0]["loss"]) > 0
 
@@ -214,7 +217,8 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
                     "--workers", "0"])
     assert "lower --batch-size" in capsys.readouterr().err
     for flag, value, message in (("--time-limit", "0", "--time-limit must be a positive"),
-                                 ("--max-iters", "0", "--max-iters must be at least 1")):
+                                 ("--max-iters", "0", "--max-iters must be at least 1"),
+                                 ("--adam-beta2", "1.5", "--adam-beta2 must be in [0, 1)")):
         with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
             train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), flag, value,
                         "--out-dir", str(tmp_path / "never")])

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
-from train.optim import BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
+from train.optim import ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
 from train.trainer import TrainConfig as TC
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--lr", type=float, default=BASE_LR, help=f"base learning rate (default {BASE_LR})")
     o.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
                    help=f"weight decay (default {WEIGHT_DECAY})")
+    o.add_argument("--adam-beta2", type=float, default=ADAM_BETA2,
+                   help=f"Adam's second-moment decay; beta1 stays 0.9 (default {ADAM_BETA2})")
     o.add_argument("--uniform-lr", dest="lr_multipliers", action="store_false",
                    help="every parameter group at the base lr (default: the paper's x2 / x4 / x8 group multipliers)")
     o.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
@@ -112,7 +114,8 @@ def config_from_args(args: argparse.Namespace):
         train_ann=args.train_ann, train_images=args.train_images, out_dir=args.out_dir, val_ann=args.val_ann,
         val_images=args.val_images, val_after=args.val_after, val_height=args.val_height,
         val_max_images=args.val_max_images, crop_size=args.crop_size, batch_size=args.batch_size, base_lr=args.lr,
-        weight_decay=args.weight_decay, lr_multipliers=args.lr_multipliers, ema_decay=args.ema,
+        weight_decay=args.weight_decay, adam_beta2=args.adam_beta2, lr_multipliers=args.lr_multipliers,
+        ema_decay=args.ema,
         foreground_weight=args.foreground_weight, epochs=args.epochs, milestones=tuple(args.milestones),
         gamma=args.gamma,
         warmup_iters=args.warmup_iters, lr_schedule=args.lr_schedule,

@@ -36,8 +36,8 @@ from train.evaluate import evaluate_model
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
 from train.ema import WeightAverage
-from train.optim import (BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY, apply_budget_decay, apply_warmup,
-                         make_optimizer, make_scheduler)
+from train.optim import (ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY, apply_budget_decay,
+                         apply_warmup, make_optimizer, make_scheduler)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class TrainConfig:
     batch_size: int = 80
     base_lr: float = BASE_LR
     weight_decay: float = WEIGHT_DECAY
+    #: Adam's second-moment decay (beta1 stays 0.9)
+    adam_beta2: float = ADAM_BETA2
     #: the paper's per-group lr multipliers (x2 biases, x4 / x8 refinement stages); False: every group at base_lr
     lr_multipliers: bool = True
     epochs: int = 280
@@ -266,6 +268,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
     if cfg.max_iters is not None and cfg.max_iters < 1:
         raise ValueError(f"--max-iters must be at least 1, got {cfg.max_iters}")
+    if not 0.0 <= cfg.adam_beta2 < 1.0:
+        raise ValueError(f"--adam-beta2 must be in [0, 1), got {cfg.adam_beta2}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = _dist_setup(cfg)
@@ -293,7 +297,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay, cfg.lr_multipliers)
+    optimizer = make_optimizer(model, cfg.base_lr, cfg.weight_decay, cfg.lr_multipliers, cfg.adam_beta2)
     scheduler = make_scheduler(optimizer, cfg.milestones if cfg.lr_schedule == "step" else (), cfg.gamma)
     iteration, epoch = 0, 0
     if resume is not None:
