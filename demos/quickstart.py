@@ -37,6 +37,7 @@ from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
                "(or pip install -e '.[train,convert,demos]')")
 try:
+    from train.hyperparams import check_run_settings
     from train.synthetic import SYNTHETIC_RECIPE
 except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
     raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
@@ -571,10 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.train_minutes > 0:
         parser.error(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
-    if args.max_iters is not None and args.max_iters < 1:
-        parser.error(f"--max-iters must be at least 1, got {args.max_iters}")
-    if not 0.0 <= args.adam_beta2 < 1.0:
-        parser.error(f"--adam-beta2 must be in [0, 1), got {args.adam_beta2}")
+    try:
+        check_run_settings(args.max_iters, args.adam_beta2)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:

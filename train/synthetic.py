@@ -77,7 +77,6 @@ class SyntheticConfig:
             raise ValueError(f"need 0 <= min <= max distractors, got {self.distractors}")
 
 
-
 @dataclass(frozen=True)
 class SyntheticRecipe:
     """The training recipe for synthetic people (from scratch, on this project's 2-core CPU budget).

@@ -33,6 +33,7 @@ from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_bac
 from train.dataset import CocoPoseDataset
 from train.evaluate import TABLE_STATS as _VAL_STATS
 from train.evaluate import evaluate_model
+from train.hyperparams import check_run_settings
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
 from train.ema import WeightAverage
@@ -266,10 +267,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     if cfg.time_limit is not None and not cfg.time_limit > 0:
         raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
-    if cfg.max_iters is not None and cfg.max_iters < 1:
-        raise ValueError(f"--max-iters must be at least 1, got {cfg.max_iters}")
-    if not 0.0 <= cfg.adam_beta2 < 1.0:
-        raise ValueError(f"--adam-beta2 must be in [0, 1), got {cfg.adam_beta2}")
+    check_run_settings(cfg.max_iters, cfg.adam_beta2)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = _dist_setup(cfg)
