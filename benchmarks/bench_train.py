@@ -168,6 +168,7 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
         "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--warmup-iters", str(s["warmup_iters"]),
         "--epochs", str(s["epochs"]), "--milestones", *map(str, s["milestones"]), "--lr-schedule", s["lr_schedule"],
         "--weight-decay", str(s["weight_decay"]), "--adam-beta2", str(s["adam_beta2"]), "--ema", str(s["ema_decay"]),
+        "--num-refinement-stages", str(s["num_refinement_stages"]),
         "--workers", "0", "--threads", str(threads),
         *budget, "--checkpoint-after", str(val_after), "--keep-checkpoints", "1",
         "--log-after", "50", "--out-dir", str(out_dir), "--seed", str(seed),

@@ -60,12 +60,13 @@ def evaluate_ir(xml: str | Path, ann_file: str | Path, images_dir: str | Path, h
 
 def evaluate_torch(checkpoint: str | Path, ann_file: str | Path, images_dir: str | Path, height: int,
                    progress: bool = False, *, allow_unsafe: bool = False) -> dict:
-    """AP statistics of a PyTorch checkpoint (float32 on CPU) with ``train.evaluate.evaluate_model``.
+    """AP statistics of a PyTorch checkpoint (float32 on CPU, every refinement stage it holds) with
+    ``train.evaluate.evaluate_model``.
     ``allow_unsafe``: full unpickling for a trusted file that ``weights_only=True`` refuses."""
     from train import load_model
     from train.evaluate import evaluate_model
 
-    model = load_model(checkpoint, allow_unsafe=allow_unsafe)
+    model = load_model(checkpoint, None, allow_unsafe=allow_unsafe)
     stats = evaluate_model(model, ann_file, images_dir, input_height=height, progress=progress)
     return {**stats, "execution_precision": "f32"}
 
@@ -109,14 +110,15 @@ def ir_speeds(configs: dict[str, tuple[str | Path, str | None]], seconds: float 
 
 
 def torch_speed(checkpoint: str | Path, seconds: float = 2.0, *, allow_unsafe: bool = False) -> dict:
-    """PyTorch forward latency (median, ms) at the same input as :func:`ir_speed`; ``fps`` = 1000 / latency.
+    """PyTorch forward latency (median, ms; every refinement stage the checkpoint holds) at the same input as
+    :func:`ir_speed`; ``fps`` = 1000 / latency.
     ``allow_unsafe``: full unpickling for a trusted file that ``weights_only=True`` refuses."""
     import torch
 
     from convert.speed import BENCH_HEIGHT, BENCH_WIDTH
     from train import load_model
 
-    model = load_model(checkpoint, allow_unsafe=allow_unsafe)
+    model = load_model(checkpoint, None, allow_unsafe=allow_unsafe)
     x = torch.zeros(1, 3, BENCH_HEIGHT, BENCH_WIDTH)
     times = []
     with torch.no_grad():

@@ -96,6 +96,7 @@ class QuickstartConfig:
     weight_decay: float = SYNTHETIC_RECIPE.weight_decay
     adam_beta2: float = SYNTHETIC_RECIPE.adam_beta2
     ema_decay: float = SYNTHETIC_RECIPE.ema_decay
+    num_refinement_stages: int = SYNTHETIC_RECIPE.num_refinement_stages
     workers: int = 0
     threads: int | None = 2
     seed: int = 0
@@ -112,7 +113,7 @@ class QuickstartConfig:
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
                 "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist",
                 "scale_min", "scale_max", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
-                "adam_beta2", "ema_decay", "seed")
+                "adam_beta2", "ema_decay", "num_refinement_stages", "seed")
         return _digest({"kind": "quickstart-train", "version": __version__, "scene": asdict(SYNTHETIC_RECIPE.scene),
                         **{k: getattr(self, k) for k in keys}})
 
@@ -185,6 +186,7 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
                      lr_multipliers=cfg.lr_multipliers, center_jitter=cfg.center_jitter, max_rotation=cfg.max_rotation,
                      foreground_weight=cfg.foreground_weight, weight_decay=cfg.weight_decay,
                      adam_beta2=cfg.adam_beta2, ema_decay=cfg.ema_decay,
+                     num_refinement_stages=cfg.num_refinement_stages,
                      milestones=tuple(cfg.milestones), warmup_iters=cfg.warmup_iters, lr_schedule=cfg.lr_schedule,
                      amp=cfg.amp and native_bf16(),
                      target_dist=cfg.target_dist, scale_range=(cfg.scale_min, cfg.scale_max),
@@ -214,6 +216,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     pre-processed at input ``height``, the height the AP is reported at (not the convert default of 256)."""
     from convert import ConvertOptions, run_conversion
     from pose_format import sha256_file
+    from train.checkpoint import refinement_stages_in
 
     calib_id = (str(calib) if isinstance(calib, tuple)
                 else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
@@ -229,6 +232,8 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
                                            precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
+                                           num_refinement_stages=refinement_stages_in(
+                                               checkpoint, cfg.allow_unsafe_checkpoint),
                                            calib_height=height, bench_seconds=0,
                                            allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                                            progress=cfg.progress, **calib_kw, **val_kw))
@@ -394,7 +399,7 @@ def check_checkpoint(path: str | Path, allow_unsafe: bool = False) -> None:
     from train.checkpoint import CheckpointError, load_model
 
     try:
-        load_model(path, 1, "cpu", allow_unsafe=allow_unsafe)
+        load_model(path, None, "cpu", allow_unsafe=allow_unsafe)
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - anything else the loader meets is still a bad checkpoint file
@@ -518,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmentation: random rotation bound, degrees")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam L2 decay of the conv weights")
     g.add_argument("--adam-beta2", type=float, default=d.adam_beta2, help="Adam's second-moment decay (beta1 0.9)")
+    g.add_argument("--num-refinement-stages", type=int, default=d.num_refinement_stages,
+                   help="refinement stages of the trained network")
     g.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
                    help="evaluate and save a moving average of the weights with this decay (0: off)")
     g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers")
@@ -545,6 +552,7 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             batch_size=args.batch_size, lr=args.lr, target_dist=args.target_dist,
                             scale_min=args.scale_min, scale_max=args.scale_max, max_rotation=args.max_rotation,
                             weight_decay=args.weight_decay, adam_beta2=args.adam_beta2, ema_decay=args.ema,
+                            num_refinement_stages=args.num_refinement_stages,
                             workers=args.workers,
                             threads=args.threads, seed=args.seed,
                             eval_height=args.eval_height, calib_size=args.calib_size, clip_frames=args.clip_frames,

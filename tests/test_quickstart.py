@@ -161,7 +161,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     qc = got.value.args[0]
     for name in ("crop_size", "batch_size", "base_lr", "lr_multipliers", "warmup_iters", "milestones", "lr_schedule",
                  "target_dist", "scale_range", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",
-                 "adam_beta2", "ema_decay", "amp"):
+                 "adam_beta2", "ema_decay", "num_refinement_stages", "amp"):
         assert getattr(qc, name) == getattr(tc, name), name
 
 

@@ -19,6 +19,7 @@ from train import (
     load_model,
     load_weights,
     read_checkpoint,
+    refinement_stages_in,
     save_checkpoint,
 )
 from train.model import conv_dw
@@ -61,6 +62,29 @@ def test_module_prefix_and_extra_stages_dropped(seed_dir, seed_input, tmp_path, 
     assert "dropping stage(s) [1, 2]" in caplog.text
     expected = np.load(seed_dir / "expected.npz")
     np.testing.assert_allclose(_forward(model, seed_input)[-1], expected["pafs"], atol=1e-5, rtol=0)
+
+
+def test_stage_count_follows_the_file_when_asked(seed_dir, seed_input, tmp_path):
+    assert refinement_stages_in(seed_dir / "checkpoint.pth") == 1
+    # a network of the initial stage only (the synthetic recipe trains one): counted, loaded with None, and a
+    # request for more stages than the file holds says how many it holds and what to pass
+    sd = read_checkpoint(seed_dir / "checkpoint.pth")["state_dict"]
+    initial_only = {k: v for k, v in sd.items() if not k.startswith("refinement_stages.")}
+    path = tmp_path / "initial_only.pth"
+    torch.save({"state_dict": initial_only}, path)
+    assert refinement_stages_in(path) == 0 and refinement_stages_in({"module.cpm.align.0.weight": sd[
+        "cpm.align.0.weight"]}) == 0
+    model = load_model(path, num_refinement_stages=None)
+    assert model.num_refinement_stages == 0
+    expected = np.load(seed_dir / "expected.npz")
+    outputs = _forward(model, seed_input)
+    assert len(outputs) == 2
+    np.testing.assert_allclose(outputs[0], expected["stage0_heatmaps"], atol=1e-5, rtol=0)
+    with pytest.raises(CheckpointError, match=r"holds 0 refinement stage\(s\), the model has 1: load it with "
+                                              r"num_refinement_stages=0 \(--num-refinement-stages 0\)"):
+        load_model(path)
+    with pytest.raises(ValueError, match="num_refinement_stages must be an integer >= 0"):
+        PoseEstimationWithMobileNet(num_refinement_stages=-1)
 
 
 def test_missing_and_misshaped_keys_are_named(seed_dir, tmp_path):

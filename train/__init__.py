@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "unwrap_model": "train.checkpoint",
     "cpu_state_dict": "train.checkpoint",
     "strip_module_prefix": "train.checkpoint",
+    "refinement_stages_in": "train.checkpoint",
     "render_heatmaps": "train.targets",
     "render_mask": "train.targets",
     "render_pafs": "train.targets",

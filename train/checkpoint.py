@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CheckpointError", "LoadReport", "read_checkpoint", "strip_module_prefix", "filter_state_dict",
-    "load_weights", "load_model", "load_imagenet_backbone", "save_checkpoint", "IMAGENET_BACKBONE_BLOCKS",
+    "load_weights", "load_model", "load_imagenet_backbone", "refinement_stages_in", "save_checkpoint", "IMAGENET_BACKBONE_BLOCKS",
 ]
 
 #: The ImageNet MobileNet-v1 blocks ``module.model.0..11`` that map onto the backbone ``model.0..11``.
@@ -115,6 +115,15 @@ def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
     return out
 
 
+def refinement_stages_in(path_or_state: str | os.PathLike | Mapping[str, Any], allow_unsafe: bool = False) -> int:
+    """How many refinement stages a checkpoint (a file, a checkpoint dict or a bare state dict) holds: one more than
+    the highest ``refinement_stages.N`` index, 0 for a network of the initial stage only."""
+    ckpt = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state, allow_unsafe)
+    state = ckpt.get("state_dict", ckpt)
+    found = [int(m.group(1)) for m in map(_REFINEMENT_KEY.match, strip_module_prefix(state)) if m]
+    return max(found) + 1 if found else 0
+
+
 def filter_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module,
                       ) -> tuple[dict[str, torch.Tensor], LoadReport]:
     """Match a (prefix-stripped) state dict against ``model``: returns the loadable tensors and a report.
@@ -174,24 +183,32 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
             raise CheckpointError(f"{where} is not a {type(model).__name__} checkpoint (no key matches): "
                                   + "; ".join(problems))
         if not allow_partial:
-            hint = (". Pass allow_partial=True (--allow-partial) to load the matching keys only" if partial_hint
-                    else "; a checkpoint with fewer refinement stages than asked? (num_refinement_stages)"
-                    if report.missing and not report.mismatched else "")
+            held = refinement_stages_in(state)
+            asked = len(getattr(model, "refinement_stages", []))
+            fewer = (f"; the file holds {held} refinement stage(s), the model has {asked}: load it with "
+                     f"num_refinement_stages={held} (--num-refinement-stages {held})"
+                     if report.missing and not report.mismatched and held < asked else "")
+            hint = fewer + (". Pass allow_partial=True (--allow-partial) to load the matching keys only"
+                            if partial_hint else "")
             raise CheckpointError(f"{where} does not match {type(model).__name__}: " + "; ".join(problems) + hint)
         log.warning("partial load from %s (%d keys loaded): %s", where, len(usable), "; ".join(problems))
     model.load_state_dict(usable, strict=False)
     return report
 
 
-def load_model(path: str | os.PathLike, num_refinement_stages: int = 1, device: str | torch.device = "cpu",
+def load_model(path: str | os.PathLike, num_refinement_stages: int | None = 1, device: str | torch.device = "cpu",
                allow_unsafe: bool = False) -> PoseEstimationWithMobileNet:
     """An eval-mode :class:`PoseEstimationWithMobileNet` with the weights of a published-layout checkpoint.
 
-    Extra refinement stages in the file are dropped (logged); missing, mis-shaped or foreign keys raise
-    :class:`CheckpointError` naming them. Loads on the CPU whatever device saved it, then moves to ``device``.
+    Extra refinement stages in the file are dropped (logged); ``num_refinement_stages=None`` keeps as many as the
+    file holds (:func:`refinement_stages_in`). Missing, mis-shaped or foreign keys raise :class:`CheckpointError`
+    naming them. Loads on the CPU whatever device saved it, then moves to ``device``.
     """
+    ckpt = read_checkpoint(path, allow_unsafe)
+    if num_refinement_stages is None:
+        num_refinement_stages = refinement_stages_in(ckpt)
     model = PoseEstimationWithMobileNet(num_refinement_stages=num_refinement_stages)
-    load_weights(model, path, allow_partial=False, allow_unsafe=allow_unsafe, partial_hint=False)
+    load_weights(model, ckpt, allow_partial=False, source=path, partial_hint=False)
     return model.to(device).eval()
 
 

@@ -45,7 +45,7 @@ class DepthwiseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled() or x.device.type != "cpu" or torch.jit.is_tracing() or torch.jit.is_scripting():
             return super().forward(x)
-        if self.stride != (1, 1) and torch.is_autocast_cpu_enabled():
+        if self.stride != (1, 1) and torch.is_autocast_enabled("cpu"):
             with torch.autocast("cpu", enabled=False):
                 return super().forward(x.float())
         n, c, h, w = x.shape
@@ -157,6 +157,9 @@ class PoseEstimationWithMobileNet(nn.Module):
     def __init__(self, num_refinement_stages: int = 1, num_channels: int = 128,
                  num_heatmaps: int = NUM_HEATMAPS, num_pafs: int = NUM_PAFS):
         super().__init__()
+        if not isinstance(num_refinement_stages, int) or num_refinement_stages < 0:
+            raise ValueError(f"num_refinement_stages must be an integer >= 0 (0: the initial stage only), "
+                             f"got {num_refinement_stages!r}")
         self.num_refinement_stages = num_refinement_stages
         self.model = nn.Sequential(
             conv(3, 32, stride=2, bias=False),

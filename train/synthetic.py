@@ -136,6 +136,8 @@ class SyntheticRecipe:
     adam_beta2: float = 0.99
     #: decay of an exponential moving average of the weights, evaluated and saved instead of them (0: off)
     ema_decay: float = 0.0
+    #: refinement stages of the trained network (the paper's default: 1)
+    num_refinement_stages: int = 1
 
 
 #: The default synthetic recipe.
