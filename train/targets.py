@@ -19,6 +19,9 @@ from pose_format import (
     cell_centers,
 )
 
+#: keypoint indices of each limb's two ends (PAF channels 2i, 2i + 1 point from the first to the second)
+_LIMB_ENDS = tuple(np.array(ends) for ends in zip(*LIMBS))
+
 #: Gaussian values below exp(-ln 100) ~ 0.01 are left at 0.
 _MAX_EXPONENT = float(np.log(100.0))
 
@@ -34,17 +37,14 @@ def render_heatmaps(keypoints: np.ndarray, map_h: int, map_w: int, sigma: float 
     out = np.zeros((NUM_HEATMAPS, map_h, map_w), dtype=np.float32)
     xs, ys = cell_centers(map_w, stride), cell_centers(map_h, stride)
     inv = 1.0 / (2.0 * sigma * sigma)
-    for k in range(NUM_KEYPOINTS):
-        pts = kpts[:, k]
-        pts = pts[pts[:, 2] > 0]
-        if len(pts) == 0:
-            continue
-        # Separable: exponent = ex[p, x] + ey[p, y]; cut where > ln 100.
-        ex = (xs[None, :] - pts[:, :1]) ** 2 * inv  # [P, W]
-        ey = (ys[None, :] - pts[:, 1:2]) ** 2 * inv  # [P, H]
-        e = ey[:, :, None] + ex[:, None, :]  # [P, H, W]
-        g = np.where(e <= _MAX_EXPONENT, np.exp(-e), 0.0).sum(axis=0)
-        np.minimum(g, 1.0, out=out[k])
+    # Separable, all people and keypoints at once: exponent[p, k, y, x] = ey[p, k, y] + ex[p, k, x]
+    ex = (xs - kpts[..., :1]) ** 2 * inv  # [P, 18, W]
+    ey = (ys - kpts[..., 1:2]) ** 2 * inv  # [P, 18, H]
+    e = ey[..., :, None] + ex[..., None, :]
+    # cut where the exponent exceeds ln 100, and where the keypoint is absent
+    keep = (e <= _MAX_EXPONENT) & (kpts[..., 2] > 0)[..., None, None]
+    g = np.where(keep, np.exp(-e), 0.0).sum(axis=0)
+    np.minimum(g, 1.0, out=out[:NUM_KEYPOINTS])
     out[NUM_KEYPOINTS] = 1.0 - out[:NUM_KEYPOINTS].max(axis=0)
     return out
 
@@ -60,32 +60,32 @@ def render_pafs(keypoints: np.ndarray, map_h: int, map_w: int, thickness: float 
     """
     kpts = np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
     out = np.zeros((NUM_PAFS, map_h, map_w), dtype=np.float32)
-    offset = float(cell_centers(1, stride)[0])
-    # Work in cell units: cell (i, j) sits at (i, j).
-    cx = np.arange(map_w, dtype=np.float32)[None, :]
-    cy = np.arange(map_h, dtype=np.float32)[:, None]
-    for limb, (a, b) in enumerate(LIMBS):
-        for person in kpts:
-            if person[a, 2] <= 0 or person[b, 2] <= 0:
-                continue
-            xa, ya = (person[a, :2] - offset) / stride
-            xb, yb = (person[b, :2] - offset) / stride
-            dx, dy = xb - xa, yb - ya
-            norm = float(np.hypot(dx, dy))
-            if norm < 1e-7:
-                continue
-            ux, uy = dx / norm, dy / norm
-            x0 = max(int(np.ceil(min(xa, xb) - thickness)), 0)
-            x1 = min(int(np.floor(max(xa, xb) + thickness)), map_w - 1)
-            y0 = max(int(np.ceil(min(ya, yb) - thickness)), 0)
-            y1 = min(int(np.floor(max(ya, yb) + thickness)), map_h - 1)
-            if x0 > x1 or y0 > y1:
-                continue
-            sub_x = cx[:, x0:x1 + 1] - xa
-            sub_y = cy[y0:y1 + 1] - ya
-            on_limb = np.abs(sub_x * uy - sub_y * ux) <= thickness
-            out[2 * limb, y0:y1 + 1, x0:x1 + 1][on_limb] = ux
-            out[2 * limb + 1, y0:y1 + 1, x0:x1 + 1][on_limb] = uy
+    if len(kpts) == 0:
+        return out
+    # Work in cell units (cell (i, j) sits at (i, j)), all people and limbs at once: [P, L] per limb end.
+    cells = (kpts[..., :2] - np.float32(cell_centers(1, stride)[0])) / np.float32(stride)
+    a, b = _LIMB_ENDS
+    start, d = cells[:, a], cells[:, b] - cells[:, a]  # [P, L, 2]
+    norm = np.hypot(d[..., 0], d[..., 1])
+    present = (kpts[:, a, 2] > 0) & (kpts[:, b, 2] > 0) & (norm >= 1e-7)
+    u = d / np.where(present, norm, np.float32(1))[..., None]  # unit vectors a -> b, [P, L, 2]
+    t = np.float32(thickness)
+    lo = np.minimum(cells[:, a], cells[:, b]) - t
+    hi = np.maximum(cells[:, a], cells[:, b]) + t
+    cx = np.arange(map_w, dtype=np.float32)
+    cy = np.arange(map_h, dtype=np.float32)
+    in_x = (cx >= lo[..., 0, None]) & (cx <= hi[..., 0, None])  # [P, L, W]: inside the widened bounding box
+    in_y = (cy >= lo[..., 1, None]) & (cy <= hi[..., 1, None])  # [P, L, H]
+    rel_x = cx - start[..., 0, None]  # [P, L, W]
+    rel_y = cy - start[..., 1, None]  # [P, L, H]
+    dist = np.abs(rel_x[:, :, None, :] * u[..., 1, None, None] - rel_y[:, :, :, None] * u[..., 0, None, None])
+    on = (dist <= t) & in_y[:, :, :, None] & in_x[:, :, None, :] & present[..., None, None]  # [P, L, H, W]
+    # where people overlap the later one wins: the last person covering each cell
+    last = len(kpts) - 1 - np.argmax(on[::-1], axis=0)  # [L, H, W]
+    covered = on.any(axis=0)
+    limb = np.arange(len(LIMBS))[:, None, None]
+    out[0::2] = np.where(covered, u[last, limb, 0], 0.0)
+    out[1::2] = np.where(covered, u[last, limb, 1], 0.0)
     return out
 
 
