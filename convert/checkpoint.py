@@ -9,8 +9,9 @@ from convert.errors import ConversionError
 log = logging.getLogger(__name__)
 
 
-def load_network(checkpoint: str | Path, num_refinement_stages: int = 1, *, allow_unsafe: bool = False):
-    """Load a checkpoint (published layout or a bare state dict) into an eval-mode network on CPU.
+def load_network(checkpoint: str | Path, num_refinement_stages: int | None = 1, *, allow_unsafe: bool = False):
+    """Load a checkpoint (published layout or a bare state dict) into an eval-mode network on CPU
+    (``num_refinement_stages=None``: every refinement stage the file holds).
 
     Delegates to :func:`train.load_model` (weights_only, map_location cpu, mismatching keys named) and turns
     its errors into :class:`ConversionError`. ``allow_unsafe``: fall back to full unpickling for a trusted file

@@ -131,11 +131,11 @@ def move_into_place(staged: Path, final: Path) -> Path:
 
 
 def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: int | None = None,
-                     width: int | None = None, precision: str = "FP32", num_refinement_stages: int = 1) -> Path:
+                     width: int | None = None, precision: str = "FP32", num_refinement_stages: int | None = 1) -> Path:
     """Convert a PyTorch checkpoint to this project's IR (FP32 or FP16) at ``output_xml``; returns its path.
 
     Goes checkpoint -> ONNX -> IR in a temporary folder; ``output_xml`` and its ``.bin`` appear only when all
-    succeeded. INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
+    succeeded. ``num_refinement_stages=None`` keeps every stage the file holds. INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
     """
     from convert.checkpoint import load_network
     from convert.onnx_export import export_onnx
@@ -150,7 +150,7 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
         onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)
         model = build_ir(onnx_path, height=height, width=width, source_sha256=sha256_file(checkpoint),
                          precision=precision, source_name=checkpoint.name,
-                         num_refinement_stages=num_refinement_stages)
+                         num_refinement_stages=network.num_refinement_stages)
         staged = save_ir(model, Path(tmp) / "ir" / output_xml.name, precision)
         move_into_place(staged.with_suffix(".bin"), output_xml.with_suffix(".bin"))
         move_into_place(staged, output_xml)

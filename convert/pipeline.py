@@ -39,7 +39,8 @@ class ConvertOptions:
     precisions: tuple[str, ...] = ("FP32", "FP16")
     height: int | None = None
     width: int | None = None
-    num_refinement_stages: int = 1
+    #: refinement stages loaded from the checkpoint (None: every stage the file holds)
+    num_refinement_stages: int | None = 1
     allow_unsafe_checkpoint: bool = False
     all_stages: bool = False
     opset: int = 18
@@ -259,7 +260,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         onnx_path = export_onnx(network, staging / f"{opt.name}.onnx", height=opt.height, width=opt.width,
                                 all_stages=opt.all_stages, opset=opt.opset)
         report["outputs"]["ONNX"] = f"{opt.name}.onnx"
-        extra = {"num_refinement_stages": str(opt.num_refinement_stages)}
+        extra = {"num_refinement_stages": str(network.num_refinement_stages)}
     else:
         onnx_path = opt.onnx
         extra = {}

@@ -216,7 +216,6 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     pre-processed at input ``height``, the height the AP is reported at (not the convert default of 256)."""
     from convert import ConvertOptions, run_conversion
     from pose_format import sha256_file
-    from train.checkpoint import refinement_stages_in
 
     calib_id = (str(calib) if isinstance(calib, tuple)
                 else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
@@ -232,8 +231,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
                                            precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
-                                           num_refinement_stages=refinement_stages_in(
-                                               checkpoint, cfg.allow_unsafe_checkpoint),
+                                           num_refinement_stages=None,  # as trained / as the file holds
                                            calib_height=height, bench_seconds=0,
                                            allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                                            progress=cfg.progress, **calib_kw, **val_kw))

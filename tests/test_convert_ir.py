@@ -110,3 +110,11 @@ def test_any_published_layout_checkpoint_extra_stages_dropped(tmp_path):
         ref = net(x)
     assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[2].numpy()).max() < 1e-4
     assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[3].numpy()).max() < 1e-4
+    assert read_rt_info(ov.Core().read_model(xml))["num_refinement_stages"] == "1"
+    # num_refinement_stages=None keeps every stage of the file: the IR gives the last stage's maps
+    xml = checkpoint_to_ir(path, tmp_path / "ir_all" / "m.xml", height=64, width=96, num_refinement_stages=None)
+    compiled = ov.Core().compile_model(xml, "CPU", F32)
+    got = compiled(image[None])
+    assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[4].numpy()).max() < 1e-4
+    assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[5].numpy()).max() < 1e-4
+    assert read_rt_info(ov.Core().read_model(xml))["num_refinement_stages"] == "2"
