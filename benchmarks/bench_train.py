@@ -189,13 +189,14 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
     s = SYNTHETIC if recipe is None else recipe
     data = out_dir / "data"
     cfg = SYNTHETIC_RECIPE.scene
-    for split, n, seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
+    # (the data's own seeds: a name of their own, so that they cannot replace the training ``seed``)
+    for split, n, data_seed in (("train", s["train_images"], 1), ("val", s["val_images"], 1000)):
         ann, stamp = data / split / "annotations.json", data / split / "generator.json"
         # reuse the data only when made by this package version with these scene settings, seed and size
-        made_by = json.loads(json.dumps({"version": __version__, "scene": dataclasses.asdict(cfg), "seed": seed,
+        made_by = json.loads(json.dumps({"version": __version__, "scene": dataclasses.asdict(cfg), "seed": data_seed,
                                          "images": n}))
         if not (ann.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_by):
-            generate_dataset(data / split, n, seed=seed, cfg=cfg)
+            generate_dataset(data / split, n, seed=data_seed, cfg=cfg)
             stamp.write_text(json.dumps(made_by))
     argv = synthetic_command(data, out_dir, time_limit, val_after, threads, s, seed, max_iters)
     print("training command: python -m train " + " ".join(argv), flush=True)

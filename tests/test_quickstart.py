@@ -146,6 +146,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
     fixed = config_from_args(build_parser().parse_args(bench.synthetic_command(Path("d"), Path("o"), 60, 10, 2,
                                                                                max_iters=50)))
     assert (fixed.max_iters, fixed.time_limit, tc.max_iters, tc.time_limit) == (50, None, None, 60)
+    assert tc.num_refinement_stages == SYNTHETIC_RECIPE.num_refinement_stages
     # ... and the quickstart's own training run gets the same configuration
     import train.trainer
 
@@ -156,6 +157,17 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         raise Captured(cfg)
 
     monkeypatch.setattr(train.trainer, "train", capture)
+    # the benchmark trains with the seed it is given (the data's own seeds once replaced it: every run trained with 1000)
+    import train.synthetic
+
+    def tiny_dataset(out, n, seed, cfg):
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        (out / "annotations.json").write_text("{}")
+
+    monkeypatch.setattr(train.synthetic, "generate_dataset", tiny_dataset)
+    with pytest.raises(Captured) as got:
+        bench.bench_synthetic(tmp_path / "bench", 60, 10, 2, seed=3)
+    assert got.value.args[0].seed == 3 and got.value.args[0].time_limit == 60
     with pytest.raises(Captured) as got:
         _train(dataclasses.replace(qs, runs_dir=tmp_path), {"train": (Path("a.json"), Path("img"))}, {})
     qc = got.value.args[0]
