@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_conversion(ConvertOptions(
             output_dir=tmp / "ir", checkpoint=checkpoint, name="model", precisions=("FP32", "INT8"),
             calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, calib_height=args.height,
-            int8_heads=args.int8_heads, num_refinement_stages=None,
+            int8_heads=args.int8_heads,
             bench_seconds=0, progress=not args.json, **val))
         core = ov.Core()
         fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--dynamic", action="store_true", help="dynamic H and W (the default)")
     shape.add_argument("--height", type=int, help="static input height, pixels (multiple of 8; with --width)")
     p.add_argument("--width", type=int, help="static input width, pixels (multiple of 8; with --height)")
-    p.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to load (default 1)")
+    p.add_argument("--num-refinement-stages", type=int, default=None,
+                   help="refinement stages to convert, the first N of the checkpoint (default: every stage it holds)")
     p.add_argument("--allow-unsafe-checkpoint", action="store_true",
                    help="load a trusted checkpoint that weights_only=True refuses (full unpickling can run code)")
     p.add_argument("--all-stages", action="store_true", help="the ONNX file keeps every stage's outputs "

@@ -9,7 +9,7 @@ from convert.errors import ConversionError
 log = logging.getLogger(__name__)
 
 
-def load_network(checkpoint: str | Path, num_refinement_stages: int | None = 1, *, allow_unsafe: bool = False):
+def load_network(checkpoint: str | Path, num_refinement_stages: int | None = None, *, allow_unsafe: bool = False):
     """Load a checkpoint (published layout or a bare state dict) into an eval-mode network on CPU
     (``num_refinement_stages=None``: every refinement stage the file holds).
 

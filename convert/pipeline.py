@@ -39,8 +39,8 @@ class ConvertOptions:
     precisions: tuple[str, ...] = ("FP32", "FP16")
     height: int | None = None
     width: int | None = None
-    #: refinement stages loaded from the checkpoint (None: every stage the file holds)
-    num_refinement_stages: int | None = 1
+    #: refinement stages loaded from the checkpoint: the first N (None: every stage the file holds)
+    num_refinement_stages: int | None = None
     allow_unsafe_checkpoint: bool = False
     all_stages: bool = False
     opset: int = 18

@@ -231,7 +231,6 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
     report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
                                            precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
-                                           num_refinement_stages=None,  # as trained / as the file holds
                                            calib_height=height, bench_seconds=0,
                                            allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                                            progress=cfg.progress, **calib_kw, **val_kw))

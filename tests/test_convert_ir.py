@@ -101,7 +101,7 @@ def test_any_published_layout_checkpoint_extra_stages_dropped(tmp_path):
     path = tmp_path / "two_stages.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}, "optimizer": {},
                 "scheduler": {}, "iter": 7, "current_epoch": 0}, path)
-    xml = checkpoint_to_ir(path, tmp_path / "ir" / "m.xml", height=64, width=96)
+    xml = checkpoint_to_ir(path, tmp_path / "ir" / "m.xml", height=64, width=96, num_refinement_stages=1)
     image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     compiled = ov.Core().compile_model(xml, "CPU", F32)
     got = compiled(image[None])
@@ -111,8 +111,8 @@ def test_any_published_layout_checkpoint_extra_stages_dropped(tmp_path):
     assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[2].numpy()).max() < 1e-4
     assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[3].numpy()).max() < 1e-4
     assert read_rt_info(ov.Core().read_model(xml))["num_refinement_stages"] == "1"
-    # num_refinement_stages=None keeps every stage of the file: the IR gives the last stage's maps
-    xml = checkpoint_to_ir(path, tmp_path / "ir_all" / "m.xml", height=64, width=96, num_refinement_stages=None)
+    # by default every stage of the file is kept: the IR gives the last stage's maps
+    xml = checkpoint_to_ir(path, tmp_path / "ir_all" / "m.xml", height=64, width=96)
     compiled = ov.Core().compile_model(xml, "CPU", F32)
     got = compiled(image[None])
     assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[4].numpy()).max() < 1e-4

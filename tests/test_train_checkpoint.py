@@ -80,8 +80,9 @@ def test_stage_count_follows_the_file_when_asked(seed_dir, seed_input, tmp_path)
     outputs = _forward(model, seed_input)
     assert len(outputs) == 2
     np.testing.assert_allclose(outputs[0], expected["stage0_heatmaps"], atol=1e-5, rtol=0)
-    with pytest.raises(CheckpointError, match=r"holds 0 refinement stage\(s\), the model has 1: load it with "
-                                              r"num_refinement_stages=0 \(--num-refinement-stages 0\)"):
+    with pytest.raises(CheckpointError, match=r"does not match PoseEstimationWithMobileNet: the file holds 0 "
+                                              r"refinement stage\(s\), the model has 1: load it with "
+                                              r"num_refinement_stages=0 \(--num-refinement-stages 0\); missing"):
         load_model(path)
     with pytest.raises(ValueError, match="num_refinement_stages must be an integer >= 0"):
         PoseEstimationWithMobileNet(num_refinement_stages=-1)

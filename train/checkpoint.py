@@ -185,12 +185,13 @@ def load_weights(model: nn.Module, path_or_state: str | os.PathLike | Mapping[st
         if not allow_partial:
             held = refinement_stages_in(state)
             asked = len(getattr(model, "refinement_stages", []))
-            fewer = (f"; the file holds {held} refinement stage(s), the model has {asked}: load it with "
-                     f"num_refinement_stages={held} (--num-refinement-stages {held})"
+            fewer = (f"the file holds {held} refinement stage(s), the model has {asked}: load it with "
+                     f"num_refinement_stages={held} (--num-refinement-stages {held}); "
                      if report.missing and not report.mismatched and held < asked else "")
-            hint = fewer + (". Pass allow_partial=True (--allow-partial) to load the matching keys only"
-                            if partial_hint else "")
-            raise CheckpointError(f"{where} does not match {type(model).__name__}: " + "; ".join(problems) + hint)
+            hint = (". Pass allow_partial=True (--allow-partial) to load the matching keys only" if partial_hint
+                    else "")
+            raise CheckpointError(f"{where} does not match {type(model).__name__}: " + fewer + "; ".join(problems)
+                                  + hint)
         log.warning("partial load from %s (%d keys loaded): %s", where, len(usable), "; ".join(problems))
     model.load_state_dict(usable, strict=False)
     return report

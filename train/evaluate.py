@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="shorthand for --scales " + " ".join(f"{s:g}" for s in MULTISCALE_SCALES))
     parser.add_argument("--flip", action="store_true",
                         help="also average the maps of the horizontally mirrored input (twice the forward passes)")
-    parser.add_argument("--num-refinement-stages", type=int, default=1, help="refinement stages to keep (default 1)")
+    parser.add_argument("--num-refinement-stages", type=int, default=None,
+                        help="refinement stages to keep, the first N of the checkpoint (default: every stage it holds)")
     parser.add_argument("--out", type=Path, default=Path("detections.json"),
                         help="detections in COCO results format (default detections.json)")
     parser.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
