@@ -131,11 +131,13 @@ def move_into_place(staged: Path, final: Path) -> Path:
 
 
 def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: int | None = None,
-                     width: int | None = None, precision: str = "FP32", num_refinement_stages: int | None = None) -> Path:
+                     width: int | None = None, precision: str = "FP32",
+                     num_refinement_stages: int | None = None) -> Path:
     """Convert a PyTorch checkpoint to this project's IR (FP32 or FP16) at ``output_xml``; returns its path.
 
     Goes checkpoint -> ONNX -> IR in a temporary folder; ``output_xml`` and its ``.bin`` appear only when all
-    succeeded. ``num_refinement_stages``: the first N refinement stages of the file (default None: every stage it holds). INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
+    succeeded. ``num_refinement_stages``: the first N refinement stages of the file (default None: every stage it
+    holds). INT8 needs calibration data: use :func:`convert.run_conversion` (``python -m convert``).
     """
     from convert.checkpoint import load_network
     from convert.onnx_export import export_onnx

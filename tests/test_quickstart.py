@@ -157,7 +157,7 @@ def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypa
         raise Captured(cfg)
 
     monkeypatch.setattr(train.trainer, "train", capture)
-    # the benchmark trains with the seed it is given (the data's own seeds once replaced it: every run trained with 1000)
+    # the benchmark trains with the seed it is given (the data's own seeds once replaced it: every run had seed 1000)
     import train.synthetic
 
     def tiny_dataset(out, n, seed, cfg):

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CheckpointError", "LoadReport", "read_checkpoint", "strip_module_prefix", "filter_state_dict",
-    "load_weights", "load_model", "load_imagenet_backbone", "refinement_stages_in", "save_checkpoint", "IMAGENET_BACKBONE_BLOCKS",
+    "load_weights", "load_model", "load_imagenet_backbone", "refinement_stages_in", "save_checkpoint",
+    "IMAGENET_BACKBONE_BLOCKS",
 ]
 
 #: The ImageNet MobileNet-v1 blocks ``module.model.0..11`` that map onto the backbone ``model.0..11``.

@@ -125,9 +125,9 @@ class SyntheticRecipe:
     #: bf16 autocast when the CPU computes bf16 natively (:func:`train.trainer.native_bf16`): ~2x faster steps.
     amp: bool = True
     #: with ``lr_schedule="step"``: lr x 0.333 after these epochs (an epoch: one crop per person of the
-    #: ``train_images``, ~200 iterations at batch 8, ~100 at 16): three steps, the first at about 35 % of a 10-minute run with
-    #: bf16 steps, so that slower machines still decay within the budget (9, 14, 19 and 11, 17 ended level at
-    #: 6e-3: 0.435 and 0.428).
+    #: ``train_images``, ~200 iterations at batch 8, ~100 at 16): three steps, the first at about 35 % of a
+    #: 10-minute run with bf16 steps at batch 8, so that slower machines still decay within the budget (9, 14, 19
+    #: and 11, 17 ended level at 6e-3: 0.435 and 0.428).
     milestones: tuple[int, ...] = (9, 14, 19)
     #: ``linear``: decay to zero at the end of the time budget (:func:`train.optim.budget_factor`); ``step``:
     #: MultiStepLR at ``milestones``. Same data, 10 minutes, mean AP over 800 held-out images: 0.509 vs 0.455.
