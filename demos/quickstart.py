@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.train_minutes > 0:
         parser.error(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
     try:
-        check_run_settings(args.max_iters, args.adam_beta2)
+        check_run_settings(args.max_iters, args.adam_beta2, args.num_refinement_stages)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,

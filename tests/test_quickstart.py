@@ -90,7 +90,8 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert "is not a folder" in capsys.readouterr().err
     for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
                                  ("--max-iters", "-1", "--max-iters must be at least 1"),
-                                 ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)")):
+                                 ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)"),
+                                 ("--num-refinement-stages", "-1", "--num-refinement-stages must be 0 or more")):
         with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
             main(["--out", str(tmp_path / "r0"), "--runs-dir", str(tmp_path / "cache0"), flag, value, "--quiet"])
         assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def _cfg(tiny_data, out, **kw):
     return TrainConfig(**base)
 
 
-def test_train_resume_and_restarts(tiny_data, tmp_path):
+def test_train_resume_and_restarts(tiny_data, tmp_path, caplog):
     first = train(_cfg(tiny_data, tmp_path / "a", adam_beta2=0.95))
     assert first.iteration == 2 and len(first.val_curve) == 1 and 0 <= first.val_curve[0]["AP"] <= 1
     ck = tmp_path / "a" / "checkpoint_iter_2.pth"
@@ -120,11 +121,15 @@ def test_train_resume_and_restarts(tiny_data, tmp_path):
     rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
     assert [r["kind"] for r in rows] == ["train", "train", "val"] and float(rows[0]["loss"]) > 0
 
-    # full resume: continues the iteration count with the saved optimizer state
-    resumed = train(_cfg(tiny_data, tmp_path / "a", checkpoint=ck, max_iters=3))
+    # full resume: continues the iteration count with the saved optimizer state, whose beta2 (0.95) wins over the
+    # configured default (0.999), and says so
+    with caplog.at_level(logging.WARNING, logger="train.trainer"):
+        resumed = train(_cfg(tiny_data, tmp_path / "a", checkpoint=ck, max_iters=3))
     assert resumed.iteration == 3
-    state = read_checkpoint(tmp_path / "a" / "checkpoint_last.pth")["optimizer"]["state"]
-    assert max(int(s["step"]) for s in state.values()) == 3
+    assert "uses Adam beta2 0.95, which a full resume keeps (--adam-beta2 0.999 ignored)" in caplog.text
+    last = read_checkpoint(tmp_path / "a" / "checkpoint_last.pth")["optimizer"]
+    assert max(int(s["step"]) for s in last["state"].values()) == 3
+    assert all(tuple(g["betas"]) == (0.9, 0.95) for g in last["param_groups"])
     assert len(list(csv.DictReader((tmp_path / "a" / "log.csv").open()))) > len(rows)  # appended
 
     # a run killed mid-save left a temporary file; resuming again from iteration 2 drops the log rows after it
@@ -218,7 +223,8 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
     assert "lower --batch-size" in capsys.readouterr().err
     for flag, value, message in (("--time-limit", "0", "--time-limit must be a positive"),
                                  ("--max-iters", "0", "--max-iters must be at least 1"),
-                                 ("--adam-beta2", "1.5", "--adam-beta2 must be in [0, 1)")):
+                                 ("--adam-beta2", "1.5", "--adam-beta2 must be in [0, 1)"),
+                                 ("--num-refinement-stages", "-2", "--num-refinement-stages must be 0 or more")):
         with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
             train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), flag, value,
                         "--out-dir", str(tmp_path / "never")])

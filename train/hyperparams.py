@@ -17,11 +17,13 @@ MILESTONES = (100, 200, 260)
 GAMMA = 0.333
 
 
-def check_run_settings(max_iters: int | None, adam_beta2: float) -> None:
-    """Raise ``ValueError`` naming the command-line flag when ``max_iters`` (``None``: no limit) is below 1 or
-    ``adam_beta2`` is outside [0, 1). The trainer checks before its first step, the quickstart before it generates
-    any data."""
+def check_run_settings(max_iters: int | None, adam_beta2: float, num_refinement_stages: int = 1) -> None:
+    """Raise ``ValueError`` naming the command-line flag when ``max_iters`` (``None``: no limit) is below 1,
+    ``adam_beta2`` is outside [0, 1) or ``num_refinement_stages`` is negative. The trainer checks before it builds
+    anything, the quickstart before it generates any data."""
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"--max-iters must be at least 1, got {max_iters}")
     if not 0.0 <= adam_beta2 < 1.0:
         raise ValueError(f"--adam-beta2 must be in [0, 1), got {adam_beta2}")
+    if num_refinement_stages < 0:
+        raise ValueError(f"--num-refinement-stages must be 0 or more, got {num_refinement_stages}")

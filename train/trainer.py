@@ -267,7 +267,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     if cfg.time_limit is not None and not cfg.time_limit > 0:
         raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
-    check_run_settings(cfg.max_iters, cfg.adam_beta2)
+    check_run_settings(cfg.max_iters, cfg.adam_beta2, cfg.num_refinement_stages)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = _dist_setup(cfg)
@@ -306,6 +306,11 @@ def train(cfg: TrainConfig) -> TrainResult:
             raise CheckpointError(
                 f"{cfg.checkpoint}: optimizer/scheduler state does not match this training setup ({exc}); "
                 "restart from its weights with --weights-only") from exc
+        saved_beta2 = {float(g["betas"][1]) for g in optimizer.param_groups}
+        if saved_beta2 != {cfg.adam_beta2}:  # Adam's state carries its hyperparameters: the checkpoint's win
+            log.warning("%s: the saved optimizer uses Adam beta2 %s, which a full resume keeps (--adam-beta2 %s "
+                        "ignored); restart with --weights-only to change it", cfg.checkpoint,
+                        " / ".join(f"{b:g}" for b in sorted(saved_beta2)), f"{cfg.adam_beta2:g}")
         iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
         log.info("resuming at iteration %d, epoch %d", iteration, epoch)
     batches_per_epoch = len(loader)
