@@ -23,7 +23,7 @@ from convert.report import format_table
 from convert.speed import (BENCH_HEIGHT, BENCH_WIDTH, LayerProfile, Speed, execution_precision, layer_profile,
                            measure_speed)
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, Agreement, agreement, coco_ap, compile_model, infer_ir,
-                            infer_onnx, infer_torch, load_ground_truth, max_abs_diff, peak_mask)
+                            infer_onnx, infer_torch, max_abs_diff, peak_mask)
 
 __all__ = [
     "DEFAULT_CALIB_HEIGHT", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
@@ -38,5 +38,5 @@ __all__ = [
     "format_table",
     "BENCH_HEIGHT", "BENCH_WIDTH", "LayerProfile", "Speed", "execution_precision", "layer_profile", "measure_speed",
     "F32_CONFIG", "FP32_TOLERANCE", "Agreement", "agreement", "coco_ap", "compile_model", "infer_ir", "infer_onnx",
-    "infer_torch", "load_ground_truth", "max_abs_diff", "peak_mask",
+    "infer_torch", "max_abs_diff", "peak_mask",
 ]

@@ -6,7 +6,6 @@ the IR's static width). Samples of a dynamic IR may have different widths; NNCF 
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 
 from ov_inference.sources import SourceError, list_images
-from pose_format import INPUT_HEIGHT_LIVE, LetterboxMeta, letterbox
+from pose_format import INPUT_HEIGHT_LIVE, AnnotationFileError, LetterboxMeta, letterbox, read_coco_keypoints
 
 from convert.errors import ConversionError
 
@@ -58,16 +57,13 @@ def folder_images(images_dir: str | Path) -> list[Path]:
 def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people: bool = True) -> list[tuple[Path, int]]:
     """``(path, image_id)`` of the images of a COCO keypoints file (only those with annotated people by default)."""
     ann_path, folder = Path(annotations), Path(images_dir)
-    if not ann_path.is_file():
-        raise ConversionError(f"COCO annotation file not found: {ann_path}")
     if not folder.is_dir():
         raise ConversionError(f"image folder not found: {folder}")
     try:
-        coco = json.loads(ann_path.read_text())
-        images = coco["images"]
-        anns = coco.get("annotations", [])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConversionError(f"{ann_path} is not a COCO annotation file: {exc}") from exc
+        coco = read_coco_keypoints(ann_path)
+    except AnnotationFileError as exc:
+        raise ConversionError(str(exc)) from None
+    images, anns = coco["images"], coco["annotations"]
     people = {a["image_id"] for a in anns if a.get("num_keypoints", 0) > 0}
     out = [(folder / im["file_name"], int(im["id"])) for im in images if not with_people or im["id"] in people]
     if not out:

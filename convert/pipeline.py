@@ -20,7 +20,7 @@ from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
-                            infer_torch, load_ground_truth, max_abs_diff)
+                            infer_torch, max_abs_diff)
 
 log = logging.getLogger(__name__)
 
@@ -238,13 +238,14 @@ def run_conversion(opt: ConvertOptions) -> dict:
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     from convert.checkpoint import load_network
     from convert.onnx_export import export_onnx
+    from ov_inference.coco import coco_ground_truth
 
     # Data first: bad calibration/validation input fails before the slow steps.
     gt = validation = calibration = None
     if opt.val_ann:
         validation = load_samples(coco_images(opt.val_ann, opt.val_images), height=opt.sample_height,
                                   width=opt.width, limit=opt.val_size, progress=opt.progress, what="validation")
-        gt = load_ground_truth(opt.val_ann)
+        gt = coco_ground_truth(opt.val_ann)
     if "INT8" in opt.precisions:
         calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
                                    limit=opt.calib_size, seed=opt.calib_seed, progress=opt.progress)

@@ -134,14 +134,3 @@ def coco_ap(compiled, samples: list, ground_truth) -> float:
         poses = decode_poses(m[IR_HEATMAPS_NAME][0], m[IR_PAFS_NAME][0])
         results += poses_to_coco(poses, sample.image_id, meta=sample.meta)
     return float(evaluate_keypoints(ground_truth, results, image_ids=[s.image_id for s in samples])["AP"])
-
-
-def load_ground_truth(annotations):
-    """A pycocotools ``COCO`` for an annotation file, read once and reused for every evaluation."""
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(str(annotations))

@@ -9,7 +9,7 @@
 """
 from ov_inference.pose import Pose
 from ov_inference.decoder import DecoderOptions, decode_poses
-from ov_inference.coco import evaluate_keypoints, poses_to_coco
+from ov_inference.coco import coco_ground_truth, evaluate_keypoints, poses_to_coco
 from ov_inference.tta import (MULTISCALE_SCALES, MapPrediction, content_width, flip_maps_back, merge_predictions,
                               mirror_content, resample_maps, scaled_height)
 from ov_inference.adapter import (CorruptModelError, ModelCompileError, ModelFileError, ModelSpec,
@@ -23,7 +23,7 @@ from ov_inference.sources import Frame, SourceError, open_source
 from ov_inference.records import RecordWriter, frame_record
 
 __all__ = [
-    "Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints",
+    "Pose", "DecoderOptions", "decode_poses", "poses_to_coco", "evaluate_keypoints", "coco_ground_truth",
     "CorruptModelError", "ModelCompileError", "ModelFileError", "ModelSpec", "UnsupportedModelError",
     "available_devices", "inspect_model", "read_model",
     "read_rt_info", "letterbox_frame", "to_bgr", "PoseEstimator", "AsyncPipeline", "PipelineResult",

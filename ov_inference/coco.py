@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from pose_format import LetterboxMeta
+from pose_format import LetterboxMeta, read_coco_keypoints
 from ov_inference.pose import Pose
 
-__all__ = ["COCO_KEYPOINT_STATS", "poses_to_coco", "evaluate_keypoints"]
+__all__ = ["COCO_KEYPOINT_STATS", "poses_to_coco", "evaluate_keypoints", "coco_ground_truth"]
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +52,19 @@ def poses_to_coco(poses: Iterable[Pose], image_id: int, category_id: int = 1,
     return records
 
 
-def _load_gt(gt):
-    """A pycocotools ``COCO`` from a path, a dataset dict or an existing ``COCO`` object."""
+def coco_ground_truth(gt):
+    """A pycocotools ``COCO`` from a path (read with :func:`pose_format.read_coco_keypoints`: a broken file is an
+    ``AnnotationFileError`` naming it), a dataset dict or an existing ``COCO`` object."""
     try:
         from pycocotools.coco import COCO
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "evaluate_keypoints needs pycocotools, which the runtime does not install: "
+            "COCO evaluation needs pycocotools, which the runtime does not install: "
             "pip install 'lwpose[train]' (or pip install pycocotools)") from exc
     if isinstance(gt, COCO):
         return gt
     if isinstance(gt, (str, Path)):
-        path = Path(gt)
-        if not path.is_file():
-            raise FileNotFoundError(f"COCO ground-truth file not found: {path}")
-        try:
-            dataset = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read COCO ground truth {path}: {exc}") from exc
+        dataset = read_coco_keypoints(gt)
     elif isinstance(gt, dict):
         dataset = gt
     else:
@@ -94,7 +88,7 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     statistic without ground truth, e.g. APm when there is no medium person); empty results give zeros.
     ``results`` is not modified.
     """
-    coco_gt = _load_gt(gt)
+    coco_gt = coco_ground_truth(gt)
     from pycocotools.cocoeval import COCOeval
 
     ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted({int(i) for i in image_ids})

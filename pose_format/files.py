@@ -1,9 +1,17 @@
 """File helpers shared by several packages (the converter fingerprints checkpoints; the loader and the downloader
-check that a file is a PyTorch checkpoint)."""
+check that a file is a PyTorch checkpoint; checkpoints, detections and summaries are written atomically)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
+
+# The process's file-creation mask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -20,3 +28,41 @@ def starts_like_torch_file(head: bytes) -> bool:
     (``PK\\x03\\x04``, PyTorch >= 1.6) or a pickle of protocol 2 to 5 (``\\x80\\x02``..., the legacy format of the
     published checkpoint). Magic bytes only: no torch import."""
     return head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a binary file that appears at ``path`` complete or not at all.
+
+    The bytes go to a temporary file ``.<name>.<random>.tmp`` in the same folder (created when missing), are
+    fsynced, get the permissions of a normally created file (0666 less the umask) and are renamed over ``path`` when
+    the ``with`` block ends; an exception or a kill mid-write leaves any previous file at ``path`` intact and removes
+    the temporary file (a kill leaves it behind, under a name that never matches ``path``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_file`; returns ``path``."""
+    with atomic_file(path) as fh:
+        fh.write(text.encode("utf-8"))
+    return Path(path)

@@ -8,7 +8,7 @@ import pytest
 
 from ov_inference import Pose, evaluate_keypoints, poses_to_coco
 from ov_inference.coco import COCO_KEYPOINT_STATS
-from pose_format import KEYPOINT_NAMES, LetterboxMeta, coco17_to_18
+from pose_format import KEYPOINT_NAMES, AnnotationFileError, LetterboxMeta, coco17_to_18, read_coco_keypoints
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +91,11 @@ def test_empty_results_give_zero(gt):
 
 
 def test_bad_input(gt, tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(AnnotationFileError, match="not found"):
         evaluate_keypoints(tmp_path / "missing.json", [])
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
         evaluate_keypoints(broken, [])
     with pytest.raises(ValueError, match="lacks"):
         evaluate_keypoints({"images": []}, [])
@@ -122,3 +122,37 @@ def test_missing_pycocotools_names_the_extra(gt, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pycocotools)
     with pytest.raises(ImportError, match=r"lwpose\[train\]"):
         evaluate_keypoints(gt, [])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is not valid JSON (Expecting value at line 1, column 1)"),
+    ("[1, 2]", "holds a JSON list, expected a COCO object"),
+    ("{}", "no 'images' or 'annotations' list"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": []}', "image #0 (id 1) lacks width, height"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}], "annotations": [{"id": 5, '
+     '"image_id": 1}]}', "annotation #0 (id 5) lacks bbox"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}], "annotations": [{"id": 5, '
+     '"image_id": 2, "bbox": [0, 0, 1, 1]}]}', "annotation 5 refers to image 2, which the file does not list"),
+    ('{"images": [], "annotations": [7]}', "annotation #0 is a int, not an object"),
+])
+def test_broken_annotation_files_are_named(tmp_path, content, message):
+    path = tmp_path / "ann.json"
+    path.write_text(content)
+    with pytest.raises(AnnotationFileError) as error:
+        read_coco_keypoints(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_annotation_file_defaults_are_filled(tmp_path):
+    path = tmp_path / "ann.json"
+    kp = [0] * 51
+    kp[2], kp[5] = 2, 1
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}],
+                                "annotations": [{"id": 5, "image_id": 1, "bbox": [0, 0, 4, 3], "keypoints": kp}]}))
+    doc = read_coco_keypoints(path)
+    assert doc["categories"][0]["name"] == "person"
+    assert {k: doc["annotations"][0][k] for k in ("iscrowd", "area", "num_keypoints", "category_id")} == {
+        "iscrowd": 0, "area": 12.0, "num_keypoints": 2, "category_id": 1}
+    assert evaluate_keypoints(path, [])["AP"] == 0.0  # pycocotools accepts the completed file
+    with pytest.raises(AnnotationFileError, match="is a folder, expected a COCO annotation JSON file"):
+        read_coco_keypoints(tmp_path)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from pose_format import NUM_KEYPOINTS, PAD_VALUE, STRIDE, coco17_to_18
+from pose_format import NUM_KEYPOINTS, PAD_VALUE, STRIDE, AnnotationFileError, coco17_to_18
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.dataset import CocoPoseDataset, load_coco_records
 from train.targets import render_heatmaps
@@ -93,7 +93,7 @@ def test_out_of_image_keypoints(coco_mini_dir, tmp_path, caplog):
     assert counts["out_of_image_keypoints"] == 1
     rec = next(r for r in records if r.image_id == ann["image_id"])
     assert rec.keypoints[0, 0, 2] == 0  # treated as not labeled: no target for it
-    with pytest.raises(FileNotFoundError, match="annotation file not found"):
+    with pytest.raises(AnnotationFileError, match="annotation file not found"):
         load_coco_records(tmp_path / "absent.json", coco_mini_dir)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
@@ -138,24 +139,39 @@ def main(argv: list[str] | None = None) -> int:
                        (args.checkpoint, "--checkpoint"), (args.imagenet, "--imagenet")):
         if path is not None and not path.exists():
             parser.error(f"{flag} not found: {path}")
+    for path, flag, folder in ((args.train_ann, "--train-ann", False), (args.train_images, "--train-images", True),
+                               (args.val_ann, "--val-ann", False), (args.val_images, "--val-images", True),
+                               (args.checkpoint, "--checkpoint", False), (args.imagenet, "--imagenet", False)):
+        if path is not None and path.is_dir() != folder:
+            parser.error(f"{flag} {path} is a {'file' if folder else 'folder'}, expected a "
+                         f"{'folder' if folder else 'file'}")
     if args.weights_only and args.checkpoint is None:
         parser.error("--weights-only needs --checkpoint")
+    from pose_format import write_text_atomic
     from train.checkpoint import CheckpointError
-    from train.trainer import config_dict, train
+    from train.trainer import check_config, config_dict, train
 
     try:
         cfg = config_from_args(args)
         cfg.augment()  # validates crop size, scales, rotation
+        check_config(cfg)  # every setting, before the data is indexed
         result = train(cfg)
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, OSError) as exc:
         parser.error(str(exc))
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
-               "train_seconds": round(result.train_seconds, 2), "seconds_per_iter": round(result.seconds_per_iter, 4),
-               "last_loss": result.last_loss, "skipped": result.skipped, "val_curve": result.val_curve}
+               "train_seconds": round(result.train_seconds, 2),
+               "seconds_per_iter": _finite(round(result.seconds_per_iter, 4)),
+               "last_loss": _finite(result.last_loss), "skipped": result.skipped, "val_curve": result.val_curve}
     if result.checkpoint is not None:
         print(json.dumps(summary))
-        (Path(cfg.out_dir) / "summary.json").write_text(json.dumps({**summary, "config": config_dict(cfg)}, indent=1))
+        write_text_atomic(Path(cfg.out_dir) / "summary.json",
+                          json.dumps({**summary, "config": config_dict(cfg)}, indent=1))
     return 0
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None (JSON null) for NaN / inf: a run that trained no step has no loss."""
+    return value if math.isfinite(value) else None
 
 
 if __name__ == "__main__":

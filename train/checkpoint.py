@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pose_format import CHECKPOINT_KEYS, starts_like_torch_file
+from pose_format import CHECKPOINT_KEYS, atomic_file, starts_like_torch_file
 from train.model import PoseEstimationWithMobileNet
 
 log = logging.getLogger(__name__)
@@ -75,6 +74,8 @@ def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict
     says so, unless ``allow_unsafe=True`` (only for files you trust: unpickling can run code).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, expected a checkpoint file (.pth)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not _looks_like_torch_file(path):
@@ -83,12 +84,16 @@ def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError...
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        if not _refused_as_unsafe(exc):
+            raise CheckpointError(f"checkpoint {path} could not be read (truncated or corrupt?): "
+                                  f"{type(exc).__name__}: {first_line}") from exc
         if not allow_unsafe:
-            kind = "needs unsafe unpickling (weights_only=True refused it)" if "weights_only" in str(exc) \
-                else "could not be read (truncated or not a PyTorch file?)"
+            why = next((line.split("Unsupported global:")[1].split(" was not an allowed")[0].strip()
+                        for line in str(exc).splitlines() if "Unsupported global:" in line), "")
             raise CheckpointError(
-                f"checkpoint {path} {kind}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-                "If you trust this file, pass allow_unsafe=True (--allow-unsafe-checkpoint on the command line)."
+                f"checkpoint {path} needs unsafe unpickling (weights_only=True refused{' ' + why if why else ' it'})."
+                " If you trust this file, pass allow_unsafe=True (--allow-unsafe-checkpoint on the command line)."
             ) from exc
         log.warning("loading %s with weights_only=False (allow_unsafe=True): only do this for trusted files", path)
         try:
@@ -104,6 +109,16 @@ def read_checkpoint(path: str | os.PathLike, allow_unsafe: bool = False) -> dict
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return {"state_dict": dict(obj)}
     raise CheckpointError(f"checkpoint {path} has no 'state_dict' (top-level keys: {_named(sorted(map(str, obj)))})")
+
+
+def _refused_as_unsafe(exc: BaseException) -> bool:
+    """Whether ``torch.load(weights_only=True)`` failed because the pickle needs more than tensors and containers
+    (PyTorch's ``UnpicklingError`` names ``weights_only``), as opposed to a truncated or corrupt file."""
+    import pickle
+
+    text = str(exc)
+    return isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in text or (
+        "weights_only" in text and "corrupt" not in text.lower() and "central directory" not in text)
 
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -261,7 +276,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     renames it over ``path``: a crash or kill mid-save leaves any previous file at ``path`` intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "state_dict": cpu_state_dict(model),
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
@@ -272,25 +286,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     if extra:
         payload.update(extra)
     assert set(CHECKPOINT_KEYS) <= set(payload)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    with atomic_file(path) as fh:
+        torch.save(payload, fh)
     return path

@@ -14,8 +14,6 @@ Reads a COCO ``person_keypoints_*.json`` with pycocotools. Per image:
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 from collections import Counter
@@ -25,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ov_inference.coco import coco_ground_truth
 from pose_format import coco17_to_18, normalize
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.targets import render_targets
@@ -63,15 +62,12 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
     ``counts`` has ``missing_images``, ``images_without_people``, ``out_of_image_keypoints`` and
     ``malformed_annotations``.
     """
-    from pycocotools.coco import COCO
-
     ann_file, images_dir = Path(ann_file), Path(images_dir)
-    if not ann_file.is_file():
-        raise FileNotFoundError(f"annotation file not found: {ann_file}")
+    if images_dir.exists() and not images_dir.is_dir():
+        raise NotADirectoryError(f"{images_dir} is a file, expected the folder of the images of {ann_file.name}")
     if not images_dir.is_dir():
         raise FileNotFoundError(f"image folder not found: {images_dir}")
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(ann_file))
+    coco = coco_ground_truth(ann_file)  # checked: a broken file is an AnnotationFileError naming it
     person_ids = coco.getCatIds(catNms=["person"]) or [1]
     counts: Counter = Counter()
     records: list[ImageRecord] = []
@@ -131,7 +127,8 @@ class CocoPoseDataset:
 
     A sample is a dict of float32 arrays: ``image [3, S, S]`` (normalized planar BGR, S = crop size),
     ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``
-    and ``skipped`` (undecodable images passed over for this sample).
+    and ``skipped`` (images found undecodable while making this sample: each is counted once per process, then
+    passed over without another read).
     Augmentation draws from ``numpy.random.default_rng([seed, epoch, index])``: repeatable with any number of
     workers. The key is an index (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair, which is how a
     sampler tells persistent DataLoader workers the epoch (their copies of the dataset never see ``set_epoch``).
@@ -145,6 +142,8 @@ class CocoPoseDataset:
         self.seed = seed
         self.epoch = 0
         self.skipped: Counter = Counter({"missing_images": counts["missing_images"], "undecodable_images": 0})
+        #: indexes of :attr:`records` found undecodable by this process (each worker has its own copy)
+        self.undecodable: set[int] = set()
         self.counts = counts
         self.samples = [(r, c) for r, rec in enumerate(self.records) for c in range(len(rec.centers))]
         if not self.samples:
@@ -176,15 +175,19 @@ class CocoPoseDataset:
         for attempt in range(len(self.samples)):
             r, c = self.samples[(index + attempt) % len(self.samples)]
             record = self.records[r]
+            if r in self.undecodable:  # known bad in this process: passed over without reading it again
+                continue
             image = read_image(record.path)
             if image is not None:
                 break
+            self.undecodable.add(r)
             self.skipped["undecodable_images"] += 1
             skipped += 1
-            log.warning("image %s could not be decoded: sample skipped (%d so far)", record.path,
+            log.warning("image %s could not be decoded: skipped from now on (%d so far)", record.path,
                         self.skipped["undecodable_images"])
         else:
-            raise RuntimeError("no image of the dataset could be decoded")
+            raise ValueError(f"no image of the dataset could be decoded ({len(self.undecodable)} tried in "
+                             f"{Path(self.records[0].path).parent})")
         if image.shape[:2] != (record.height, record.width):
             log.debug("image %s is %dx%d, annotation says %dx%d", record.path, image.shape[1], image.shape[0],
                       record.width, record.height)

@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,9 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ov_inference import (MULTISCALE_SCALES, MapPrediction, decode_poses, evaluate_keypoints, merge_predictions,
-                          mirror_content, poses_to_coco, scaled_height)
-from pose_format import INPUT_HEIGHT_ACCURATE, LetterboxMeta, letterbox, normalize
+from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
+                          merge_predictions, mirror_content, poses_to_coco, scaled_height)
+from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
+                         read_coco_keypoints, write_text_atomic)
 from train.dataset import read_image
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,9 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
     from tqdm import tqdm
 
     scales = _check_scales(scales)
-    doc = json.loads(Path(ann_file).read_text())
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"max_images must be at least 1, got {max_images}")
+    doc = ann_file if isinstance(ann_file, dict) else read_coco_keypoints(ann_file)
     images = sorted(doc["images"], key=lambda im: im["id"])[:max_images]
     was_training = model.training
     model.eval()
@@ -154,15 +158,14 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
     when given. ``scales`` / ``flip``: test-time augmentation (see :func:`predict_tta`)."""
     start = time.perf_counter()
     scales = _check_scales(scales)
-    results, ids, counts = detect_coco(model, ann_file, images_dir, input_height, max_images, progress,
+    gt = coco_ground_truth(ann_file)  # read and checked once, for detection and scoring
+    results, ids, counts = detect_coco(model, gt.dataset, images_dir, input_height, max_images, progress,
                                        scales=scales, flip=flip)
     if not ids:
         raise ValueError(f"no image of {ann_file} could be read from {images_dir}")
-    stats = evaluate_keypoints(ann_file, results, image_ids=ids)
+    stats = evaluate_keypoints(gt, results, image_ids=ids)
     if out_json is not None:
-        out_json = Path(out_json)
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(results))
+        write_text_atomic(out_json, json.dumps(results))
     return {**stats, "images": counts["evaluated"], "skipped_images": counts["missing_images"]
             + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start,
             "scales": list(scales), "flip": bool(flip)}
@@ -209,23 +212,34 @@ def main(argv: list[str] | None = None) -> int:
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
     if not all(s > 0 for s in scales):
         parser.error(f"--scales must be positive, got {' '.join(f'{s:g}' for s in scales)}")
+    for flag, value in (("--threads", args.threads), ("--max-images", args.max_images)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if args.num_refinement_stages is not None and args.num_refinement_stages < 0:
+        parser.error(f"--num-refinement-stages must be 0 or more, got {args.num_refinement_stages}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    for path, what in ((args.ann, "--ann file"), (args.images, "--images folder")):
-        if not path.exists():
-            parser.error(f"{what} not found: {path}")
+    if not args.images.is_dir():
+        parser.error(f"--images {args.images} is not a folder")
+    if args.out.is_dir():
+        parser.error(f"--out {args.out} is a folder, expected the detections JSON file to write")
     try:
+        read_coco_keypoints(args.ann)  # a broken annotation file fails before the model loads
         model = load_model(args.checkpoint, args.num_refinement_stages,
                            allow_unsafe=args.allow_unsafe_checkpoint)
-    except CheckpointError as exc:
+        stats = evaluate_model(model, args.ann, args.images, args.height, args.max_images, args.out,
+                               scales=scales, flip=args.flip)
+    except (CheckpointError, AnnotationFileError) as exc:
         parser.error(str(exc))
-    stats = evaluate_model(model, args.ann, args.images, args.height, args.max_images, args.out,
-                           scales=scales, flip=args.flip)
+    except (ValueError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(stats))
     else:
         print(format_table(stats, describe_tta(args.height, scales, args.flip)))
-        print(f"{stats['images']} images, {stats['detections']} detections -> {args.out}")
+        skipped = f", {stats['skipped_images']} skipped (missing or unreadable)" if stats["skipped_images"] else ""
+        print(f"{stats['images']} images{skipped}, {stats['detections']} detections -> {args.out}")
     return 0
 
 

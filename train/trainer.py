@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
+from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP, read_coco_keypoints
 from train.augment import AugmentConfig
 from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_backbone, load_weights, read_checkpoint,
                               save_checkpoint)
@@ -42,7 +42,7 @@ from train.optim import (ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, W
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "train", "config_dict", "native_bf16"]
+__all__ = ["TrainConfig", "TrainResult", "train", "check_config", "config_dict", "native_bf16"]
 
 
 def native_bf16() -> bool:
@@ -133,8 +133,9 @@ class TrainResult:
     total_seconds: float = 0.0
     seconds_per_iter: float = float("nan")
     last_loss: float = float("nan")
-    #: images this process skipped: ``missing_images`` (absent when indexed) and ``undecodable_images`` (failed to
-    #: decode when read, summed over the batches, whichever DataLoader worker read them)
+    #: what this process skipped: ``missing_images`` (absent when indexed), ``undecodable_images`` (failed to decode
+    #: when read: each counted once by every DataLoader worker that met it), ``out_of_image_keypoints`` (treated as
+    #: unlabeled) and ``malformed_annotations`` (masked out)
     skipped: dict = field(default_factory=dict)
 
 
@@ -247,9 +248,13 @@ def _remove_partial_saves(out_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _prune(out_dir: Path, keep: int) -> None:
-    files = sorted(out_dir.glob("checkpoint_iter_*.pth"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-    for old in files[:-keep] if keep > 0 else []:
+def _prune(out_dir: Path, keep: int, iteration: int) -> None:
+    """Keep the ``keep`` newest periodic checkpoints among those of iterations up to ``iteration`` (later ones
+    belong to an earlier run in the same folder and are left alone)."""
+    numbered = [(int(p.stem.rsplit("_", 1)[1]), p) for p in out_dir.glob("checkpoint_iter_*.pth")
+                if p.stem.rsplit("_", 1)[1].isdigit()]
+    mine = sorted((n, p) for n, p in numbered if n <= iteration)
+    for _, old in mine[:-keep]:
         old.unlink(missing_ok=True)
 
 
@@ -261,13 +266,54 @@ def _params_in_sync(model: nn.Module) -> bool:
     return all(torch.allclose(g, gathered[0], rtol=1e-6, atol=1e-6) for g in gathered)
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` naming the command-line flag for a setting no run can use, before anything is built or
+    read (the validation set included: a bad one would otherwise fail only at the first validation)."""
+    if cfg.time_limit is not None and not cfg.time_limit > 0:
+        raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
+    check_run_settings(cfg.max_iters, cfg.adam_beta2, cfg.num_refinement_stages)
+    for flag, value, low in (("--batch-size", cfg.batch_size, 1), ("--epochs", cfg.epochs, 1),
+                             ("--log-after", cfg.log_after, 1), ("--keep-checkpoints", cfg.keep_checkpoints, 1),
+                             ("--checkpoint-after", cfg.checkpoint_after, 0), ("--val-after", cfg.val_after, 0),
+                             ("--workers", cfg.workers, 0), ("--warmup-iters", cfg.warmup_iters, 0),
+                             ("--threads", 1 if cfg.threads is None else cfg.threads, 1),
+                             ("--val-max-images", 1 if cfg.val_max_images is None else cfg.val_max_images, 1)):
+        if value < low:
+            raise ValueError(f"{flag} must be at least {low}, got {value}")
+    if cfg.val_height < 16 or cfg.val_height % 8:
+        raise ValueError(f"--val-height must be a multiple of 8 and >= 16, got {cfg.val_height}")
+    out_dir = Path(cfg.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file, expected a folder")
+    if (cfg.val_ann is None) != (cfg.val_images is None):
+        raise ValueError("give both --val-ann and --val-images, or neither")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
+    if cfg.val_ann is not None:
+        images = Path(cfg.val_images)
+        if not images.is_dir():
+            raise ValueError(f"--val-images {images} is not a folder")
+        listed = read_coco_keypoints(cfg.val_ann)["images"]
+        if not any((images / im["file_name"]).is_file() for im in listed):
+            raise ValueError(f"none of the {len(listed)} image(s) of --val-ann {cfg.val_ann} is in {images}")
+
+
+def _earlier_run_files(out_dir: Path) -> None:
+    """Warn when a fresh run starts in a folder that holds another run's checkpoints (kept: pruning only ever
+    removes checkpoints of iterations this run has reached) and log (restarted)."""
+    old = sorted(int(p.stem.rsplit("_", 1)[1]) for p in out_dir.glob("checkpoint_iter_*.pth")
+                 if p.stem.rsplit("_", 1)[1].isdigit())
+    if old:
+        log.warning("%s holds %d checkpoint(s) of an earlier run (iterations %d..%d): this run saves over those of "
+                    "the same iteration and its log.csv starts afresh; use another --out-dir to keep them apart",
+                    out_dir, len(old), old[0], old[-1])
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) training as configured; returns a :class:`TrainResult` (on every rank)."""
     from tqdm import tqdm
 
-    if cfg.time_limit is not None and not cfg.time_limit > 0:
-        raise ValueError(f"--time-limit must be a positive number of seconds, got {cfg.time_limit}")
-    check_run_settings(cfg.max_iters, cfg.adam_beta2, cfg.num_refinement_stages)
+    check_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world, device = _dist_setup(cfg)
@@ -275,11 +321,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     is_main = rank == 0
     out_dir = Path(cfg.out_dir)
     if is_main:
+        if cfg.checkpoint is None or cfg.weights_only:
+            _earlier_run_files(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-    if (cfg.val_ann is None) != (cfg.val_images is None):
-        raise ValueError("give both --val-ann and --val-images, or neither")
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
 
     dataset = CocoPoseDataset(cfg.train_ann, cfg.train_images, cfg.augment(), seed=cfg.seed)
     sampler = EpochKeySampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
@@ -410,7 +454,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                                                 extra={**extra, "train_state_dict": cpu_state_dict(model),
                                                        "ema_updates": ema.updates})
         if not final:
-            _prune(out_dir, cfg.keep_checkpoints)
+            _prune(out_dir, cfg.keep_checkpoints, iteration)
         log.info("saved %s", result.checkpoint)
 
     # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
@@ -418,6 +462,17 @@ def train(cfg: TrainConfig) -> TrainResult:
     bar = tqdm(total=total, initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
                dynamic_ncols=True)
     net.train()
+    if cfg.max_iters is not None and iteration >= cfg.max_iters:
+        log.warning("the checkpoint is at iteration %d: --max-iters %d is already reached, nothing to train",
+                    iteration, cfg.max_iters)
+        stop = True
+    elif cfg.time_limit is not None and prior_seconds >= cfg.time_limit:
+        log.warning("the checkpoint has trained %.0f s: --time-limit %.0f s is already reached, nothing to train",
+                    prior_seconds, cfg.time_limit)
+        stop = True
+    elif epoch >= cfg.epochs:
+        log.warning("the checkpoint is at epoch %d: --epochs %d is already reached, nothing to train", epoch,
+                    cfg.epochs)
     try:
         while epoch < cfg.epochs and not stop:
             sampler.set_epoch(epoch, skip=resume_skip * cfg.batch_size)
@@ -460,7 +515,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     log.info("iter %d epoch %d loss %.3f lr %.2e %.3f s/it", iteration, epoch, window_loss / window_n,
                              lr, spi)
                     csv_log.write({"kind": "train", "iter": iteration, "epoch": epoch,
-                                   "elapsed_s": f"{time.perf_counter() - start:.1f}", "lr": f"{lr:.3e}",
+                                   "elapsed_s": f"{run_seconds():.1f}", "lr": f"{lr:.3e}",
                                    "loss": f"{window_loss / window_n:.5f}", "s_per_iter": f"{spi:.4f}",
                                    **{f"stage{i}": f"{v:.5f}" for i, v in enumerate(per_stage)}})
                     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
@@ -486,9 +541,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                 epoch += 1
                 scheduler.step()
         result.train_seconds = time.perf_counter() - start - val_seconds
+        checkpoint(final=True)  # saved first: a failing final validation cannot lose the run's weights
         if cfg.val_ann is not None and (not result.val_curve or result.val_curve[-1]["iter"] != iteration):
             validate()
-        checkpoint(final=True)
         if world > 1:
             in_sync = _params_in_sync(model)
             if is_main:
@@ -501,7 +556,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         if csv_log is not None:
             csv_log.close()
     result.iteration, result.epoch = iteration, epoch
-    result.skipped = {"missing_images": int(dataset.skipped["missing_images"]), "undecodable_images": undecodable}
+    result.skipped = {"missing_images": int(dataset.skipped["missing_images"]), "undecodable_images": undecodable,
+                      **{k: int(dataset.counts[k]) for k in ("out_of_image_keypoints", "malformed_annotations")}}
     if is_main and undecodable:
         log.warning("%d undecodable training image read(s) were skipped", undecodable)
     result.total_seconds = time.perf_counter() - start
