@@ -10,7 +10,6 @@ Input sizes are network-input pixels; the speed input is a 16:9 frame letterboxe
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -35,10 +34,11 @@ def evaluate_ir(xml: str | Path, ann_file: str | Path, images_dir: str | Path, h
 
     from ov_inference import evaluate_keypoints, poses_to_coco
     from ov_inference.estimator import PoseEstimator
+    from pose_format import read_coco_keypoints
 
     t0 = time.perf_counter()
     estimator = PoseEstimator(xml, input_height=height, precision=precision)
-    doc = json.loads(Path(ann_file).read_text())
+    doc = read_coco_keypoints(ann_file)
     results, ids, decode_ms, skipped = [], [], [], 0
     for info in tqdm(sorted(doc["images"], key=lambda im: im["id"]), desc=f"AP {Path(xml).parent.name}",
                      unit="img", disable=not progress, leave=False):

@@ -103,6 +103,8 @@ def test_deterministic_for_a_seed(tmp_path):
         assert (tmp_path / "a/images" / name).read_bytes() == (tmp_path / "b/images" / name).read_bytes()
     img = cv2.imread(str(tmp_path / "a/images/000000.jpg"))
     assert img.shape == (128, 128, 3)
+    generate_dataset(tmp_path / "a", 2, seed=7, cfg=cfg, progress=False)  # smaller rerun: no stale image left
+    assert sorted(p.name for p in (tmp_path / "a/images").iterdir()) == ["000000.jpg", "000001.jpg"]
 
 
 def test_cli(tmp_path, capsys):
@@ -115,5 +117,10 @@ def test_cli(tmp_path, capsys):
         main(["--out", str(tmp_path / "f"), "--images", "1", "--distractors", "5", "2"])
     assert "distractors" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "g"), "--images", "1", "--distractors", "0", "0", "--quiet"]) == 0
+    for args, message in ((["--out", str(tmp_path / "g" / "annotations.json")], "is a file, expected a folder"),
+                          (["--out", str(tmp_path / "h"), "--width", "100000"], "64 to 8192 pixels")):
+        with pytest.raises(SystemExit):
+            main([*args, "--images", "1", "--quiet"])
+        assert message in capsys.readouterr().err
     proc = subprocess.run([sys.executable, "-m", "train.synthetic", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--max-people" in proc.stdout

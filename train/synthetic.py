@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose_format import COCO17_NAMES
+from pose_format import COCO17_NAMES, write_text_atomic
 from train.hyperparams import WEIGHT_DECAY
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,8 @@ class SyntheticConfig:
     distractors: tuple[int, int] = (4, 12)
 
     def __post_init__(self) -> None:
-        if self.width < 64 or self.height < 64:
-            raise ValueError(f"images must be at least 64x64 pixels, got {self.width}x{self.height}")
+        if not (64 <= self.width <= 8192 and 64 <= self.height <= 8192):
+            raise ValueError(f"images must be 64 to 8192 pixels wide and high, got {self.width}x{self.height}")
         if not 1 <= self.min_people <= self.max_people:
             raise ValueError(f"need 1 <= min_people <= max_people, got {self.min_people}, {self.max_people}")
         if not 0 <= self.distractors[0] <= self.distractors[1]:
@@ -509,6 +509,9 @@ def generate_dataset(out: str | Path, num_images: int, seed: int = 0, cfg: Synth
     if num_images < 1:
         raise ValueError(f"--images must be >= 1, got {num_images}")
     out = Path(out)
+    for folder in (out, out / "images"):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{folder} is a file, expected a folder for the dataset")
     (out / "images").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for i in tqdm(range(num_images), desc="synthetic people", unit="img", disable=not progress):
@@ -524,9 +527,12 @@ def generate_dataset(out: str | Path, num_images: int, seed: int = 0, cfg: Synth
     ann_path = out / "annotations.json"
     doc = {"info": {"description": "lwpose synthetic people", "seed": seed, "version": "1.0"},
            "licenses": [], "images": images, "annotations": annotations, "categories": [person_category()]}
-    tmp = ann_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(ann_path)
+    write_text_atomic(ann_path, json.dumps(doc))
+    stale = [p for p in (out / "images").glob("[0-9]" * 6 + ".jpg") if int(p.stem) >= num_images]
+    for path in stale:  # an earlier, larger dataset's images: not in this annotation file
+        path.unlink()
+    if stale:
+        log.info("removed %d image(s) of an earlier, larger dataset in %s", len(stale), out / "images")
     log.info("wrote %d images with %d people to %s", len(images), len(annotations), out)
     return ann_path
 
