@@ -13,11 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ov_inference.video_out import VIDEO_SUFFIXES, VideoSink
+
 __all__ = ["VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "has_display", "VideoSink", "ImageDirSink", "WindowSink", "open_sink"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _ESC = 27
 
@@ -31,43 +32,9 @@ def has_display() -> bool:
     return gui.upper() not in ("", "NONE")
 
 
-class VideoSink:
-    """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size.
-
-    Frames of another size are resized to the first one. ``fps`` is the container frame rate.
-    """
-
-    def __init__(self, path: str | Path, fps: float = 25.0):
-        self.path = Path(path)
-        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise ValueError(f"unsupported video suffix {self.path.suffix!r}; use one of {sorted(VIDEO_SUFFIXES)}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps = float(fps) if fps and fps > 0 else 25.0
-        self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
-
-    def write(self, frame: np.ndarray, name: str | None = None) -> None:
-        if self._writer is None:
-            self._size = (frame.shape[1], frame.shape[0])
-            fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
-            if not self._writer.isOpened():
-                raise OSError(f"cannot open video writer for {self.path} ({self._size[0]}x{self._size[1]})")
-        if (frame.shape[1], frame.shape[0]) != self._size:
-            frame = cv2.resize(frame, self._size)
-        self._writer.write(frame)
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            log.info("wrote %d frames to %s", self.frames, self.path)
-
-
 class ImageDirSink:
-    """One annotated image per frame in a folder, named after the input image (or ``frame_000123.jpg``)."""
+    """One annotated image per frame in a folder, named after the input image (or ``frame_000123.jpg``); a name
+    written before in this run gets ``_1``, ``_2``, ... rather than overwriting it."""
 
     def __init__(self, folder: str | Path, suffix: str = ".jpg"):
         self.folder = Path(folder)
@@ -77,10 +44,15 @@ class ImageDirSink:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
         self.frames = 0
+        self._written: set[str] = set()  # paths written by this sink: a repeated name gets _1, _2, ...
 
     def write(self, frame: np.ndarray, name: str | None = None) -> None:
         stem = Path(name).stem if name else f"frame_{self.frames:06d}"
         path = self.folder / (stem + self.suffix)
+        n = 1
+        while str(path) in self._written:  # a.jpg and a.png (or photos of the same name in two folders)
+            path, n = self.folder / f"{stem}_{n}{self.suffix}", n + 1
+        self._written.add(str(path))
         if not cv2.imwrite(str(path), frame):
             raise OSError(f"cannot write {path}")
         self.frames += 1
@@ -128,4 +100,7 @@ def open_sink(output: str | Path, fps: float = 25.0):
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if path.suffix[1:].isalpha() and not path.is_dir():  # x.gif, x.webm: a file format this demo cannot write
+        raise ValueError(f"--output {path}: unsupported video suffix {path.suffix!r}; give a folder for images or "
+                         f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
     return ImageDirSink(path)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from ov_inference.records import RecordWriter, frame_record
 from ov_inference.smoothing import PoseSmoother
 from ov_inference.sources import SourceError, VideoSource, open_source
 from ov_inference.tracking import PoseTracker
+from ov_inference.video_out import VideoSink, check_video_path
 from pose_format import INPUT_HEIGHT_LIVE
 
 log = logging.getLogger("ov_inference")
@@ -40,7 +44,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream)
   {EXIT_ENDED_EARLY}    a camera stopped delivering frames mid-run (the frames received are written; "ended_early" and
        "source_error" in the summary)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the frames done are written"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM); the frames done are written"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,29 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _VideoOut:
-    """Annotated frames to a video file; frames of another size are resized to the first one's."""
-
-    def __init__(self, path: str, fps: float):
-        self.path, self.fps, self.writer, self.size = path, fps, None, None
-
-    def write(self, frame: np.ndarray) -> None:
-        if self.writer is None:
-            self.size = (frame.shape[1], frame.shape[0])
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.lower().endswith(".avi") else "mp4v"))
-            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, self.size)
-            if not self.writer.isOpened():
-                raise OSError(f"cannot write video {self.path} (no encoder for this extension?)")
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size)
-        self.writer.write(frame)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-
-
 def _error_phrase(errors: int, unreadable: int) -> str:
     """``"2 unreadable"`` when every error is a read error, else ``"3 errors (1 unreadable)"``."""
     if errors == unreadable:
@@ -111,8 +92,10 @@ def _error_phrase(errors: int, unreadable: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from ov_inference.draw import draw_poses, draw_stats
 
-    if args.output_json not in (None, "-"):
-        RecordWriter.check_path(args.output_json)  # fail before loading anything, not after the run
+    if args.output_json not in (None, "-"):  # outputs fail before anything is loaded, not after the run
+        RecordWriter.check_path(args.output_json, source=args.input)
+    if args.output_video is not None:
+        check_video_path(args.output_video, source=args.input)
     precision = None if args.precision == "default" else args.precision
     decoder = decoder_options(args)  # ValueError: exit 2
     estimator = PoseEstimator(args.model, device=args.device, input_height=args.height, precision=precision,
@@ -130,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     tracker = PoseTracker() if (args.track or args.smooth) else None
     smoother = PoseSmoother(freq=source.fps or 30.0) if args.smooth else None
-    video = _VideoOut(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
+    video = VideoSink(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
     progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
                         enabled=not args.no_progress, force=args.progress)
     frames = errors = unreadable = people = 0
@@ -198,12 +181,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.height % 8 or args.height < 8:
         print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
         return EXIT_ERROR
+    for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests), ("--fps", args.fps)):
+        if value is not None and not value > 0:
+            print(f"error: {flag} must be positive, got {value:g}", file=sys.stderr)
+            return EXIT_ERROR
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None  # kill, timeout, docker stop
     try:
         return run(args)
+    except BrokenPipeError:  # records piped to a reader that stopped (e.g. `-o - | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:  # before the first frame (while the model loads or compiles)
+        print("interrupted before any frame", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (FileNotFoundError, SourceError, ValueError, OSError) as exc:  # ModelCompileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop the way Ctrl-C does, keeping the frames done."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,11 @@ class PoseEstimator:
         return dict(self.spec.rt_info)
 
     def default_size(self) -> tuple[int, int]:
-        """``(height, width)`` input for a 16:9 frame at :attr:`input_height` (what :meth:`compiled` uses first)."""
+        """``(height, width)`` input :meth:`compiled` uses before any frame: a static model's own size when its height
+        is :attr:`input_height` (no reshape: a model whose topology fixes its size still starts), else the size of a
+        16:9 frame at :attr:`input_height`."""
+        if self.spec.static_size is not None and self.spec.static_size[0] == self.input_height:
+            return self.spec.static_size
         width = -(-round(self.input_height * 16 / 9) // self.spec.stride) * self.spec.stride
         return self.input_height, width
 

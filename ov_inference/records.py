@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from ov_inference.coco import poses_to_coco
+from ov_inference.output_paths import check_output_file
 from ov_inference.pose import Pose
+from pose_format import write_text_atomic
 
 __all__ = ["frame_record", "RecordWriter"]
 
@@ -94,27 +95,11 @@ class RecordWriter:
                 self._write_line({"meta": self.meta})
 
     @staticmethod
-    def check_path(path: str | Path) -> None:
-        """Make sure records can be written to the file ``path``: it is not a folder, and its parent folder exists
-        (created if needed) and accepts a new file (probed with a temporary file, removed at once). Raises
+    def check_path(path: str | Path, source: str | Path | None = None) -> None:
+        """Make sure records can be written to the file ``path`` (see
+        :func:`ov_inference.output_paths.check_output_file`; ``source``: the input, which it must not be). Raises
         ``OSError`` naming the path and the reason."""
-        path = Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(f"cannot write records to {path}: it is a folder (give a file name such as "
-                                    f"{path / 'poses.jsonl'})")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(f"cannot write records to {path}: cannot create its folder {path.parent}: "
-                          f"{exc.strerror or exc}") from exc
-        probe = path.parent / f".{path.name}.probe{os.getpid()}"
-        try:
-            probe.open("w", encoding="utf-8").close()
-        except OSError as exc:
-            raise OSError(f"cannot write records to {path}: folder {path.parent} is not writable: "
-                          f"{exc.strerror or exc}") from exc
-        finally:
-            probe.unlink(missing_ok=True)
+        check_output_file(path, "records", source)
 
     def _write_line(self, obj: dict[str, Any]) -> None:
         self._stream.write(json.dumps(obj) + "\n")
@@ -142,16 +127,10 @@ class RecordWriter:
             self.lines = False  # closing twice writes nothing more
         elif self.path is not None:
             doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
-            tmp = f"{self.path}.tmp{os.getpid()}"
             try:
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(doc, fh)
-                os.replace(tmp, self.path)
-            except BaseException as exc:
-                Path(tmp).unlink(missing_ok=True)
-                if isinstance(exc, OSError):
-                    raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
-                raise
+                write_text_atomic(self.path, json.dumps(doc))
+            except OSError as exc:
+                raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
             log.info("wrote %d frame records to %s", len(self.records), self.path)
 
     def __enter__(self) -> "RecordWriter":

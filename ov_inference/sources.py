@@ -64,7 +64,11 @@ def read_image(path: str | Path) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise ValueError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:  # e.g. a header announcing more pixels than OpenCV's limit
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot decode image {path} ({data.size} bytes): {reason}") from None
     if image is None:
         raise ValueError(f"cannot decode image {path} ({data.size} bytes): not an image or corrupt")
     return image

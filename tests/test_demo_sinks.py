@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from demos.sinks import ImageDirSink, VideoSink, has_display, open_sink
+from ov_inference.video_out import MIN_SIDE, check_video_path, fit_frame
 
 
 def test_video_sink_writes_readable_video(tmp_path):
@@ -11,12 +12,28 @@ def test_video_sink_writes_readable_video(tmp_path):
     assert isinstance(sink, VideoSink)
     for i in range(5):
         sink.write(np.full((64, 96, 3), 40 * i, np.uint8))
-    sink.write(np.zeros((32, 32, 3), np.uint8))  # another size: resized to the first
+    sink.write(np.full((32, 32, 3), 255, np.uint8))  # another size: fitted into the first, aspect ratio kept
     sink.close()
     cap = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
-    ok, frame = cap.read()
-    assert ok and frame.shape == (64, 96, 3)
+    frames = [cap.read()[1] for _ in range(6)]
+    assert frames[0].shape == (64, 96, 3)
+    assert frames[5][:, 40:56].mean() > 200 and frames[5][:, :10].mean() < 30  # centred square, black bars
+
+
+def test_video_sink_starts_from_a_tiny_frame(tmp_path):
+    sink = VideoSink(tmp_path / "tiny.mp4", fps=5)
+    sink.write(np.zeros((1, 1, 3), np.uint8))  # a 1x1 image first: encoders refuse such sizes
+    sink.write(np.full((240, 320, 3), 200, np.uint8))
+    sink.close()
+    assert sink.size == (MIN_SIDE, MIN_SIDE)
+    cap = cv2.VideoCapture(str(tmp_path / "tiny.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+
+
+def test_fit_frame_keeps_the_aspect_ratio():
+    out = fit_frame(np.full((10, 40, 3), 255, np.uint8), (20, 20))
+    assert out.shape == (20, 20, 3) and out[:7].max() == 0 and out[8:12].min() == 255 and out[13:].max() == 0
 
 
 def test_image_dir_sink_keeps_input_names(tmp_path):
@@ -24,8 +41,10 @@ def test_image_dir_sink_keeps_input_names(tmp_path):
     assert isinstance(sink, ImageDirSink)
     sink.write(np.zeros((8, 8, 3), np.uint8), name="/some/where/photo.png")
     sink.write(np.zeros((8, 8, 3), np.uint8))
+    sink.write(np.zeros((8, 8, 3), np.uint8), name="/else/where/photo.jpg")  # same stem: not overwritten
     sink.close()
-    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["frame_000001.jpg", "photo.jpg"]
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["frame_000001.jpg", "photo.jpg",
+                                                                         "photo_1.jpg"]
 
 
 def test_bad_outputs_are_explained(tmp_path):
@@ -36,6 +55,18 @@ def test_bad_outputs_are_explained(tmp_path):
         open_sink(tmp_path / "file")
     with pytest.raises(ValueError, match="unsupported video suffix"):
         VideoSink(tmp_path / "x.gif")
+    with pytest.raises(ValueError, match="unsupported video suffix '.gif'"):
+        open_sink(tmp_path / "x.gif")  # used to become a folder named x.gif
+    assert not (tmp_path / "x.gif").exists()
+    (tmp_path / "v.mp4").mkdir()
+    with pytest.raises(ValueError, match="v.mp4: it is a folder"):
+        VideoSink(tmp_path / "v.mp4")
+    clip = tmp_path / "in.avi"
+    clip.write_bytes(b"x")
+    with pytest.raises(ValueError, match="it is the input file"):
+        check_video_path(clip, source=clip)
+    with pytest.raises(ValueError, match="is a file, not a folder|not writable|cannot create its folder"):
+        check_video_path(clip / "out.mp4")
 
 
 def test_no_display_without_display_server(monkeypatch):

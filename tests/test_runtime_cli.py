@@ -35,7 +35,7 @@ def image_dir(tmp_path, coco_mini_dir):
 def _write_video(path, frames=12, size=(160, 96)):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
     for i in range(frames):
-        writer.write(np.full((size[1], size[0], 3), 10 * i, np.uint8))
+        writer.write(np.full((size[1], size[0], 3), 10 * i % 256, np.uint8))
     writer.release()
     return path
 
@@ -289,7 +289,7 @@ def test_json_document_write_failure_leaves_no_temporary_file(tmp_path, monkeypa
 
     writer = RecordWriter(out, {"model": "m"})
     writer.write(frame_record(0, "a", []))
-    monkeypatch.setattr("ov_inference.records.os.replace", no_replace)
+    monkeypatch.setattr("pose_format.files.os.replace", no_replace)
     with pytest.raises(OSError, match=r"cannot write records to .*res\.json: Permission denied"):
         writer.close()
     assert list(tmp_path.iterdir()) == []
@@ -400,6 +400,76 @@ def test_model_that_cannot_be_reshaped_stops_the_run(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert [f["frame_index"] for f in doc["frames"]] == [0]              # b.png is not an 'unreadable' record
     assert doc["summary"]["status"].startswith("failed: cannot reshape") and doc["summary"]["errors"] == 0
+
+
+def test_static_model_of_another_aspect_ratio_starts(tmp_path):
+    """A fixed-size model whose size the frames fit runs: nothing is compiled for a 16:9 default size first."""
+    model = tiny_pose_model(cells_wide=11)   # reshapes to inputs 88 wide only ...
+    model.reshape({model.inputs[0]: [1, 64, 88, 3]})  # ... and is saved with that static size
+    xml = save(model, tmp_path / "fixed.xml")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((64, 86, 3), 90, np.uint8))  # letterboxed to 64 x 88
+    out = tmp_path / "res.json"
+    assert main(["--model", str(xml), "--input", str(folder), "-o", str(out), "--height", "64",
+                 "--no-progress"]) == 0
+    assert json.loads(out.read_text())["summary"]["frames"] == 2
+
+
+def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    missing_model = str(tmp_path / "none.xml")  # never reached: the outputs fail first
+    for args, message in ((["--output-video", str(clip)], "it is the input file, which it would destroy"),
+                          (["-o", str(clip)], "it is the input file"),
+                          (["--output-video", str(tmp_path / "a.gif")], "unsupported video suffix '.gif'"),
+                          (["--output-video", str(clip / "x.mp4")], "cannot write the video"),
+                          (["--max-frames", "0"], "--max-frames must be positive"),
+                          (["--fps", "-5"], "--fps must be positive")):
+        assert main(["--model", missing_model, "--input", str(clip), *args]) == 2
+        assert message in capsys.readouterr().err
+    assert clip.stat().st_size > 100  # the input is intact
+
+
+def test_image_whose_header_claims_a_huge_size_is_an_error_record(tmp_path, tiny_xml):
+    import struct
+    import zlib
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    ok, png = cv2.imencode(".png", np.zeros((10, 10, 3), np.uint8))
+    data = bytearray(png.tobytes())
+    data[16:24] = struct.pack(">II", 100000, 100000)  # IHDR width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (folder / "a_huge.png").write_bytes(bytes(data))
+    cv2.imwrite(str(folder / "b_ok.png"), np.full((48, 64, 3), 90, np.uint8))
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--no-progress"]) == 0
+    frames = json.loads(out.read_text())["frames"]
+    assert [f["error"] is not None for f in frames] == [True, False]
+    assert "a_huge.png" in frames[0]["error"]
+
+
+def test_sigterm_keeps_results_like_ctrl_c(tmp_path, tiny_xml, monkeypatch):
+    import os
+    import signal
+
+    clip = _write_video(tmp_path / "clip.avi", frames=10)
+    calls = {"n": 0}
+    real = frame_record
+
+    def terminated_at_frame_4(*args, **kwargs):  # what kill / timeout / docker stop send
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("ov_inference.__main__.frame_record", terminated_at_frame_4)
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--no-progress"]) == 130
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["status"] == "interrupted" and 3 <= len(doc["frames"]) <= 4
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
 
 
 def test_summary_words_errors_that_are_not_read_errors():

@@ -1,0 +1,33 @@
+"""Checking an output file's path before any work, so a run never computes results it cannot write."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["check_output_file"]
+
+
+def check_output_file(path: str | Path, what: str, source: str | Path | None = None) -> Path:
+    """Make sure ``what`` (e.g. ``"records"``) can be written to the file ``path``: it is not a folder, its parent
+    folder exists (created if needed) and accepts a new file (probed with a temporary file, removed at once), and it
+    is not the same file as ``source`` (the input it would destroy). Returns ``path`` as a :class:`~pathlib.Path`;
+    raises ``OSError`` naming the path and the reason."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {what} to {path}: it is a folder (give a file name)")
+    if source is not None and path.exists() and Path(source).is_file() and path.samefile(source):
+        raise OSError(f"cannot write {what} to {path}: it is the input file, which it would destroy")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot write {what} to {path}: cannot create its folder {path.parent}: "
+                      f"{exc.strerror or exc}") from exc
+    probe = path.parent / f".{path.name}.probe{os.getpid()}"
+    try:
+        probe.open("w", encoding="utf-8").close()
+    except OSError as exc:
+        raise OSError(f"cannot write {what} to {path}: folder {path.parent} is not writable: "
+                      f"{exc.strerror or exc}") from exc
+    finally:
+        probe.unlink(missing_ok=True)
+    return path

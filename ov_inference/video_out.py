@@ -1,0 +1,88 @@
+"""Annotated frames to a video file, for ``python -m ov_inference --output-video`` and the demos' ``--output``.
+
+Frames are ``[H, W, 3]`` uint8 BGR. :func:`check_video_path` refuses a bad path before any model is loaded (unknown
+suffix, a parent that is a file, the input file itself); :class:`VideoSink` opens the writer on the first frame's
+size (even, at least :data:`MIN_SIDE` pixels a side: encoders refuse odd or tiny frames) and fits every frame into
+it with its aspect ratio kept (black bars), so a folder of mixed sizes is never stretched.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ov_inference.output_paths import check_output_file
+
+__all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "check_video_path", "fit_frame", "VideoSink"]
+
+log = logging.getLogger(__name__)
+
+#: Video suffixes and their fourcc codecs (OpenCV's built-in encoders).
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
+#: Smallest side of a written video, pixels.
+MIN_SIDE = 64
+
+
+def check_video_path(path: str | Path, source: str | Path | None = None, flag: str = "--output-video") -> Path:
+    """``path`` as a :class:`~pathlib.Path` after checking it can become a video: a known suffix, then
+    :func:`~ov_inference.output_paths.check_output_file` (not a folder, a writable folder, not the input file
+    ``source``). Raises ``ValueError`` naming ``flag``."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"{flag} {path}: unsupported video suffix {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(VIDEO_SUFFIXES))}")
+    try:
+        check_output_file(path, "the video", source)
+    except OSError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
+    return path
+
+
+def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` scaled to fit ``size`` = (width, height) pixels with its aspect ratio kept, centred on black."""
+    w, h = size
+    fh, fw = frame.shape[:2]
+    if (fw, fh) == (w, h):
+        return frame
+    scale = min(w / fw, h / fh)
+    nw, nh = max(1, min(w, round(fw * scale))), max(1, min(h, round(fh * scale)))
+    canvas = np.zeros((h, w, 3), np.uint8)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas[y:y + nh, x:x + nw] = cv2.resize(frame, (nw, nh), interpolation=interp)
+    return canvas
+
+
+class VideoSink:
+    """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size
+    (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
+    :func:`fit_frame`. ``fps``: the container frame rate (25 when not positive)."""
+
+    def __init__(self, path: str | Path, fps: float = 25.0):
+        self.path = check_video_path(path, flag="video")
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] | None = None
+
+    def write(self, frame: np.ndarray, name: str | None = None) -> None:
+        if self._writer is None:
+            w, h = (max(MIN_SIDE, side + side % 2) for side in (frame.shape[1], frame.shape[0]))
+            self.size = (w, h)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
+            if not self._writer.isOpened():
+                self._writer = None
+                raise OSError(f"cannot open a video writer for {self.path} ({w}x{h}, "
+                              f"{VIDEO_SUFFIXES[self.path.suffix.lower()]})")
+        self._writer.write(fit_frame(frame, self.size))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            log.info("wrote %d frames to %s", self.frames, self.path)
