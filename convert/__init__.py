@@ -15,7 +15,7 @@ from convert.checkpoint import load_network
 from convert.errors import ConversionError, VerificationError
 from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, save_ir,
                         write_rt_info)
-from convert.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, output_names
+from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export_onnx, output_names
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, check_options, run_conversion
 from convert.quantize import (HEAD_POLICIES, MODEL_TYPES, PRESETS, QuantizeOptions, head_convolutions, ignored_names,
                               quantize_int8, quantize_with_accuracy_control)
@@ -31,7 +31,7 @@ __all__ = [
     "ConversionError", "VerificationError",
     "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",
     "write_rt_info",
-    "DEFAULT_OPSET", "MIN_OPSET", "export_onnx", "output_names",
+    "DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "export_onnx", "output_names",
     "HEAD_CHOICES", "ConvertOptions", "check_options", "run_conversion",
     "HEAD_POLICIES", "MODEL_TYPES", "PRESETS", "QuantizeOptions", "head_convolutions", "ignored_names",
     "quantize_int8", "quantize_with_accuracy_control",

@@ -8,13 +8,22 @@ from pathlib import Path
 
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS
+from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, run_conversion
 from convert.quantize import MODEL_TYPES, PRESETS
 from convert.report import format_table
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad arguments as exit code 1, this command's code for bad input (2 is a fidelity failure)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="lwpose-convert", description=__doc__.split("\n")[0].split(": ", 1)[-1],
         epilog="Writes D/FP32/<name>.xml, D/FP16/<name>.xml, D/INT8/<name>.xml, D/<name>.onnx and D/report.json; "
                "exits 1 on bad input, 2 when the FP32 IR differs from PyTorch by more than 1e-4 (nothing written) "
@@ -37,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a trusted checkpoint that weights_only=True refuses (full unpickling can run code)")
     p.add_argument("--all-stages", action="store_true", help="the ONNX file keeps every stage's outputs "
                    "(the IRs always expose the last stage only)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset ({MIN_OPSET} to {MAX_OPSET}, default {DEFAULT_OPSET})")
     cal = p.add_argument_group("INT8 calibration")
     cal.add_argument("--calib-images", type=Path, help="folder of calibration images (or the images of --calib-coco)")
     cal.add_argument("--calib-coco", type=Path, help="COCO keypoint annotations: calibrate on its images with people")
@@ -91,12 +101,31 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         verify_count=args.verify_count, bench_seconds=args.bench_seconds, progress=not args.quiet)
 
 
+def quiet_libraries(int8: bool) -> None:
+    """--quiet for the libraries too: NNCF's rich progress bars and INFO lines (NNCF resets its logger's level when
+    imported, so it is imported first when INT8 is asked for), and the exporters' FutureWarnings."""
+    import warnings
+
+    warnings.simplefilter("ignore", FutureWarning)
+    try:
+        import rich
+
+        rich.get_console().quiet = True
+    except ImportError:  # pragma: no cover - rich comes with nncf
+        pass
+    if int8:
+        import nncf
+
+        nncf.set_log_level(logging.WARNING)
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:
-        logging.getLogger("nncf").setLevel(logging.WARNING)
+        quiet_libraries(int8="INT8" in args.precision)
     try:
         report = run_conversion(options_from_args(args))
     except VerificationError as exc:
@@ -108,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     int8 = report.get("int8", {})
     if int8 and not int8.get("within_budget", True):
+        tried = int8.get("selection") == "auto"  # every head policy was tried already
         logging.getLogger("convert").error(
-            "the INT8 IR was written to %s but is outside the accuracy budget (%s): try --int8-heads heads, "
-            "--accuracy-control or more / more representative calibration images", report["outputs"]["INT8"],
-            int8.get("budget"))
+            "the INT8 IR was written to %s but is outside the accuracy budget (%s): try %s--accuracy-control or "
+            "more / more representative calibration images", report["outputs"]["INT8"], int8.get("budget"),
+            "" if tried else "--int8-heads heads, ")
         return 3
     return 0
 

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 #: Lowest ONNX opset accepted; the default is the one torch's exporter implements natively (no down-conversion).
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
+#: Highest opset checked to export with torch 2.13's exporter (and to convert with OpenVINO).
+MAX_OPSET = 23
 #: Example input size used to trace a dynamic-shape export (a multiple of the stride, the fixture's size).
 EXAMPLE_HEIGHT, EXAMPLE_WIDTH = 256, 384
 
@@ -55,8 +57,8 @@ def export_onnx(network, path: str | Path, *, height: int | None = None, width: 
     import onnx
     import torch
 
-    if opset < MIN_OPSET:
-        raise ConversionError(f"ONNX opset {opset} is too old: use {MIN_OPSET} or newer")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConversionError(f"ONNX opset {opset} is not supported: use {MIN_OPSET} to {MAX_OPSET}")
     if (height is None) != (width is None):
         raise ConversionError("give both --height and --width for a static shape, or neither for a dynamic one")
     path = Path(path)
@@ -68,12 +70,19 @@ def export_onnx(network, path: str | Path, *, height: int | None = None, width: 
     dynamic_shapes = None if static else {"image": {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}}
     for noisy in ("onnxscript", "onnx_ir"):  # their INFO lines are exporter internals, not progress
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
+    # "torchvision is not installed. Skipping torchvision::nms": this network has no torchvision ops
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    registration.setLevel(max(logging.ERROR, registration.level))
     with torch.no_grad():
         torch.onnx.export(_stage_outputs_module(network, all_stages), (example,), str(path),
                           input_names=[IR_INPUT_NAME], output_names=names, opset_version=opset,
                           dynamic_shapes=dynamic_shapes, external_data=False, verbose=False)
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:  # the exporter falls back to its own opset when it cannot convert to the one asked for
+        raise ConversionError(f"ONNX opset {opset} is not available from this exporter (it wrote opset {written}): "
+                              f"use {MIN_OPSET} to {MAX_OPSET}")
     log.info("exported ONNX %s (opset %d, %s input, outputs %s)", path, opset,
              f"{height}x{width}" if static else "dynamic", names)
     return path

@@ -5,8 +5,10 @@ every step (verification included) succeeded, so a failure never leaves a half-w
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -17,6 +19,7 @@ from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, sha256_file
 from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
+from convert.onnx_export import MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
@@ -83,6 +86,12 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     source = Path(opt.checkpoint or opt.onnx)
     if not source.is_file():
         raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
+    if opt.onnx is not None and not opt.static:
+        fixed = onnx_static_size(source)
+        if fixed is not None:  # e.g. the original repository's export, 1x3x256x456
+            log.warning("%s has a static %dx%d input: the IRs are static at that size (export a dynamic ONNX, or "
+                        "convert the checkpoint, for IRs of any size)", source, *fixed)
+            opt = replace(opt, height=fixed[0], width=fixed[1])
     bad = [p for p in opt.precisions if p not in PRECISIONS]
     if bad or not opt.precisions:
         raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
@@ -93,6 +102,28 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
             raise ConversionError(f"{flag} {size} must be a positive multiple of 8 (the network's stride)")
     if Path(opt.output_dir).exists() and not Path(opt.output_dir).is_dir():
         raise ConversionError(f"--output-dir {opt.output_dir} exists and is not a folder")
+    existing = next((p for p in Path(opt.output_dir).absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConversionError(f"--output-dir {opt.output_dir}: {existing} is a file, not a folder")
+    if opt.name is not None and (not opt.name or opt.name in (".", "..") or any(c in opt.name for c in "/\\")
+                                 or opt.name.startswith(".")):
+        raise ConversionError(f"--name {opt.name!r} must be a plain file name (no folder, not hidden), e.g. lwpose")
+    if opt.onnx is not None:
+        given = [flag for flag, on in (("--num-refinement-stages", opt.num_refinement_stages is not None),
+                                       ("--all-stages", opt.all_stages),
+                                       ("--allow-unsafe-checkpoint", opt.allow_unsafe_checkpoint)) if on]
+        if given:
+            raise ConversionError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --checkpoint "
+                                  "sources only; an ONNX file is converted as it is")
+    if opt.num_refinement_stages is not None and opt.num_refinement_stages < 0:
+        raise ConversionError(f"--num-refinement-stages must be 0 or more, got {opt.num_refinement_stages}")
+    if not MIN_OPSET <= opt.opset <= MAX_OPSET:
+        raise ConversionError(f"--opset {opt.opset} is not supported: use {MIN_OPSET} to {MAX_OPSET}")
+    for flag, value in (("--verify-count", opt.verify_count), ("--val-size", opt.val_size)):
+        if value is not None and value < 1:
+            raise ConversionError(f"{flag} must be at least 1, got {value}")
+    if not opt.bench_seconds >= 0:
+        raise ConversionError(f"--bench-seconds must be 0 (skip) or more, got {opt.bench_seconds}")
     if opt.calib_synthetic is not None and opt.calib_synthetic < 1:
         raise ConversionError(f"--calib-synthetic must be >= 1 images, got {opt.calib_synthetic}")
     if opt.int8_heads not in HEAD_CHOICES:
@@ -100,6 +131,10 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     sources = [name for name, given in (("--calib-images", opt.calib_images is not None and opt.calib_coco is None),
                                         ("--calib-coco", opt.calib_coco is not None),
                                         ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
+    int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else [])
+    if "INT8" not in opt.precisions and int8_only:
+        raise ConversionError(f"{', '.join(int8_only)} only appl{'ies' if len(int8_only) == 1 else 'y'} to INT8: "
+                              "add INT8 to --precision")
     if "INT8" in opt.precisions:
         if len(sources) != 1:
             raise ConversionError("INT8 needs one calibration source: --calib-images DIR, "
@@ -123,6 +158,25 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
     return replace(opt, name=name, output_dir=Path(opt.output_dir))
+
+
+def onnx_static_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` of an ONNX file's NCHW image input when both are fixed numbers, else None (dynamic, or a
+    file the ONNX library cannot read: :func:`convert.ir.read_onnx` reports that one later)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # noqa: BLE001 - not an ONNX file: read_onnx names the problem
+        return None
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)
 
 
 def _calibration_items(opt: ConvertOptions, scratch: Path):
@@ -194,23 +248,52 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
     return chosen[1]
 
 
-def install_outputs(staging: Path, out: Path, name: str) -> None:
-    """Move a finished conversion of model ``name`` from ``staging`` into ``out``, file by file.
+def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = None) -> None:
+    """Move a finished conversion of model ``name`` from ``staging`` into ``out``, all or nothing.
 
     Other models' files in ``out`` are kept. Files of *this* model that the new conversion did not produce (the
     INT8 IR of an earlier run that asked for INT8, an ONNX file when converting from ONNX) are removed, so that
     ``out`` never mixes IRs of two different sources under one name; ``report.json`` describes the last run.
+    ``keep``: a file never removed (the conversion's source, when it lies in ``out``). The files replaced or removed
+    are first moved aside: when a move fails (a folder where a file goes, a full disk) they are put back, the new
+    ones taken out, and ``out`` is as it was.
     """
     out.mkdir(parents=True, exist_ok=True)
-    produced = {path.relative_to(staging) for path in staging.rglob("*") if path.is_file()}
+    produced = sorted((path.relative_to(staging) for path in staging.rglob("*") if path.is_file()),
+                      key=lambda r: (r.suffix == ".xml", r.name == "report.json", str(r)))  # .bin, .xml, report
+    blocked = [out / rel for rel in produced if (out / rel).is_dir()] + [
+        out / rel.parents[-2] for rel in produced if len(rel.parts) > 1 and (out / rel.parents[-2]).is_file()]
+    if blocked:
+        raise ConversionError(f"cannot write into {out}: {blocked[0]} is in the way (a "
+                              f"{'folder' if blocked[0].is_dir() else 'file'} where the conversion writes the "
+                              "other kind); nothing was changed")
     stale = [out / folder / f"{name}{suffix}" for folder in PRECISIONS for suffix in (".xml", ".bin")]
     stale.append(out / f"{name}.onnx")
-    for path in stale:
-        if path.is_file() and path.relative_to(out) not in produced:
-            log.info("removing %s: an earlier conversion's file that this run did not replace", path)
-            path.unlink()
-    for rel in sorted(produced, key=lambda r: (r.suffix == ".xml", str(r))):  # .bin before .xml, report last
-        move_into_place(staging / rel, out / rel)
+    keep = keep.resolve() if keep is not None else None
+    aside = [path for path in stale if path.is_file() and path.relative_to(out) not in produced
+             and path.resolve() != keep]
+    aside += [out / rel for rel in produced if (out / rel).is_file()]
+    backup = Path(tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=out))
+    moved: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for i, path in enumerate(aside):
+            saved = backup / f"{i}{path.suffix}"
+            os.replace(path, saved)
+            moved.append((path, saved))
+        for rel in produced:
+            placed.append(move_into_place(staging / rel, out / rel))
+    except OSError as exc:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        for path, saved in moved:
+            os.replace(saved, path)
+        raise ConversionError(f"cannot write into {out}: {exc}; nothing was changed") from exc
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
+    for path, _ in moved:
+        if path.relative_to(out) not in produced:
+            log.info("removed %s: an earlier conversion's file that this run did not replace", path)
 
 
 def run_conversion(opt: ConvertOptions) -> dict:
@@ -221,18 +304,28 @@ def run_conversion(opt: ConvertOptions) -> dict:
     """
     opt = check_options(opt)
     out = opt.output_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    except OSError as exc:
+        raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
     scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
+    installed = False
     try:
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
-        install_outputs(staging, out, opt.name)
+        install_outputs(staging, out, opt.name, keep=opt.onnx)
+        installed = True
         log.info("wrote %s", out)
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+        if not installed:  # the folders this run created for its output, when they stayed empty
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

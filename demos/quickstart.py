@@ -585,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:
         os.environ.setdefault("TQDM_DISABLE", "1")
+        from convert.__main__ import quiet_libraries
+
+        quiet_libraries(int8=True)
     cfg = config_from_args(args)
     try:
         report = run_quickstart(cfg)

@@ -239,6 +239,14 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--height", "256"], "both --height and --width"),
     (["--height", "100", "--width", "160"], "multiple of 8"),
     (["--accuracy-control"], "--accuracy-control needs"),
+    (["--name", "../escape"], "must be a plain file name"),
+    (["--verify-count", "0"], "--verify-count must be at least 1"),
+    (["--val-size", "0"], "--val-size must be at least 1"),
+    (["--bench-seconds", "-1"], "--bench-seconds must be 0 (skip) or more"),
+    (["--opset", "99"], "--opset 99 is not supported: use 17 to 23"),
+    (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more"),
+    (["--calib-synthetic", "4"], "--calib-synthetic only applies to INT8"),
+    (["--output-dir", __file__ + "/out"], "is a file, not a folder"),
 ])
 def test_option_errors(seed_dir, tmp_path, caplog, args, message):
     assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", *args) == 1
@@ -268,6 +276,47 @@ def test_dynamic_int8_calibrated_on_coco_people_all_stages_checkpoint(seed_dir, 
         static.reshape({static.inputs[0]: ov.PartialShape([1, h, w, 3])})
         result = core.compile_model(static, "CPU")({0: np.full((1, h, w, 3), 128, np.uint8)})
         assert result[IR_PAFS_NAME].shape == (1, 38, h // 8, w // 8)
+
+
+def test_usage_errors_exit_1_not_the_fidelity_code(seed_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--onnx", "x.onnx", "--output-dir", str(tmp_path)])
+    assert stop.value.code == 1 and "not allowed with argument --checkpoint" in capsys.readouterr().err
+
+
+def test_onnx_source_inside_the_output_folder_is_kept_and_its_static_size_used(converted, tmp_path, caplog):
+    """The original repository's ONNX export is static: converting it without --height keeps its size (the fidelity
+    check used to feed it other sizes), and a source file in the output folder is never removed as 'stale'."""
+    out = tmp_path / "out"
+    out.mkdir()
+    source = out / "seed.onnx"
+    source.write_bytes((converted / "seed.onnx").read_bytes())  # static H x W
+    assert main(["--onnx", str(source), "--output-dir", str(out), "--precision", "FP32", "--bench-seconds", "0",
+                 "--quiet"]) == 0
+    assert source.is_file() and (out / "FP32" / "seed.xml").is_file()
+    assert json.loads((out / "report.json").read_text())["input"] == [1, H, W, 3]
+    assert f"has a static {H}x{W} input" in caplog.text
+    assert _run(tmp_path, "--onnx", source, "--all-stages") == 1
+    assert "--all-stages applies to --checkpoint sources only" in caplog.text
+
+
+def test_failed_install_changes_nothing(seed_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _small(seed_dir, out, "a", "FP32")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real, calls = convert.pipeline.move_into_place, {"n": 0}
+
+    def failing_third_move(staged, final):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real(staged, final)
+
+    monkeypatch.setattr(convert.pipeline, "move_into_place", failing_third_move)
+    with pytest.raises(convert.ConversionError, match="No space left on device.*nothing was changed"):
+        _small(seed_dir, out, "a", "FP32", "FP16")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_output_dir_that_is_a_file(seed_dir, tmp_path, caplog):
