@@ -24,6 +24,14 @@ def _count(minimum: int):
     return parse
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    value = _count(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0 (any free one) to 65535, got {value}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     """argparse type: ``WxH`` pixels (:func:`demos.output_size.parse_size`)."""
     from demos.output_size import parse_size
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "ignored for images)")
     p.add_argument("--smooth", action="store_true", help="One Euro smoothing of keypoints (video / camera; "
                    "ignored for images)")
-    p.add_argument("--serve", type=int, default=None, metavar="PORT",
+    p.add_argument("--serve", type=_port, default=None, metavar="PORT",
                    help="serve the annotated stream and live stats at http://HOST:PORT/")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1, this machine only)")
     p.add_argument("--height", "--tsize", type=int, default=256,
@@ -88,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-serving", type=float, default=0.0, metavar="SECONDS",
                    help="with --serve, keep the page up this long after the input ends")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    omz = p.add_argument_group("Open Model Zoo spellings accepted for compatibility")
+    omz.add_argument("-at", "--architecture_type", choices=("openpose",), default="openpose",
+                     help="OMZ's model architecture: this demo runs the OpenPose family (openpose)")
+    omz.add_argument("-u", "--utilization_monitors", default=None, metavar="MONITORS",
+                     help="OMZ's utilization monitors: the CPU load is always shown here (value ignored)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     return p
 
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from demos.live import DemoOptions, run_demo
     from ov_inference import SourceError
+    from ov_inference.interrupts import sigterm_as_interrupt
 
     if args.height < 8 or args.height % 8:
         build_parser().error(f"--height must be a positive multiple of 8, got {args.height}")
@@ -115,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         decoder_options=decoder,
     )
     try:
-        summary = run_demo(options)
+        with sigterm_as_interrupt():  # systemd / docker stop: finish the video and the summary as Ctrl+C does
+            summary = run_demo(options)
+    except KeyboardInterrupt:  # before the first frame (model loading, compiling)
+        print("lwpose-demo: interrupted before any frame", file=sys.stderr)
+        return 130
     except (SourceError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"lwpose-demo: error: {exc}", file=sys.stderr)
         return 2

@@ -258,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
-    with LiveView(args.port, args.host) as view:
+    try:
+        view = LiveView(args.port, args.host)
+    except (OSError, OverflowError) as exc:  # port in use, out of range, unknown host
+        p.error(f"cannot serve on {args.host}:{args.port}: {exc}")
+    with view:
         print(f"live view (test pattern) at {view.url} - Ctrl+C stops")
         try:
             _demo_source(view, stop)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -23,9 +24,35 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _ESC = 27
 
 
+def _display_server_reachable() -> bool:
+    """Whether the X server of ``$DISPLAY`` (its socket, or TCP port 6000 + N for ``host:N``) or the Wayland socket
+    of ``$WAYLAND_DISPLAY`` answers. A ``DISPLAY`` left over from an SSH session or a container without its server
+    would otherwise make OpenCV's GUI abort the whole process."""
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland:
+        path = Path(wayland) if wayland.startswith("/") else Path(os.environ.get("XDG_RUNTIME_DIR", "/")) / wayland
+        if path.exists():
+            return True
+    display = os.environ.get("DISPLAY", "")
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                sock.connect(f"/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + int(number)), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def has_display() -> bool:
     """True when a window can be shown: a display server is reachable (or not needed) and OpenCV has a GUI backend."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if sys.platform.startswith("linux") and not _display_server_reachable():
         return False
     info = cv2.getBuildInformation()
     gui = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.strip().startswith("GUI:")), "")

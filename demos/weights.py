@@ -19,12 +19,14 @@ import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from pose_format import PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file
+from pose_format import (PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file,
+                         write_text_atomic)
 
 __all__ = [
     "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
@@ -62,9 +64,21 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _file_name(url: str) -> str:
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-    return name or PUBLISHED_CHECKPOINT_FILE
+def normalize_sha256(text: str | None) -> str | None:
+    """``text`` as 64 lower-case hex digits (spaces around it dropped), or None; raises :class:`WeightsError` for
+    anything else, before any download."""
+    if text is None:
+        return None
+    digest = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise WeightsError(f"--sha256 {text!r} is not a sha256 (64 hexadecimal digits)")
+    return digest
+
+
+def _check_url(url: str) -> None:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise WeightsError(f"--url {url!r} is not an http(s):// or file:// address")
 
 
 def checkpoint_problem(path: str | Path) -> str | None:
@@ -107,17 +121,28 @@ def download(
     timeout: float = 30.0,
     progress: bool = True,
     force: bool = False,
+    file_name: str = PUBLISHED_CHECKPOINT_FILE,
 ) -> Path:
-    """Download ``url`` into folder ``dest`` (default :func:`cache_dir`) and return the completed file's path.
+    """Download ``url`` into ``dest/file_name`` (default folder :func:`cache_dir`, default name the published
+    file's, whatever the URL's last part: a mirror's copy is found by ``path`` / ``verify`` and the quickstart) and
+    return the completed file's path.
 
     Resumes from ``<file>.part`` with ``Range: bytes=N-`` (falls back to a full download when the server ignores
     ranges). An already-complete, verified file is returned without network access unless ``force``. On success the
     sha256 is recorded in ``<file>.json``; a mismatch with ``expected_sha256`` removes the file and raises.
     Network failures raise :class:`WeightsError` with a clear message, keeping the partial file for a later resume.
     """
+    expected_sha256 = normalize_sha256(expected_sha256)
+    _check_url(url)
+    if not file_name or Path(file_name).name != file_name or file_name in (".", ".."):
+        raise WeightsError(f"--file {file_name!r} must be a plain file name")
     dest = Path(dest) if dest is not None else cache_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    final = dest / _file_name(url)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot use --dest {dest}: "
+                           f"{'it is a file, not a folder' if dest.is_file() else e.strerror or e}") from None
+    final = dest / file_name
     part = final.with_name(final.name + ".part")
     if final.exists() and not force:
         try:
@@ -125,7 +150,7 @@ def download(
         except WeightsError as e:
             log.warning("%s; downloading it again", e)
         else:
-            if expected_sha256 and record.sha256 != expected_sha256.lower():
+            if expected_sha256 and record.sha256 != expected_sha256:
                 raise WeightsError(f"{final} has sha256 {record.sha256}, expected {expected_sha256}")
             log.info("already downloaded and verified: %s", final)
             return final
@@ -201,16 +226,14 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
                            f"Nothing was recorded and the body was kept aside as {bad}. Check the URL and run "
                            "`lwpose-weights download` again")
     digest = sha256_file(part)
-    if expected_sha256 and digest != expected_sha256.lower():
+    if expected_sha256 and digest != expected_sha256:
         part.unlink()
         raise WeightsError(f"downloaded {final.name} has sha256 {digest}, expected {expected_sha256}; "
                            "the file was removed, run the download again")
     os.replace(part, final)
     record = WeightsRecord(url=url, file=final.name, size=final.stat().st_size, sha256=digest,
                            downloaded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    tmp = _sidecar(final).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
-    os.replace(tmp, _sidecar(final))
+    write_text_atomic(_sidecar(final), json.dumps(asdict(record), indent=2) + "\n")
     log.info("saved %s (%d bytes, sha256 %s)", final, record.size, digest)
     return final
 
@@ -263,7 +286,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download (or resume) the checkpoint and record its sha256")
     d.add_argument("--url", default=PUBLISHED_CHECKPOINT_URL, help="source URL (default: the authors' published file)")
     d.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
-    d.add_argument("--sha256", default=None, help="expected sha256; a mismatch deletes the file")
+    d.add_argument("--sha256", default=None,
+                   help="expected sha256 (checked before downloading); a new download that does not match is deleted, "
+                        "a cached file that does not match is an error")
+    d.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE,
+                   help=f"file name in the folder, whatever the URL's (default {PUBLISHED_CHECKPOINT_FILE})")
     d.add_argument("--timeout", type=float, default=30.0, help="network timeout, seconds")
     d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -280,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "download":
-            path = download(args.url, args.dest, args.sha256, args.timeout, progress=not args.quiet, force=args.force)
+            path = download(args.url, args.dest, args.sha256, args.timeout, progress=not args.quiet, force=args.force,
+                            file_name=args.file)
             print(path)
         else:
             path = (args.dest if args.dest is not None else cache_dir()) / args.file

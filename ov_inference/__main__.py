@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from ov_inference.estimator import PoseEstimator
+from ov_inference.interrupts import sigterm_as_interrupt
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.progress import Progress
 from ov_inference.records import RecordWriter, frame_record
@@ -186,10 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {flag} must be positive, got {value:g}", file=sys.stderr)
             return EXIT_ERROR
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None  # kill, timeout, docker stop
     try:
-        return run(args)
+        with sigterm_as_interrupt():  # kill, timeout, docker stop: handled as Ctrl-C
+            return run(args)
     except BrokenPipeError:  # records piped to a reader that stopped (e.g. `-o - | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
@@ -199,14 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, SourceError, ValueError, OSError) as exc:  # ModelCompileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM handler: stop the way Ctrl-C does, keeping the frames done."""
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,13 @@ def test_window_keys_pause_and_quit(monkeypatch):
     window.write(frame)  # Esc
     assert window.quit and len(shown) == 3
     window.close()
+
+
+def test_a_display_without_a_server_is_no_display(monkeypatch, tmp_path):
+    """A DISPLAY left over from SSH or a container: OpenCV's Qt backend would abort the process on it."""
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":987")  # no /tmp/.X11-unix/X987 server
+    assert has_display() is False
+    monkeypatch.setenv("DISPLAY", "127.0.0.1:9")  # TCP 6009: nothing listens
+    assert has_display() is False

@@ -40,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         srv = self.server
         srv.requests.append(dict(self.headers))
-        if not self.path.endswith(NAME):
+        if not self.path.endswith((NAME, "/mirror/lwp.pth")):
             self.send_error(404)
             return
         if srv.html:  # a portal / error page served with HTTP 200 instead of the file
@@ -141,6 +141,33 @@ def test_sha256_mismatch_and_corruption_are_caught(server, tmp_path):
     path.write_bytes(PAYLOAD[:10])
     with pytest.raises(WeightsError, match="truncated"):
         verify(path)
+
+
+def test_mirror_copy_is_saved_under_the_published_name(server, tmp_path, capsys):
+    mirror = server.url.rsplit("/models/", 1)[0] + "/mirror/lwp.pth"
+    assert weights.main(["download", "--url", mirror, "--dest", str(tmp_path), "--quiet"]) == 0
+    assert weights.main(["path", "--dest", str(tmp_path)]) == 0  # found where path / the quickstart look
+    assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / NAME)
+    assert cached_checkpoint(tmp_path) == tmp_path / NAME
+    assert download(mirror, tmp_path / "other", progress=False, file_name="mine.pth").name == "mine.pth"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sha256", "abcd"], "is not a sha256 (64 hexadecimal digits)"),
+    (["--url", "notaurl"], "is not an http(s):// or file:// address"),
+    (["--dest", __file__], "it is a file, not a folder"),
+    (["--file", "../x.pth"], "must be a plain file name"),
+])
+def test_bad_download_arguments_fail_before_the_network(server, tmp_path, capsys, args, message):
+    n = len(server.requests)
+    assert weights.main(["download", "--url", server.url, "--dest", str(tmp_path / "d"), "--quiet", *args]) == 1
+    assert message in capsys.readouterr().err and len(server.requests) == n
+
+
+def test_pasted_sha256_is_normalised(server, tmp_path):
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    path = download(server.url, tmp_path, expected_sha256=f"  {digest.upper()}\n", progress=False)
+    assert path.read_bytes() == PAYLOAD  # a correct hash with spaces / capitals no longer deletes a good file
 
 
 def test_offline_gives_clear_message_not_traceback(tmp_path, monkeypatch):
