@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         view = LiveView(args.port, args.host)
     except (OSError, OverflowError) as exc:  # port in use, out of range, unknown host
-        p.error(f"cannot serve on {args.host}:{args.port}: {exc}")
+        p.error(str(exc))
     with view:
         print(f"live view (test pattern) at {view.url} - Ctrl+C stops")
         try:

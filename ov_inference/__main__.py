@@ -40,7 +40,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_OK}    done (a video file shorter than its announced length is still done: "ended_early" in the summary)
   {EXIT_ERROR}    bad arguments; model missing, corrupt, not a pose model, or that cannot be reshaped / compiled
        (e.g. an unknown --device); input that cannot be opened; output that cannot be written
-  {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream)
+  {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream,
+       a folder of unreadable images)
   {EXIT_ENDED_EARLY}    a camera stopped delivering frames mid-run (the frames received are written; "ended_early" and
        "source_error" in the summary)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM); the frames done are written"""
@@ -159,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
         source_error = getattr(source, "error", None)
         if status == "completed" and source_error is not None:
             status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
+        elif status == "completed" and frames and unreadable == frames:  # a folder of unreadable images
+            status = "no frames"
+            source_error = f"none of the {frames} image(s) of {args.input} could be read"
         summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
                    "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
                    "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}

@@ -370,6 +370,11 @@ class CompiledModelCache:
                                     f"(available devices: {', '.join(available_devices(self.core)) or 'none'})"
                                     ) from exc
         self.compiles += 1
+        executes = execution_precision(compiled)
         log.info("compiled %s model for input %dx%d on %s (executes in %s)", self.spec.kind, height, width,
-                 self.device, execution_precision(compiled))
+                 self.device, executes)
+        asked = self.config.get("INFERENCE_PRECISION_HINT")
+        if asked is not None and str(asked).lower() != executes and self.compiles == 1:
+            log.warning("%s does not execute in %s here: it runs in %s (the device's choice for that hint)",
+                        self.device, asked, executes)
         return compiled

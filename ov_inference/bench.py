@@ -184,7 +184,11 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
         else:
             video_path = Path(video)
             if not video_path.is_file():
-                raise FileNotFoundError(f"video not found: {video_path}")
+                what = ("is a folder; the benchmark reads a video file" if video_path.is_dir() else
+                        "is not a file; the benchmark reads a video file, not a camera" if str(video).isdigit() else
+                        "not found")
+                raise FileNotFoundError(f"video {video_path} {what}" if what != "not found" else
+                                        f"video not found: {video_path}")
         first = _first_frame(video_path)
         size = estimator.preprocess_frame(first).size
         estimator.compiled(size)
@@ -231,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", help="video file (default: a synthesized 1280x720 clip)")
     p.add_argument("--frames", "-n", type=int, default=150, help="frames per measurement (default 150)")
     p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE, help="network input height (default 256)")
-    p.add_argument("--device", default="CPU")
+    p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
                    help="execution precision hint (default: the device's choice)")
     p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")

@@ -46,7 +46,7 @@ def poses_to_coco(poses: Iterable[Pose], image_id: int, category_id: int = 1,
         records.append({
             "image_id": int(image_id),
             "category_id": int(category_id),
-            "keypoints": [float(v) for v in flat.ravel()],
+            "keypoints": [int(v) if i % 3 == 2 else float(v) for i, v in enumerate(flat.ravel())],  # v: 0 or 2
             "score": float(pose.score),
         })
     return records

@@ -191,7 +191,9 @@ def list_images(folder: str | Path) -> list[Path]:
     path = Path(folder)
     if not path.is_dir():
         raise SourceError(f"image folder not found: {path} is not a folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    # a broken symlink named like an image is listed too: reading it gives an error record naming it, not silence
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+                   and (p.is_file() or (p.is_symlink() and not p.exists())))
     if not files:
         raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
     return files

@@ -44,6 +44,7 @@ def test_record_layout():
     assert len(rec["keypoints"]) == 51
     assert rec["keypoints"][:6] == [10.5, 20.25, 2.0, 30.0, 40.0, 2.0]
     assert rec["keypoints"][6:] == [0.0] * 45
+    assert all(type(v) is int for v in rec["keypoints"][2::3])  # visibility flags are written 2 / 0, not 2.0
     json.dumps(rec)  # plain Python types
     assert poses_to_coco([], 1) == []
 

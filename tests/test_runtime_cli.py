@@ -5,6 +5,7 @@ import io
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -61,6 +62,19 @@ def test_folder_source_reports_unreadable_images_by_path(image_dir):
     broken = frames[1]
     assert broken.image is None and "000000010000_broken.jpg" in broken.error and "cannot decode" in broken.error
     assert all(f.image is not None and f.image.ndim == 3 for f in (frames[0], frames[2]))
+
+
+def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    (folder / "b.jpg").symlink_to(tmp_path / "gone.jpg")  # a dangling link: reported, not skipped silently
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--no-progress"]) == 3
+    doc = json.loads(out.read_text())
+    assert [Path(f["source"]).name for f in doc["frames"]] == ["a.jpg", "b.jpg"]
+    assert all(f["error"] for f in doc["frames"]) and doc["summary"]["status"] == "no frames"
+    assert "none of the 2 image(s)" in capsys.readouterr().err
 
 
 def test_source_errors(tmp_path):
