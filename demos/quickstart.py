@@ -225,6 +225,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}
     if cfg.cache and all(x.is_file() for x in xmls.values()) and (out / "report.json").is_file():
         record["note"] = f"reused the converted IRs in {out}"
+        record["calibration"] = json.loads((out / "report.json").read_text()).get("int8", {}).get("calibration")
         return xmls
     calib_kw = ({"calib_coco": calib[0], "calib_images": calib[1]} if isinstance(calib, tuple)
                 else {"calib_images": calib})
@@ -236,6 +237,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
                                            progress=cfg.progress, **calib_kw, **val_kw))
     heads = report.get("int8", {}).get("heads")
     record["note"] = f"FP32 + INT8 (heads {heads}) in {out}"
+    record["calibration"] = report.get("int8", {}).get("calibration")  # images used and skipped (unreadable)
     return xmls
 
 
@@ -462,10 +464,14 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         if val is not None:
             notes.append("few annotated photos: the INT8 head policy is chosen on the same photos the AP is "
                          "reported on")
-        if len(photos) < 50:
-            notes.append(f"INT8 calibrated on only {len(photos)} photos; give --images DIR with more for a better INT8")
     with steps.step("convert to IR FP32 + INT8") as rec:
         xmls = _convert(cfg, checkpoint, calib, select, height, rec)
+    used = (rec.get("calibration") or {}).get("images")
+    skipped = (rec.get("calibration") or {}).get("skipped") or 0
+    if mode == "checkpoint" and used is not None and used < 50:
+        notes.append(f"INT8 calibrated on only {used} photos"
+                     + (f" ({skipped} unreadable skipped)" if skipped else "")
+                     + "; give --images DIR with more for a better INT8")
     if val is not None:
         with steps.step(f"accuracy (COCO AP at input height {height})") as rec:
             accuracy = _accuracy(cfg, checkpoint, xmls, val, height, rec)

@@ -95,6 +95,10 @@ def render_markdown(report: dict) -> str:
                   f"{_fmt(d.get('fps'))} FPS end to end ({_fmt(d.get('people_mean'), 2)} people per frame on average)."]
         if d.get("execution_precision"):
             lines[-1] += f" Model {d.get('model')}, execution precision {d['execution_precision']}."
+        photos = d.get("photos")
+        if photos:
+            lines[-1] += (f" Your photos, annotated: `{photos.get('output')}` ({photos.get('images')} images"
+                          + (f", {photos['skipped']} unreadable skipped" if photos.get("skipped") else "") + ").")
         lines.append("")
     if report.get("plot"):
         lines += [f"![speed and accuracy per precision]({report['plot']})", ""]

@@ -29,6 +29,12 @@ def test_write_report_files_and_content(tmp_path):
     assert not list((tmp_path / "r").glob("*.tmp"))
 
 
+def test_markdown_names_the_annotated_photos_and_skips():
+    md = render_markdown({"demo": {"output": "clip.mp4", "frames": 30, "fps": 40.0, "people_mean": 2.0,
+                                   "photos": {"output": "annotated/", "images": 6, "skipped": 1}}})
+    assert "Your photos, annotated: `annotated/` (6 images, 1 unreadable skipped)." in md
+
+
 def test_markdown_without_rows_has_no_plot():
     md = render_markdown({"summary": "nothing ran"})
     assert "nothing ran" in md and "png" not in md
