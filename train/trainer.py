@@ -17,6 +17,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -363,7 +364,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     resume_skip = iteration - epoch * batches_per_epoch
     if resume_skip == batches_per_epoch:  # saved after the epoch's last batch, before the epoch count moved on
         epoch, resume_skip = epoch + 1, 0
-        scheduler.step()
+        with warnings.catch_warnings():  # PyTorch warns of a step before this process's first optimizer.step()
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            scheduler.step()
     elif not 0 <= resume_skip < batches_per_epoch:
         log.warning("iteration %d is not inside epoch %d of %d batches (another batch size or data?): the epoch "
                     "restarts from its first batch", iteration, epoch, batches_per_epoch)
