@@ -383,6 +383,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             summary.cpu_process_percent = round(overall.process_percent, 1)
             summary.cpu_system_percent = round(overall.system_percent, 1)
         if view is not None:
+            view.end(fps=round(summary.fps, 1), latency_ms=summary.latency_ms_p50)  # the page says the input ended
             if options.keep_serving > 0:
                 log.info("input ended; live view stays up for %.0f s at %s", options.keep_serving, view.url)
                 try:

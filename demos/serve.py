@@ -70,10 +70,10 @@ async function refresh() {
       document.getElementById("cpu").textContent =
         fmt(s.cpu_process_percent, 0, "%") + " / " + fmt(s.cpu_system_percent, 0, "%");
     }
-    const shown = ["fps", "latency_ms", "people", "frames", "cpu_process_percent", "cpu_system_percent"];
+    const shown = ["fps", "latency_ms", "people", "frames", "cpu_process_percent", "cpu_system_percent", "ended"];
     const extra = Object.entries(s).filter(([k]) => !shown.includes(k));
     document.getElementById("extra").textContent = extra.map(([k, v]) => k + ": " + v).join(", ");
-    document.getElementById("status").textContent = "";
+    document.getElementById("status").textContent = s.ended ? "input ended: last frame and final figures" : "";
   } catch (e) {
     document.getElementById("status").textContent = "stats unavailable";
   }
@@ -131,6 +131,14 @@ class LiveView:
             self._seq += 1
             self._stats.update(stats)
             self._stats["frames"] = self._seq
+            self._cond.notify_all()
+
+    def end(self, **stats: Any) -> None:
+        """Mark the stream as ended (``"ended": true`` in ``/stats``; the page says so) and update the stats, e.g.
+        with the run's summary figures; the last frame stays visible."""
+        with self._cond:
+            self._stats.update(stats)
+            self._stats["ended"] = True
             self._cond.notify_all()
 
     def stats(self) -> dict[str, Any]:

@@ -78,6 +78,10 @@ def test_routes_stats_frame_and_mjpeg_stream():
             stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())
             assert stats["frames"] >= 3 and {"fps", "latency_ms", "people"} <= stats.keys()
             assert 30.0 <= stats["cpu_process_percent"] <= 33.0 and stats["cpu_system_percent"] == 70.0
+        assert "ended" not in stats
+        view.end(fps=12.5)  # the input ended: /stats says so, the page shows it
+        stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())
+        assert stats["ended"] is True and stats["fps"] == 12.5 and "input ended" in page
 
 
 def test_port_in_use_gives_clear_error():
