@@ -70,7 +70,8 @@ class QuickstartConfig:
     runs_dir: Path = Path("runs")
     checkpoint: Path | None = None
     allow_unsafe_checkpoint: bool = False
-    images: Path | None = None
+    #: your photos: a folder, an image file, or a list of them
+    images: Path | list[Path] | None = None
     coco_mini: Path | None = DEFAULT_COCO_MINI
     use_published: bool = True
     train_images: int = SYNTHETIC_RECIPE.train_images
@@ -406,15 +407,23 @@ def check_checkpoint(path: str | Path, allow_unsafe: bool = False) -> None:
                               f"{type(exc).__name__}: {exc}") from exc
 
 
-def _photos(folder: Path | None) -> list[Path]:
-    from ov_inference.sources import SourceError, list_images
+def _photos(paths: Path | list[Path] | tuple[Path, ...] | None) -> list[Path]:
+    """The images of ``paths``: each a folder (its images, not recursive) or an image file."""
+    from ov_inference.sources import IMAGE_EXTENSIONS, SourceError, list_images
 
-    if folder is None:
+    if paths is None:
         return []
-    try:
-        return list_images(folder)
-    except SourceError as exc:
-        raise FileNotFoundError(f"--images: {exc}") from None
+    found: list[Path] = []
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(path)
+            continue
+        try:
+            found += list_images(path)
+        except SourceError as exc:
+            raise FileNotFoundError(f"--images: {exc} (give folders or image files)") from None
+    return found
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict:
@@ -509,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "files you trust (unpickling can run code)")
     p.add_argument("--synthetic", action="store_true", help="train on synthetic people even if the published "
                    "checkpoint is in the cache")
-    p.add_argument("--images", type=Path, default=None, help="your own photos to annotate (and calibrate INT8 on)")
+    p.add_argument("--images", type=Path, nargs="+", default=None, metavar="PATH",
+                   help="your own photos to annotate (and calibrate INT8 on): folders and/or image files")
     p.add_argument("--coco-mini", type=Path, default=d.coco_mini, help="annotated real photos (checkpoint mode)")
     g = p.add_argument_group("synthetic training (default mode)")
     g.add_argument("--train-images", type=int, default=d.train_images, help="synthetic training images")

@@ -83,11 +83,19 @@ def test_quickstart_checkpoint_mode_on_real_photos(tmp_path, isolated_cache, see
     assert photos["images"] == 5 and (out / "annotated" / "me.jpg").is_file()
 
 
+def test_photos_are_folders_and_files(tmp_path, coco_mini_dir):
+    from demos.quickstart import _photos
+
+    one = sorted(coco_mini_dir.glob("*.jpg"))[0]
+    assert _photos([coco_mini_dir, one]) == sorted(coco_mini_dir.glob("*.jpg")) + [one]
+    assert _photos(one) == [one] and _photos(None) == []
+
+
 def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert main(["--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path / "missing.pth"), "--quiet"]) == 2
     assert "missing.pth does not exist" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "is not a folder (give folders or image files)" in capsys.readouterr().err
     for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
                                  ("--max-iters", "-1", "--max-iters must be at least 1"),
                                  ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)"),
