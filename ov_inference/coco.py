@@ -91,6 +91,8 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     coco_gt = coco_ground_truth(gt)
     from pycocotools.cocoeval import COCOeval
 
+    results = list(results)  # any iterable (a generator is read once)
+
     ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted({int(i) for i in image_ids})
     unknown = sorted(set(ids) - set(coco_gt.getImgIds()))
     if unknown:
@@ -105,6 +107,10 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     bad = [r["image_id"] for r in results if len(r["keypoints"]) != 51]
     if bad:
         raise ValueError(f"results for images {bad[:10]} do not have 51 keypoint values (17 x (x, y, v))")
+    broken = [r["image_id"] for r in results if not np.isfinite(np.asarray(r["keypoints"], np.float64)).all()
+              or not np.isfinite(float(r["score"]))]
+    if broken:  # pycocotools would count a NaN keypoint as a perfect match
+        raise ValueError(f"results for images {broken[:10]} have NaN or infinite keypoints or scores")
     if not results:
         log.info("no results to evaluate: AP = 0")
         return {name: 0.0 for name in COCO_KEYPOINT_STATS}

@@ -78,8 +78,11 @@ class DecoderOptions:
     min_mean_score: float = 0.2
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.peak_threshold):
-            raise ValueError(f"peak_threshold must be a finite number, got {self.peak_threshold}")
+        for name in ("peak_threshold", "min_paf_score", "min_mean_score"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.min_keypoints < 0:
+            raise ValueError(f"min_keypoints must be >= 0, got {self.min_keypoints}")
         if self.max_peaks_per_type < 1:
             raise ValueError(f"max_peaks_per_type must be >= 1, got {self.max_peaks_per_type}")
         if self.paf_samples < 2:
@@ -285,7 +288,7 @@ def _score_pairs(xy: np.ndarray, limb: np.ndarray, ga: np.ndarray, gb: np.ndarra
         s = np.concatenate([s_probe[:, alive], _paf_projection(pos, base[alive], ga[alive], gb[alive], rest, pafs)])
     else:
         s = _paf_projection(pos, base, ga, gb, _sample_steps(n_samples), pafs)
-    passed = s > opts.min_paf_score  # NaN samples fail
+    passed = (s > opts.min_paf_score) & (s < np.inf)  # NaN and inf samples fail (a broken model's maps)
     n_pass = passed.sum(axis=0)
     score = s.sum(axis=0, where=passed) / np.maximum(n_pass, 1)
     ok = np.flatnonzero((score > 0) & (n_pass >= min_pass))
@@ -433,7 +436,8 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     if len(peaks.conf) == 0:
         return []
     limb, ga, gb = _limb_pairs(peaks, DECODE_LIMB_ORDER + EAR_SHOULDER_LIMBS)
-    ok, score = _score_pairs(peaks.xy, limb, ga, gb, pf, opts)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf PAF samples (a broken model) just fail
+        ok, score = _score_pairs(peaks.xy, limb, ga, gb, pf, opts)
     limb, ga, gb = limb[ok], ga[ok], gb[ok]
     keep = _greedy_match(limb, ga, gb, score)
     limb, ga, gb, score = limb[keep], ga[keep], gb[keep], score[keep]

@@ -86,6 +86,10 @@ class PoseEstimator:
                  config: Mapping[str, Any] | None = None, cache_size: int = 8,
                  max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None,
                  decoder_options: DecoderOptions | None = None, flip: bool = False):
+        if cache_size < 1:
+            raise ValueError(f"cache_size must be >= 1 compiled model, got {cache_size}")
+        if isinstance(input_height, bool) or not isinstance(input_height, (int, np.integer)):
+            raise TypeError(f"input_height must be an integer number of pixels, got {input_height!r}")
         self.decoder_options = decoder_options
         self.flip = bool(flip)
         self.core = core or get_core()
@@ -128,8 +132,9 @@ class PoseEstimator:
     def compiled(self, size: tuple[int, int] | None = None) -> ov.CompiledModel:
         """The compiled model for an input ``(height, width)`` (default: the last size used, else 16:9)."""
         size = size or self._last_size or self.default_size()
-        self._last_size = size
-        return self.cache.get(*size)
+        compiled = self.cache.get(*size)
+        self._last_size = size  # only a size that compiled: a failed one must not stick to later calls
+        return compiled
 
     @property
     def execution_precision(self) -> str:

@@ -107,7 +107,7 @@ class AsyncPipeline:
         self.keep_frames = keep_frames
         self._requested = num_requests
         self.num_requests = num_requests or self._default_requests(estimator.optimal_num_requests())
-        self.max_pending = max_pending or self.num_requests + 2
+        self.max_pending = self.num_requests + 2 if max_pending is None else max_pending
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0}
@@ -244,7 +244,13 @@ class AsyncPipeline:
 
     def submit_skipped(self, user_data: Any, error: str, frame: np.ndarray | None = None) -> int:
         """Put a frame that will not be inferred (unreadable, bad) in the result order: its result has no poses and
-        ``error`` set. Never blocks."""
+        ``error`` set. Never blocks. In live mode it is the newest frame: a frame still waiting to start is dropped
+        (stale), so results stay in submission order."""
+        if self.live:
+            with self._cond:
+                if self._waiting is not None:
+                    self._waiting = None
+                    self.stats["dropped"] += 1
         return self._add_skipped(user_data, frame, error, time.perf_counter())
 
     def _wait_for_room(self, timeout: float | None) -> None:
@@ -407,6 +413,9 @@ class AsyncPipeline:
             if self._queue is not None:
                 self._queue.wait_all()
             with self._cond:
+                if self._waiting is not None:  # a live frame of the abandoned run must not start in the next one
+                    self._waiting = None
+                    self.stats["dropped"] += 1
                 self._discard_finished()
 
     def _discard_finished(self) -> None:

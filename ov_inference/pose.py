@@ -5,6 +5,7 @@ pixels*; :meth:`Pose.to_image` / :meth:`Pose.transformed` map them to the caller
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,6 +15,8 @@ from pose_format import NUM_KEYPOINTS, LetterboxMeta, to_coco17
 
 __all__ = ["Pose"]
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass(eq=False)
 class Pose:
@@ -21,7 +24,9 @@ class Pose:
 
     ``keypoints``: float32 ``[18, 3]`` rows of ``(x, y, confidence)``; confidence 0 means the keypoint is missing
     (its x, y are then 0 and meaningless). ``score``: the person's detection score (higher = more certain; used
-    as the COCO detection score). ``track_id``: a stable id across frames when a tracker assigned one.
+    as the COCO detection score). ``track_id``: a stable id across frames when a tracker assigned one. Values are
+    always finite: a keypoint with a NaN / inf value is made missing, a NaN score 0 and an infinite one the float32
+    limit, so a broken model's output cannot poison tracking, smoothing, AP or the JSON records.
     """
 
     keypoints: np.ndarray
@@ -32,8 +37,13 @@ class Pose:
         kpts = np.asarray(self.keypoints, dtype=np.float32)
         if kpts.shape != (NUM_KEYPOINTS, 3):
             raise ValueError(f"Pose.keypoints must have shape ({NUM_KEYPOINTS}, 3), got {kpts.shape}")
+        broken = ~np.isfinite(kpts).all(axis=1)
+        if broken.any():  # NaN / inf from a broken model or caller: missing, so tracking, smoothing and JSON stay sane
+            kpts = kpts.copy()
+            kpts[broken] = 0.0
         self.keypoints = kpts
-        self.score = float(self.score)
+        score = float(self.score)
+        self.score = 0.0 if math.isnan(score) else max(-_F32_MAX, min(_F32_MAX, score))
 
     @property
     def present(self) -> np.ndarray:

@@ -81,6 +81,7 @@ class RecordWriter:
             raise ValueError(f"keep_records=False cannot write the JSON document {self.path}: it needs every record "
                              "at the end (write .jsonl to stream them instead)")
         self._stream = None
+        self.closed = False
         if self.path is not None and self.path != "-":
             self.check_path(self.path)
         if self.lines:
@@ -106,16 +107,22 @@ class RecordWriter:
         self._stream.flush()
 
     def write(self, record: dict[str, Any]) -> None:
-        """Add one frame record (written through at once for JSON lines; kept for a JSON document)."""
-        self.count += 1
-        if self.keep_records:
-            self.records.append(record)
+        """Add one frame record (written through at once for JSON lines; kept for a JSON document). Raises
+        ``ValueError`` after :meth:`close`."""
+        if self.closed:
+            raise ValueError(f"RecordWriter for {self.path} is closed")
         if self.lines:
             self._write_line(record)
+        if self.keep_records:
+            self.records.append(record)
+        self.count += 1
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Finish the file: the summary line (JSON lines) or the whole document, written atomically (through a
         temporary file beside it, removed when writing fails, so a failure leaves no partial or stray file)."""
+        if self.closed:  # closing twice (an explicit close inside ``with``) writes nothing more
+            return
+        self.closed = True
         if summary:
             self.summary = dict(summary)
         if self.lines:
@@ -124,7 +131,6 @@ class RecordWriter:
             if self._stream is not sys.stdout:
                 self._stream.close()
             self._stream = None
-            self.lines = False  # closing twice writes nothing more
         elif self.path is not None:
             doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
             try:

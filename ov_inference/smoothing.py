@@ -52,6 +52,7 @@ class OneEuroFilter:
         """
         x = np.asarray(x, dtype=np.float64)
         valid = np.ones(x.shape, dtype=bool) if valid is None else np.broadcast_to(np.asarray(valid, bool), x.shape)
+        valid = valid & np.isfinite(x)  # a NaN / inf sample is not valid: it must not poison the state
         if self._x is None or self._x.shape != x.shape:
             self._x, self._dx, self._t = np.where(valid, x, np.nan), np.zeros_like(x), (0.0 if t is None else t)
             return x.copy()

@@ -157,3 +157,12 @@ def test_annotation_file_defaults_are_filled(tmp_path):
     assert evaluate_keypoints(path, [])["AP"] == 0.0  # pycocotools accepts the completed file
     with pytest.raises(AnnotationFileError, match="is a folder, expected a COCO annotation JSON file"):
         read_coco_keypoints(tmp_path)
+
+
+def test_results_iterables_and_non_finite_keypoints(gt):
+    good = gt_as_results(gt)
+    assert evaluate_keypoints(gt, iter(good))["AP"] == evaluate_keypoints(gt, good)["AP"] > 0.9  # read once
+    bad = copy.deepcopy(good[:1])
+    bad[0]["keypoints"][0] = float("nan")  # pycocotools would score NaN as a perfect match
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        evaluate_keypoints(gt, bad)

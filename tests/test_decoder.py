@@ -237,3 +237,15 @@ def test_ears_without_eyes_are_filled_through_the_shoulders():
     assert len(poses) == 1
     assert poses[0].num_keypoints == NUM_KEYPOINTS - 2
     assert np.abs(poses[0].keypoints[[16, 17], :2] - truth[[16, 17], :2]).max() < 0.1
+
+
+def test_infinite_pafs_give_finite_scores_without_warnings():
+    import warnings
+
+    hm, pf = maps([person(100, 60)], 32, 32)
+    pf[0] = -np.inf
+    pf[2, 5, 5] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning reaches the user
+        poses = decode_poses(hm, pf)
+    assert poses and all(np.isfinite(p.score) for p in poses)

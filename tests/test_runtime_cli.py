@@ -290,6 +290,19 @@ def test_unwritable_json_output_fails_before_processing(tmp_path, tiny_xml, caps
     assert list(folder.iterdir()) == []
 
 
+def test_closing_a_json_lines_writer_twice_keeps_its_records(tmp_path):
+    out = tmp_path / "x.jsonl"
+    with RecordWriter(out, {"model": "m"}) as writer:
+        for i in range(3):
+            writer.write(frame_record(i, "clip.mp4", []))
+        writer.close({"frames": 3})          # explicit close inside `with`: the exit closes again
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [next(iter(line)) for line in lines] == ["meta", "frame_index", "frame_index", "frame_index", "summary"]
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(frame_record(3, "clip.mp4", []))
+    assert writer.count == 3
+
+
 def test_json_document_write_failure_leaves_no_temporary_file(tmp_path, monkeypatch):
     out = tmp_path / "res.json"
     writer = RecordWriter(out, {"model": "m"})

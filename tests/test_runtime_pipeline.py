@@ -215,3 +215,34 @@ def test_model_that_cannot_take_a_frames_size_stops_the_run_instead_of_erroring_
             seen.append((r.user_data, r.error))
     assert seen == [(0, None), (1, None)]          # the frames before are not lost, and no per-frame error records
     assert compiles == [(64, 96), (64, 64)]        # tried once, not once per frame
+
+
+def test_live_skipped_frame_keeps_submission_order_and_abandoned_runs_leave_nothing(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=1, live=True)
+    order = {0: 0, 1: 1, "bad": 2}
+    pipe.submit(_frame(0), 0)
+    pipe.submit(_frame(10), 1)          # may wait for the one request ...
+    pipe.submit_skipped("bad", "unreadable")  # ... and is then stale: the newer (bad) frame wins
+    got = [r.user_data for r in pipe.drain()]
+    assert got == sorted(got, key=order.get) and got[-1] == "bad"
+
+    def frames():
+        for i in range(50):
+            time.sleep(0.002)
+            yield _frame(i % 250), f"old{i}"
+
+    for result in pipe.run(frames()):
+        break                           # abandoned after the first result
+    assert pipe.pending == 0
+    assert [r.user_data for r in pipe.run([(_frame(5), "new")])] == ["new"]
+
+
+def test_a_size_that_fails_to_compile_does_not_stick(tmp_path):
+    from ov_inference import ModelCompileError
+
+    model = tiny_pose_model(cells_wide=12)  # reshapes only to inputs 96 wide
+    est = PoseEstimator(model, input_height=64)
+    est(_frame(1))                          # 64 x 96: compiles
+    with pytest.raises(ModelCompileError):
+        est(_frame(1, shape=(64, 64, 3)))   # another aspect ratio: this topology cannot
+    assert est.execution_precision and AsyncPipeline(est).num_requests >= 1  # the 96-wide model still answers

@@ -132,3 +132,30 @@ def test_one_euro_arguments_are_checked():
         OneEuroFilter(min_cutoff=0)
     with pytest.raises(ValueError):
         PoseSmoother(beta=-1)
+
+
+def test_non_finite_values_never_reach_tracks_filters_or_json():
+    import json
+
+    from ov_inference import Pose, frame_record
+
+    kp = np.zeros((18, 3), np.float32)
+    kp[:, :2] = 100.0
+    kp[:, 2] = 0.9
+    broken = kp.copy()
+    broken[1, 0] = np.nan   # neck x
+    broken[2, 1] = np.inf   # r_shoulder y
+    pose = Pose(broken, float("inf"))
+    assert pose.num_keypoints == 16 and np.isfinite(pose.keypoints).all() and np.isfinite(pose.score)
+    assert Pose(kp, float("nan")).score == 0.0
+    json.dumps(frame_record(0, "a", [pose]), allow_nan=False)  # strict JSON
+    tracker = PoseTracker()
+    ids = [tracker.update([Pose(k, 1.0)])[0].track_id for k in (kp, broken, kp)]
+    assert ids == [ids[0]] * 3  # a NaN keypoint does not start a new track
+
+    f = OneEuroFilter(freq=30.0)
+    x = np.array([1.0, 2.0])
+    f(x)
+    out = f(np.array([np.nan, np.inf]))
+    assert np.isnan(out[0]) and np.isinf(out[1])  # returned as given, and ...
+    assert np.isfinite(f(x)).all() and np.isfinite(f(x)).all()  # ... the state is not poisoned
