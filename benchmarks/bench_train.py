@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-after", type=int, default=500, help="validate every N iterations (default 500)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override fields of the synthetic recipe for an experiment, "
-                        "e.g. --set lr=3e-3 lr_schedule=step milestones=13,19")
+                   help="override fields of the synthetic recipe for an experiment, e.g. --set lr=3e-3 "
+                        "lr_schedule=step milestones=13,19; keys: " + ", ".join(k for k in SYNTHETIC if k != "scene"))
     p.add_argument("--seed", type=int, default=0, help="synthetic training seed (default 0; the data's are fixed)")
     p.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = p.parse_args(argv)

@@ -276,6 +276,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             view.close()
         raise
     post = _PostProcessing(options)
+    estimator.prepare(getattr(source, "frame_size", None))  # a video or camera compiles once, for its own size
     pipeline = AsyncPipeline(estimator, num_requests=options.num_requests, live=source.live, keep_frames=True)
     summary.execution_precision = estimator.execution_precision
     summary.num_requests = pipeline.num_requests

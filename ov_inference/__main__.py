@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                               performance_hint=args.hint, decoder_options=decoder, flip=args.flip)
     source = open_source(args.input)
     try:
+        estimator.prepare(source.frame_size)  # a video compiles once, for its own size
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
         meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
                 "input_height": args.height, "precision": estimator.execution_precision, "input": str(args.input),

@@ -129,6 +129,15 @@ class PoseEstimator:
         width = -(-round(self.input_height * 16 / 9) // self.spec.stride) * self.spec.stride
         return self.input_height, width
 
+    def prepare(self, frame_size: tuple[int, int] | None) -> None:
+        """Compile for frames of ``frame_size`` = (width, height) pixels (a video's, known before its first frame)
+        and make that input size the default of :meth:`compiled`, so the startup queries (execution precision,
+        optimal requests) compile nothing else. ``None``: nothing to do."""
+        if frame_size is None:
+            return
+        w, h = frame_size
+        self.compiled(self.preprocess_frame(np.zeros((h, w, 3), np.uint8)).size)
+
     def compiled(self, size: tuple[int, int] | None = None) -> ov.CompiledModel:
         """The compiled model for an input ``(height, width)`` (default: the last size used, else 16:9)."""
         size = size or self._last_size or self.default_size()

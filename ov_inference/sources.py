@@ -82,6 +82,8 @@ class FrameSource:
     length: int | None = None
     fps: float | None = None
     name: str = ""
+    #: ``(width, height)`` of the frames when known before reading them (videos, cameras), else ``None``
+    frame_size: tuple[int, int] | None = None
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -144,6 +146,9 @@ class VideoSource(FrameSource):
         self.length = None if self.live or count <= 0 else count
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if fps > 0 else None
+        size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+                                                                          or 0))
+        self.frame_size = size if min(size) > 0 else None
         self.frames_read = 0
         self.ended_early = False
         self.error: str | None = None

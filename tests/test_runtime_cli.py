@@ -444,6 +444,16 @@ def test_static_model_of_another_aspect_ratio_starts(tmp_path):
     assert json.loads(out.read_text())["summary"]["frames"] == 2
 
 
+def test_a_video_compiles_once_for_its_own_size(tmp_path, tiny_xml, caplog):
+    import logging
+
+    clip = _write_video(tmp_path / "clip.avi", frames=3)  # 160 x 96: not 16:9
+    with caplog.at_level(logging.INFO, logger="ov_inference.adapter"):
+        assert main(["--model", str(tiny_xml), "--input", str(clip), "--height", "64", "--no-progress"]) == 0
+    compiles = [r.getMessage() for r in caplog.records if r.getMessage().startswith("compiled")]
+    assert len(compiles) == 1 and "64x112" in compiles[0]  # no 16:9 model compiled before the first frame
+
+
 def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
     clip = _write_video(tmp_path / "clip.avi", frames=2)
     missing_model = str(tmp_path / "none.xml")  # never reached: the outputs fail first
