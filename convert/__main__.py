@@ -10,7 +10,7 @@ from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, run_conversion
-from convert.quantize import MODEL_TYPES, PRESETS
+from convert.quantize import MODEL_TYPES, PRESETS, QuantizeOptions
 from convert.report import format_table
 
 
@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--int8-heads", choices=HEAD_CHOICES, default="auto",
                      help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
                           "convs of each last-stage head), auto (first of these within the budget; default)")
-    cal.add_argument("--preset", choices=PRESETS, default="performance", help="NNCF preset (default performance)")
+    cal.add_argument("--preset", choices=PRESETS, default=QuantizeOptions.preset,
+                     help="NNCF preset: mixed (asymmetric activations, the more accurate here at the same speed) or "
+                          "performance (default %(default)s)")
     cal.add_argument("--model-type", choices=MODEL_TYPES, default="cnn", help="NNCF model type (default cnn)")
     cal.add_argument("--ignore", action="append", default=[], metavar="NODE",
                      help="extra IR node name to keep in float (repeatable)")

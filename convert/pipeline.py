@@ -54,7 +54,7 @@ class ConvertOptions:
     calib_seed: int = 1
     calib_height: int | None = None
     int8_heads: str = "auto"
-    preset: str = "performance"
+    preset: str = QuantizeOptions.preset
     model_type: str = "cnn"
     ignored: tuple[str, ...] = ()
     min_peak_f1: float = 0.9
