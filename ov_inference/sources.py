@@ -7,6 +7,8 @@ announced frame count keeps what was read and sets ``ended_early``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import time
 from dataclasses import dataclass
@@ -74,6 +76,21 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log (backends' WARN / ERROR lines) silenced inside the block."""
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:  # pragma: no cover - builds without cv2.utils.logging
+        yield
+        return
+    previous = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging_api.setLogLevel(previous)
+
+
 class FrameSource:
     """Iterable of :class:`Frame` records. ``live``: frames come at the camera's pace (drop, do not queue);
     ``length``: the number of frames when known (``None`` for cameras); ``fps``: frames per second when known."""
@@ -132,7 +149,8 @@ class VideoSource(FrameSource):
             raise SourceError(f"no camera id {target}: camera ids are 0, 1, 2, ... (at most {MAX_CAMERA_ID}); "
                               "list devices with `v4l2-ctl --list-devices` on Linux")
         try:
-            self.capture = cv2.VideoCapture(target)
+            with _quiet_opencv():  # a missing camera makes every backend log its attempt; the error below says it all
+                self.capture = cv2.VideoCapture(target)
         except cv2.error as exc:
             what = f"camera {target}" if isinstance(target, int) else f"video {target}"
             raise SourceError(f"cannot open {what}: OpenCV refused it ({str(exc).strip().splitlines()[0]})") from exc
