@@ -8,7 +8,6 @@ announced frame count keeps what was read and sets ``ended_early``.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import time
 from dataclasses import dataclass
