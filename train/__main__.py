@@ -149,13 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--weights-only needs --checkpoint")
     from pose_format import write_text_atomic
     from train.checkpoint import CheckpointError
-    from train.trainer import check_config, config_dict, train
+    from train.trainer import config_dict, train
 
     try:
         cfg = config_from_args(args)
         cfg.augment()  # validates crop size, scales, rotation
-        check_config(cfg)  # every setting, before the data is indexed
-        result = train(cfg)
+        result = train(cfg)  # checks every setting (check_config) before the data is indexed
     except (CheckpointError, ValueError, OSError) as exc:
         parser.error(str(exc))
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),

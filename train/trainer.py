@@ -249,12 +249,16 @@ def _remove_partial_saves(out_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _numbered_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
+    """``(iteration, path)`` of the periodic checkpoints ``checkpoint_iter_<N>.pth`` in ``out_dir``, by iteration."""
+    found = [(p.stem.rsplit("_", 1)[1], p) for p in out_dir.glob("checkpoint_iter_*.pth")]
+    return sorted((int(n), p) for n, p in found if n.isdigit())
+
+
 def _prune(out_dir: Path, keep: int, iteration: int) -> None:
     """Keep the ``keep`` newest periodic checkpoints among those of iterations up to ``iteration`` (later ones
     belong to an earlier run in the same folder and are left alone)."""
-    numbered = [(int(p.stem.rsplit("_", 1)[1]), p) for p in out_dir.glob("checkpoint_iter_*.pth")
-                if p.stem.rsplit("_", 1)[1].isdigit()]
-    mine = sorted((n, p) for n, p in numbered if n <= iteration)
+    mine = [(n, p) for n, p in _numbered_checkpoints(out_dir) if n <= iteration]
     for _, old in mine[:-keep]:
         old.unlink(missing_ok=True)
 
@@ -302,8 +306,7 @@ def check_config(cfg: TrainConfig) -> None:
 def _earlier_run_files(out_dir: Path) -> None:
     """Warn when a fresh run starts in a folder that holds another run's checkpoints (kept: pruning only ever
     removes checkpoints of iterations this run has reached) and log (restarted)."""
-    old = sorted(int(p.stem.rsplit("_", 1)[1]) for p in out_dir.glob("checkpoint_iter_*.pth")
-                 if p.stem.rsplit("_", 1)[1].isdigit())
+    old = [n for n, _ in _numbered_checkpoints(out_dir)]
     if old:
         log.warning("%s holds %d checkpoint(s) of an earlier run (iterations %d..%d): this run saves over those of "
                     "the same iteration and its log.csv starts afresh; use another --out-dir to keep them apart",
