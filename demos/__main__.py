@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
@@ -32,6 +34,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     """argparse type: ``WxH`` pixels (:func:`demos.output_size.parse_size`)."""
     from demos.output_size import parse_size
@@ -55,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", required=True, help="OpenVINO IR .xml (this project's or Open Model Zoo "
                    "human-pose-estimation-0001)")
     p.add_argument("--input", "-i", required=True,
-                   help="camera id (0), video file, image, folder of images or a quoted glob")
+                   help="camera id (0), video file, stream URL (rtsp://..., http://...), image, folder of images or a "
+                        "quoted glob")
     p.add_argument("--output", "-o", default=None, help="annotated video (.mp4/.avi/.mkv/.mov) or a folder for images")
     p.add_argument("--track", action="store_true", help="stable person ids across frames (video / camera; "
                    "ignored for images)")
@@ -93,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", "-r", action="store_true",
                    help="print each frame's poses to stdout as one JSON line (COCO-17 keypoints x, y, visibility "
                         "and their scores, the person score, track id; frame pixels); other messages go to stderr")
-    p.add_argument("--keep-serving", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--keep-serving", type=_seconds, default=0.0, metavar="SECONDS",
                    help="with --serve, keep the page up this long after the input ends")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     omz = p.add_argument_group("Open Model Zoo spellings accepted for compatibility")
@@ -131,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt():  # systemd / docker stop: finish the video and the summary as Ctrl+C does
             summary = run_demo(options)
+    except BrokenPipeError:  # --raw piped to a reader that stopped (`| head`): the outputs are closed, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:  # before the first frame (model loading, compiling)
         print("lwpose-demo: interrupted before any frame", file=sys.stderr)
         return 130

@@ -163,9 +163,10 @@ def _open_input(spec: str):
     import glob
 
     from ov_inference import SourceError, open_source
+    from ov_inference.sources import is_stream_url
 
     text = str(spec)
-    if any(ch in text for ch in "*?[") and not Path(text).exists():
+    if any(ch in text for ch in "*?[") and not Path(text).exists() and not is_stream_url(text):
         paths = sorted(glob.glob(text))
         if not paths:
             raise SourceError(f"no files match {text!r}")
@@ -261,7 +262,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     sinks, window, view = [], None, None
     try:
         if options.output is not None:
-            sinks.append(open_sink(options.output, source.fps or 25.0))
+            local = not isinstance(options.input, int) and Path(str(options.input)).is_file()
+            sinks.append(open_sink(options.output, source.fps or 25.0, source=options.input if local else None,
+                                   images=source.paths if is_images else ()))
             summary.output = str(options.output)
         if options.serve is not None:
             from demos.serve import LiveView

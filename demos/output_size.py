@@ -12,7 +12,10 @@ import re
 import cv2
 import numpy as np
 
-__all__ = ["parse_size", "fit_size", "resize_to_fit"]
+__all__ = ["MAX_SIDE", "parse_size", "fit_size", "resize_to_fit"]
+
+#: Largest side of an output size, pixels (8K is 7680; anything beyond is a typo that would allocate gigabytes).
+MAX_SIDE = 8192
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 
@@ -25,6 +28,8 @@ def parse_size(text: str) -> tuple[int, int]:
     width, height = int(match.group(1)), int(match.group(2))
     if width < 1 or height < 1:
         raise ValueError(f"output size must be at least 1x1 pixels, got {text!r}")
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"output size sides must be at most {MAX_SIDE} pixels, got {text!r}")
     return width, height
 
 

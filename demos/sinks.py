@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -24,12 +25,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _ESC = 27
 
 
-def _display_server_reachable() -> bool:
-    """Whether the X server of ``$DISPLAY`` (its socket, or TCP port 6000 + N for ``host:N``) or the Wayland socket
-    of ``$WAYLAND_DISPLAY`` answers. A ``DISPLAY`` left over from an SSH session or a container without its server
-    would otherwise make OpenCV's GUI abort the whole process."""
+def _display_server_reachable(wayland_ok: bool = True) -> bool:
+    """Whether the X server of ``$DISPLAY`` (its socket, or TCP port 6000 + N for ``host:N``) or, when the GUI
+    backend can use it (``wayland_ok``), the Wayland socket of ``$WAYLAND_DISPLAY`` answers. A ``DISPLAY`` left over
+    from an SSH session or a container without its server would otherwise make OpenCV's GUI abort the whole
+    process."""
     wayland = os.environ.get("WAYLAND_DISPLAY")
-    if wayland:
+    if wayland and wayland_ok:
         path = Path(wayland) if wayland.startswith("/") else Path(os.environ.get("XDG_RUNTIME_DIR", "/")) / wayland
         if path.exists():
             return True
@@ -52,22 +54,29 @@ def _display_server_reachable() -> bool:
 
 def has_display() -> bool:
     """True when a window can be shown: a display server is reachable (or not needed) and OpenCV has a GUI backend."""
-    if sys.platform.startswith("linux") and not _display_server_reachable():
-        return False
     info = cv2.getBuildInformation()
     gui = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.strip().startswith("GUI:")), "")
-    return gui.upper() not in ("", "NONE")
+    if gui.upper() in ("", "NONE"):
+        return False
+    # the opencv-python wheels' Qt carries only its xcb (X11) platform plugin: Wayland alone aborts the process
+    qt = gui.upper().startswith("QT")
+    return not sys.platform.startswith("linux") or _display_server_reachable(wayland_ok=not qt)
 
 
 class ImageDirSink:
     """One annotated image per frame in a folder, named after the input image (or ``frame_000123.jpg``); a name
     written before in this run gets ``_1``, ``_2``, ... rather than overwriting it."""
 
-    def __init__(self, folder: str | Path, suffix: str = ".jpg"):
+    def __init__(self, folder: str | Path, suffix: str = ".jpg", inputs: Iterable[str | Path] = ()):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"--output {self.folder} exists and is not a folder (give a folder, or a video file name "
                              f"ending in one of {sorted(VIDEO_SUFFIXES)})")
+        if self.folder.is_dir():
+            for image in inputs:
+                if Path(image).parent.resolve() == self.folder.resolve():
+                    raise ValueError(f"--output {self.folder} is the folder of the input images ({Path(image).name} "
+                                     "...): the annotated images would replace or mix with them; give another folder")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
         self.frames = 0
@@ -119,15 +128,19 @@ class WindowSink:
         cv2.destroyWindow(self.title)
 
 
-def open_sink(output: str | Path, fps: float = 25.0):
-    """A :class:`VideoSink` when ``output`` ends with a video suffix, else an :class:`ImageDirSink` folder."""
+def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None = None,
+              images: Iterable[str | Path] = ()):
+    """A :class:`VideoSink` when ``output`` ends with a video suffix, else an :class:`ImageDirSink` folder.
+
+    ``source`` (the input file) and ``images`` (the input images) are never overwritten: a video that is the input
+    file, or a folder that holds the input images, is refused with ``ValueError``."""
     path = Path(output)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return VideoSink(path, fps)
+        return VideoSink(path, fps, source)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")
     if path.suffix[1:].isalpha() and not path.is_dir():  # x.gif, x.webm: a file format this demo cannot write
         raise ValueError(f"--output {path}: unsupported video suffix {path.suffix!r}; give a folder for images or "
                          f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
-    return ImageDirSink(path)
+    return ImageDirSink(path, inputs=images)

@@ -27,7 +27,7 @@ from ov_inference.pipeline import AsyncPipeline
 from ov_inference.progress import Progress
 from ov_inference.records import RecordWriter, frame_record
 from ov_inference.smoothing import PoseSmoother
-from ov_inference.sources import SourceError, VideoSource, open_source
+from ov_inference.sources import SourceError, VideoSource, open_source, redact_url
 from ov_inference.tracking import PoseTracker
 from ov_inference.video_out import VideoSink, check_video_path
 from pose_format import INPUT_HEIGHT_LIVE
@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
     p.add_argument("--input", "-i", required=True,
-                   help="an image, a folder of images, a video file, or a camera id (0, 1, ...)")
+                   help="an image, a folder of images, a video file, a stream URL (rtsp://..., http://...), or a "
+                        "camera id (0, 1, ...)")
     p.add_argument("--output-json", "-o", metavar="F",
                    help="per-frame results: F.jsonl (JSON lines, written as they come), '-' (JSON lines on "
                         "stdout) or F.json (one document)")
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         estimator.prepare(source.frame_size)  # a video compiles once, for its own size
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
         meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
-                "input_height": args.height, "precision": estimator.execution_precision, "input": str(args.input),
+                "input_height": args.height, "precision": estimator.execution_precision, "input": redact_url(str(args.input)),
                 "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels",
                 "flip": estimator.flip}
         writer = RecordWriter(args.output_json, meta)

@@ -1,4 +1,4 @@
-"""Frames from an image, a folder of images, a video file or a camera, as :class:`Frame` records.
+"""Frames from an image, a folder of images, a video file, a stream URL or a camera, as :class:`Frame` records.
 
 A frame that cannot be read (a corrupt image among many) becomes a record with ``image=None`` and ``error`` naming
 the path, and the rest go on; a source that cannot be opened at all (missing path, a camera that does not open,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID", "Frame", "SourceError",
-           "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image"]
+           "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image", "is_stream_url", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,22 @@ SourceSpec = Union[str, int, Path, Sequence[Union[str, Path]]]
 
 #: Largest camera id accepted: OpenCV takes a C int (ids may carry a backend, e.g. 200 = V4L2 camera 0).
 MAX_CAMERA_ID = 2 ** 31 - 1
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Stream protocols that deliver frames in real time (an IP camera): read in live mode unless told otherwise.
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"})
+
+
+def is_stream_url(spec: object) -> bool:
+    """Whether ``spec`` is a URL for OpenCV's FFmpeg backend (``rtsp://camera/stream``, ``http://host/clip.mp4``)."""
+    return isinstance(spec, str) and bool(_URL.match(spec.strip()))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of ``scheme://user:password@host`` replaced by ``***`` (records and logs keep no
+    camera credentials)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 class SourceError(OSError):
@@ -132,7 +149,10 @@ class ImageSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """Frames of a video file or a camera (through ``cv2.VideoCapture``).
+    """Frames of a video file, a stream URL or a camera (through ``cv2.VideoCapture``).
+
+    ``live``: ``None`` picks live mode for a camera and for a stream URL that announces no frame count (an IP
+    camera's RTSP or HTTP MJPEG stream), ordered mode for a file (or a URL of a file).
 
     After iterating to the end: ``frames_read`` counts the frames delivered; ``ended_early`` is set when a camera
     stopped delivering frames by itself (cameras do not end), when a video stopped before its announced frame
@@ -142,8 +162,9 @@ class VideoSource(FrameSource):
 
     def __init__(self, target: str | int, live: bool | None = None):
         self.target = target
+        url = is_stream_url(target)
         self.live = isinstance(target, int) if live is None else live
-        self.name = f"camera:{target}" if isinstance(target, int) else str(target)
+        self.name = f"camera:{target}" if isinstance(target, int) else redact_url(str(target)) if url else str(target)
         if isinstance(target, int) and not 0 <= target <= MAX_CAMERA_ID:
             raise SourceError(f"no camera id {target}: camera ids are 0, 1, 2, ... (at most {MAX_CAMERA_ID}); "
                               "list devices with `v4l2-ctl --list-devices` on Linux")
@@ -151,15 +172,21 @@ class VideoSource(FrameSource):
             with _quiet_opencv():  # a missing camera makes every backend log its attempt; the error below says it all
                 self.capture = cv2.VideoCapture(target)
         except cv2.error as exc:
-            what = f"camera {target}" if isinstance(target, int) else f"video {target}"
+            what = f"camera {target}" if isinstance(target, int) else f"video {self.name}"
             raise SourceError(f"cannot open {what}: OpenCV refused it ({str(exc).strip().splitlines()[0]})") from exc
         if not self.capture.isOpened():
             self.capture.release()
             if isinstance(target, int):
                 raise SourceError(f"cannot open camera {target}: no such device, no permission, or in use "
                                   "(list devices with `v4l2-ctl --list-devices` on Linux)")
+            if url:
+                raise SourceError(f"cannot open stream {self.name}: unreachable, refused, or a format OpenCV's "
+                                  "FFmpeg backend cannot read")
             raise SourceError(f"cannot open video {target}: OpenCV has no decoder for it, or it is not a video")
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if url and live is None:
+            scheme = str(target).split("://", 1)[0].lower()
+            self.live = scheme in LIVE_SCHEMES or count <= 0
         self.length = None if self.live or count <= 0 else count
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if fps > 0 else None
@@ -236,8 +263,9 @@ def _is_camera(spec) -> bool:
 
 
 def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
-    """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, an image file, a folder
-    of images (sorted by name; non-image files ignored) or a list of image paths.
+    """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, a stream URL
+    (``rtsp://...``, ``http://.../clip.mp4``, read by OpenCV's FFmpeg backend), an image file, a folder of images
+    (sorted by name; non-image files ignored) or a list of image paths.
 
     Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
     OpenCV cannot open, a camera id that is negative or too large).
@@ -246,6 +274,8 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
         return VideoSource(int(spec), live=True if live is None else live)
     if isinstance(spec, (list, tuple)):
         return ImageSource(spec)
+    if is_stream_url(spec):
+        return VideoSource(str(spec).strip(), live=live)
     path = Path(spec)
     if path.is_dir():
         return ImageSource(list_images(path), name=str(path))

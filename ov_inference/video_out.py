@@ -58,10 +58,11 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class VideoSink:
     """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size
     (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
-    :func:`fit_frame`. ``fps``: the container frame rate (25 when not positive)."""
+    :func:`fit_frame`. ``fps``: the container frame rate (25 when not positive); ``source``: the input file, which
+    ``path`` must not be."""
 
-    def __init__(self, path: str | Path, fps: float = 25.0):
-        self.path = check_video_path(path, flag="video")
+    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None):
+        self.path = check_video_path(path, source, flag="video")
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None

@@ -297,12 +297,42 @@ def test_output_limit_and_output_size(omz_xml, clip, tmp_path, monkeypatch):
     assert stopped.frames == 2 and stopped.output_frames == 2 and len(_video_frames(tmp_path / "s.mp4")) == 2
 
 
+def test_output_never_overwrites_the_input(omz_xml, clip, tmp_path):
+    """-o naming the input video, or the folder of the input photos, is refused before anything is written."""
+    video = tmp_path / "in.mp4"
+    video.write_bytes(clip.read_bytes())
+    with pytest.raises(ValueError, match="input file"):
+        run_demo(DemoOptions(model=omz_xml, input=str(video), output=tmp_path / "." / "in.mp4", window=False,
+                             progress=False))
+    assert video.read_bytes() == clip.read_bytes()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), np.full((80, 120, 3), 90, np.uint8))
+    before = (photos / "a.jpg").read_bytes()
+    with pytest.raises(ValueError, match="folder of the input images"):
+        run_demo(DemoOptions(model=omz_xml, input=str(photos), output=photos, window=False, progress=False))
+    assert (photos / "a.jpg").read_bytes() == before and len(list(photos.iterdir())) == 1
+
+
+def test_cli_keep_serving_is_finite_and_raw_into_a_closed_pipe_is_quiet(omz_xml, clip, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "demos", "-m", str(omz_xml), "-i", str(clip), "--serve", "0",
+                        "--keep-serving", "inf"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--keep-serving" in r.stderr and "Traceback" not in r.stderr
+    out = tmp_path / "raw.mp4"
+    proc = subprocess.Popen(f"{sys.executable} -m demos -m {omz_xml} -i {clip} -o {out} --raw --quiet | head -c 10",
+                            shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            executable="/bin/bash")
+    stdout, stderr = proc.communicate(timeout=120)
+    assert len(stdout) == 10 and "Broken pipe" not in stderr and "Traceback" not in stderr
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 1  # the video was still finished
+
+
 def test_output_size_parsing_and_fit():
     from demos.output_size import fit_size, parse_size, resize_to_fit
 
     assert parse_size("640x480") == (640, 480) and parse_size(" 1280 X 720 ") == (1280, 720)
-    for bad in ("640", "0x480", "axb", "640x480x3"):
-        with pytest.raises(ValueError, match="WIDTHxHEIGHT|at least 1x1"):
+    for bad in ("640", "0x480", "axb", "640x480x3", "99999x720"):
+        with pytest.raises(ValueError, match="WIDTHxHEIGHT|at least 1x1|at most 8192"):
             parse_size(bad)
     assert fit_size((320, 192), (160, 160)) == (160, 96)
     assert fit_size((320, 192), (1280, 720)) == (1200, 720)  # enlarging keeps the aspect ratio too

@@ -106,3 +106,21 @@ def test_a_display_without_a_server_is_no_display(monkeypatch, tmp_path):
     assert has_display() is False
     monkeypatch.setenv("DISPLAY", "127.0.0.1:9")  # TCP 6009: nothing listens
     assert has_display() is False
+
+
+def test_a_wayland_socket_alone_is_no_display_for_the_qt_wheels(monkeypatch, tmp_path):
+    """opencv-python's Qt has only the xcb (X11) plugin: WAYLAND_DISPLAY without an X server would abort it."""
+    import socket as socket_module
+
+    import demos.sinks as sinks
+
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    with socket_module.socket(socket_module.AF_UNIX) as server:
+        server.bind(str(tmp_path / "wayland-0"))
+        monkeypatch.setattr(sinks.cv2, "getBuildInformation", lambda: "  GUI:   QT5\n")
+        assert has_display() is False
+        monkeypatch.setattr(sinks.cv2, "getBuildInformation", lambda: "  GUI:   GTK3\n")
+        assert has_display() is True  # a GTK build of OpenCV talks to Wayland itself

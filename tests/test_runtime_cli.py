@@ -185,6 +185,39 @@ def test_cli_video_to_json_document(tmp_path, tiny_xml):
     assert doc["frames"][0]["image_size"] == [160, 96] and doc["summary"]["frames"] == 5
 
 
+def test_stream_url_input_is_read_through_ffmpeg_and_credentials_are_redacted(tmp_path, tiny_xml, capsys):
+    """An http:// URL (as an IP camera or a media server gives) is a video source; rtsp://user:password@... never
+    shows its password in records or errors."""
+    import functools
+    import http.server
+    import threading
+
+    from ov_inference.sources import is_stream_url, redact_url
+
+    assert is_stream_url("rtsp://cam/stream") and is_stream_url("http://h/x.mp4") and not is_stream_url("a/b.mp4")
+    assert redact_url("rtsp://admin:s3cret@10.0.0.2:554/live") == "rtsp://admin:***@10.0.0.2:554/live"
+    assert redact_url("http://h/x.mp4") == "http://h/x.mp4"
+    _write_video(tmp_path / "clip.avi", frames=6)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        source = open_source(url)
+        assert isinstance(source, VideoSource) and not source.live and source.length == 6  # a file: ordered mode
+        source.close()
+        out = tmp_path / "res.jsonl"
+        assert main(["--model", str(tiny_xml), "--input", url, "-o", str(out), "--no-progress"]) == 0
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert lines[0]["meta"]["input"] == url and sum("frame_index" in r for r in lines) == 6
+    finally:
+        server.shutdown()
+    with pytest.raises(SourceError, match=r"cannot open stream rtsp://u:\*\*\*@127\.0\.0\.1:1/x") as info:
+        open_source("rtsp://u:secret@127.0.0.1:1/x")
+    assert "secret" not in str(info.value)
+
+
 def test_cli_flip_accuracy_mode(tmp_path, tiny_xml):
     clip = _write_video(tmp_path / "clip.avi", frames=4)
     out = tmp_path / "res.json"
