@@ -20,10 +20,12 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
@@ -269,11 +271,12 @@ def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) ->
     return out
 
 
-def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int, record: dict) -> dict:
+def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int, work: Path, record: dict) -> dict:
+    """The async demo over a synthetic clip (and the photos, annotated); ``work`` is this run's scratch folder."""
     from demos.clip import write_synthetic_clip
     from demos.live import DemoOptions, run_demo
 
-    clip = write_synthetic_clip(cfg.out / "work" / "clip.mp4", frames=cfg.clip_frames, seed=cfg.seed + 20_000)
+    clip = write_synthetic_clip(work / "clip.mp4", frames=cfg.clip_frames, seed=cfg.seed + 20_000)
     output = cfg.out / "demo.mp4"
     summary = run_demo(DemoOptions(model=xml, input=str(clip), output=output, track=True, smooth=True, window=False,
                                    height=clip_height, progress=cfg.progress))
@@ -281,15 +284,11 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
         k: getattr(summary, k) for k in ("frames", "fps", "latency_ms_p50", "latency_ms_p95", "decode_ms_p50",
                                          "people_mean", "execution_precision", "errors")}}
     if photos:
-        folder = cfg.out / "work" / "photos"
-        folder.mkdir(parents=True, exist_ok=True)
-        for p in photos:
-            shutil.copy2(p, folder / p.name)
+        folder = _copy_photos(photos, work / "photos")
         ph = run_demo(DemoOptions(model=xml, input=str(folder), output=cfg.out / "annotated", track=False,
                                   window=False, height=INPUT_HEIGHT_ACCURATE, progress=cfg.progress))
         demo["photos"] = {"output": "annotated/", "images": ph.frames, "skipped": ph.errors,
                           "people_mean": ph.people_mean}
-    shutil.rmtree(cfg.out / "work", ignore_errors=True)
     record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {output}"
     return demo
 
@@ -408,8 +407,24 @@ def check_checkpoint(path: str | Path, allow_unsafe: bool = False) -> None:
                               f"{type(exc).__name__}: {exc}") from exc
 
 
+def _copy_photos(photos: list[Path], folder: Path) -> Path:
+    """Copy ``photos`` into ``folder`` (created) and return it; photos of the same name from different folders get
+    ``_1``, ``_2``, ... so that none replaces another."""
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    for p in photos:
+        name, n = p.name, 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{p.stem}_{n}{p.suffix}"
+        taken.add(name.lower())
+        shutil.copy2(p, folder / name)
+    return folder
+
+
 def _photos(paths: Path | list[Path] | tuple[Path, ...] | None) -> list[Path]:
-    """The images of ``paths``: each a folder (its images, not recursive) or an image file."""
+    """The images of ``paths``: each a folder (its images, not recursive) or an image file; an image named twice
+    (a folder and one of its files) counts once."""
     from ov_inference.sources import IMAGE_EXTENSIONS, SourceError, list_images
 
     if paths is None:
@@ -424,22 +439,34 @@ def _photos(paths: Path | list[Path] | tuple[Path, ...] | None) -> list[Path]:
             found += list_images(path)
         except SourceError as exc:
             raise FileNotFoundError(f"--images: {exc} (give folders or image files)") from None
-    return found
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict:
     """Run every step and write the report folder; returns the report dict (also ``cfg.out/report.json``)."""
-    from demos.report import write_report
-
     # OpenMP's default (spinning idle threads) is kept: OMP_WAIT_POLICY=PASSIVE made the 128-pixel bf16 training
     # steps 37 % slower on the AVX-512 machine (0.173 vs 0.126 s), where each step is many short kernels.
 
     checkpoint = _resolve_checkpoint(cfg)
-    mode = "synthetic" if checkpoint is None else "checkpoint"
     user_photos = _photos(cfg.images)
     cfg.out = Path(cfg.out)
     cfg.out.mkdir(parents=True, exist_ok=True)
     cfg.runs_dir = Path(cfg.runs_dir)
+    work = Path(tempfile.mkdtemp(prefix=".quickstart-work-", dir=cfg.out))  # this run's scratch: never a user folder
+    try:
+        return _run_steps(cfg, checkpoint, user_photos, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list[Path], work: Path) -> dict:
+    """The steps of :func:`run_quickstart` (``checkpoint`` ``None``: synthetic mode), scratch files in ``work``."""
+    from demos.report import write_report
+
+    mode = "synthetic" if checkpoint is None else "checkpoint"
     notes: list[str] = []
     steps = _Steps(7 if mode == "synthetic" else 6)
     accuracy, val, training = None, None, None
@@ -465,10 +492,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
                 notes.append(f"no annotated photos at {cfg.coco_mini}: AP not measured")
             if not photos:
                 raise FileNotFoundError(f"no photos to run on: {cfg.coco_mini} is missing and no --images DIR given")
-            calib = cfg.out / "work" / "calib"
-            calib.mkdir(parents=True, exist_ok=True)
-            for p in photos:
-                shutil.copy2(p, calib / p.name)
+            calib = _copy_photos(photos, work / "calib")
             rec["note"] = f"{len(photos)} photos" + (f", AP on {ann.name}" if ann is not None else "")
         select = val
         if val is not None:
@@ -491,7 +515,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         speed = _speed(cfg, checkpoint, xmls, rec)
     with steps.step("async demo") as rec:
         clip_height = height if mode == "synthetic" else INPUT_HEIGHT_LIVE
-        demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, clip_height, rec)
+        demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, clip_height, work, rec)
     with steps.step("report") as rec:
         report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes)
         report["models"] = {k: str(v) for k, v in xmls.items()}
@@ -574,11 +598,37 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             progress=not args.quiet)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Raise ``ValueError`` naming the flag for a value no run can use, before anything is generated or trained (a
+    bad demo clip length must not surface after ten minutes of training)."""
+    if not (math.isfinite(args.train_minutes) and args.train_minutes > 0):
+        raise ValueError(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
+    check_run_settings(args.max_iters, args.adam_beta2, args.num_refinement_stages)
+    for flag, value, low in (("--train-images", args.train_images, 1), ("--val-images", args.val_images, 1),
+                             ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0),
+                             ("--threads", 1 if args.threads is None else args.threads, 1),
+                             ("--calib-size", args.calib_size, 1), ("--clip-frames", args.clip_frames, 1),
+                             ("--bench-rounds", args.bench_rounds, 1)):
+        if value < low:
+            raise ValueError(f"{flag} must be at least {low}, got {value}")
+    if not (math.isfinite(args.bench_seconds) and args.bench_seconds > 0):
+        raise ValueError(f"--bench-seconds must be a positive number of seconds, got {args.bench_seconds}")
+    if args.crop_size < 16 or args.crop_size % 8:
+        raise ValueError(f"--crop-size must be a multiple of 8 and >= 16, got {args.crop_size}")
+    if args.eval_height is not None and (args.eval_height < 16 or args.eval_height % 8):
+        raise ValueError(f"--eval-height must be a multiple of 8 and >= 16, got {args.eval_height}")
+    for flag, path in (("--out", args.out), ("--runs-dir", args.runs_dir)):
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ValueError(f"{flag} {path}: {existing} is a file, expected a folder")
+
+
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean bad input (exit status 2, one line): missing files, bad values, a checkpoint that does
-    not load (``train.CheckpointError``, a ``ValueError``) and ``convert.ConversionError`` (a ``RuntimeError``).
+    """The exceptions that mean bad input (exit status 2, one line): missing or unwritable files, bad values, a
+    checkpoint that does not load (``train.CheckpointError``, a ``ValueError``) and ``convert.ConversionError`` (a
+    ``RuntimeError``).
     ``convert`` is looked up only when already imported: a ConversionError cannot be raised before it is."""
-    found: list[type[BaseException]] = [FileNotFoundError, ValueError]
+    found: list[type[BaseException]] = [OSError, ValueError]
     errors = sys.modules.get("convert.errors")
     if errors is not None:
         found.append(errors.ConversionError)
@@ -592,10 +642,8 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.train_minutes > 0:
-        parser.error(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
     try:
-        check_run_settings(args.max_iters, args.adam_beta2, args.num_refinement_stages)
+        check_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,

@@ -2,6 +2,7 @@
 import json
 
 import cv2
+import numpy as np
 import pytest
 
 from demos.quickstart import PRECISION_KEYS, REPORT_KEYS, QuickstartConfig, _convert, _synthetic_data, _train, main
@@ -41,7 +42,7 @@ def _check_report(out, mode):
     assert cv2.imread(str(out / "speed_accuracy.png")) is not None
     cap = cv2.VideoCapture(str(out / "demo.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
-    assert not (out / "work").exists()
+    assert not list(out.glob(".quickstart-work-*"))  # the scratch folder is gone
     return report
 
 
@@ -70,25 +71,46 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
 
 
 def test_quickstart_checkpoint_mode_on_real_photos(tmp_path, isolated_cache, seed_dir, coco_mini_dir):
-    mine = tmp_path / "mine"
+    mine, other = tmp_path / "mine", tmp_path / "other"
     mine.mkdir()
+    other.mkdir()
     cv2.imwrite(str(mine / "me.jpg"), cv2.imread(str(seed_dir / "input.png")))
+    cv2.imwrite(str(other / "me.jpg"), cv2.imread(str(seed_dir / "input.png"))[:, ::-1])  # same name, another photo
     out = tmp_path / "report"
+    (out / "work").mkdir(parents=True)
+    (out / "work" / "mine.txt").write_text("a user's file")  # the quickstart's scratch folder is its own
     assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
-                 str(seed_dir / "checkpoint.pth"), "--images", str(mine), "--coco-mini", str(coco_mini_dir),
-                 "--eval-height", "256", *TINY]) == 0
+                 str(seed_dir / "checkpoint.pth"), "--images", str(mine), str(other / "me.jpg"),
+                 "--coco-mini", str(coco_mini_dir), "--eval-height", "256", *TINY]) == 0
     report = _check_report(out, "checkpoint")
     assert "train" not in " ".join(s["name"] for s in report["steps"])
     photos = report["demo"]["photos"]
-    assert photos["images"] == 5 and (out / "annotated" / "me.jpg").is_file()
+    assert photos["images"] == 6 and (out / "annotated" / "me.jpg").is_file()
+    assert (out / "annotated" / "me_1.jpg").is_file()
+    convert_step = next(step for step in report["steps"] if step["name"].startswith("convert"))
+    assert convert_step["calibration"]["images"] == 6  # both me.jpg calibrate (calib-size 6)
+    assert (out / "work" / "mine.txt").read_text() == "a user's file"
+    assert not list(out.glob(".quickstart-work-*"))
 
 
 def test_photos_are_folders_and_files(tmp_path, coco_mini_dir):
     from demos.quickstart import _photos
 
     one = sorted(coco_mini_dir.glob("*.jpg"))[0]
-    assert _photos([coco_mini_dir, one]) == sorted(coco_mini_dir.glob("*.jpg")) + [one]
+    assert _photos([coco_mini_dir, one]) == sorted(coco_mini_dir.glob("*.jpg"))  # named twice: once
+    assert _photos([one, coco_mini_dir])[0] == one
     assert _photos(one) == [one] and _photos(None) == []
+
+
+def test_photos_of_the_same_name_are_all_copied(tmp_path):
+    from demos.quickstart import _copy_photos
+
+    for folder, value in (("a", 10), ("b", 20), ("c", 30)):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "x.png"), np.full((8, 8, 3), value, np.uint8))
+    dest = _copy_photos([tmp_path / f / "x.png" for f in "abc"], tmp_path / "dest")
+    assert sorted(p.name for p in dest.iterdir()) == ["x.png", "x_1.png", "x_2.png"]
+    assert cv2.imread(str(dest / "x_2.png"))[0, 0, 0] == 30
 
 
 def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
@@ -99,7 +121,16 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
                                  ("--max-iters", "-1", "--max-iters must be at least 1"),
                                  ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)"),
-                                 ("--num-refinement-stages", "-1", "--num-refinement-stages must be 0 or more")):
+                                 ("--num-refinement-stages", "-1", "--num-refinement-stages must be 0 or more"),
+                                 ("--clip-frames", "0", "--clip-frames must be at least 1"),
+                                 ("--val-images", "0", "--val-images must be at least 1"),
+                                 ("--train-images", "0", "--train-images must be at least 1"),
+                                 ("--eval-height", "100", "--eval-height must be a multiple of 8"),
+                                 ("--crop-size", "100", "--crop-size must be a multiple of 8"),
+                                 ("--bench-seconds", "nan", "--bench-seconds must be a positive"),
+                                 ("--calib-size", "0", "--calib-size must be at least 1"),
+                                 ("--out", str(__file__), "is a file, expected a folder"),
+                                 ("--runs-dir", f"{__file__}/runs", "is a file, expected a folder")):
         with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
             main(["--out", str(tmp_path / "r0"), "--runs-dir", str(tmp_path / "cache0"), flag, value, "--quiet"])
         assert stop.value.code == 2 and message in capsys.readouterr().err
