@@ -1,7 +1,9 @@
 """Fetch the published Lightweight OpenPose checkpoint into the user's cache, resumably, and check it on use.
 
 ``lwpose-weights download [--url U] [--dest DIR] [--sha256 HEX]`` (also ``python -m demos.weights``) downloads
-with plain ``urllib`` to ``DIR/<file>.part`` and resumes an interrupted download with an HTTP ``Range`` request.
+with plain ``urllib`` to ``DIR/<file>.part`` and resumes an interrupted download with an HTTP ``Range`` request
+(``If-Range`` with the server's ETag or Last-Modified, and ``<file>.part.json`` recording the URL and size, so bytes
+of another file or of a changed one are never appended).
 When the file is complete it must start like a ``torch.save`` file (a zip archive or a pickle; an HTML error page
 served with HTTP 200 is set aside as ``<file>.bad`` and reported), then its sha256 is computed and recorded in a
 sidecar ``<file>.json``; ``lwpose-weights path`` and ``lwpose-weights verify`` (and :func:`cached_checkpoint`, used
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -114,6 +117,58 @@ def _total_from(resp, offset: int) -> int | None:
     return int(length) + offset if length is not None else None
 
 
+def _origin_file(part: Path) -> Path:
+    """``<file>.part.json``: where a partial download came from (URL, ETag or Last-Modified, full size), so that a
+    resume never appends bytes of another file or of another version of it."""
+    return part.with_name(part.name + ".json")
+
+
+def _read_origin(origin: Path) -> dict:
+    try:
+        data = json.loads(origin.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _validator(resp) -> str | None:
+    """The response's strong ETag, else its Last-Modified date (what ``If-Range`` accepts), else ``None``."""
+    etag = resp.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return resp.headers.get("Last-Modified")
+
+
+def _resume_point(part: Path, url: str) -> tuple[int, str | None]:
+    """``(bytes to resume from, If-Range validator)`` for ``part``; a partial file of another URL, or of unknown
+    origin, is removed (0: download from the start)."""
+    if not part.exists():
+        return 0, None
+    origin = _read_origin(_origin_file(part))
+    if origin.get("url") != url:
+        log.info("the partial %s is of %s, not %s: downloading from the start", part.name,
+                 origin.get("url") or "an unknown source", url)
+        part.unlink()
+        _origin_file(part).unlink(missing_ok=True)
+        return 0, None
+    return part.stat().st_size, origin.get("validator")
+
+
+def _check_unsized(part: Path, url: str, expected_sha256: str | None) -> None:
+    """A server that announced no size cannot say whether the connection closed early: a zip checkpoint must end
+    with its central directory; any other file is accepted with a warning unless a sha256 will check it."""
+    import zipfile
+
+    with open(part, "rb") as fh:
+        is_zip = fh.read(4) == b"PK\x03\x04"
+    if is_zip and not zipfile.is_zipfile(part):
+        raise WeightsError(f"download of {url} ended after {part.stat().st_size} bytes without the end of the "
+                           f"archive (the server sent no size and closed early); run it again to resume from {part}")
+    if not is_zip and expected_sha256 is None:
+        log.warning("%s sent no file size: the download cannot be checked for completeness; pass --sha256 to "
+                    "check it", url)
+
+
 def download(
     url: str = PUBLISHED_CHECKPOINT_URL,
     dest: str | Path | None = None,
@@ -127,7 +182,8 @@ def download(
     file's, whatever the URL's last part: a mirror's copy is found by ``path`` / ``verify`` and the quickstart) and
     return the completed file's path.
 
-    Resumes from ``<file>.part`` with ``Range: bytes=N-`` (falls back to a full download when the server ignores
+    Resumes from ``<file>.part`` of the same URL with ``Range: bytes=N-`` and ``If-Range`` (a partial file of another
+    URL is discarded; falls back to a full download when the server ignores
     ranges). An already-complete, verified file is returned without network access unless ``force``. On success the
     sha256 is recorded in ``<file>.json``; a mismatch with ``expected_sha256`` removes the file and raises.
     Network failures raise :class:`WeightsError` with a clear message, keeping the partial file for a later resume.
@@ -154,13 +210,16 @@ def download(
                 raise WeightsError(f"{final} has sha256 {record.sha256}, expected {expected_sha256}")
             log.info("already downloaded and verified: %s", final)
             return final
-    if force and part.exists():
-        part.unlink()
-
-    offset = part.stat().st_size if part.exists() else 0
+    origin = _origin_file(part)
+    if force:
+        part.unlink(missing_ok=True)
+        origin.unlink(missing_ok=True)
+    offset, validator = _resume_point(part, url)
     request = urllib.request.Request(url, headers={"User-Agent": "lwpose-weights"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
+        if validator:  # the server sends the whole (changed) file instead of a range of another version
+            request.add_header("If-Range", validator)
         log.info("resuming %s from byte %d", final.name, offset)
     try:
         resp = urllib.request.urlopen(request, timeout=timeout)
@@ -170,11 +229,14 @@ def download(
             if m and int(m.group(1)) == offset:
                 return _finish(part, final, url, expected_sha256)
             part.unlink()
+            origin.unlink(missing_ok=True)
             raise WeightsError(f"server refused resuming {final.name} at byte {offset}; "
                                "the partial file was removed, run the download again") from None
         raise WeightsError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, socket.timeout, OSError, HTTPException) as e:
         reason = getattr(e, "reason", e)
+        if urllib.parse.urlsplit(url).scheme.lower() == "file":
+            raise WeightsError(f"cannot read {url}: {getattr(reason, 'strerror', None) or reason}") from None
         raise WeightsError(
             f"cannot reach {url} ({reason}). You seem to be offline or the server is unreachable; "
             f"check the connection (or a proxy via https_proxy) and run `lwpose-weights download` again"
@@ -185,15 +247,26 @@ def download(
     with resp:
         content_type = resp.headers.get("Content-Type")
         if offset and resp.status != 206:
-            log.info("server ignored the Range request (HTTP %d); downloading from the start", resp.status)
+            log.info("server sent the whole file (HTTP %d: no range support, or the file changed since the partial "
+                     "download); downloading from the start", resp.status)
             offset = 0
         total = _total_from(resp, offset)
+        if offset:
+            recorded = _read_origin(origin).get("total")
+            if recorded is not None and total is not None and recorded != total:
+                part.unlink()
+                origin.unlink(missing_ok=True)
+                raise WeightsError(f"{url} is now {total} bytes, the partial download was of a {recorded}-byte file: "
+                                   "the partial file was removed, run the download again")
+        else:
+            write_text_atomic(origin, json.dumps({"url": url, "validator": _validator(resp), "total": total}) + "\n")
         bar = _progress(total, offset, final.name, progress)
         received = offset
+        read = getattr(resp, "read1", resp.read)  # what arrived so far: a stalled transfer keeps every byte received
         try:
             with open(part, "ab" if offset else "wb") as f:
                 while True:
-                    chunk = resp.read(_CHUNK)
+                    chunk = read(_CHUNK)
                     if not chunk:
                         break
                     f.write(chunk)
@@ -211,6 +284,8 @@ def download(
         raise WeightsError(
             f"download of {url} interrupted at {received} of {total} bytes; run it again to resume from {part}"
         )
+    if total is None:
+        _check_unsized(part, url, expected_sha256)
     return _finish(part, final, url, expected_sha256, content_type)
 
 
@@ -221,6 +296,7 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
     if problem is not None:
         bad = final.with_name(final.name + ".bad")
         os.replace(part, bad)
+        _origin_file(part).unlink(missing_ok=True)
         kind = f"Content-Type {content_type}" if content_type else "no Content-Type"
         raise WeightsError(f"{url} did not send a PyTorch checkpoint: {problem} ({kind}); an error or login page? "
                            f"Nothing was recorded and the body was kept aside as {bad}. Check the URL and run "
@@ -228,9 +304,11 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
     digest = sha256_file(part)
     if expected_sha256 and digest != expected_sha256:
         part.unlink()
+        _origin_file(part).unlink(missing_ok=True)
         raise WeightsError(f"downloaded {final.name} has sha256 {digest}, expected {expected_sha256}; "
                            "the file was removed, run the download again")
     os.replace(part, final)
+    _origin_file(part).unlink(missing_ok=True)
     record = WeightsRecord(url=url, file=final.name, size=final.stat().st_size, sha256=digest,
                            downloaded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     write_text_atomic(_sidecar(final), json.dumps(asdict(record), indent=2) + "\n")
@@ -277,6 +355,17 @@ def cached_checkpoint(dest: str | Path | None = None, name: str = PUBLISHED_CHEC
     return path
 
 
+def _timeout(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lwpose-weights",
@@ -291,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
                         "a cached file that does not match is an error")
     d.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE,
                    help=f"file name in the folder, whatever the URL's (default {PUBLISHED_CHECKPOINT_FILE})")
-    d.add_argument("--timeout", type=float, default=30.0, help="network timeout, seconds")
+    d.add_argument("--timeout", type=_timeout, default=30.0, help="network timeout, seconds (> 0)")
     d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):

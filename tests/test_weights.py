@@ -50,21 +50,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(HTML)
             return
+        payload = srv.payload
         start = 0
         rng = self.headers.get("Range")
-        if rng and srv.ranges:
+        if_range = self.headers.get("If-Range")
+        if rng and srv.ranges and if_range in (None, srv.etag):  # a stale If-Range gets the whole file
             start = int(re.match(r"bytes=(\d+)-", rng).group(1))
-            if start >= len(PAYLOAD):
+            if start >= len(payload):
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
-        self.send_header("Content-Length", str(len(body)))
+        body = payload[start:]
+        if srv.etag:
+            self.send_header("ETag", srv.etag)
+        if srv.sized:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.close_connection = True  # the end of the body is the end of the connection
         self.end_headers()
         if srv.cut_after is not None:
             body, srv.cut_after = body[: srv.cut_after], None
@@ -82,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.requests, srv.cut_after, srv.ranges, srv.html = [], None, True, False
+    srv.payload, srv.etag, srv.sized = PAYLOAD, '"v1"', True
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}/models/{NAME}"
@@ -123,8 +131,58 @@ def test_server_without_range_support_restarts_cleanly(server, tmp_path):
 
 
 def test_complete_part_file_is_finished_on_416(server, tmp_path):
-    (tmp_path / (NAME + ".part")).write_bytes(PAYLOAD)
+    server.cut_after = 1000
+    with pytest.raises(WeightsError, match="interrupted"):
+        download(server.url, tmp_path, progress=False)
+    (tmp_path / (NAME + ".part")).write_bytes(PAYLOAD)  # complete, but not yet checked and moved
     assert download(server.url, tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert server.requests[-1].get("Range") == f"bytes={len(PAYLOAD)}-"
+    assert not (tmp_path / (NAME + ".part.json")).exists()
+
+
+def test_a_resume_never_mixes_bytes_of_another_file(server, tmp_path):
+    """A partial download of another URL starts again; a file changed on the server (new ETag) is fetched whole
+    through If-Range rather than appended to the old version's bytes."""
+    part = tmp_path / (NAME + ".part")
+    server.cut_after = 500_000
+    with pytest.raises(WeightsError, match="interrupted"):
+        download(server.url.rsplit("/models/", 1)[0] + "/mirror/lwp.pth", tmp_path, progress=False)
+    assert part.stat().st_size == 500_000
+    path = download(server.url, tmp_path, progress=False)  # another URL: no Range
+    assert "Range" not in server.requests[-1] and path.read_bytes() == PAYLOAD
+    path.unlink()
+    server.cut_after = 500_000
+    with pytest.raises(WeightsError, match="interrupted"):
+        download(server.url, tmp_path, progress=False)
+    data = bytearray(PAYLOAD)
+    data[1000:200_000] = bytes(199_000)
+    server.payload, server.etag = bytes(data) + b"new", '"v2"'  # the file changed (and its size)
+    path = download(server.url, tmp_path, progress=False)
+    assert server.requests[-1].get("If-Range") == '"v1"' and server.requests[-1].get("Range") == "bytes=500000-"
+    assert path.read_bytes() == server.payload and verify(path).size == len(server.payload)
+
+
+def test_a_server_without_size_that_closes_early_is_not_a_complete_file(server, tmp_path):
+    server.sized, server.cut_after = False, 700_000
+    with pytest.raises(WeightsError, match="without the end of the archive"):
+        download(server.url, tmp_path, progress=False)
+    assert not (tmp_path / NAME).exists() and not (tmp_path / (NAME + ".json")).exists()
+    path = download(server.url, tmp_path, progress=False)  # resumed (the server answers ranges with a size)
+    assert server.requests[-1].get("Range") == "bytes=700000-" and path.read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_timeout_must_be_a_positive_number(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as stop:
+        weights.main(["download", "--dest", str(tmp_path), "--timeout", value])
+    assert stop.value.code == 2 and "--timeout" in capsys.readouterr().err
+
+
+def test_a_missing_local_file_is_not_called_offline(tmp_path, capsys):
+    assert weights.main(["download", "--url", (tmp_path / "nope.pth").as_uri(), "--dest", str(tmp_path),
+                         "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read file://" in err and "offline" not in err
 
 
 def test_sha256_mismatch_and_corruption_are_caught(server, tmp_path):
