@@ -29,7 +29,7 @@ from ov_inference.records import RecordWriter, frame_record
 from ov_inference.smoothing import PoseSmoother
 from ov_inference.sources import SourceError, VideoSource, open_source, redact_url
 from ov_inference.tracking import PoseTracker
-from ov_inference.video_out import VideoSink, check_video_path
+from ov_inference.video_out import MAX_FPS, MIN_FPS, VideoSink, check_video_path
 from pose_format import INPUT_HEIGHT_LIVE
 
 log = logging.getLogger("ov_inference")
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="infer requests in flight (default: the device's optimal number)")
     add_decoder_arguments(p)
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the output video (default: the input's)")
+    p.add_argument("--fps", type=float, default=None,
+                   help=f"frame rate of the output video, {MIN_FPS:g} to {MAX_FPS:g} (default: the input's)")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--no-progress", action="store_true", help="no progress bar")
     shown.add_argument("--progress", action="store_true",
@@ -186,10 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.height % 8 or args.height < 8:
         print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
         return EXIT_ERROR
-    for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests), ("--fps", args.fps)):
+    for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests)):
         if value is not None and not value > 0:
             print(f"error: {flag} must be positive, got {value:g}", file=sys.stderr)
             return EXIT_ERROR
+    if args.fps is not None and not MIN_FPS <= args.fps <= MAX_FPS:  # nan and inf too (inf hangs OpenCV's writer)
+        print(f"error: --fps must be within {MIN_FPS:g}..{MAX_FPS:g} frames per second, got {args.fps:g}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.output_json not in (None, "-") and args.output_video is not None and \
+            Path(args.output_json).resolve() == Path(args.output_video).resolve():
+        print(f"error: --output-json and --output-video are the same file {args.output_video}", file=sys.stderr)
+        return EXIT_ERROR
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
     try:
         with sigterm_as_interrupt():  # kill, timeout, docker stop: handled as Ctrl-C

@@ -94,6 +94,10 @@ def read_model(model: ModelLike, core: ov.Core | None = None) -> ov.Model:
     if not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a path to an .xml IR or an openvino.Model, not {type(model).__name__}")
     path = Path(model)
+    if path.is_dir():
+        xmls = sorted(p.name for p in path.glob("*.xml"))
+        hint = f" (it holds {', '.join(xmls[:3])}{', ...' if len(xmls) > 3 else ''})" if xmls else ""
+        raise ModelFileError(f"model {path} is a folder, expected the IR's .xml file{hint}")
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     if path.suffix.lower() == ".xml":

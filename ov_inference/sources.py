@@ -138,14 +138,35 @@ class ImageSource(FrameSource):
         self.paths = [Path(p) for p in paths]
         self.length = len(self.paths)
         self.name = name
+        self._first: tuple[np.ndarray | None, str | None] | None = None  # (image, error) read by frame_size
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of the first image, so the model compiles for it alone (decoded once: the iteration
+        uses the same pixels); ``None`` when there is none or it cannot be read."""
+        if not self.paths:
+            return None
+        if self._first is None:
+            self._first = self._read(self.paths[0])
+        image = self._first[0]
+        return None if image is None else (int(image.shape[1]), int(image.shape[0]))
+
+    @staticmethod
+    def _read(path: Path) -> tuple[np.ndarray | None, str | None]:
+        try:
+            return read_image(path), None
+        except ValueError as exc:
+            return None, str(exc)
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
-            try:
-                yield Frame(index, str(path), read_image(path))
-            except ValueError as exc:
-                log.warning("%s", exc)
-                yield Frame(index, str(path), None, str(exc))
+            if index == 0 and self._first is not None:  # decoded by frame_size: used once, then released
+                (image, error), self._first = self._first, None
+            else:
+                image, error = self._read(path)
+            if error is not None:
+                log.warning("%s", error)
+            yield Frame(index, str(path), image, error)
 
 
 class VideoSource(FrameSource):
@@ -249,7 +270,8 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def _is_camera(spec) -> bool:
-    """An int, a string of decimal digits (``"0"``), or a negative one (``"-1"``) that is not an existing path."""
+    """An int, or a string of decimal digits (``"0"``, or ``"-1"``: a bad camera id) that is not an existing path (a
+    folder named ``2024`` is read as a folder, with a warning)."""
     if isinstance(spec, bool):
         return False
     if isinstance(spec, int):
@@ -257,9 +279,12 @@ def _is_camera(spec) -> bool:
     if not isinstance(spec, str):
         return False
     text = spec.strip()
-    if text.isdigit():
-        return True
-    return text.startswith("-") and text[1:].isdigit() and not Path(spec).exists()  # "-1": a bad camera id
+    if not (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
+        return False
+    if Path(spec).exists():
+        log.warning("input %r is an existing path, read as such (move elsewhere to open camera %s)", spec, text)
+        return False
+    return True
 
 
 def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:

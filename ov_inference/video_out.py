@@ -2,8 +2,9 @@
 
 Frames are ``[H, W, 3]`` uint8 BGR. :func:`check_video_path` refuses a bad path before any model is loaded (unknown
 suffix, a parent that is a file, the input file itself); :class:`VideoSink` opens the writer on the first frame's
-size (even, at least :data:`MIN_SIDE` pixels a side: encoders refuse odd or tiny frames) and fits every frame into
-it with its aspect ratio kept (black bars), so a folder of mixed sizes is never stretched.
+size (even, at least :data:`MIN_SIDE` and at most :data:`MAX_SIDE` pixels a side: encoders refuse odd, tiny or
+huge frames) and fits every frame into it with its aspect ratio kept (black bars), so a folder of mixed sizes is
+never stretched.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from ov_inference.output_paths import check_output_file
 
-__all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "check_video_path", "fit_frame", "VideoSink"]
+__all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "MAX_SIDE", "MIN_FPS", "MAX_FPS", "check_video_path", "fit_frame",
+           "VideoSink"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 #: Smallest side of a written video, pixels.
 MIN_SIDE = 64
+#: Largest side of a written video, pixels (MPEG-4 refuses a 9504 x 6336 photo; larger frames are scaled down).
+MAX_SIDE = 4096
+#: Frame rates a video is written at (OpenCV's writer hangs on an infinite one; others come out unplayable).
+MIN_FPS, MAX_FPS = 1.0, 1000.0
 
 
 def check_video_path(path: str | Path, source: str | Path | None = None, flag: str = "--output-video") -> Path:
@@ -58,19 +64,22 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class VideoSink:
     """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size
     (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
-    :func:`fit_frame`. ``fps``: the container frame rate (25 when not positive); ``source``: the input file, which
+    :func:`fit_frame`. ``fps``: the container frame rate (25 outside :data:`MIN_FPS`..:data:`MAX_FPS`, as a stream
+    announcing 90000 FPS or none); ``source``: the input file, which
     ``path`` must not be."""
 
     def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None):
         self.path = check_video_path(path, source, flag="video")
-        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.fps = float(fps) if fps and MIN_FPS <= fps <= MAX_FPS else 25.0
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None
 
     def write(self, frame: np.ndarray, name: str | None = None) -> None:
         if self._writer is None:
-            w, h = (max(MIN_SIDE, side + side % 2) for side in (frame.shape[1], frame.shape[0]))
+            fw, fh = frame.shape[1], frame.shape[0]
+            shrink = min(1.0, MAX_SIDE / max(fw, fh))
+            w, h = (min(MAX_SIDE, max(MIN_SIDE, side + side % 2)) for side in (round(fw * shrink), round(fh * shrink)))
             self.size = (w, h)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])

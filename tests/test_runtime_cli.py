@@ -487,6 +487,57 @@ def test_a_video_compiles_once_for_its_own_size(tmp_path, tiny_xml, caplog):
     assert len(compiles) == 1 and "64x112" in compiles[0]  # no 16:9 model compiled before the first frame
 
 
+def test_images_compile_once_for_the_first_image_decoded_once(tmp_path, tiny_xml, caplog, monkeypatch):
+    import logging
+
+    import ov_inference.sources as sources
+
+    folder = tmp_path / "2024"  # all digits: a folder, not camera 2024
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((96, 160, 3), 60, np.uint8))
+    reads = []
+    real = sources.read_image
+    monkeypatch.setattr(sources, "read_image", lambda path: reads.append(Path(path).name) or real(path))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "r.jsonl"
+    with caplog.at_level(logging.INFO, logger="ov_inference.adapter"):
+        assert main(["--model", str(tiny_xml), "--input", "2024", "--height", "64", "--no-progress", "-o",
+                     str(out)]) == 0
+    compiles = [r.getMessage() for r in caplog.records if r.getMessage().startswith("compiled")]
+    assert len(compiles) == 1 and "64x112" in compiles[0]
+    assert reads == ["a.png", "b.png"]  # the first image decoded once, for its size and for its poses
+    assert sum("frame_index" in line for line in out.read_text().splitlines()) == 2
+
+
+def test_fps_range_and_one_file_for_two_outputs_are_refused(tmp_path, tiny_xml, capsys):
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    for value in ("inf", "nan", "0.5", "5000"):
+        assert main(["--model", str(tiny_xml), "--input", str(clip), "--output-video", str(tmp_path / "o.mp4"),
+                     "--fps", value]) == 2
+        assert "--fps must be within 1..1000" in capsys.readouterr().err
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(tmp_path / "x.mp4"),
+                 "--output-video", str(tmp_path / "x.mp4")]) == 2
+    assert "are the same file" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
+
+
+def test_a_huge_first_frame_gives_a_video_of_at_most_4096_pixels(tmp_path):
+    from ov_inference.video_out import MAX_SIDE, VideoSink
+
+    sink = VideoSink(tmp_path / "big.mp4", fps=float("inf"))
+    assert sink.fps == 25.0  # an infinite frame rate would hang OpenCV's writer
+    sink.write(np.full((6336, 9504, 3), 90, np.uint8))  # MPEG-4 refuses this size
+    sink.write(np.full((480, 640, 3), 30, np.uint8))
+    sink.close()
+    assert sink.size == (MAX_SIDE, 2732)  # 6336 * 4096 / 9504 = 2730.7, rounded up to even
+    cap = cv2.VideoCapture(str(tmp_path / "big.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == MAX_SIDE
+    panorama = VideoSink(tmp_path / "pano.avi")
+    panorama.write(np.zeros((9, 9000, 3), np.uint8))
+    panorama.close()
+    assert panorama.size == (MAX_SIDE, 64)
+
+
 def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
     clip = _write_video(tmp_path / "clip.avi", frames=2)
     missing_model = str(tmp_path / "none.xml")  # never reached: the outputs fail first
@@ -495,7 +546,7 @@ def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
                           (["--output-video", str(tmp_path / "a.gif")], "unsupported video suffix '.gif'"),
                           (["--output-video", str(clip / "x.mp4")], "cannot write the video"),
                           (["--max-frames", "0"], "--max-frames must be positive"),
-                          (["--fps", "-5"], "--fps must be positive")):
+                          (["--fps", "-5"], "--fps must be within 1..1000")):
         assert main(["--model", missing_model, "--input", str(clip), *args]) == 2
         assert message in capsys.readouterr().err
     assert clip.stat().st_size > 100  # the input is intact

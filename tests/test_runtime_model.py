@@ -166,6 +166,10 @@ def test_precision_choice_and_report(omz_xml):
 def test_missing_xml(tmp_path):
     with pytest.raises(ModelFileError, match="model file not found: .*nope.xml"):
         PoseEstimator(tmp_path / "nope.xml")
+    (tmp_path / "ir").mkdir()
+    (tmp_path / "ir" / "pose.xml").write_text("<net/>")
+    with pytest.raises(ModelFileError, match=r"is a folder, expected the IR's \.xml file \(it holds pose\.xml\)"):
+        PoseEstimator(tmp_path / "ir")
 
 
 def test_missing_bin(tmp_path, omz_xml):
