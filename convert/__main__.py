@@ -128,8 +128,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.quiet:
         quiet_libraries(int8="INT8" in args.precision)
+    from ov_inference.interrupts import sigterm_as_interrupt
+
     try:
-        report = run_conversion(options_from_args(args))
+        with sigterm_as_interrupt():  # kill, timeout, docker stop: the staging and scratch folders are removed
+            report = run_conversion(options_from_args(args))
+    except KeyboardInterrupt:
+        print("lwpose-convert: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except VerificationError as exc:
         logging.getLogger("convert").error("%s", exc)
         return 2
@@ -139,11 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     int8 = report.get("int8", {})
     if int8 and not int8.get("within_budget", True):
-        tried = int8.get("selection") == "auto"  # every head policy was tried already
+        tips = []
+        if int8.get("method") != "accuracy_control" and int8.get("selection") not in ("auto", "heads"):
+            tips.append("--int8-heads heads")  # keeping the output heads in float is the usual cure
+        if int8.get("method") != "accuracy_control" and report.get("ap") is not None:
+            tips.append("--accuracy-control")
+        tips.append("more / more representative calibration images")
         logging.getLogger("convert").error(
-            "the INT8 IR was written to %s but is outside the accuracy budget (%s): try %s--accuracy-control or "
-            "more / more representative calibration images", report["outputs"]["INT8"], int8.get("budget"),
-            "" if tried else "--int8-heads heads, ")
+            "the INT8 IR was written to %s but is outside the accuracy budget (%s): try %s",
+            Path(args.output_dir) / report["outputs"]["INT8"], int8.get("budget"), ", ".join(tips))
         return 3
     return 0
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ov_inference.sources import SourceError, list_images
+from ov_inference.preprocessing import letterbox_frame
 from pose_format import INPUT_HEIGHT_LIVE, AnnotationFileError, LetterboxMeta, letterbox, read_coco_keypoints
 
 from convert.errors import ConversionError
@@ -94,7 +95,8 @@ def load_samples(items: list[Path] | list[tuple[Path, int]], *, height: int = DE
             skipped.append((path, "unreadable or not an image"))
             log.warning("skipping unreadable %s image %s", what, path)
             continue
-        inp, meta = letterbox(image, height, width)
+        # a dynamic IR's input as the runtime makes it (width capped for panoramas), a static one's at its size
+        inp, meta = letterbox(image, height, width) if width is not None else letterbox_frame(image, height)
         samples.append(Sample(inp[None], meta, path, image_id))
     if skipped:
         log.warning("%d of %d %s images could not be read and were skipped", len(skipped), len(pairs), what)

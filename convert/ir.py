@@ -146,6 +146,8 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
         raise ConversionError(f"checkpoint_to_ir makes FP32 or FP16 IRs, not {precision!r}; "
                               "INT8 needs calibration data: use `python -m convert --precision INT8 ...`")
     checkpoint, output_xml = Path(checkpoint), Path(output_xml)
+    if output_xml.suffix != ".xml":  # OpenVINO saves only to a lower-case .xml, and only after the whole export
+        raise ConversionError(f"output_xml {output_xml} must end in .xml (its weights go to the .bin beside it)")
     network = load_network(checkpoint, num_refinement_stages)
     output_xml.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -86,6 +87,12 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     source = Path(opt.checkpoint or opt.onnx)
     if not source.is_file():
         raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
+    if opt.onnx is not None and opt.static:
+        fixed = onnx_static_size(source)
+        if fixed is not None and fixed != (opt.height, opt.width):
+            raise ConversionError(f"{source} has a static {fixed[0]}x{fixed[1]} input: --height {opt.height} "
+                                  f"--width {opt.width} cannot apply (omit them, or convert the checkpoint / a "
+                                  "dynamic ONNX for another size)")
     if opt.onnx is not None and not opt.static:
         fixed = onnx_static_size(source)
         if fixed is not None:  # e.g. the original repository's export, 1x3x256x456
@@ -122,8 +129,11 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     for flag, value in (("--verify-count", opt.verify_count), ("--val-size", opt.val_size)):
         if value is not None and value < 1:
             raise ConversionError(f"{flag} must be at least 1, got {value}")
-    if not opt.bench_seconds >= 0:
-        raise ConversionError(f"--bench-seconds must be 0 (skip) or more, got {opt.bench_seconds}")
+    if not (math.isfinite(opt.bench_seconds) and opt.bench_seconds >= 0):
+        raise ConversionError(f"--bench-seconds must be 0 (skip) or a finite number of seconds, got "
+                              f"{opt.bench_seconds}")
+    if opt.calib_seed < 0:
+        raise ConversionError(f"--calib-seed must be 0 or more, got {opt.calib_seed}")
     if opt.calib_synthetic is not None and opt.calib_synthetic < 1:
         raise ConversionError(f"--calib-synthetic must be >= 1 images, got {opt.calib_synthetic}")
     if opt.int8_heads not in HEAD_CHOICES:
@@ -276,6 +286,7 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
     backup = Path(tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=out))
     moved: list[tuple[Path, Path]] = []
     placed: list[Path] = []
+    new_folders = sorted({out / rel.parent for rel in produced if not (out / rel.parent).exists()}, reverse=True)
     try:
         for i, path in enumerate(aside):
             saved = backup / f"{i}{path.suffix}"
@@ -288,6 +299,9 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
             path.unlink(missing_ok=True)
         for path, saved in moved:
             os.replace(saved, path)
+        for folder in new_folders:  # FP16/ and the like, made for this install
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise ConversionError(f"cannot write into {out}: {exc}; nothing was changed") from exc
     finally:
         shutil.rmtree(backup, ignore_errors=True)
@@ -305,9 +319,9 @@ def run_conversion(opt: ConvertOptions) -> dict:
     opt = check_options(opt)
     out = opt.output_dir
     created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-", dir=out))
     except OSError as exc:
         raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
     scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
@@ -333,11 +347,16 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     from convert.onnx_export import export_onnx
     from ov_inference.coco import coco_ground_truth
 
-    # Data first: bad calibration/validation input fails before the slow steps.
+    # The checkpoint, then the data: a bad source or bad calibration/validation input fails before the slow steps.
+    network = None
+    if opt.checkpoint:
+        network = load_network(opt.checkpoint, opt.num_refinement_stages, allow_unsafe=opt.allow_unsafe_checkpoint)
     gt = validation = calibration = None
     if opt.val_ann:
-        validation = load_samples(coco_images(opt.val_ann, opt.val_images), height=opt.sample_height,
-                                  width=opt.width, limit=opt.val_size, progress=opt.progress, what="validation")
+        # every image of the file, people or not: detections on an empty image are false positives, as in COCO
+        validation = load_samples(coco_images(opt.val_ann, opt.val_images, with_people=False),
+                                  height=opt.sample_height, width=opt.width, limit=opt.val_size,
+                                  progress=opt.progress, what="validation")
         gt = coco_ground_truth(opt.val_ann)
     if "INT8" in opt.precisions:
         calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
@@ -347,10 +366,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
 
     report: dict = {"name": opt.name, "input": "dynamic" if not opt.static else [1, opt.height, opt.width, 3],
                     "outputs": {}}
-    network = None
-    if opt.checkpoint:
-        network = load_network(opt.checkpoint, opt.num_refinement_stages,
-                               allow_unsafe=opt.allow_unsafe_checkpoint)
+    if network is not None:
         onnx_path = export_onnx(network, staging / f"{opt.name}.onnx", height=opt.height, width=opt.width,
                                 all_stages=opt.all_stages, opset=opt.opset)
         report["outputs"]["ONNX"] = f"{opt.name}.onnx"
@@ -362,6 +378,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     report["source"] = {"path": str(source), "sha256": sha256_file(source), "kind": "checkpoint" if network else "onnx"}
     fp32 = build_ir(onnx_path, height=opt.height, width=opt.width, source_sha256=report["source"]["sha256"],
                     source_name=source.name, **extra)
+    _check_ignored_names(fp32, opt.ignored)
 
     if verify_inputs is None:
         verify_inputs, verify_source = _noise_inputs(opt), "seeded noise (no real images given)"
@@ -409,6 +426,20 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     return report
 
 
+def _check_ignored_names(model, names: tuple[str, ...]) -> None:
+    """``--ignore`` names must be operations of the IR (NNCF would fail on them only after calibration)."""
+    if not names:
+        return
+    known = {op.get_friendly_name() for op in model.get_ops()}
+    missing = [name for name in names if name not in known]
+    if missing:
+        convs = sorted(op.get_friendly_name() for op in model.get_ops()
+                       if op.get_type_name() in ("Convolution", "GroupConvolution"))
+        raise ConversionError(f"--ignore {', '.join(missing)}: no such operation in the IR; its {len(convs)} "
+                              f"convolutions are named like {', '.join(convs[-3:])} (the names of an FP32 IR's "
+                              "operations: openvino.Core().read_model(xml).get_ops())")
+
+
 def _int8_verdict(opt: ConvertOptions, report: dict) -> dict:
     """Whether the written INT8 IR is within the accuracy budget: the AP drop on the validation set when there is
     one (``--max-drop``), else the keypoint-peak F1 against FP32 on the verification images (``--min-peak-f1``)."""
@@ -454,10 +485,14 @@ def _check_fidelity(fp32, onnx_path, network, inputs, source: str):
         fidelity["torch_vs_onnx"] = max_abs_diff(torch_maps, onnx_maps)
         fidelity["torch_vs_ir_fp32"] = max_abs_diff(torch_maps, ir_f32)
     diffs = {k: v for k, v in fidelity.items() if "_vs_" in k}
+    listed = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
+    if not all(math.isfinite(v) for v in diffs.values()):
+        raise VerificationError(f"FP32 conversion cannot be verified: NaN or infinite outputs ({listed}); the "
+                                "checkpoint's weights may hold NaN (a diverged training run?); nothing was written")
     worst = max(diffs.values())
     if worst > FP32_TOLERANCE:
         raise VerificationError(f"FP32 conversion is not faithful: max abs difference {worst:.3g} > {FP32_TOLERANCE:g} "
-                                f"({', '.join(f'{k} {v:.3g}' for k, v in diffs.items())}); nothing was written")
+                                f"({listed}); nothing was written")
     log.info("fidelity OK: %s", ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     return fidelity, ir_f32
 

@@ -217,7 +217,8 @@ def test_unsafe_checkpoint_needs_the_flag(seed_dir, tmp_path, caplog):
     assert (tmp_path / "out" / "FP32" / "with_numpy.xml").is_file()
 
 
-def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp_path, monkeypatch, capsys):
+def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp_path, monkeypatch, capsys,
+                                                    caplog):
     from dataclasses import replace as dc_replace
 
     real = convert.pipeline.agreement
@@ -230,6 +231,9 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     assert report["int8"]["float_convolutions"] == []  # heads=int8: every convolution quantized
     assert "NOT MET" in capsys.readouterr().out
     assert (tmp_path / "out" / "INT8" / "checkpoint.xml").is_file()
+    advice = [r.getMessage() for r in caplog.records if "outside the accuracy budget" in r.getMessage()][0]
+    assert str(tmp_path / "out" / "INT8" / "checkpoint.xml") in advice and "try --int8-heads heads" in advice
+    assert "--accuracy-control" not in advice  # no validation set: accuracy control cannot run
 
 
 @pytest.mark.parametrize("args, message", [
@@ -242,7 +246,9 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--name", "../escape"], "must be a plain file name"),
     (["--verify-count", "0"], "--verify-count must be at least 1"),
     (["--val-size", "0"], "--val-size must be at least 1"),
-    (["--bench-seconds", "-1"], "--bench-seconds must be 0 (skip) or more"),
+    (["--bench-seconds", "-1"], "--bench-seconds must be 0 (skip) or a finite number"),
+    (["--bench-seconds", "inf"], "--bench-seconds must be 0 (skip) or a finite number"),
+    (["--precision", "INT8", "--calib-synthetic", "2", "--calib-seed", "-1"], "--calib-seed must be 0 or more"),
     (["--opset", "99"], "--opset 99 is not supported: use 17 to 23"),
     (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more"),
     (["--calib-synthetic", "4"], "--calib-synthetic only applies to INT8"),
@@ -332,3 +338,66 @@ def test_help(capsys):
     text = capsys.readouterr().out
     for flag in ("--checkpoint", "--onnx", "--calib-synthetic", "--accuracy-control", "--all-stages", "--dynamic"):
         assert flag in text
+
+
+def test_nan_weights_fail_verification_and_write_nothing(seed_dir, tmp_path, caplog):
+    """A diverged run's checkpoint (NaN weights) must not pass the fidelity gate as 'OK'."""
+    state = torch.load(seed_dir / "checkpoint.pth", map_location="cpu", weights_only=True)
+    key = next(k for k in state["state_dict"] if k.endswith("weight"))
+    state["state_dict"][key] = torch.full_like(state["state_dict"][key], float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    assert _run(tmp_path, "--checkpoint", tmp_path / "nan.pth", "--height", H, "--width", W) == 2
+    assert "NaN or infinite outputs" in caplog.text and "fidelity OK" not in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_staging_is_inside_the_output_folder(seed_dir, tmp_path, monkeypatch):
+    """Staged next to the files it replaces (same file system: an output folder that is a mount point works)."""
+    seen = []
+    real = convert.pipeline._convert
+    monkeypatch.setattr(convert.pipeline, "_convert",
+                        lambda opt, staging, scratch: seen.append(staging.parent) or real(opt, staging, scratch))
+    _small(seed_dir, tmp_path / "out", "a", "FP32")
+    assert seen == [tmp_path / "out"] and not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_static_onnx_with_another_size_and_unknown_ignore_names_are_refused_early(converted, seed_dir,
+                                                                                  coco_mini_dir, tmp_path, caplog):
+    assert _run(tmp_path, "--onnx", converted / "seed.onnx", "--height", 64, "--width", 64) == 1
+    assert f"has a static {H}x{W} input: --height 64 --width 64 cannot apply" in caplog.text
+    caplog.clear()
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "INT8", "--height", H,
+                "--width", W, "--calib-images", coco_mini_dir, "--calib-size", 2, "--ignore", "no_such_node") == 1
+    assert "--ignore no_such_node: no such operation in the IR" in caplog.text and "Traceback" not in caplog.text
+    assert "quantiz" not in " ".join(r.getMessage() for r in caplog.records if r.name.startswith("nncf"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_validation_ap_counts_images_without_people(seed_dir, coco_mini_dir, tmp_path):
+    """As COCO evaluation does: detections on an image with nobody are false positives, so it is scored too."""
+    ann = json.loads((coco_mini_dir / "person_keypoints_mini.json").read_text())
+    first = ann["images"][0]
+    ann["images"].append({**first, "id": 999_999})  # the same photo, listed with no people
+    (tmp_path / "ann.json").write_text(json.dumps(ann))
+    report = _small(seed_dir, tmp_path / "out", "v", "FP32", val_ann=tmp_path / "ann.json", val_images=coco_mini_dir)
+    assert report["ap"]["images"] == len(ann["images"])
+
+
+def test_sigterm_cleans_up_like_ctrl_c(seed_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "convert", "--checkpoint", str(seed_dir / "checkpoint.pth"),
+                             "--output-dir", str(out), "--precision", "FP32", "FP16", "INT8", "--calib-synthetic",
+                             "40", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.is_dir() and any(".staging-" in p.name for p in out.iterdir())):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; nothing was written" in err and "Traceback" not in err
+    assert not out.exists()  # created for this run: removed with its staging folder
