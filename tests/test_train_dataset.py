@@ -67,6 +67,32 @@ def test_crowd_rle_masked(coco_mini_dir, tmp_path):
     assert np.all(m[10:60, 20:120] == 0) and m.sum() == m.size - region.sum()
 
 
+def test_malformed_segmentations_are_counted_and_their_bbox_masked(coco_mini_dir, tmp_path, caplog):
+    """A bad polygon or RLE of a masked-out person would make pycocotools fail inside a DataLoader worker mid-run:
+    it is found while indexing, named, counted, and its bbox masked instead."""
+    doc = json.loads((coco_mini_dir / ANN).read_text())
+    img = doc["images"][0]
+    base = {"image_id": img["id"], "category_id": 1, "area": 500.0, "num_keypoints": 0, "keypoints": [0] * 51}
+    doc["annotations"] += [
+        {**base, "id": 900001, "iscrowd": 0, "segmentation": [[1, 2, 3, 4]], "bbox": [20, 10, 100, 50]},
+        {**base, "id": 900002, "iscrowd": 1, "segmentation": {"counts": "#@!garbage", "size": [img["height"],
+                                                                                                img["width"]]},
+         "bbox": [200, 100, 30, 40]},
+        {**base, "id": 900003, "iscrowd": 1, "segmentation": {"counts": [5, 5], "size": [3, 3]}, "bbox": [0, 0, 0, 0]},
+    ]
+    (tmp_path / ANN).write_text(json.dumps(doc))
+    with caplog.at_level(logging.WARNING):
+        ds = CocoPoseDataset(tmp_path / ANN, coco_mini_dir, AugmentConfig(crop_size=64))
+    assert ds.counts["malformed_annotations"] == 3
+    assert all(f"annotation {i} of image {img['id']}" in caplog.text for i in (900001, 900002, 900003))
+    rec = next(r for r in ds.records if r.image_id == img["id"])
+    mask = ds.ignore_mask(rec)
+    assert np.all(mask[10:60, 20:120] == 0) and np.all(mask[100:140, 200:230] == 0)
+    for index, (r, _) in enumerate(ds.samples):  # every sample of that image is made without an error
+        if ds.records[r].image_id == img["id"]:
+            assert ds[index]["mask"].shape == (1, 8, 8)
+
+
 def test_missing_and_undecodable_images_are_skipped_and_counted(coco_mini_dir, tmp_path, caplog):
     for name in ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg"):
         shutil.copy(coco_mini_dir / name, tmp_path / name)

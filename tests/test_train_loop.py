@@ -120,6 +120,8 @@ def test_train_resume_and_restarts(tiny_data, tmp_path, caplog):
     assert all(tuple(g["betas"]) == (0.9, 0.95) for g in raw["optimizer"]["param_groups"])  # adam_beta2 reached Adam
     rows = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
     assert [r["kind"] for r in rows] == ["train", "train", "val"] and float(rows[0]["loss"]) > 0
+    best = read_checkpoint(tmp_path / "a" / "checkpoint_best.pth")
+    assert best["iter"] == 2 and best["best_ap"] == first.val_curve[0]["AP"] and set(CHECKPOINT_KEYS) <= set(best)
 
     # full resume: continues the iteration count with the saved optimizer state, whose beta2 (0.95) wins over the
     # configured default (0.999), and says so
@@ -145,6 +147,14 @@ def test_train_resume_and_restarts(tiny_data, tmp_path, caplog):
         again = train(_cfg(tiny_data, tmp_path / "a", checkpoint=tmp_path / "a" / "checkpoint_last.pth",
                            max_iters=3, val_ann=None, val_images=None))
     assert again.iteration == 3 and "--max-iters 3 is already reached, nothing to train" in caplog.text
+
+    # ... and an older checkpoint at its budget leaves the run's files alone (log.csv, checkpoint_last.pth)
+    files = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="train.trainer"):
+        noop = train(_cfg(tiny_data, tmp_path / "a", checkpoint=ck, max_iters=2))
+    assert noop.checkpoint is None and "is unchanged" in caplog.text
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == files
 
     # weights-only restart: fresh optimizer from iteration 0, same weights at the start
     restart = train(_cfg(tiny_data, tmp_path / "b", checkpoint=ck, weights_only=True, max_iters=1, val_ann=None,
@@ -253,7 +263,15 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
                            (["--time-limit", "0"], "--time-limit must be a positive"),
                            (["--max-iters", "0"], "--max-iters must be at least 1"),
                            (["--adam-beta2", "1.5"], "--adam-beta2 must be in [0, 1)"),
-                           (["--num-refinement-stages", "-2"], "--num-refinement-stages must be 0 or more")):
+                           (["--num-refinement-stages", "-2"], "--num-refinement-stages must be 0 or more"),
+                           (["--gamma", "-1"], "--gamma must be in (0, 1]"),
+                           (["--lr", "0"], "--lr must be > 0"),
+                           (["--target-dist", "0"], "--target-dist must be > 0"),
+                           (["--foreground-weight", "-1"], "--foreground-weight must be >= 0"),
+                           (["--flip-prob", "7"], "--flip-prob must be a probability"),
+                           (["--ema", "-0.5"], "--ema must be in [0, 1)"),
+                           (["--center-jitter", "-5"], "--center-jitter must be >= 0"),
+                           (["--seed", "-1"], "--seed must be >= 0")):
         with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
             train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"),
                         "--out-dir", str(tmp_path / "never"), *extra])
@@ -549,3 +567,25 @@ def test_persistent_workers_see_each_epoch_and_skips_reach_the_trainer(tiny_data
     result = train(_cfg(tiny_data, tmp_path / "run", train_images=images, workers=1, max_iters=3, val_ann=None,
                         val_images=None))
     assert result.skipped["undecodable_images"] == 1 and result.skipped["missing_images"] == 0
+
+
+def test_log_header_survives_an_early_kill_and_a_diverging_run_is_one_line(tiny_data, tmp_path, capsys, monkeypatch):
+    from train.trainer import _CsvLog
+
+    log_file = tmp_path / "log.csv"
+    _CsvLog(log_file, 2)  # opened, then the process dies before the first row
+    assert log_file.read_text().startswith("kind,iter,epoch")
+    log_file.write_text("")  # a log emptied by an older version: a resume writes the header again
+    csv_log = _CsvLog(log_file, 2, resume_iteration=4)
+    csv_log.write({"kind": "train", "iter": 5})
+    csv_log.close()
+    assert [r["iter"] for r in csv.DictReader(log_file.open())] == ["5"]
+
+    tr, _ = tiny_data
+    monkeypatch.setattr("train.trainer.pose_loss",
+                        lambda *a, **k: (torch.tensor(float("nan")), [float("nan")]))
+    rc = train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64",
+                     "--batch-size", "2", "--workers", "0", "--max-iters", "3", "--out-dir", str(tmp_path / "nan"),
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "loss is nan at iteration 1" in err and "Traceback" not in err

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
@@ -153,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = config_from_args(args)
-        cfg.augment()  # validates crop size, scales, rotation
         result = train(cfg)  # checks every setting (check_config) before the data is indexed
     except (CheckpointError, ValueError, OSError) as exc:
         parser.error(str(exc))
+    except FloatingPointError as exc:  # the run diverged: its checkpoints so far are intact
+        print(f"lwpose-train: error: {exc} (the checkpoints saved before it in {args.out_dir} are intact)",
+              file=sys.stderr)
+        return 1
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
                "train_seconds": round(result.train_seconds, 2),
                "seconds_per_iter": _finite(round(result.seconds_per_iter, 4)),

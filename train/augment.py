@@ -43,6 +43,12 @@ class AugmentConfig:
             raise ValueError(f"scale_range must be increasing and positive, got {self.scale_range}")
         if not 0 <= self.max_rotation <= 180:
             raise ValueError(f"max_rotation must be within [0, 180] degrees, got {self.max_rotation}")
+        if not self.target_dist > 0:
+            raise ValueError(f"target_dist must be > 0 (the person's share of the crop), got {self.target_dist}")
+        if not self.center_jitter >= 0:
+            raise ValueError(f"center_jitter must be >= 0 pixels, got {self.center_jitter}")
+        if not 0 <= self.flip_prob <= 1:
+            raise ValueError(f"flip_prob must be a probability in [0, 1], got {self.flip_prob}")
 
 
 def sample_transform(rng: np.random.Generator, center: np.ndarray, person_height: float,

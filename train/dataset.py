@@ -15,6 +15,7 @@ Reads a COCO ``person_keypoints_*.json`` with pycocotools. Per image:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -103,6 +104,19 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
             if n_labeled >= min_keypoints and ann.get("area", bw * bh) >= min_area:
                 centers.append((bx + bw / 2, by + bh / 2))
                 heights.append(bh)
+        for ann in coco.loadAnns(ignore):
+            problem = _segmentation_problem(ann.get("segmentation"), w, h)
+            if problem is None and isinstance(ann.get("segmentation"), dict) and \
+                    isinstance(ann["segmentation"].get("counts"), str):
+                try:  # a compressed RLE string: only decoding it tells whether it is valid
+                    coco.annToMask(ann)
+                except Exception as exc:  # noqa: BLE001 - pycocotools raises bare Exception / TypeError
+                    problem = f"its compressed RLE cannot be decoded ({exc})"
+            if problem is not None:  # checked here: pycocotools would fail on it in a DataLoader worker mid-run
+                counts["malformed_annotations"] += 1
+                ann["segmentation"] = _bbox_polygon(ann.get("bbox"))
+                log.warning("annotation %s of image %s: %s; %s", ann["id"], image_id, problem,
+                            "its bbox is masked instead" if ann["segmentation"] else "nothing is masked for it")
         if not people:
             counts["images_without_people"] += 1
             continue
@@ -120,6 +134,42 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
         log.info("%d labeled keypoint(s) outside their image were treated as unlabeled",
                  counts["out_of_image_keypoints"])
     return coco, records, counts
+
+
+def _segmentation_problem(segmentation, width: int, height: int) -> str | None:
+    """What is wrong with a COCO ``segmentation`` of an image of ``width`` x ``height`` pixels (polygons: lists of
+    at least 3 finite x, y pairs; RLE: ``counts`` and ``size`` ``[height, width]``), or ``None`` (empty is fine)."""
+    if not segmentation:
+        return None
+    if isinstance(segmentation, list):
+        for polygon in segmentation:
+            if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+                return "a segmentation polygon must list at least 3 x, y pairs"
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in polygon):
+                return "a segmentation polygon holds a value that is not a finite number"
+        return None
+    if isinstance(segmentation, dict):
+        counts, size = segmentation.get("counts"), segmentation.get("size")
+        if not (isinstance(size, list) and len(size) == 2 and [int(v) if isinstance(v, (int, float)) else v
+                                                                for v in size] == [height, width]):
+            return f"an RLE segmentation needs size [{height}, {width}] (the image's), got {size!r}"
+        if isinstance(counts, list):
+            if not all(isinstance(v, int) and v >= 0 for v in counts) or sum(counts) != height * width:
+                return "an uncompressed RLE's counts must be run lengths adding up to the image's pixels"
+            return None
+        if not isinstance(counts, str) or not counts:
+            return "an RLE segmentation's counts must be a list of run lengths or a compressed string"
+        return None
+    return f"a segmentation must be a list of polygons or an RLE dict, got {type(segmentation).__name__}"
+
+
+def _bbox_polygon(bbox) -> list:
+    """``[[x0, y0, x1, y0, x1, y1, x0, y1]]`` for a valid COCO ``[x, y, w, h]`` box, else ``[]``."""
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                             for v in bbox) and bbox[2] > 0 and bbox[3] > 0):
+        return []
+    x, y, w, h = (float(v) for v in bbox)
+    return [[x, y, x + w, y, x + w, y + h, x, y + h]]
 
 
 class CocoPoseDataset:
@@ -163,7 +213,11 @@ class CocoPoseDataset:
         for ann in self.coco.loadAnns(list(record.ignore_ann_ids)):
             if not ann.get("segmentation"):
                 continue
-            region = self.coco.annToMask(ann)
+            try:
+                region = self.coco.annToMask(ann)
+            except Exception as exc:  # noqa: BLE001 - a compressed RLE string that pycocotools cannot decode
+                log.warning("annotation %s: segmentation cannot be decoded (%s): not masked", ann.get("id"), exc)
+                continue
             if region.shape != mask.shape:
                 continue
             mask[region > 0] = 0.0

@@ -209,11 +209,12 @@ class _CsvLog:
         append = resume_iteration is not None
         if append and path.is_file():
             _truncate_csv(path, resume_iteration)
-        new = not (append and path.is_file())
+        new = not (append and path.is_file() and path.stat().st_size > 0)  # an empty file gets its header too
         self.fh = path.open("w" if new else "a", newline="")
         self.writer = csv.DictWriter(self.fh, fieldnames=self.fields, extrasaction="ignore")
         if new:
             self.writer.writeheader()
+            self.fh.flush()  # a run killed before its first row still leaves a readable log
 
     def write(self, row: dict) -> None:
         self.writer.writerow(row)
@@ -240,6 +241,19 @@ def _truncate_csv(path: Path, last_iteration: int) -> None:
     os.replace(tmp, path)
     log.info("log.csv: dropped %d row(s) after iteration %d (the interrupted run's)", len(body) - len(kept),
              last_iteration)
+
+
+def _budget_reached(cfg: TrainConfig, iteration: int, epoch: int, trained_seconds: float) -> str | None:
+    """Why a resumed run at ``iteration`` / ``epoch`` after ``trained_seconds`` of training has nothing left to
+    train (its iteration, time or epoch budget is reached), or ``None``."""
+    if cfg.max_iters is not None and iteration >= cfg.max_iters:
+        return f"the checkpoint is at iteration {iteration}: --max-iters {cfg.max_iters} is already reached"
+    if cfg.time_limit is not None and trained_seconds >= cfg.time_limit:
+        return (f"the checkpoint has trained {trained_seconds:.0f} s: --time-limit {cfg.time_limit:.0f} s is "
+                "already reached")
+    if epoch >= cfg.epochs:
+        return f"the checkpoint is at epoch {epoch}: --epochs {cfg.epochs} is already reached"
+    return None
 
 
 def _remove_partial_saves(out_dir: Path) -> None:
@@ -285,6 +299,23 @@ def check_config(cfg: TrainConfig) -> None:
                              ("--val-max-images", 1 if cfg.val_max_images is None else cfg.val_max_images, 1)):
         if value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
+    for flag, value, ok, wanted in (
+            ("--lr", cfg.base_lr, cfg.base_lr > 0, "> 0"),
+            ("--gamma", cfg.gamma, 0 < cfg.gamma <= 1, "in (0, 1] (a learning-rate decay factor)"),
+            ("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0, ">= 0"),
+            ("--foreground-weight", cfg.foreground_weight, cfg.foreground_weight >= 0, ">= 0"),
+            ("--ema", cfg.ema_decay, 0 <= cfg.ema_decay < 1, "in [0, 1) (0: off)"),
+            ("--target-dist", cfg.target_dist, cfg.target_dist > 0, "> 0 (the person's share of the crop)"),
+            ("--center-jitter", cfg.center_jitter, cfg.center_jitter >= 0, ">= 0 pixels"),
+            ("--flip-prob", cfg.flip_prob, 0 <= cfg.flip_prob <= 1, "a probability in [0, 1]"),
+            ("--seed", cfg.seed, cfg.seed >= 0, ">= 0"),
+            ("--crop-size", cfg.crop_size, cfg.crop_size >= 16 and cfg.crop_size % 8 == 0, "a multiple of 8 and >= 16"),
+            ("--max-rotation", cfg.max_rotation, 0 <= cfg.max_rotation <= 180, "within [0, 180] degrees")):
+        if not (ok and math.isfinite(value)):
+            raise ValueError(f"{flag} must be {wanted}, got {value}")
+    low, high = cfg.scale_range
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise ValueError(f"--scale-min / --scale-max must be positive with min <= max, got {low} and {high}")
     if cfg.val_height < 16 or cfg.val_height % 8:
         raise ValueError(f"--val-height must be a multiple of 8 and >= 16, got {cfg.val_height}")
     out_dir = Path(cfg.out_dir)
@@ -387,6 +418,16 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    if resume is not None and scaler.is_enabled() and resume.get("grad_scaler"):
+        scaler.load_state_dict(resume["grad_scaler"])  # loss scale and growth tracker: the exact resume of --amp
+    result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
+    # training seconds of the run before this process (a resumed run's checkpoint carries them)
+    prior_seconds = float(resume.get("train_seconds", 0.0)) if resume is not None else 0.0
+    if resume is not None:
+        reached = _budget_reached(cfg, iteration, epoch, prior_seconds)
+        if reached:  # nothing to train: the run's files (log.csv, checkpoint_last.pth) are left as they are
+            log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
+            return result
     if is_main:
         _remove_partial_saves(out_dir)
     csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages,
@@ -395,11 +436,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         log.info("training on %s x%d: %d samples, batch %d per process, crop %d, %d iteration(s) per epoch",
                  device, world, len(dataset), cfg.batch_size, cfg.crop_size, len(loader))
 
-    result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
     start = time.perf_counter()
     val_seconds = 0.0
-    # training seconds of the run before this process (a resumed run's checkpoint carries them)
-    prior_seconds = float(resume.get("train_seconds", 0.0)) if resume is not None else 0.0
 
     def run_seconds() -> float:
         """The run's training seconds so far: earlier processes' plus this one's (validation excluded)."""
@@ -418,6 +456,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         saved = resume.get("warmup_progress") if resume is not None else None
         warmup_progress = float(saved) if saved is not None else (
             min(1.0, cfg.warmup_iters / cfg.max_iters) if cfg.max_iters else 0.0)
+        old_limit = resume.get("time_limit") if resume is not None else None
+        if saved is not None and old_limit and float(old_limit) != cfg.time_limit:  # a budget changed on resume:
+            warmup_progress = min(1.0, warmup_progress * float(old_limit) / cfg.time_limit)  # same warm-up seconds
+            log.info("--time-limit %.0f s (the checkpoint's run had %.0f s): the linear decay spans the new budget",
+                     cfg.time_limit, float(old_limit))
 
     def budget_progress() -> float:
         """Fraction of the run's budget done (linear schedule): iterations and/or the run's training time."""
@@ -427,6 +470,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.time_limit:
             parts.append(run_seconds() / cfg.time_limit)
         return min(1.0, max(parts))
+
+    # the best validation AP of the run so far (a resumed run's checkpoint carries it): checkpoint_best.pth has it
+    best = {"ap": float(resume["best_ap"]) if resume is not None and resume.get("best_ap") is not None else None}
 
     def validate() -> None:
         nonlocal val_seconds
@@ -440,45 +486,47 @@ def train(cfg: TrainConfig) -> TrainResult:
         point = {"iter": iteration, "epoch": epoch, "train_seconds": round(train_s, 2),
                  **{k: stats[k] for k in _VAL_STATS}}
         result.val_curve.append(point)
+        if best["ap"] is None or stats["AP"] > best["ap"]:  # kept whatever --keep-checkpoints prunes
+            best["ap"] = float(stats["AP"])
+            checkpoint(name="checkpoint_best.pth")
         csv_log.write({"kind": "val", "iter": iteration, "epoch": epoch, "elapsed_s": f"{train_s:.1f}",
                        **{k: f"{stats[k]:.4f}" for k in _VAL_STATS}})
         log.info("validation at iteration %d: AP %.3f AP50 %.3f AR %.3f (%d images, %.1f s)", iteration,
                  stats["AP"], stats["AP50"], stats["AR"], stats["images"], stats["seconds"])
 
-    def checkpoint(final: bool = False) -> None:
+    def checkpoint(final: bool = False, name: str | None = None) -> None:
+        """Save ``checkpoint_iter_<N>.pth`` (and prune), ``checkpoint_last.pth`` (``final``) or ``name``."""
         if not is_main:
             return
-        name = "checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth"
+        periodic = name is None and not final
+        name = name or ("checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth")
         extra = {"train_seconds": run_seconds()}  # a resumed time budget continues from here
+        if best["ap"] is not None:
+            extra["best_ap"] = best["ap"]
+        if scaler.is_enabled():
+            extra["grad_scaler"] = scaler.state_dict()
         if warmup_progress is not None:
             extra["warmup_progress"] = warmup_progress
+        if cfg.time_limit is not None:
+            extra["time_limit"] = cfg.time_limit  # warmup_progress is a fraction of this budget
         if ema is None:
-            result.checkpoint = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch,
-                                                extra=extra)
+            saved = save_checkpoint(out_dir / name, model, optimizer, scheduler, iteration, epoch, extra=extra)
         else:
-            result.checkpoint = save_checkpoint(out_dir / name, ema.module, optimizer, scheduler, iteration, epoch,
-                                                extra={**extra, "train_state_dict": cpu_state_dict(model),
-                                                       "ema_updates": ema.updates})
-        if not final:
+            saved = save_checkpoint(out_dir / name, ema.module, optimizer, scheduler, iteration, epoch,
+                                    extra={**extra, "train_state_dict": cpu_state_dict(model),
+                                           "ema_updates": ema.updates})
+        if periodic:
             _prune(out_dir, cfg.keep_checkpoints, iteration)
-        log.info("saved %s", result.checkpoint)
+        if name != "checkpoint_best.pth":
+            result.checkpoint = saved
+        log.info("saved %s%s", saved, f" (AP {best['ap']:.3f}, the best so far)" if name == "checkpoint_best.pth"
+                 else "")
 
     # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
     total = cfg.max_iters or (None if cfg.time_limit is not None else iteration_budget)
     bar = tqdm(total=total, initial=iteration, desc="train", unit="it", disable=not (is_main and cfg.progress),
                dynamic_ncols=True)
     net.train()
-    if cfg.max_iters is not None and iteration >= cfg.max_iters:
-        log.warning("the checkpoint is at iteration %d: --max-iters %d is already reached, nothing to train",
-                    iteration, cfg.max_iters)
-        stop = True
-    elif cfg.time_limit is not None and prior_seconds >= cfg.time_limit:
-        log.warning("the checkpoint has trained %.0f s: --time-limit %.0f s is already reached, nothing to train",
-                    prior_seconds, cfg.time_limit)
-        stop = True
-    elif epoch >= cfg.epochs:
-        log.warning("the checkpoint is at epoch %d: --epochs %d is already reached, nothing to train", epoch,
-                    cfg.epochs)
     try:
         while epoch < cfg.epochs and not stop:
             sampler.set_epoch(epoch, skip=resume_skip * cfg.batch_size)
@@ -525,12 +573,14 @@ def train(cfg: TrainConfig) -> TrainResult:
                                    "loss": f"{window_loss / window_n:.5f}", "s_per_iter": f"{spi:.4f}",
                                    **{f"stage{i}": f"{v:.5f}" for i, v in enumerate(per_stage)}})
                     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+                paused = time.perf_counter()
                 if cfg.checkpoint_after and iteration % cfg.checkpoint_after == 0:
                     checkpoint()
                 if cfg.val_ann is not None and cfg.val_after and iteration % cfg.val_after == 0:
                     validate()
                     if world > 1:
                         dist.barrier()
+                window_t += time.perf_counter() - paused  # s_per_iter: training steps only
                 train_s = run_seconds()
                 if cfg.max_iters is not None and iteration >= cfg.max_iters:
                     stop = True
@@ -562,6 +612,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         if csv_log is not None:
             csv_log.close()
     result.iteration, result.epoch = iteration, epoch
+    if world > 1:  # each rank read its own batches: the run's total is the sum
+        count = torch.tensor([float(undecodable)], device=device)
+        dist.all_reduce(count, op=dist.ReduceOp.SUM)
+        undecodable = int(count.item())
     result.skipped = {"missing_images": int(dataset.skipped["missing_images"]), "undecodable_images": undecodable,
                       **{k: int(dataset.counts[k]) for k in ("out_of_image_keypoints", "malformed_annotations")}}
     if is_main and undecodable:
