@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -102,8 +103,11 @@ class LiveView:
         class Handler(_Handler):
             live = view
 
+        server_class = ThreadingHTTPServer
+        if ":" in host:  # an IPv6 address (::1, ::): ThreadingHTTPServer binds IPv4 only
+            server_class = type("ThreadingHTTPServerV6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = server_class((host, port), Handler)
         except OSError as e:
             raise OSError(f"cannot serve the live view on {host}:{port}: {e.strerror or e}") from None
         self._server.daemon_threads = True
@@ -114,7 +118,7 @@ class LiveView:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     @property
     def port(self) -> int:

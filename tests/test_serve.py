@@ -2,6 +2,7 @@
 import json
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -88,6 +89,22 @@ def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
             LiveView(port=view.port)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_host():
+    with LiveView(port=0, host="::1") as view:
+        assert view.url.startswith("http://[::1]:")
+        assert json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())["frames"] == 0
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
