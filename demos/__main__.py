@@ -4,44 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
+from pose_format.cli_types import count_type, seconds_type
 
 __all__ = ["build_parser", "main"]
 
 
-def _count(minimum: int):
-    """argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
-
-
 def _port(text: str) -> int:
     """argparse type: a TCP port, 0 (any free one) to 65535."""
-    value = _count(0)(text)
+    value = count_type(0)(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"a TCP port is 0 (any free one) to 65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -85,20 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", "-d", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--no-window", "--no_show", action="store_true",
                    help="never open a window, even when a display exists")
-    p.add_argument("--max-frames", type=_count(0), default=None, metavar="N",
+    p.add_argument("--max-frames", type=count_type(0), default=None, metavar="N",
                    help="stop after this many input frames")
     p.add_argument("--loop", action="store_true",
                    help="read a video file, image, folder or glob again from the start each time it ends, until "
                         "Esc / Ctrl+C / --max-frames (tracks restart with it; ignored for a camera)")
-    p.add_argument("--requests", "-nireq", type=_count(1), default=None, metavar="N",
+    p.add_argument("--requests", "-nireq", type=count_type(1), default=None, metavar="N",
                    help="async infer requests in flight (default: the device's optimal number, at least 2 for files)")
-    p.add_argument("--threads", "-nthreads", type=_count(1), default=None, metavar="N",
+    p.add_argument("--threads", "-nthreads", type=count_type(1), default=None, metavar="N",
                    help="CPU inference threads (OpenVINO INFERENCE_NUM_THREADS; CPU device only; default: the "
                         "plugin's choice)")
-    p.add_argument("--streams", "-nstreams", type=_count(1), default=None, metavar="N",
+    p.add_argument("--streams", "-nstreams", type=count_type(1), default=None, metavar="N",
                    help="OpenVINO NUM_STREAMS: parallel inference streams (default: the performance hint's choice)")
     add_decoder_arguments(p)
-    p.add_argument("--output-limit", "-limit", type=_count(0), default=0, metavar="N",
+    p.add_argument("--output-limit", "-limit", type=count_type(0), default=0, metavar="N",
                    help="write at most N frames to --output (0 = all, the default); without a window, --serve or "
                         "--raw the demo stops there")
     p.add_argument("--output-size", "--output_resolution", type=_size, default=None, metavar="WxH",
@@ -107,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", "-r", action="store_true",
                    help="print each frame's poses to stdout as one JSON line (COCO-17 keypoints x, y, visibility "
                         "and their scores, the person score, track id; frame pixels); other messages go to stderr")
-    p.add_argument("--keep-serving", type=_seconds, default=0.0, metavar="SECONDS",
+    p.add_argument("--keep-serving", type=seconds_type(allow_zero=True), default=0.0, metavar="SECONDS",
                    help="with --serve, keep the page up this long after the input ends")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     omz = p.add_argument_group("Open Model Zoo spellings accepted for compatibility")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import re
 import socket
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from pose_format import (PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file,
                          write_text_atomic)
+from pose_format.cli_types import seconds_type
 
 __all__ = [
     "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
@@ -355,17 +355,6 @@ def cached_checkpoint(dest: str | Path | None = None, name: str = PUBLISHED_CHEC
     return path
 
 
-def _timeout(text: str) -> float:
-    """argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lwpose-weights",
@@ -380,7 +369,7 @@ def _parser() -> argparse.ArgumentParser:
                         "a cached file that does not match is an error")
     d.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE,
                    help=f"file name in the folder, whatever the URL's (default {PUBLISHED_CHECKPOINT_FILE})")
-    d.add_argument("--timeout", type=_timeout, default=30.0, help="network timeout, seconds (> 0)")
+    d.add_argument("--timeout", type=seconds_type(allow_zero=False), default=30.0, help="network timeout, seconds (> 0)")
     d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):

@@ -1,0 +1,36 @@
+"""argparse ``type=`` helpers shared by the command lines (one wording for the same mistake everywhere)."""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable
+
+__all__ = ["count_type", "seconds_type"]
+
+
+def count_type(minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def seconds_type(allow_zero: bool = True) -> Callable[[str], float]:
+    """argparse type: a finite number of seconds, >= 0 (``allow_zero``) or > 0 (``nan`` and ``inf`` refused)."""
+    bound = ">= 0" if allow_zero else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"must be a finite number of seconds {bound}, got {text!r}")
+        return value
+    return parse
