@@ -87,6 +87,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     source = Path(opt.checkpoint or opt.onnx)
     if not source.is_file():
         raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
+    if (opt.height is None) != (opt.width is None):
+        raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
     if opt.onnx is not None and opt.static:
         fixed = onnx_static_size(source)
         if fixed is not None and fixed != (opt.height, opt.width):
@@ -294,7 +296,7 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
             moved.append((path, saved))
         for rel in produced:
             placed.append(move_into_place(staging / rel, out / rel))
-    except OSError as exc:
+    except BaseException as exc:  # a failed move, or Ctrl+C / SIGTERM between two moves: put everything back
         for path in placed:
             path.unlink(missing_ok=True)
         for path, saved in moved:
@@ -302,7 +304,9 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
         for folder in new_folders:  # FP16/ and the like, made for this install
             with contextlib.suppress(OSError):
                 folder.rmdir()
-        raise ConversionError(f"cannot write into {out}: {exc}; nothing was changed") from exc
+        if isinstance(exc, OSError):
+            raise ConversionError(f"cannot write into {out}: {exc}; nothing was changed") from exc
+        raise
     finally:
         shutil.rmtree(backup, ignore_errors=True)
     for path, _ in moved:

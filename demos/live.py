@@ -253,7 +253,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     if is_images:
         options = _for_images(options, summary)
     if options.loop and source.live:
-        _warn(summary, f"--loop ignored for a camera ({options.input}): a camera does not end")
+        _warn(summary, f"--loop ignored for a live source ({source.name}): a camera or live stream does not end")
     frames_in = LoopingSource(source, lambda: _open_input(options.input), loop=options.loop)
     if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
         log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it with "

@@ -12,10 +12,13 @@ import re
 import cv2
 import numpy as np
 
+from ov_inference.video_out import MAX_SIDE as VIDEO_MAX_SIDE
+
 __all__ = ["MAX_SIDE", "parse_size", "fit_size", "resize_to_fit"]
 
-#: Largest side of an output size, pixels (8K is 7680; anything beyond is a typo that would allocate gigabytes).
-MAX_SIDE = 8192
+#: Largest side of an output size, pixels: the annotated video's own limit (:data:`ov_inference.video_out.MAX_SIDE`),
+#: so a window, a video and the web view show the same frames; more is a typo that would allocate gigabytes.
+MAX_SIDE = VIDEO_MAX_SIDE
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX*]\s*(\d+)\s*$")
 

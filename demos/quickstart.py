@@ -39,7 +39,7 @@ from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
                "(or pip install -e '.[train,convert,demos]')")
 try:
-    from train.hyperparams import check_run_settings
+    from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings
     from train.synthetic import SYNTHETIC_RECIPE
 except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
     raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
@@ -439,8 +439,13 @@ def _photos(paths: Path | list[Path] | tuple[Path, ...] | None) -> list[Path]:
             found += list_images(path)
         except SourceError as exc:
             raise FileNotFoundError(f"--images: {exc} (give folders or image files)") from None
+    return _unique(found)
+
+
+def _unique(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats of the same file (by resolved path), first occurrence kept, order kept."""
     unique: dict[Path, Path] = {}
-    for path in found:
+    for path in paths:
         unique.setdefault(path.resolve(), path)
     return list(unique.values())
 
@@ -487,7 +492,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
             photos = list(user_photos)
             if ann is not None:
                 val = (ann, coco / "images" if (coco / "images").is_dir() else coco)
-                photos = _photos(val[1]) + photos
+                photos = _unique(_photos(val[1]) + photos)
             else:
                 notes.append(f"no annotated photos at {cfg.coco_mini}: AP not measured")
             if not photos:
@@ -604,6 +609,11 @@ def check_args(args: argparse.Namespace) -> None:
     if not (math.isfinite(args.train_minutes) and args.train_minutes > 0):
         raise ValueError(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
     check_run_settings(args.max_iters, args.adam_beta2, args.num_refinement_stages)
+    d = QuickstartConfig()  # what the flags do not set: the recipe's (gamma and flip are the trainer's defaults)
+    check_hyperparameters(lr=args.lr, gamma=GAMMA, weight_decay=args.weight_decay,
+                          foreground_weight=d.foreground_weight, ema=args.ema, target_dist=args.target_dist,
+                          center_jitter=d.center_jitter, flip_prob=0.5, seed=args.seed, crop_size=args.crop_size,
+                          max_rotation=args.max_rotation, scale_range=(args.scale_min, args.scale_max))
     for flag, value, low in (("--train-images", args.train_images, 1), ("--val-images", args.val_images, 1),
                              ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 0),
                              ("--threads", 1 if args.threads is None else args.threads, 1),
@@ -613,8 +623,6 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
     if not (math.isfinite(args.bench_seconds) and args.bench_seconds > 0):
         raise ValueError(f"--bench-seconds must be a positive number of seconds, got {args.bench_seconds}")
-    if args.crop_size < 16 or args.crop_size % 8:
-        raise ValueError(f"--crop-size must be a multiple of 8 and >= 16, got {args.crop_size}")
     if args.eval_height is not None and (args.eval_height < 16 or args.eval_height % 8):
         raise ValueError(f"--eval-height must be a multiple of 8 and >= 16, got {args.eval_height}")
     for flag, path in (("--out", args.out), ("--runs-dir", args.runs_dir)):

@@ -154,6 +154,22 @@ def _resume_point(part: Path, url: str) -> tuple[int, str | None]:
     return part.stat().st_size, origin.get("validator")
 
 
+def _zip_problem(path: Path) -> str | None:
+    """For a zip checkpoint (``torch.save`` since PyTorch 1.6): what is wrong with its archive (a member whose CRC
+    does not match, no central directory), else ``None``; other files are not checked here."""
+    import zipfile
+
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"not a readable zip archive: {exc}"
+    return f"member {bad} fails its CRC check" if bad is not None else None
+
+
 def _check_unsized(part: Path, url: str, expected_sha256: str | None) -> None:
     """A server that announced no size cannot say whether the connection closed early: a zip checkpoint must end
     with its central directory; any other file is accepted with a warning unless a sha256 will check it."""
@@ -253,6 +269,16 @@ def download(
         total = _total_from(resp, offset)
         if offset:
             recorded = _read_origin(origin).get("total")
+            now = _validator(resp)
+            if validator and now and now != validator:  # a server that ignores If-Range but says it changed
+                part.unlink()
+                origin.unlink(missing_ok=True)
+                raise WeightsError(f"{url} changed since the partial download ({validator} -> {now}): the partial "
+                                   "file was removed, run the download again")
+            if not validator:
+                log.warning("%s gives no ETag or Last-Modified: the resumed bytes cannot be checked against a "
+                            "changed file (a zip checkpoint's CRCs are checked at the end; pass --sha256 to be "
+                            "sure)", url)
             if recorded is not None and total is not None and recorded != total:
                 part.unlink()
                 origin.unlink(missing_ok=True)
@@ -293,6 +319,13 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
     """Check the completed ``part`` (a checkpoint at all, then ``expected_sha256``), move it to ``final`` and write
     its sha256 record. A body that is not a checkpoint is moved to ``<file>.bad`` and never recorded."""
     problem = checkpoint_problem(part)
+    if problem is None:
+        problem = _zip_problem(part)
+        if problem is not None:  # spliced or corrupt bytes of a real checkpoint: start again, keep nothing
+            part.unlink()
+            _origin_file(part).unlink(missing_ok=True)
+            raise WeightsError(f"downloaded {final.name} is corrupt ({problem}): the file was removed, run the "
+                               "download again")
     if problem is not None:
         bad = final.with_name(final.name + ".bad")
         os.replace(part, bad)

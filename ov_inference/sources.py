@@ -44,10 +44,24 @@ def is_stream_url(spec: object) -> bool:
     return isinstance(spec, str) and bool(_URL.match(spec.strip()))
 
 
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass|token|access_token|key|apikey|api_key|secret|"
+                           r"auth|signature|sig)=)[^&;#]*")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with the password of ``scheme://user:password@host`` replaced by ``***`` (records and logs keep no
-    camera credentials)."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    """``url`` (spaces around it dropped) with the password of ``scheme://user:password@host`` (an ``@`` inside
+    the password included) and the values of query parameters such as ``password=`` or ``token=`` replaced by
+    ``***``: records and logs keep no camera credentials."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://{netloc}{_SECRET_QUERY.sub(lambda m: m.group(1) + '***', tail)}"
 
 
 class SourceError(OSError):

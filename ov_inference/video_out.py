@@ -9,6 +9,7 @@ never stretched.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import cv2
@@ -64,13 +65,13 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class VideoSink:
     """An annotated video file (codec by suffix, see :data:`VIDEO_SUFFIXES`), opened on the first frame's size
     (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
-    :func:`fit_frame`. ``fps``: the container frame rate (25 outside :data:`MIN_FPS`..:data:`MAX_FPS`, as a stream
-    announcing 90000 FPS or none); ``source``: the input file, which
+    :func:`fit_frame`. ``fps``: the container frame rate, clamped to :data:`MIN_FPS`..:data:`MAX_FPS` (25 when it
+    is not a positive number: a stream announcing none); ``source``: the input file, which
     ``path`` must not be."""
 
     def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None):
         self.path = check_video_path(path, source, flag="video")
-        self.fps = float(fps) if fps and MIN_FPS <= fps <= MAX_FPS else 25.0
+        self.fps = min(MAX_FPS, max(MIN_FPS, float(fps))) if fps and math.isfinite(fps) and fps > 0 else 25.0
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None

@@ -100,6 +100,9 @@ def test_photos_are_folders_and_files(tmp_path, coco_mini_dir):
     assert _photos([coco_mini_dir, one]) == sorted(coco_mini_dir.glob("*.jpg"))  # named twice: once
     assert _photos([one, coco_mini_dir])[0] == one
     assert _photos(one) == [one] and _photos(None) == []
+    from demos.quickstart import _unique
+
+    assert _unique(_photos(coco_mini_dir) + _photos([coco_mini_dir])) == sorted(coco_mini_dir.glob("*.jpg"))
 
 
 def test_photos_of_the_same_name_are_all_copied(tmp_path):
@@ -123,6 +126,11 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
                                  ("--adam-beta2", "1", "--adam-beta2 must be in [0, 1)"),
                                  ("--num-refinement-stages", "-1", "--num-refinement-stages must be 0 or more"),
                                  ("--clip-frames", "0", "--clip-frames must be at least 1"),
+                                 ("--lr", "-1", "--lr must be > 0"),
+                                 ("--seed", "-3", "--seed must be >= 0"),
+                                 ("--ema", "1.5", "--ema must be in [0, 1)"),
+                                 ("--scale-min", "2", "--scale-min / --scale-max must be positive with min <= max"),
+                                 ("--target-dist", "0", "--target-dist must be > 0"),
                                  ("--val-images", "0", "--val-images must be at least 1"),
                                  ("--train-images", "0", "--train-images must be at least 1"),
                                  ("--eval-height", "100", "--eval-height must be a multiple of 8"),

@@ -197,6 +197,8 @@ def test_stream_url_input_is_read_through_ffmpeg_and_credentials_are_redacted(tm
     assert is_stream_url("rtsp://cam/stream") and is_stream_url("http://h/x.mp4") and not is_stream_url("a/b.mp4")
     assert redact_url("rtsp://admin:s3cret@10.0.0.2:554/live") == "rtsp://admin:***@10.0.0.2:554/live"
     assert redact_url("http://h/x.mp4") == "http://h/x.mp4"
+    assert redact_url(" rtsp://admin:p@ss@cam/s") == "rtsp://admin:***@cam/s"  # FFmpeg takes a raw @ in it
+    assert redact_url("http://cam/video?user=a&pwd=secret&x=1") == "http://cam/video?user=a&pwd=***&x=1"
     _write_video(tmp_path / "clip.avi", frames=6)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     handler.log_message = lambda *a: None
@@ -526,6 +528,7 @@ def test_a_huge_first_frame_gives_a_video_of_at_most_4096_pixels(tmp_path):
 
     sink = VideoSink(tmp_path / "big.mp4", fps=float("inf"))
     assert sink.fps == 25.0  # an infinite frame rate would hang OpenCV's writer
+    assert VideoSink(tmp_path / "slow.mp4", fps=0.5).fps == 1.0 and VideoSink(tmp_path / "f.mp4", fps=9e4).fps == 1000
     sink.write(np.full((6336, 9504, 3), 90, np.uint8))  # MPEG-4 refuses this size
     sink.write(np.full((480, 640, 3), 30, np.uint8))
     sink.close()

@@ -79,12 +79,14 @@ def test_malformed_segmentations_are_counted_and_their_bbox_masked(coco_mini_dir
                                                                                                 img["width"]]},
          "bbox": [200, 100, 30, 40]},
         {**base, "id": 900003, "iscrowd": 1, "segmentation": {"counts": [5, 5], "size": [3, 3]}, "bbox": [0, 0, 0, 0]},
+        {**base, "id": 900004, "iscrowd": 1, "segmentation": {"counts": "0", "size": [img["height"], img["width"]]},
+         "bbox": [0, 0, 0, 0]},  # pycocotools would decode it into uninitialised memory
     ]
     (tmp_path / ANN).write_text(json.dumps(doc))
     with caplog.at_level(logging.WARNING):
         ds = CocoPoseDataset(tmp_path / ANN, coco_mini_dir, AugmentConfig(crop_size=64))
-    assert ds.counts["malformed_annotations"] == 3
-    assert all(f"annotation {i} of image {img['id']}" in caplog.text for i in (900001, 900002, 900003))
+    assert ds.counts["malformed_annotations"] == 4
+    assert all(f"annotation {i} of image {img['id']}" in caplog.text for i in (900001, 900002, 900003, 900004))
     rec = next(r for r in ds.records if r.image_id == img["id"])
     mask = ds.ignore_mask(rec)
     assert np.all(mask[10:60, 20:120] == 0) and np.all(mask[100:140, 200:230] == 0)

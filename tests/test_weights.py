@@ -2,6 +2,7 @@
 import hashlib
 import io
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -20,17 +21,18 @@ from demos.weights import WeightsError, cached_checkpoint, download, verify
 NAME = "checkpoint_iter_370000.pth"
 
 
-def _torch_like_zip() -> bytes:
+def _torch_like_zip(seed: int = 0) -> bytes:
     """A zip laid out like a ``torch.save`` file (``archive/data.pkl`` plus a 3 MB stored tensor), without torch."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
-        z.writestr("archive/data/0", np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 12345,
+        z.writestr("archive/data/0", np.random.default_rng(seed).integers(0, 256, 3 * (1 << 20) + 12345,
                                                                        dtype=np.uint8).tobytes())
     return buf.getvalue()
 
 
 PAYLOAD = _torch_like_zip()
+CHANGED = _torch_like_zip(seed=1)  # another version of the file, of the same size
 HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in</body></html>\n" * 20
 
 
@@ -54,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         start = 0
         rng = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
-        if rng and srv.ranges and if_range in (None, srv.etag):  # a stale If-Range gets the whole file
+        if rng and srv.ranges and (if_range in (None, srv.etag) or not srv.if_range):  # stale If-Range: whole file
             start = int(re.match(r"bytes=(\d+)-", rng).group(1))
             if start >= len(payload):
                 self.send_response(416)
@@ -89,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.requests, srv.cut_after, srv.ranges, srv.html = [], None, True, False
-    srv.payload, srv.etag, srv.sized = PAYLOAD, '"v1"', True
+    srv.payload, srv.etag, srv.sized, srv.if_range = PAYLOAD, '"v1"', True, True
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}/models/{NAME}"
@@ -154,12 +156,36 @@ def test_a_resume_never_mixes_bytes_of_another_file(server, tmp_path):
     server.cut_after = 500_000
     with pytest.raises(WeightsError, match="interrupted"):
         download(server.url, tmp_path, progress=False)
-    data = bytearray(PAYLOAD)
-    data[1000:200_000] = bytes(199_000)
-    server.payload, server.etag = bytes(data) + b"new", '"v2"'  # the file changed (and its size)
+    server.payload, server.etag = CHANGED + b"\0" * 10, '"v2"'  # the file changed (and its size)
     path = download(server.url, tmp_path, progress=False)
     assert server.requests[-1].get("If-Range") == '"v1"' and server.requests[-1].get("Range") == "bytes=500000-"
     assert path.read_bytes() == server.payload and verify(path).size == len(server.payload)
+
+
+def test_a_changed_file_is_never_spliced_even_without_validators_or_if_range(server, tmp_path, caplog):
+    """Without ETag/Last-Modified a resume cannot ask If-Range: the zip's CRCs catch the splice; a server that
+    ignores If-Range but sends a new ETag is caught by comparing the ETags."""
+    changed = CHANGED
+    assert len(changed) == len(PAYLOAD)
+    server.etag, server.cut_after = None, 1_000_000
+    with pytest.raises(WeightsError, match="interrupted"):
+        download(server.url, tmp_path, progress=False)
+    server.payload = bytes(changed)
+    with caplog.at_level(logging.WARNING, logger="demos.weights"):
+        with pytest.raises(WeightsError, match="corrupt .*fails its CRC check.*removed"):
+            download(server.url, tmp_path, progress=False)
+    assert "gives no ETag or Last-Modified" in caplog.text
+    assert not list(tmp_path.iterdir())  # nothing recorded, nothing kept
+    assert download(server.url, tmp_path, progress=False).read_bytes() == server.payload  # a fresh download
+
+    other = tmp_path / "other"
+    server.payload, server.etag, server.if_range, server.cut_after = PAYLOAD, '"a"', False, 1_000_000
+    with pytest.raises(WeightsError, match="interrupted"):
+        download(server.url, other, progress=False)
+    server.payload, server.etag = bytes(changed), '"b"'
+    with pytest.raises(WeightsError, match='changed since the partial download \\("a" -> "b"\\)'):
+        download(server.url, other, progress=False)
+    assert download(server.url, other, progress=False).read_bytes() == server.payload
 
 
 def test_a_server_without_size_that_closes_early_is_not_a_complete_file(server, tmp_path):

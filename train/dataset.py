@@ -106,12 +106,6 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
                 heights.append(bh)
         for ann in coco.loadAnns(ignore):
             problem = _segmentation_problem(ann.get("segmentation"), w, h)
-            if problem is None and isinstance(ann.get("segmentation"), dict) and \
-                    isinstance(ann["segmentation"].get("counts"), str):
-                try:  # a compressed RLE string: only decoding it tells whether it is valid
-                    coco.annToMask(ann)
-                except Exception as exc:  # noqa: BLE001 - pycocotools raises bare Exception / TypeError
-                    problem = f"its compressed RLE cannot be decoded ({exc})"
             if problem is not None:  # checked here: pycocotools would fail on it in a DataLoader worker mid-run
                 counts["malformed_annotations"] += 1
                 ann["segmentation"] = _bbox_polygon(ann.get("bbox"))
@@ -159,8 +153,35 @@ def _segmentation_problem(segmentation, width: int, height: int) -> str | None:
             return None
         if not isinstance(counts, str) or not counts:
             return "an RLE segmentation's counts must be a list of run lengths or a compressed string"
+        runs = _rle_string_counts(counts)  # pycocotools decodes a short string into uninitialised memory
+        if runs is None or min(runs) < 0 or sum(runs) != height * width:
+            return "its compressed RLE does not decode to run lengths covering the image's pixels"
         return None
     return f"a segmentation must be a list of polygons or an RLE dict, got {type(segmentation).__name__}"
+
+
+def _rle_string_counts(text: str) -> list[int] | None:
+    """The run lengths of a COCO compressed RLE string (pycocotools' ``rleFrString``: 5-bit groups in characters
+    from ``0``, a continuation bit, sign extension, and runs after the second stored as differences), or ``None``
+    when the string ends inside a number."""
+    counts: list[int] = []
+    pos = 0
+    while pos < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(text):
+                return None
+            c = ord(text[pos]) - 48
+            value |= (c & 0x1F) << (5 * shift)
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 1
+            if not more and c & 0x10:
+                value |= -1 << (5 * shift)
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
 
 
 def _bbox_polygon(bbox) -> list:

@@ -4,7 +4,10 @@ torch-free module so that :mod:`train.synthetic` and the quickstart can use them
 """
 from __future__ import annotations
 
-__all__ = ["BASE_LR", "WEIGHT_DECAY", "ADAM_BETA2", "MILESTONES", "GAMMA", "check_run_settings"]
+import math
+
+__all__ = ["BASE_LR", "WEIGHT_DECAY", "ADAM_BETA2", "MILESTONES", "GAMMA", "check_run_settings",
+           "check_hyperparameters"]
 
 #: Adam's base learning rate.
 BASE_LR = 4e-5
@@ -27,3 +30,28 @@ def check_run_settings(max_iters: int | None, adam_beta2: float, num_refinement_
         raise ValueError(f"--adam-beta2 must be in [0, 1), got {adam_beta2}")
     if num_refinement_stages < 0:
         raise ValueError(f"--num-refinement-stages must be 0 or more, got {num_refinement_stages}")
+
+
+def check_hyperparameters(*, lr: float, gamma: float, weight_decay: float, foreground_weight: float, ema: float,
+                          target_dist: float, center_jitter: float, flip_prob: float, seed: int, crop_size: int,
+                          max_rotation: float, scale_range: tuple[float, float]) -> None:
+    """Raise ``ValueError`` naming the command-line flag for a training hyperparameter no run can use (a negative
+    ``--gamma`` would climb the loss; ``--target-dist 0`` makes crops of one colour): the trainer and the quickstart
+    check before anything is generated or read."""
+    for flag, value, ok, wanted in (
+            ("--lr", lr, lr > 0, "> 0"),
+            ("--gamma", gamma, 0 < gamma <= 1, "in (0, 1] (a learning-rate decay factor)"),
+            ("--weight-decay", weight_decay, weight_decay >= 0, ">= 0"),
+            ("--foreground-weight", foreground_weight, foreground_weight >= 0, ">= 0"),
+            ("--ema", ema, 0 <= ema < 1, "in [0, 1) (0: off)"),
+            ("--target-dist", target_dist, target_dist > 0, "> 0 (the person's share of the crop)"),
+            ("--center-jitter", center_jitter, center_jitter >= 0, ">= 0 pixels"),
+            ("--flip-prob", flip_prob, 0 <= flip_prob <= 1, "a probability in [0, 1]"),
+            ("--seed", seed, seed >= 0, ">= 0"),
+            ("--crop-size", crop_size, crop_size >= 16 and crop_size % 8 == 0, "a multiple of 8 and >= 16"),
+            ("--max-rotation", max_rotation, 0 <= max_rotation <= 180, "within [0, 180] degrees")):
+        if not (ok and math.isfinite(value)):
+            raise ValueError(f"{flag} must be {wanted}, got {value}")
+    low, high = scale_range
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise ValueError(f"--scale-min / --scale-max must be positive with min <= max, got {low} and {high}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import logging
 import math
 import os
@@ -27,14 +28,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP, read_coco_keypoints
+from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP, read_coco_keypoints, write_text_atomic
 from train.augment import AugmentConfig
 from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_backbone, load_weights, read_checkpoint,
                               save_checkpoint)
 from train.dataset import CocoPoseDataset
 from train.evaluate import TABLE_STATS as _VAL_STATS
 from train.evaluate import evaluate_model
-from train.hyperparams import check_run_settings
+from train.hyperparams import check_hyperparameters, check_run_settings
 from train.loss import pose_loss
 from train.model import PoseEstimationWithMobileNet
 from train.ema import WeightAverage
@@ -42,6 +43,9 @@ from train.optim import (ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, W
                          apply_warmup, make_optimizer, make_scheduler)
 
 log = logging.getLogger(__name__)
+
+#: The checkpoint of the run's best validation AP (never pruned); ``best.json`` beside it holds the AP.
+BEST_CHECKPOINT = "checkpoint_best.pth"
 
 __all__ = ["TrainConfig", "TrainResult", "train", "check_config", "config_dict", "native_bf16"]
 
@@ -256,6 +260,15 @@ def _budget_reached(cfg: TrainConfig, iteration: int, epoch: int, trained_second
     return None
 
 
+def _best_ap(out_dir: Path) -> float | None:
+    """The AP of ``out_dir``'s :data:`BEST_CHECKPOINT` (from ``best.json``), or ``None`` when there is none."""
+    try:
+        record = json.loads((out_dir / "best.json").read_text())
+        return float(record["AP"]) if (out_dir / BEST_CHECKPOINT).is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _remove_partial_saves(out_dir: Path) -> None:
     """Delete the temporary files of checkpoint saves that were killed before their atomic rename."""
     for tmp in out_dir.glob(".*.pth.*.tmp"):
@@ -299,23 +312,10 @@ def check_config(cfg: TrainConfig) -> None:
                              ("--val-max-images", 1 if cfg.val_max_images is None else cfg.val_max_images, 1)):
         if value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
-    for flag, value, ok, wanted in (
-            ("--lr", cfg.base_lr, cfg.base_lr > 0, "> 0"),
-            ("--gamma", cfg.gamma, 0 < cfg.gamma <= 1, "in (0, 1] (a learning-rate decay factor)"),
-            ("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0, ">= 0"),
-            ("--foreground-weight", cfg.foreground_weight, cfg.foreground_weight >= 0, ">= 0"),
-            ("--ema", cfg.ema_decay, 0 <= cfg.ema_decay < 1, "in [0, 1) (0: off)"),
-            ("--target-dist", cfg.target_dist, cfg.target_dist > 0, "> 0 (the person's share of the crop)"),
-            ("--center-jitter", cfg.center_jitter, cfg.center_jitter >= 0, ">= 0 pixels"),
-            ("--flip-prob", cfg.flip_prob, 0 <= cfg.flip_prob <= 1, "a probability in [0, 1]"),
-            ("--seed", cfg.seed, cfg.seed >= 0, ">= 0"),
-            ("--crop-size", cfg.crop_size, cfg.crop_size >= 16 and cfg.crop_size % 8 == 0, "a multiple of 8 and >= 16"),
-            ("--max-rotation", cfg.max_rotation, 0 <= cfg.max_rotation <= 180, "within [0, 180] degrees")):
-        if not (ok and math.isfinite(value)):
-            raise ValueError(f"{flag} must be {wanted}, got {value}")
-    low, high = cfg.scale_range
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        raise ValueError(f"--scale-min / --scale-max must be positive with min <= max, got {low} and {high}")
+    check_hyperparameters(lr=cfg.base_lr, gamma=cfg.gamma, weight_decay=cfg.weight_decay,
+                          foreground_weight=cfg.foreground_weight, ema=cfg.ema_decay, target_dist=cfg.target_dist,
+                          center_jitter=cfg.center_jitter, flip_prob=cfg.flip_prob, seed=cfg.seed,
+                          crop_size=cfg.crop_size, max_rotation=cfg.max_rotation, scale_range=cfg.scale_range)
     if cfg.val_height < 16 or cfg.val_height % 8:
         raise ValueError(f"--val-height must be a multiple of 8 and >= 16, got {cfg.val_height}")
     out_dir = Path(cfg.out_dir)
@@ -471,8 +471,9 @@ def train(cfg: TrainConfig) -> TrainResult:
             parts.append(run_seconds() / cfg.time_limit)
         return min(1.0, max(parts))
 
-    # the best validation AP of the run so far (a resumed run's checkpoint carries it): checkpoint_best.pth has it
-    best = {"ap": float(resume["best_ap"]) if resume is not None and resume.get("best_ap") is not None else None}
+    # the best validation AP of the run so far: checkpoint_best.pth has those weights, best.json beside it the AP (a
+    # full resume in the same folder continues from it; a fresh run, or another folder, starts its own)
+    best = {"ap": _best_ap(out_dir) if resume is not None else None}
 
     def validate() -> None:
         nonlocal val_seconds
@@ -488,7 +489,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         result.val_curve.append(point)
         if best["ap"] is None or stats["AP"] > best["ap"]:  # kept whatever --keep-checkpoints prunes
             best["ap"] = float(stats["AP"])
-            checkpoint(name="checkpoint_best.pth")
+            checkpoint(name=BEST_CHECKPOINT)
+            write_text_atomic(out_dir / "best.json", json.dumps({"iter": iteration, "AP": best["ap"],
+                                                                  "checkpoint": BEST_CHECKPOINT}) + "\n")
         csv_log.write({"kind": "val", "iter": iteration, "epoch": epoch, "elapsed_s": f"{train_s:.1f}",
                        **{k: f"{stats[k]:.4f}" for k in _VAL_STATS}})
         log.info("validation at iteration %d: AP %.3f AP50 %.3f AR %.3f (%d images, %.1f s)", iteration,
@@ -501,7 +504,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         periodic = name is None and not final
         name = name or ("checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth")
         extra = {"train_seconds": run_seconds()}  # a resumed time budget continues from here
-        if best["ap"] is not None:
+        if name == BEST_CHECKPOINT:
             extra["best_ap"] = best["ap"]
         if scaler.is_enabled():
             extra["grad_scaler"] = scaler.state_dict()
@@ -517,10 +520,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                                            "ema_updates": ema.updates})
         if periodic:
             _prune(out_dir, cfg.keep_checkpoints, iteration)
-        if name != "checkpoint_best.pth":
+        if name != BEST_CHECKPOINT:
             result.checkpoint = saved
-        log.info("saved %s%s", saved, f" (AP {best['ap']:.3f}, the best so far)" if name == "checkpoint_best.pth"
-                 else "")
+        log.info("saved %s%s", saved, f" (AP {best['ap']:.3f}, the best so far)" if name == BEST_CHECKPOINT else "")
 
     # A time-limited run has no known length (unless --max-iters bounds it): the bar then counts without an ETA.
     total = cfg.max_iters or (None if cfg.time_limit is not None else iteration_budget)
