@@ -61,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-frame results: F.jsonl (JSON lines, written as they come), '-' (JSON lines on "
                         "stdout) or F.json (one document)")
     p.add_argument("--output-video", metavar="F", help="annotated video (e.g. out.mp4)")
-    p.add_argument("--track", action="store_true", help="give people stable ids across frames")
-    p.add_argument("--smooth", action="store_true", help="One Euro smoothing of keypoints (implies --track)")
+    p.add_argument("--track", action="store_true",
+                   help="give people stable ids across frames (for a folder: its images, in name order, are the "
+                        "frames of one sequence, e.g. extracted video frames; lwpose-demo treats them as unrelated "
+                        "photos)")
+    p.add_argument("--smooth", action="store_true",
+                   help="One Euro smoothing of keypoints (implies --track; a folder is one sequence, as above)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
     p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE,
                    help="network input height in pixels, a multiple of 8 (256 live, 368 accurate; default 256)")
@@ -107,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         estimator.prepare(source.frame_size)  # a video compiles once, for its own size
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
         meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
-                "input_height": args.height, "precision": estimator.execution_precision, "input": redact_url(str(args.input)),
-                "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels",
+                "input_height": args.height, "precision": estimator.execution_precision,
+                "input": redact_url(str(args.input)), "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels",
                 "flip": estimator.flip}
         writer = RecordWriter(args.output_json, meta)
     except BaseException:

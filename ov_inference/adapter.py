@@ -118,12 +118,14 @@ def _ov_error_detail(exc: BaseException) -> str:
     return (useful or lines or [type(exc).__name__])[-1]
 
 
-def read_rt_info(model: ov.Model) -> dict[str, str]:
-    """The ``rt_info[RT_INFO_SECTION]`` fields of ``model`` as strings; missing section or keys are simply absent.
+def read_rt_info(model: ov.Model | str | Path) -> dict[str, str]:
+    """The ``rt_info[RT_INFO_SECTION]`` fields of ``model`` (an ``openvino.Model`` or the path of an IR ``.xml``,
+    read with :func:`read_model`) as strings; missing section or keys are simply absent.
 
     Reads the keys of :func:`pose_format.rt_info_fields` plus ``precision`` and ``source_sha256`` one by one
     (``model.get_rt_info([section, key])``), and any other key the section holds.
     """
+    model = read_model(model)  # a path is read; a Model is returned as it is
     keys = list(rt_info_fields()) + ["precision", "source_sha256"]
     info = model.get_rt_info()
     if RT_INFO_SECTION not in info:  # no section at all (OMZ, older IR)

@@ -30,8 +30,10 @@ class OneEuroFilter:
     """
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.01, d_cutoff: float = 1.0, freq: float = 30.0):
-        if min_cutoff <= 0 or d_cutoff <= 0 or freq <= 0 or beta < 0:
-            raise ValueError("min_cutoff, d_cutoff and freq must be > 0 and beta >= 0")
+        values = (min_cutoff, beta, d_cutoff, freq)
+        if not all(math.isfinite(v) for v in values) or min_cutoff <= 0 or d_cutoff <= 0 or freq <= 0 or beta < 0:
+            raise ValueError(f"min_cutoff, d_cutoff and freq must be finite and > 0 and beta finite and >= 0, got "
+                             f"{min_cutoff}, {d_cutoff}, {freq} and {beta}")
         self.min_cutoff, self.beta, self.d_cutoff, self.freq = min_cutoff, beta, d_cutoff, freq
         self._x: np.ndarray | None = None
         self._dx: np.ndarray | None = None
@@ -83,6 +85,8 @@ class PoseSmoother:
                  max_age: int = 30):
         self.params = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, freq=freq)
         OneEuroFilter(**self.params)  # validates the parameters now
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer)) or max_age < 0:
+            raise ValueError(f"max_age must be a whole number of frames >= 0, got {max_age!r}")
         self.max_age = max_age
         self._filters: dict[int, OneEuroFilter] = {}
         self._last_seen: dict[int, int] = {}

@@ -2,14 +2,17 @@
 
 Similarity of a track and a pose (both in the same pixel coordinates, e.g. frame pixels) is COCO's object keypoint
 similarity: the mean over keypoints present in both of ``exp(-d^2 / (2 s^2 k^2))``, with ``d`` the keypoint distance,
-``s^2`` the larger of the two boxes' areas and ``k = 2 * sigma`` from :data:`pose_format.COCO_SIGMAS_18`. Pairs are
-taken greedily from the most similar down (no Hungarian step: with a few people per frame greedy is as good and
-far simpler), and only above ``min_similarity``.
+``s^2`` the larger of the two boxes' areas and ``k = 2 * sigma`` from :data:`pose_format.COCO_SIGMAS_18`. A track is
+compared at its predicted position (its last keypoints moved on by its velocity, pixels per frame, for the frames
+since it was seen). Matching is a cascade by age, as in DeepSORT: the tracks seen in the last frame pick their poses
+first, then those unseen for one frame, and so on, so a person hidden for a few frames cannot take the pose (and
+the id) of someone who stayed in view. Within a tier, pairs are taken greedily from the most similar down (no
+Hungarian step: with a few people per frame greedy is as good and far simpler), and only above ``min_similarity``.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -78,6 +81,24 @@ class _Track:
     keypoints: np.ndarray   # [18, 3], last known position of each keypoint
     age: int = 0            # frames since last matched
     hits: int = 1
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # pixels per frame, smoothed
+
+    def predicted(self) -> np.ndarray:
+        """``[18, 3]``: the last keypoints moved on by the velocity for the frames since the last match."""
+        moved = self.keypoints.copy()
+        moved[:, :2] += self.velocity * (self.age + 1)
+        return moved
+
+    def follow(self, keypoints: np.ndarray) -> None:
+        """Take a matched pose's keypoints: update the velocity (mean shift of the keypoints present in both, per
+        frame since the last match, averaged with the previous velocity) and the last known positions."""
+        both = (keypoints[:, 2] > 0) & (self.keypoints[:, 2] > 0)
+        if both.any():
+            step = (keypoints[both, :2] - self.keypoints[both, :2]).mean(axis=0) / (self.age + 1)
+            self.velocity = (step if self.hits == 1 else 0.5 * (self.velocity + step)).astype(np.float32)
+        present = keypoints[:, 2] > 0
+        self.keypoints = np.where(present[:, None], keypoints, self.keypoints)
+        self.age, self.hits = 0, self.hits + 1
 
 
 class PoseTracker:
@@ -89,8 +110,8 @@ class PoseTracker:
     """
 
     def __init__(self, max_age: int = 10, min_similarity: float = 0.3, sigmas: Sequence[float] = COCO_SIGMAS_18):
-        if max_age < 0:
-            raise ValueError(f"max_age must be >= 0, got {max_age}")
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer)) or max_age < 0:
+            raise ValueError(f"max_age must be a whole number of frames >= 0, got {max_age!r}")
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
         self.max_age = max_age
@@ -111,19 +132,20 @@ class PoseTracker:
     def update(self, poses: Sequence[Pose]) -> list[Pose]:
         """Match this frame's poses to the tracks; sets each pose's ``track_id`` in place and returns the poses."""
         poses = list(poses)
-        current = np.stack([p.keypoints for p in poses]) if poses else np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
-        known = (np.stack([t.keypoints for t in self._tracks]) if self._tracks
-                 else np.zeros((0, NUM_KEYPOINTS, 3), np.float32))
-        similarity = keypoint_similarity(known, current, self.sigmas)
         matched_tracks, matched_poses = set(), set()
-        for ti, pi in greedy_match(similarity, self.min_similarity):
-            track, pose = self._tracks[ti], poses[pi]
-            present = pose.keypoints[:, 2] > 0
-            track.keypoints = np.where(present[:, None], pose.keypoints, track.keypoints)
-            track.age, track.hits = 0, track.hits + 1
-            pose.track_id = track.track_id
-            matched_tracks.add(ti)
-            matched_poses.add(pi)
+        for age in sorted({t.age for t in self._tracks}):  # the most recently seen tracks choose first
+            tier = [ti for ti, t in enumerate(self._tracks) if t.age == age]
+            free = [pi for pi in range(len(poses)) if pi not in matched_poses]
+            if not free:
+                break
+            known = np.stack([self._tracks[ti].predicted() for ti in tier])
+            current = np.stack([poses[pi].keypoints for pi in free])
+            for r, c in greedy_match(keypoint_similarity(known, current, self.sigmas), self.min_similarity):
+                ti, pi = tier[r], free[c]
+                self._tracks[ti].follow(poses[pi].keypoints)
+                poses[pi].track_id = self._tracks[ti].track_id
+                matched_tracks.add(ti)
+                matched_poses.add(pi)
         survivors = []
         for ti, track in enumerate(self._tracks):
             if ti not in matched_tracks:

@@ -44,6 +44,7 @@ def test_seed_ir_interface_and_rt_info(seed_ir, seed_dir):
     for key, value in rt_info_fields().items():
         assert info[key] == value, key
     assert info["precision"] == "FP32"
+    assert read_rt_info(seed_ir) == info and read_rt_info(str(seed_ir)) == info  # the .xml path works too
     assert info["source_sha256"] == sha256_file(seed_dir / "checkpoint.pth")
     assert model.get_rt_info([RT_INFO_SECTION, "stride"]).astype(str) == "8"
 

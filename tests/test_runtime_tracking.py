@@ -60,6 +60,24 @@ def test_ids_stay_with_people_across_a_moving_sequence():
     assert len(set().union(*ids_by_person.values())) == 3
 
 
+@pytest.mark.parametrize("speed, hidden", [(2, 4), (4, 4), (6, 4), (6, 8)])
+def test_a_person_hidden_behind_another_does_not_take_their_id(speed, hidden):
+    """A walks right, B walks left; B is hidden behind A while they cross. A, always in view, keeps its id (the
+    age cascade lets fresh tracks choose first) and B comes back with its own (velocity prediction)."""
+    tracker = PoseTracker()
+    meet = 30
+    for t in range(60):
+        a = person(280 - speed * (meet - t), 300)
+        b = person(280 + speed * (meet - t), 300)
+        seen = [a] if meet - hidden // 2 <= t < meet + hidden // 2 else [a, b]
+        tracker.update(seen)
+        if t == 0:
+            a_id, b_id = a.track_id, b.track_id
+        assert a.track_id == a_id, f"frame {t}: A took id {a.track_id}"
+        if len(seen) == 2:
+            assert b.track_id == b_id, f"frame {t}: B came back as {b.track_id}"
+
+
 def test_new_people_get_new_ids_and_stale_tracks_expire():
     tracker = PoseTracker(max_age=2)
     (a,) = tracker.update([person(100, 100)])
@@ -76,6 +94,8 @@ def test_new_people_get_new_ids_and_stale_tracks_expire():
 def test_tracker_arguments_are_checked():
     with pytest.raises(ValueError):
         PoseTracker(max_age=-1)
+    with pytest.raises(ValueError, match="whole number of frames"):
+        PoseTracker(max_age=2.5)
     with pytest.raises(ValueError):
         PoseTracker(min_similarity=1.5)
 
@@ -132,6 +152,10 @@ def test_one_euro_arguments_are_checked():
         OneEuroFilter(min_cutoff=0)
     with pytest.raises(ValueError):
         PoseSmoother(beta=-1)
+    for bad in (dict(min_cutoff=float("nan")), dict(beta=float("nan")), dict(freq=float("inf")), dict(max_age=-1),
+                dict(max_age=2.5)):
+        with pytest.raises(ValueError):  # each would have turned every keypoint into NaN, or smoothing off
+            PoseSmoother(**bad)
 
 
 def test_non_finite_values_never_reach_tracks_filters_or_json():
