@@ -290,9 +290,11 @@ def _prune(out_dir: Path, keep: int, iteration: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def _params_in_sync(model: nn.Module) -> bool:
+def _params_in_sync(model: nn.Module, device: torch.device) -> bool:
+    """Whether every rank holds the same weights (sum and absolute sum compared); the tensors live on ``device``, as
+    NCCL all-gathers CUDA tensors only."""
     flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in model.parameters()])
-    mine = torch.tensor([flat.sum().item(), flat.abs().sum().item()], dtype=torch.float64)
+    mine = torch.tensor([flat.sum().item(), flat.abs().sum().item()], dtype=torch.float64, device=device)
     gathered = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, mine)
     return all(torch.allclose(g, gathered[0], rtol=1e-6, atol=1e-6) for g in gathered)
@@ -545,8 +547,16 @@ def train(cfg: TrainConfig) -> TrainResult:
                     outputs = net(images)
                 loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask, cfg.foreground_weight)
                 loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"loss is {loss_value} at iteration {iteration + 1}: lower --lr")
+                diverged = not math.isfinite(loss_value)
+                if world > 1:  # every rank stops together: one raising alone would leave the others in backward()
+                    flag = torch.tensor([1.0 if diverged else 0.0], device=device)
+                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                    diverged = bool(flag.item())
+                if diverged:
+                    what = (f"loss is {loss_value}" if not math.isfinite(loss_value) else
+                            "loss is not finite on another rank")
+                    where = f" (rank {rank})" if world > 1 else ""
+                    raise FloatingPointError(f"{what} at iteration {iteration + 1}{where}: lower --lr")
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.lr_schedule == "linear":
                     progress = budget_progress()
@@ -603,7 +613,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.val_ann is not None and (not result.val_curve or result.val_curve[-1]["iter"] != iteration):
             validate()
         if world > 1:
-            in_sync = _params_in_sync(model)
+            in_sync = _params_in_sync(model, device)
             if is_main:
                 log.info("ranks in sync after %d iterations: %s", iteration, in_sync)
             if not in_sync:
