@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 import openvino as ov  # noqa: E402
 
 from convert import ConvertOptions, layer_profile, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
+from pose_format.cli_types import count_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
 
@@ -42,6 +43,14 @@ AP_DROP_TARGET = 0.01
 MIN_MEANINGFUL_AP = 0.05
 #: Seeds of the generated data: held-out validation and calibration, both unlike the training seeds (0, 1, ...).
 VAL_SEED, CALIB_SEED = 9001, 9002
+
+
+def height_type(text: str) -> int:
+    """argparse type: an input height, a multiple of 8 (the network's stride) and >= 16."""
+    value = count_type(16)(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 8, got {value}")
+    return value
 
 
 def find_trained_checkpoint() -> Path | None:
@@ -87,25 +96,36 @@ def print_profile(profiles: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: newest runs/**/*.pth, else the seed fixture)")
-    p.add_argument("--val-images", type=int, default=100, help="held-out synthetic validation images (default 100)")
-    p.add_argument("--calib-images", type=int, default=200, help="synthetic calibration images (default 200)")
-    p.add_argument("--height", type=int, default=256,
-                   help="input height of calibration and AP images (match the training scale; default 256)")
+    p.add_argument("--val-images", type=count_type(1), default=100,
+                   help="held-out synthetic validation images (default 100)")
+    p.add_argument("--calib-images", type=count_type(1), default=200,
+                   help="synthetic calibration images (default 200)")
+    p.add_argument("--height", type=height_type, default=256,
+                   help="input height of calibration and AP images, a multiple of 8 (match the training scale; "
+                        "default 256)")
     p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),
                    help="heads kept in float (see python -m convert --help; default auto)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (default 3)")
-    p.add_argument("--seconds", type=float, default=3.0, help="seconds per speed phase (default 3)")
+    p.add_argument("--rounds", type=count_type(1), default=3, help="interleaved speed rounds (default 3)")
+    p.add_argument("--seconds", type=seconds_type(allow_zero=False), default=3.0,
+                   help="seconds per speed phase (default 3)")
     p.add_argument("--profile", action="store_true",
                    help="also profile FP32 (default) and INT8 layer by layer: milliseconds per operation type and "
                         "the convolution kernels that ran, to show where INT8's speed-up comes from")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout instead of "
+                                                       "the tables")
     args = p.parse_args(argv)
+    # checked before any image is generated or any IR converted
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        p.error(f"--checkpoint {args.checkpoint}: " + ("is a folder, expected a checkpoint file"
+                                                       if args.checkpoint.is_dir() else "not found"))
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
 
     checkpoint = args.checkpoint or find_trained_checkpoint()
     trained = checkpoint is not None
     checkpoint = checkpoint or SEED_CHECKPOINT
+    if not checkpoint.is_file():
+        p.error(f"no checkpoint under runs/ and the seed fixture is not at {SEED_CHECKPOINT}: give --checkpoint")
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
         tmp = Path(tmp)
         val = {}

@@ -1,4 +1,4 @@
-"""Runtime pipeline benchmark: async ``pipeline_fps`` vs ``network_fps`` on 1280x720 video (target ratio >= 0.85).
+"""Runtime pipeline benchmark: async ``pipeline_fps`` vs ``network_fps`` (target ratio >= 0.85 on 1280x720 video).
 
 Runs :func:`ov_inference.bench.run_benchmark` (network alone with async requests, full pipeline async and sync,
 decode and latency percentiles, all in one process) for each requested execution precision, ``--rounds`` times,
@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ov_inference.bench import TARGET_RATIO, run_benchmark  # noqa: E402
+from ov_inference.adapter import PRECISIONS  # noqa: E402
+from ov_inference.bench import TARGET_RATIO, check_video, run_benchmark  # noqa: E402
+from pose_format.cli_types import count_type  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SEED_CHECKPOINT = SHARED / "fixtures" / "seed_format" / "checkpoint.pth"
@@ -31,30 +33,48 @@ OMZ_XML = SHARED / "models" / "omz_hpe_0001" / "human-pose-estimation-0001.xml"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="IR .xml (default: the seed checkpoint converted to FP32)")
-    p.add_argument("--omz", action="store_true", help="use the OMZ human-pose-estimation-0001 IR (random weights)")
-    p.add_argument("--input", help="video (default: synthesized 1280x720 clip)")
-    p.add_argument("--frames", type=int, default=150)
-    p.add_argument("--rounds", type=int, default=3, help="repetitions per precision (median ratio reported)")
-    p.add_argument("--precision", nargs="+", default=["default", "f32"],
-                   help="execution precisions to measure: default (device choice), f32, bf16")
-    p.add_argument("--json", action="store_true")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path, help="IR .xml (default: the seed checkpoint converted to FP32)")
+    which.add_argument("--omz", action="store_true",
+                       help="use the OMZ human-pose-estimation-0001 IR (random weights) instead of --model")
+    p.add_argument("--input", type=Path, help="video file, not an image (default: synthesized 1280x720 clip)")
+    p.add_argument("--frames", type=count_type(1), default=150, help="frames per measurement (default 150)")
+    p.add_argument("--rounds", type=count_type(1), default=3,
+                   help="repetitions per precision (median ratio reported; default 3)")
+    p.add_argument("--precision", nargs="+", default=["default", "f32"], choices=("default", *PRECISIONS),
+                   help="execution precisions to measure: default (device choice), " + ", ".join(PRECISIONS))
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
     args = p.parse_args(argv)
+    # every input is checked here, before the seed checkpoint is converted or anything is timed
+    if args.model is not None and not args.model.is_file():
+        p.error(f"--model {args.model}: " + ("is a folder, expected an IR .xml file" if args.model.is_dir() else
+                                             "not found"))
+    if args.omz and not OMZ_XML.is_file():
+        p.error(f"--omz: the OMZ IR is not at {OMZ_XML}")
+    if args.model is None and not args.omz and not SEED_CHECKPOINT.is_file():
+        p.error(f"the seed checkpoint to convert is not at {SEED_CHECKPOINT}: give --model M.xml or --omz")
+    if args.input is not None:
+        try:
+            check_video(args.input)
+        except (OSError, ValueError) as exc:
+            p.error(f"--input: {exc}")
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        if args.model:
-            model = Path(args.model)
+        if args.model is not None:
+            model = args.model
         elif args.omz:
             model = OMZ_XML
         else:
             from convert import checkpoint_to_ir
 
             model = checkpoint_to_ir(SEED_CHECKPOINT, Path(tmp) / "FP32" / "seed.xml")
-        report = {"model": str(model), "target_ratio": TARGET_RATIO, "precisions": {}}
+        report = {"model": str(model), "target_ratio": TARGET_RATIO, "video": None, "frame_size": None,
+                  "precisions": {}}
         for precision in args.precision:
             rounds = [run_benchmark(model, args.input, args.frames,
                                     precision=None if precision == "default" else precision)
                       for _ in range(args.rounds)]
+            report["video"], report["frame_size"] = rounds[0]["video"], rounds[0]["frame_size"]
             ratios = [r["pipeline_over_network"] for r in rounds]
             report["precisions"][precision] = {
                 "execution_precision": rounds[0]["execution_precision"],
@@ -68,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"model {report['model']}; {args.rounds} rounds of {args.frames} frames, 1280x720 video; medians")
+    width, height = report["frame_size"]
+    frames = report["precisions"][args.precision[0]]["rounds"][0]["frames"]
+    print(f"model {report['model']}; {args.rounds} rounds of {frames} frames, {width}x{height} video "
+          f"({'synthesized' if args.input is None else args.input}); medians")
     header = (f"{'precision':>10} {'executes':>8} {'req':>3} {'network':>8} {'pipeline':>8} {'sync':>7} "
               f"{'ratio':>6} {'decode p50/p95 ms':>18} {'latency p50':>11}")
     print(header)

@@ -31,19 +31,41 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--json", type=Path, help="write the figures as JSON to this file")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="Options after -- go to the quickstart (python -m demos.quickstart --help); "
+                                       "they are checked before anything runs.")
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write the figures as JSON to FILE (a path, unlike the --json switch of bench_decoder, "
+                        "bench_pipeline and bench_int8, which print JSON on stdout); the text lines are printed "
+                        "either way")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_quickstart", help="report folder")
     p.add_argument("--keep", action="store_true", help="keep the cold cache folder (printed) instead of deleting it")
     args = p.parse_args(argv)
+    if args.json is not None:
+        blocked = next((q for q in args.json.parents if q.exists()), None)
+        if args.json.is_dir():
+            p.error(f"--json {args.json}: is a folder, expected a file path")
+        if blocked is not None and not blocked.is_dir():
+            p.error(f"--json {args.json}: {blocked} is a file, not a folder")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from demos.quickstart import MIN_MEANINGFUL_AP, build_parser, config_from_args, run_quickstart
+    from demos.quickstart import MIN_MEANINGFUL_AP, build_parser, check_args, config_from_args, run_quickstart
+
+    # the quickstart's own checks, before the cold cache is made and anything generated or trained: the cache folder
+    # does not exist yet, so a stand-in is checked (and replaced unless --runs-dir was given after --)
+    stand_in = Path(tempfile.gettempdir()) / "lwpose-bench-quickstart-runs"
+    qs_args = build_parser().parse_args(["--out", str(args.out), "--runs-dir", str(stand_in), "--quiet", *extra])
+    try:
+        check_args(qs_args)
+    except ValueError as exc:
+        p.error(f"{exc}" + ("" if str(exc).startswith("--out ") and "--out" not in extra else
+                             " (a quickstart option, after --)"))
 
     runs = Path(tempfile.mkdtemp(prefix="lwpose-bench-quickstart-"))
     os.environ["XDG_CACHE_HOME"] = str(runs / "xdg")  # no published checkpoint: the synthetic chain
+    if qs_args.runs_dir == stand_in:
+        qs_args.runs_dir = runs
     try:
-        qs_args = build_parser().parse_args(["--out", str(args.out), "--runs-dir", str(runs), "--quiet", *extra])
         report = run_quickstart(config_from_args(qs_args))
     finally:
         if args.keep:
@@ -62,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "ap_pytorch": report["precisions"]["pytorch"]["ap"], "ap_fp32": p32["ap"], "ap_int8": p8["ap"],
         "int8_ap_drop_points": 100 * (p32["ap"] - p8["ap"]),
         "decode_ms_p50": report["decode"]["decode_ms_p50"],
-        "report": str(args.out / "report.md"),
+        "report": str(qs_args.out / "report.md"),
     }
     figures["targets"] = {
         "total_minutes <= 15": figures["total_minutes"] <= 15,

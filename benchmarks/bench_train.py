@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pose_format import NUM_KEYPOINTS, STRIDE, __version__  # noqa: E402
+from pose_format.cli_types import count_type, seconds_type  # noqa: E402
 from train.loss import pose_loss  # noqa: E402
 from train.model import PoseEstimationWithMobileNet  # noqa: E402
 from train.optim import make_optimizer  # noqa: E402
@@ -143,12 +144,16 @@ def recipe_with(overrides: list[str]) -> dict:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
                              f"{', '.join(k for k in recipe if k != 'scene')}")
         old = recipe[key]
-        if isinstance(old, bool):
-            recipe[key] = text.lower() in ("1", "true", "yes", "on")
-        elif isinstance(old, tuple):
-            recipe[key] = tuple(int(v) for v in text.split(",") if v)
-        else:
-            recipe[key] = type(old)(text)
+        try:
+            if isinstance(old, bool):
+                recipe[key] = text.lower() in ("1", "true", "yes", "on")
+            elif isinstance(old, tuple):
+                recipe[key] = tuple(int(v) for v in text.split(",") if v)
+            else:
+                recipe[key] = type(old)(text)
+        except ValueError:
+            wanted = "integers, comma-separated" if isinstance(old, tuple) else f"a {type(old).__name__}"
+            raise ValueError(f"--set {item!r}: expected {wanted}") from None
     return recipe
 
 
@@ -157,7 +162,7 @@ def synthetic_command(data: Path, out_dir: Path, time_limit: float, val_after: i
     """``python -m train`` arguments of the synthetic run: ``time_limit`` seconds of training, or exactly
     ``max_iters`` iterations (the linear decay then spans them) when given."""
     s = SYNTHETIC if recipe is None else recipe
-    budget = ["--max-iters", str(max_iters)] if max_iters else ["--time-limit", str(time_limit)]
+    budget = ["--max-iters", str(max_iters)] if max_iters is not None else ["--time-limit", str(time_limit)]
     return [
         "--train-ann", str(data / "train/annotations.json"), "--train-images", str(data / "train/images"),
         "--val-ann", str(data / "val/annotations.json"), "--val-images", str(data / "val/images"),
@@ -208,35 +213,97 @@ def bench_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: i
         print(f"{p['iter']:>6} {p['train_seconds']:>8.1f} {p['AP']:6.3f} {p['AP50']:6.3f} {p['AR']:6.3f}")
     final = curve[-1]["AP"] if curve else float("nan")
     return {"recipe": {**s, "scene": dataclasses.asdict(SYNTHETIC_RECIPE.scene)},
-            "time_limit_s": None if max_iters else time_limit,
+            "time_limit_s": None if max_iters is not None else time_limit,
             "max_iters": max_iters, "iterations": result.iteration,
             "train_seconds": result.train_seconds, "total_seconds": result.total_seconds,
             "seconds_per_iter": result.seconds_per_iter, "curve": curve, "final_AP": final,
-            "checkpoint": str(result.checkpoint), "target_AP": 0.5, "pass": None if max_iters else final >= 0.5,
+            "checkpoint": str(result.checkpoint), "target_AP": 0.5,
+            "pass": None if max_iters is not None else final >= 0.5,
             "command": "python -m train " + " ".join(argv)}
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of ``path`` and its parents when it is not a folder (nothing can be made under
+    it), else None."""
+    existing = next((q for q in (path, *path.parents) if q.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
+def json_target_problem(path: Path) -> str | None:
+    """Why the ``--json`` file cannot be written (a folder, or under a file), or None: checked before the run, not
+    after minutes of it."""
+    if path.is_dir():
+        return "is a folder, expected a file path"
+    blocked = _file_in_the_way(path.parent)
+    return None if blocked is None else f"{blocked} is a file, not a folder"
+
+
+def check_synthetic(out_dir: Path, time_limit: float, val_after: int, threads: int, recipe: dict, seed: int,
+                    max_iters: int | None) -> None:
+    """Raise ``ValueError`` naming the flag for a synthetic run the trainer would refuse, before any image is
+    generated: the training command is built and checked by :func:`train.trainer.check_config` (the validation set,
+    not made yet, left out)."""
+    from train.__main__ import build_parser, config_from_args
+    from train.trainer import check_config
+
+    blocked = _file_in_the_way(out_dir)
+    if blocked is not None:
+        raise ValueError(f"--out-dir {out_dir}: {blocked} is a file, expected a folder")
+    for key in ("train_images", "val_images"):
+        if recipe[key] < 1:
+            raise ValueError(f"--set {key}={recipe[key]}: at least 1 image")
+    argv = synthetic_command(out_dir / "data", out_dir, time_limit, val_after, threads, recipe, seed, max_iters)
+    parser = build_parser()
+
+    def refuse(message: str):
+        raise ValueError(message)
+
+    parser.error = refuse  # a value the training command line refuses: one line, not the trainer's usage
+    try:
+        cfg = config_from_args(parser.parse_args(argv))
+        check_config(dataclasses.replace(cfg, val_ann=None, val_images=None))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in the synthetic run's training command; its recipe fields are changed with "
+                         "--set KEY=VALUE)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", nargs="+", default=["targets", "step", "synthetic"],
                    choices=["targets", "step", "synthetic"], help="which parts to run (default all)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--time-limit", type=float, default=600.0, help="synthetic training seconds (default 600)")
-    p.add_argument("--max-iters", type=int, default=None,
+    p.add_argument("--threads", type=count_type(1), default=2, help="torch threads (default 2)")
+    p.add_argument("--time-limit", type=seconds_type(allow_zero=False), default=600.0,
+                   help="synthetic training seconds (default 600)")
+    p.add_argument("--max-iters", type=count_type(1), default=None,
                    help="train exactly N iterations instead of --time-limit seconds (recipe comparisons on a "
                         "machine whose speed drifts; not the 10-minute target)")
-    p.add_argument("--val-after", type=int, default=500, help="validate every N iterations (default 500)")
+    p.add_argument("--val-after", type=count_type(0), default=500,
+                   help="validate every N iterations (default 500; 0: only at the end)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "synthetic", help="synthetic run folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override fields of the synthetic recipe for an experiment, e.g. --set lr=3e-3 "
                         "lr_schedule=step milestones=13,19; keys: " + ", ".join(k for k in SYNTHETIC if k != "scene"))
-    p.add_argument("--seed", type=int, default=0, help="synthetic training seed (default 0; the data's are fixed)")
-    p.add_argument("--json", type=Path, help="write all figures to this JSON file")
+    p.add_argument("--seed", type=count_type(0), default=0,
+                   help="synthetic training seed (default 0; the data's are fixed)")
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write all figures as JSON to FILE (a path, unlike the --json switch of "
+                        "bench_decoder, bench_pipeline and bench_int8, which print JSON on stdout); the text "
+                        "lines are printed either way")
     args = p.parse_args(argv)
     try:
         recipe = recipe_with(args.set)
     except ValueError as exc:
         p.error(str(exc))
+    if args.json is not None:
+        problem = json_target_problem(args.json)
+        if problem:
+            p.error(f"--json {args.json}: {problem}")
+    if "synthetic" in args.parts:
+        try:
+            check_synthetic(args.out_dir, args.time_limit, args.val_after, args.threads, recipe, args.seed,
+                            args.max_iters)
+        except ValueError as exc:
+            p.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     report: dict = {"threads": args.threads}

@@ -8,6 +8,8 @@ Measures, on the same compiled model and the same video:
   pre-process, infer, decode), and ``sync_fps``: the same steps one after another with one request;
 - ``decode_ms_p50`` / ``decode_ms_p95`` (decoding one frame's maps into poses) and ``latency_ms_p50`` (frame
   submitted to poses decoded, async pipeline);
+- ``frames`` (the frames the pipelines ran over) next to ``frames_requested`` (``--frames``): a video shorter than
+  ``--frames`` is used whole, with a warning;
 - live mode: the video's frames arrive at 30 FPS like a camera's; ``live_latency_ms_p50`` (arrival to poses) next
   to ``live_infer_ms_p50`` shows latency staying near one inference while stale frames are dropped.
 
@@ -32,11 +34,11 @@ import numpy as np
 from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS
 from ov_inference.estimator import PoseEstimator, decode_outputs
 from ov_inference.pipeline import AsyncPipeline
-from ov_inference.sources import VideoSource
+from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE
 
-__all__ = ["synthesize_clip", "measure_network", "measure_pipeline", "measure_live", "measure_sync", "run_benchmark",
-           "main"]
+__all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipeline", "measure_live", "measure_sync",
+           "run_benchmark", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,22 @@ def synthesize_clip(path: str | Path, frames: int = 120, width: int = 1280, heig
             cv2.circle(frame, (int(head[0]), int(head[1])), int(s / 3), color, -1)
         writer.write(frame)
     writer.release()
+    return path
+
+
+def check_video(video: str | Path) -> Path:
+    """``video`` as a path, checked before anything is loaded: raises ``FileNotFoundError`` when it is missing, a
+    folder or a camera id, and ``ValueError`` when it is an image (OpenCV would read it as a one-frame video, and a
+    ratio measured over one frame means nothing)."""
+    path = Path(video)
+    if not path.is_file():
+        what = ("is a folder; the benchmark reads a video file" if path.is_dir() else
+                "is not a file; the benchmark reads a video file, not a camera" if str(video).isdigit() else None)
+        raise FileNotFoundError(f"video {path} {what}" if what else f"video not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS or (suffix not in VIDEO_EXTENSIONS and cv2.haveImageReader(str(path))):
+        raise ValueError(f"{path} is an image, not a video: the benchmark times the pipeline over a video's frames "
+                         "(give a video file, or leave out --input for a synthesized 1280x720 clip)")
     return path
 
 
@@ -173,22 +191,15 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
                   performance_hint: str = "LATENCY", num_requests: int | None = None,
                   cv2_threads: int | None = 1) -> dict[str, object]:
     """Run every measurement in one process and return the figures (see the module docstring)."""
+    video_path = None if video is None else check_video(video)  # before the model is read
     if cv2_threads is not None:
         cv2.setNumThreads(cv2_threads)  # OpenVINO already uses every core; OpenCV's own pool only competes
     estimator = PoseEstimator(model, device=device, input_height=input_height, precision=precision,
                               performance_hint=performance_hint)
     with tempfile.TemporaryDirectory(prefix="lwpose-bench-") as tmp:
-        if video is None:
+        if video_path is None:
             estimator.compiled()  # the synthetic clip's 16:9 size: a bad --device fails before the clip is made
             video_path = synthesize_clip(Path(tmp) / "clip.mp4", frames=frames)
-        else:
-            video_path = Path(video)
-            if not video_path.is_file():
-                what = ("is a folder; the benchmark reads a video file" if video_path.is_dir() else
-                        "is not a file; the benchmark reads a video file, not a camera" if str(video).isdigit() else
-                        "not found")
-                raise FileNotFoundError(f"video {video_path} {what}" if what != "not found" else
-                                        f"video not found: {video_path}")
         first = _first_frame(video_path)
         size = estimator.preprocess_frame(first).size
         estimator.compiled(size)
@@ -200,6 +211,10 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
         sync = measure_sync(estimator, video_path, frames)
         net_after = measure_network(estimator, first, requests, frames)
         live = measure_live(estimator, video_path, frames)
+    if pipe["frames"] < frames:
+        log.warning("the video has only %d frame(s), fewer than --frames %d: the pipeline was timed over %d frame(s) "
+                    "(the network alone over %d); give a longer video or a smaller --frames for a fair comparison",
+                    pipe["frames"], frames, pipe["frames"], frames)
     network_fps = (net_before + net_after) / 2
     decode = np.asarray(pipe["decode_ms"] + sync["decode_ms"], dtype=np.float64)
     latency = np.asarray(pipe["latency_ms"], dtype=np.float64)
@@ -207,7 +222,8 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
         "model": str(model), "kind": estimator.kind, "device": device,
         "video": str(video) if video is not None else f"synthetic {first.shape[1]}x{first.shape[0]}",
         "frame_size": [int(first.shape[1]), int(first.shape[0])], "input_size": [size[1], size[0]],
-        "frames": int(pipe["frames"]), "num_requests": int(requests), "performance_hint": performance_hint,
+        "frames": int(pipe["frames"]), "frames_requested": int(frames), "num_requests": int(requests),
+        "performance_hint": performance_hint,
         "execution_precision": estimator.execution_precision, "cpu_count": os.cpu_count(),
         "network_fps": round(network_fps, 2),
         "network_fps_before": round(net_before, 2), "network_fps_after": round(net_after, 2),
@@ -232,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Network alone vs full pipeline (read, pre-process, infer, decode), "
                                             "sync and async, in one run.")
     p.add_argument("--model", "-m", required=True, help="model .xml")
-    p.add_argument("--input", "-i", help="video file (default: a synthesized 1280x720 clip)")
-    p.add_argument("--frames", "-n", type=int, default=150, help="frames per measurement (default 150)")
+    p.add_argument("--input", "-i", help="video file, not an image (default: a synthesized 1280x720 clip)")
+    p.add_argument("--frames", "-n", type=int, default=150,
+                   help="frames per measurement (default 150; a shorter --input video is used whole, with a warning)")
     p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE, help="network input height (default 256)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
@@ -241,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
     p.add_argument("--requests", type=int, default=None, help="infer requests (default: the device's optimal)")
     p.add_argument("--cv2-threads", type=int, default=1, help="OpenCV threads (default 1; -1 keeps OpenCV's own)")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print the figures as one JSON object on stdout instead of the text lines")
     return p
 
 
@@ -265,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {figures['model']} ({figures['kind']}), {figures['device']}, executes in "
           f"{figures['execution_precision']}, {figures['num_requests']} request(s), hint {figures['performance_hint']}")
     print(f"video {figures['video']} -> input {figures['input_size'][0]}x{figures['input_size'][1]}, "
-          f"{figures['frames']} frames")
+          f"{figures['frames']} frames" + (f" (fewer than --frames {figures['frames_requested']}: the video is "
+                                           "shorter)" if figures["frames"] < figures["frames_requested"] else ""))
     print(f"{'network_fps':>16}: {figures['network_fps']:8.2f}   (before {figures['network_fps_before']}, "
           f"after {figures['network_fps_after']})")
     print(f"{'pipeline_fps':>16}: {figures['pipeline_fps']:8.2f}   async: read + pre-process + infer + decode")
