@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         elif status == "completed" and frames and unreadable == frames:  # a folder of unreadable images
             status = "no frames"
             source_error = f"none of the {frames} image(s) of {args.input} could be read"
+        frames = writer.count  # the records written: an interrupt between a write and a count cannot skew them
         summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
                    "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
                    "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}

@@ -14,11 +14,14 @@ closes, normally or on an exception / Ctrl-C, so results already computed are ne
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ov_inference.coco import poses_to_coco
 from ov_inference.output_paths import check_output_file
@@ -51,6 +54,20 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
         "timings": {k: round(float(v), 3) for k, v in (timings or {}).items()},
         "error": error,
     }
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered when the block ends) on the main thread of a POSIX system."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class RecordWriter:
@@ -111,11 +128,12 @@ class RecordWriter:
         ``ValueError`` after :meth:`close`."""
         if self.closed:
             raise ValueError(f"RecordWriter for {self.path} is closed")
-        if self.lines:
-            self._write_line(record)
-        if self.keep_records:
-            self.records.append(record)
-        self.count += 1
+        with _interrupts_deferred():  # Ctrl+C / SIGTERM land after the record is written and counted, not between
+            if self.lines:
+                self._write_line(record)
+            if self.keep_records:
+                self.records.append(record)
+            self.count += 1
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Finish the file: the summary line (JSON lines) or the whole document, written atomically (through a
