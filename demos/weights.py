@@ -123,6 +123,18 @@ def _origin_file(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
+def _discard_partial(part: Path) -> None:
+    """Remove a partial download and its origin record (nothing of it can be resumed)."""
+    part.unlink(missing_ok=True)
+    _origin_file(part).unlink(missing_ok=True)
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """Whether ``path`` starts with a zip local-file header (a ``torch.save`` file since PyTorch 1.6)."""
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
 def _read_origin(origin: Path) -> dict:
     try:
         data = json.loads(origin.read_text())
@@ -148,8 +160,7 @@ def _resume_point(part: Path, url: str) -> tuple[int, str | None]:
     if origin.get("url") != url:
         log.info("the partial %s is of %s, not %s: downloading from the start", part.name,
                  origin.get("url") or "an unknown source", url)
-        part.unlink()
-        _origin_file(part).unlink(missing_ok=True)
+        _discard_partial(part)
         return 0, None
     return part.stat().st_size, origin.get("validator")
 
@@ -159,9 +170,8 @@ def _zip_problem(path: Path) -> str | None:
     does not match, no central directory), else ``None``; other files are not checked here."""
     import zipfile
 
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            return None
+    if not _starts_as_zip(path):
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -175,8 +185,7 @@ def _check_unsized(part: Path, url: str, expected_sha256: str | None) -> None:
     with its central directory; any other file is accepted with a warning unless a sha256 will check it."""
     import zipfile
 
-    with open(part, "rb") as fh:
-        is_zip = fh.read(4) == b"PK\x03\x04"
+    is_zip = _starts_as_zip(part)
     if is_zip and not zipfile.is_zipfile(part):
         raise WeightsError(f"download of {url} ended after {part.stat().st_size} bytes without the end of the "
                            f"archive (the server sent no size and closed early); run it again to resume from {part}")
@@ -228,8 +237,7 @@ def download(
             return final
     origin = _origin_file(part)
     if force:
-        part.unlink(missing_ok=True)
-        origin.unlink(missing_ok=True)
+        _discard_partial(part)
     offset, validator = _resume_point(part, url)
     request = urllib.request.Request(url, headers={"User-Agent": "lwpose-weights"})
     if offset:
@@ -244,8 +252,7 @@ def download(
             m = re.search(r"/(\d+)", e.headers.get("Content-Range", "") or "")
             if m and int(m.group(1)) == offset:
                 return _finish(part, final, url, expected_sha256)
-            part.unlink()
-            origin.unlink(missing_ok=True)
+            _discard_partial(part)
             raise WeightsError(f"server refused resuming {final.name} at byte {offset}; "
                                "the partial file was removed, run the download again") from None
         raise WeightsError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
@@ -271,8 +278,7 @@ def download(
             recorded = _read_origin(origin).get("total")
             now = _validator(resp)
             if validator and now and now != validator:  # a server that ignores If-Range but says it changed
-                part.unlink()
-                origin.unlink(missing_ok=True)
+                _discard_partial(part)
                 raise WeightsError(f"{url} changed since the partial download ({validator} -> {now}): the partial "
                                    "file was removed, run the download again")
             if not validator:
@@ -280,8 +286,7 @@ def download(
                             "changed file (a zip checkpoint's CRCs are checked at the end; pass --sha256 to be "
                             "sure)", url)
             if recorded is not None and total is not None and recorded != total:
-                part.unlink()
-                origin.unlink(missing_ok=True)
+                _discard_partial(part)
                 raise WeightsError(f"{url} is now {total} bytes, the partial download was of a {recorded}-byte file: "
                                    "the partial file was removed, run the download again")
         else:
@@ -322,8 +327,7 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
     if problem is None:
         problem = _zip_problem(part)
         if problem is not None:  # spliced or corrupt bytes of a real checkpoint: start again, keep nothing
-            part.unlink()
-            _origin_file(part).unlink(missing_ok=True)
+            _discard_partial(part)
             raise WeightsError(f"downloaded {final.name} is corrupt ({problem}): the file was removed, run the "
                                "download again")
     if problem is not None:
@@ -336,8 +340,7 @@ def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, cont
                            "`lwpose-weights download` again")
     digest = sha256_file(part)
     if expected_sha256 and digest != expected_sha256:
-        part.unlink()
-        _origin_file(part).unlink(missing_ok=True)
+        _discard_partial(part)
         raise WeightsError(f"downloaded {final.name} has sha256 {digest}, expected {expected_sha256}; "
                            "the file was removed, run the download again")
     os.replace(part, final)
@@ -402,7 +405,8 @@ def _parser() -> argparse.ArgumentParser:
                         "a cached file that does not match is an error")
     d.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE,
                    help=f"file name in the folder, whatever the URL's (default {PUBLISHED_CHECKPOINT_FILE})")
-    d.add_argument("--timeout", type=seconds_type(allow_zero=False), default=30.0, help="network timeout, seconds (> 0)")
+    d.add_argument("--timeout", type=seconds_type(allow_zero=False), default=30.0,
+                   help="network timeout, seconds (> 0)")
     d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):
