@@ -234,11 +234,7 @@ class CocoPoseDataset:
         for ann in self.coco.loadAnns(list(record.ignore_ann_ids)):
             if not ann.get("segmentation"):
                 continue
-            try:
-                region = self.coco.annToMask(ann)
-            except Exception as exc:  # noqa: BLE001 - a compressed RLE string that pycocotools cannot decode
-                log.warning("annotation %s: segmentation cannot be decoded (%s): not masked", ann.get("id"), exc)
-                continue
+            region = self.coco.annToMask(ann)  # checked (or replaced by its bbox) by load_coco_records
             if region.shape != mask.shape:
                 continue
             mask[region > 0] = 0.0
