@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
         meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
                 "input_height": args.height, "precision": estimator.execution_precision,
-                "input": redact_url(str(args.input)), "num_requests": pipeline.num_requests, "keypoint_order": "COCO-17", "coordinates": "frame pixels",
-                "flip": estimator.flip}
+                "input": redact_url(str(args.input)), "num_requests": pipeline.num_requests,
+                "keypoint_order": "COCO-17", "coordinates": "frame pixels", "flip": estimator.flip}
         writer = RecordWriter(args.output_json, meta)
     except BaseException:
         source.close()
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     video = VideoSink(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
     progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
                         enabled=not args.no_progress, force=args.progress)
-    frames = errors = unreadable = people = 0
+    frames = errors = unreadable = people = 0  # frames: writer.count after each record
     status = "completed"
     t0 = time.perf_counter()
     fps = None
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             size = None if item.image is None else (item.image.shape[1], item.image.shape[0])
             writer.write(frame_record(item.index, item.source, poses, image_size=size, timestamp=item.timestamp,
                                       timings=result.timings, error=error))
-            frames += 1
+            frames = writer.count  # one count of frames done: the records written
             errors += error is not None
             unreadable += item.error is not None
             people += len(poses)
@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         if video is not None:
             video.close()
         elapsed = time.perf_counter() - t0
+        frames = writer.count  # again: an interrupt between the last write and the line after it
         ended_early = bool(getattr(source, "ended_early", False))
         source_error = getattr(source, "error", None)
         if status == "completed" and source_error is not None:
@@ -170,7 +171,6 @@ def run(args: argparse.Namespace) -> int:
         elif status == "completed" and frames and unreadable == frames:  # a folder of unreadable images
             status = "no frames"
             source_error = f"none of the {frames} image(s) of {args.input} could be read"
-        frames = writer.count  # the records written: an interrupt between a write and a count cannot skew them
         summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
                    "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
                    "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}
