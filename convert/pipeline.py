@@ -89,23 +89,19 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
     if (opt.height is None) != (opt.width is None):
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
-    if opt.onnx is not None and opt.static:
-        fixed = onnx_static_size(source)
-        if fixed is not None and fixed != (opt.height, opt.width):
+    fixed = onnx_static_size(source) if opt.onnx is not None else None  # e.g. the original repo's 1x3x256x456
+    if fixed is not None:
+        if opt.static and fixed != (opt.height, opt.width):
             raise ConversionError(f"{source} has a static {fixed[0]}x{fixed[1]} input: --height {opt.height} "
                                   f"--width {opt.width} cannot apply (omit them, or convert the checkpoint / a "
                                   "dynamic ONNX for another size)")
-    if opt.onnx is not None and not opt.static:
-        fixed = onnx_static_size(source)
-        if fixed is not None:  # e.g. the original repository's export, 1x3x256x456
+        if not opt.static:
             log.warning("%s has a static %dx%d input: the IRs are static at that size (export a dynamic ONNX, or "
                         "convert the checkpoint, for IRs of any size)", source, *fixed)
             opt = replace(opt, height=fixed[0], width=fixed[1])
     bad = [p for p in opt.precisions if p not in PRECISIONS]
     if bad or not opt.precisions:
         raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
-    if (opt.height is None) != (opt.width is None):
-        raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
     for flag, size in (("--height", opt.height), ("--width", opt.width)):
         if size is not None and (size < 8 or size % 8):
             raise ConversionError(f"{flag} {size} must be a positive multiple of 8 (the network's stride)")
