@@ -5,7 +5,8 @@ How work flows (model_api style, "async done simply"):
 - :meth:`AsyncPipeline.submit` pre-processes the frame on the caller's thread and starts it on an
   ``openvino.AsyncInferQueue`` (the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` requests by default);
 - the completion callback only copies the two output maps and records the frame id and time (an exception there
-  is stored and re-raised to the consumer, never swallowed);
+  is stored and handed to the consumer, never swallowed: that frame's result carries the error, and
+  ``max_failures`` failures in a row are raised);
 - :meth:`AsyncPipeline.get` / :meth:`results` decode on the *consumer's* thread, in submission order, while the
   requests keep running.
 
@@ -96,12 +97,18 @@ class AsyncPipeline:
     in ordered mode so the device is never idle between requests).
     ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: ordered mode's bound on frames
     submitted but not yet returned (default ``num_requests + 2``). ``keep_frames``: return each frame with its result.
+    ``max_failures``: a frame whose inference fails becomes a result with ``error`` set and the stream goes on; this
+    many failures in a row (a device or model that no longer works, not one bad frame) re-raise the last one.
     """
 
     def __init__(self, estimator: PoseEstimator, num_requests: int | None = None, live: bool = False,
-                 max_pending: int | None = None, keep_frames: bool = True):
+                 max_pending: int | None = None, keep_frames: bool = True, max_failures: int = 5):
         if num_requests is not None and num_requests < 1:
             raise ValueError(f"num_requests must be >= 1, got {num_requests}")
+        if max_failures < 1:
+            raise ValueError(f"max_failures must be >= 1, got {max_failures}")
+        self.max_failures = max_failures
+        self._failures = 0  # inference failures in a row, as returned
         self.estimator = estimator
         self.live = live
         self.keep_frames = keep_frames
@@ -110,7 +117,7 @@ class AsyncPipeline:
         self.max_pending = self.num_requests + 2 if max_pending is None else max_pending
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
-        self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0}
+        self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0, "failed": 0}
         self._cond = threading.Condition()
         self._start_lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
@@ -282,8 +289,9 @@ class AsyncPipeline:
         """The next result in submission order, decoded on this thread; blocks until it is ready.
 
         Returns ``None`` when nothing is pending (and no :meth:`run` producer is still submitting). Raises
-        ``TimeoutError`` after ``timeout`` seconds, and re-raises an exception from inference, or from the producer
-        once the results submitted before it have been returned.
+        ``TimeoutError`` after ``timeout`` seconds; a frame whose inference failed comes back with ``error`` set
+        (the exception is raised instead when it ends ``max_failures`` failures in a row); an exception from the
+        producer is raised once the results submitted before it have been returned.
         """
         self._consumer = threading.current_thread()
         deadline = None if timeout is None else time.perf_counter() + timeout
@@ -310,7 +318,9 @@ class AsyncPipeline:
     def _finish(self, job: _Job) -> PipelineResult:
         self._pump()
         if job.exception is not None:
-            raise job.exception
+            return self._failed(job)
+        if job.outputs is not None:
+            self._failures = 0
         t0 = time.perf_counter()
         poses: list[Pose] = []
         if job.outputs is not None:
@@ -324,6 +334,23 @@ class AsyncPipeline:
         with self._cond:
             self.stats["returned"] += 1
         return PipelineResult(job.frame_id, job.user_data, poses, job.meta, job.frame, job.error, timings)
+
+    def _failed(self, job: _Job) -> PipelineResult:
+        """The result of a frame whose inference raised: an error record, or the exception itself when it is not an
+        ``Exception`` (Ctrl+C) or ends :attr:`max_failures` failures in a row."""
+        exc = job.exception
+        self._failures += 1
+        with self._cond:
+            self.stats["failed"] += 1
+        if not isinstance(exc, Exception) or self._failures >= self.max_failures:
+            raise exc
+        log.warning("frame %d: inference failed (%s: %s); going on", job.frame_id, type(exc).__name__, exc)
+        with self._cond:
+            self.stats["returned"] += 1
+        return PipelineResult(job.frame_id, job.user_data, [], None, job.frame,
+                              f"inference failed: {type(exc).__name__}: {exc}",
+                              {"preprocess_ms": job.preprocess_ms,
+                               "latency_ms": (time.perf_counter() - job.t_submit) * 1e3})
 
     def results(self, block: bool = False) -> Iterator[PipelineResult]:
         """Results in order: the ones already finished (``block=False``), or all pending ones (``block=True``)."""

@@ -150,10 +150,43 @@ def test_bad_frames_in_run_become_error_results(tiny, mean_decoder):
 def test_callback_exception_reaches_the_consumer(tiny):
     est = PoseEstimator(tiny_pose_model(), input_height=64)
     est.spec = dataclasses.replace(est.spec, heatmaps_index=7)   # the callback will fail to fetch output 7
-    pipe = AsyncPipeline(est, num_requests=1)
-    pipe.submit(_frame(1), 1)
-    with pytest.raises(Exception):
+    pipe = AsyncPipeline(est, num_requests=1, max_failures=3)
+    for i in range(3):
+        pipe.submit(_frame(1), i)
+    first, second = pipe.get(timeout=10), pipe.get(timeout=10)    # error records: the stream goes on ...
+    assert (first.user_data, second.user_data) == (0, 1)
+    assert first.error.startswith("inference failed: ") and first.poses == [] and first.meta is None
+    with pytest.raises(Exception) as caught:                       # ... until max_failures in a row: raised
         pipe.get(timeout=10)
+    assert not isinstance(caught.value, (TimeoutError, AssertionError))
+    assert pipe.stats["failed"] == 3
+    with pytest.raises(ValueError, match="max_failures"):
+        AsyncPipeline(est, max_failures=0)
+
+
+def test_one_failed_inference_in_run_is_an_error_record_and_the_rest_go_on(tiny, mean_decoder):
+    pipe = AsyncPipeline(tiny, num_requests=2, max_failures=2)
+    on_done = pipe._on_done
+
+    def flaky(request, frame_id):   # inference of frames 2 and 5 fails (never two in a row)
+        if frame_id in (2, 5):
+            with pipe._cond:
+                job = pipe._jobs[frame_id]
+                job.exception, job.finished = RuntimeError("device hiccup"), True
+                pipe._cond.notify_all()
+            return
+        on_done(request, frame_id)
+
+    pipe._on_done = flaky   # taken by the request queue when the first frame starts
+    values = list(range(0, 80, 10))
+    results = list(pipe.run((_frame(v), v) for v in values))
+    assert [r.user_data for r in results] == values
+    assert [r.frame_id for r in results if r.error] == [2, 5]
+    assert "device hiccup" in results[2].error and results[2].poses == []
+    for r in results:
+        if r.error is None:
+            assert r.poses[0] == pytest.approx(r.user_data / 255, abs=1e-4)
+    assert pipe.stats["failed"] == 2
 
 
 def test_producer_exception_reaches_the_consumer(tiny, mean_decoder):
