@@ -90,6 +90,34 @@ class _Waiting:
     preprocess_ms: float
 
 
+@dataclass(eq=False)
+class _Completions:
+    """What the request queue's completion callback touches (OpenVINO's thread): the jobs and the condition, and
+    nothing that owns the queue. A callback bound to the pipeline would make a cycle (pipeline -> queue -> callback
+    -> pipeline) that only the cyclic garbage collector frees, at an arbitrary later moment and thread, OpenVINO's
+    requests inside; and a callback holding the pipeline could drop its last reference on the queue's own thread
+    and destroy the queue from inside its callback (a deadlock). Without either, a dropped pipeline and its requests
+    are freed at once, where the last reference goes."""
+
+    estimator: PoseEstimator
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    jobs: dict[int, _Job] = field(default_factory=dict)
+
+    def on_done(self, request: ov.InferRequest, frame_id: int) -> None:
+        """Copy the two maps, record the time, wake the consumer."""
+        outputs, exception = None, None
+        try:
+            spec = self.estimator.spec
+            outputs = (request.get_output_tensor(spec.heatmaps_index).data.copy(),  # [batch, C, h, w]
+                       request.get_output_tensor(spec.pafs_index).data.copy())
+        except BaseException as exc:  # re-raised on the consumer's thread
+            exception = exc
+        with self.cond:
+            job = self.jobs[frame_id]
+            job.outputs, job.exception, job.t_done, job.finished = outputs, exception, time.perf_counter(), True
+            self.cond.notify_all()
+
+
 class AsyncPipeline:
     """Asynchronous inference for a :class:`PoseEstimator`, results in submission order.
 
@@ -118,9 +146,10 @@ class AsyncPipeline:
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0, "failed": 0}
-        self._cond = threading.Condition()
+        self._completions = _Completions(estimator)  # the callback's side: see _Completions
+        self._cond = self._completions.cond
         self._start_lock = threading.Lock()
-        self._jobs: dict[int, _Job] = {}
+        self._jobs = self._completions.jobs
         self._order: deque[int] = deque()
         self._next_id = 0
         self._waiting: _Waiting | None = None
@@ -139,20 +168,6 @@ class AsyncPipeline:
         return optimal if self.live else max(2, optimal)
 
     # -- inference side -----------------------------------------------------------------------------------------
-    def _on_done(self, request: ov.InferRequest, frame_id: int) -> None:
-        """Completion callback (OpenVINO's thread): copy the two maps, record the time, wake the consumer."""
-        outputs, exception = None, None
-        try:
-            spec = self.estimator.spec
-            outputs = (request.get_output_tensor(spec.heatmaps_index).data.copy(),  # [batch, C, h, w]
-                       request.get_output_tensor(spec.pafs_index).data.copy())
-        except BaseException as exc:  # re-raised on the consumer's thread
-            exception = exc
-        with self._cond:
-            job = self._jobs[frame_id]
-            job.outputs, job.exception, job.t_done, job.finished = outputs, exception, time.perf_counter(), True
-            self._cond.notify_all()
-
     def _queue_for(self, size: tuple[int, int]) -> ov.AsyncInferQueue:
         if self._queue is not None and self._queue_size == size:
             return self._queue
@@ -162,7 +177,7 @@ class AsyncPipeline:
         optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
-        queue.set_callback(self._on_done)
+        queue.set_callback(self._completions.on_done)
         self._queue, self._queue_size = queue, size
         log.debug("request queue of %d for input %s", jobs, size)
         return queue
@@ -462,6 +477,15 @@ class AsyncPipeline:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def __del__(self) -> None:
+        # OpenVINO's queue destroys its requests holding the GIL, and a request's Python callback needs the GIL to
+        # finish: a queue dropped while a callback is still running (its frame returned, the pipeline let go a
+        # moment later) would deadlock or free memory under it. wait_all releases the GIL until all are done.
+        queue = getattr(self, "_queue", None)  # absent when __init__ raised
+        if queue is not None:
+            with contextlib.suppress(Exception):
+                queue.wait_all()
 
     def __enter__(self) -> "AsyncPipeline":
         return self

@@ -166,18 +166,19 @@ def test_callback_exception_reaches_the_consumer(tiny):
 
 def test_one_failed_inference_in_run_is_an_error_record_and_the_rest_go_on(tiny, mean_decoder):
     pipe = AsyncPipeline(tiny, num_requests=2, max_failures=2)
-    on_done = pipe._on_done
+    completions = pipe._completions   # the callback's side (the pipeline itself must not be held by the callback)
+    on_done = completions.on_done
 
     def flaky(request, frame_id):   # inference of frames 2 and 5 fails (never two in a row)
         if frame_id in (2, 5):
-            with pipe._cond:
-                job = pipe._jobs[frame_id]
+            with completions.cond:
+                job = completions.jobs[frame_id]
                 job.exception, job.finished = RuntimeError("device hiccup"), True
-                pipe._cond.notify_all()
+                completions.cond.notify_all()
             return
         on_done(request, frame_id)
 
-    pipe._on_done = flaky   # taken by the request queue when the first frame starts
+    completions.on_done = flaky   # taken by the request queue when the first frame starts
     values = list(range(0, 80, 10))
     results = list(pipe.run((_frame(v), v) for v in values))
     assert [r.user_data for r in results] == values
@@ -279,3 +280,21 @@ def test_a_size_that_fails_to_compile_does_not_stick(tmp_path):
     with pytest.raises(ModelCompileError):
         est(_frame(1, shape=(64, 64, 3)))   # another aspect ratio: this topology cannot
     assert est.execution_precision and AsyncPipeline(est).num_requests >= 1  # the 96-wide model still answers
+
+
+def test_a_dropped_pipeline_is_freed_at_once_with_its_requests(tiny, mean_decoder):
+    """No reference cycle through the request queue's callback: the pipeline and its OpenVINO requests go where the
+    last reference goes, not in a later garbage-collector pass on whatever thread runs it."""
+    import gc
+    import weakref
+
+    for live in (False, True):
+        pipe = AsyncPipeline(tiny, live=live)
+        assert len(list(pipe.run(_frame(v) for v in range(6)))) >= 1
+        ref = weakref.ref(pipe)
+        gc.disable()
+        try:
+            del pipe
+            assert ref() is None
+        finally:
+            gc.enable()

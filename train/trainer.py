@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -401,7 +402,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if resume_skip == batches_per_epoch:  # saved after the epoch's last batch, before the epoch count moved on
         epoch, resume_skip = epoch + 1, 0
         with warnings.catch_warnings():  # PyTorch warns of a step before this process's first optimizer.step()
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
             scheduler.step()
     elif not 0 <= resume_skip < batches_per_epoch:
         log.warning("iteration %d is not inside epoch %d of %d batches (another batch size or data?): the epoch "
