@@ -355,13 +355,13 @@ class AsyncPipeline:
         ``Exception`` (Ctrl+C) or ends :attr:`max_failures` failures in a row."""
         exc = job.exception
         self._failures += 1
+        fatal = not isinstance(exc, Exception) or self._failures >= self.max_failures
         with self._cond:
             self.stats["failed"] += 1
-        if not isinstance(exc, Exception) or self._failures >= self.max_failures:
+            self.stats["returned"] += not fatal
+        if fatal:
             raise exc
         log.warning("frame %d: inference failed (%s: %s); going on", job.frame_id, type(exc).__name__, exc)
-        with self._cond:
-            self.stats["returned"] += 1
         return PipelineResult(job.frame_id, job.user_data, [], None, job.frame,
                               f"inference failed: {type(exc).__name__}: {exc}",
                               {"preprocess_ms": job.preprocess_ms,
@@ -482,10 +482,8 @@ class AsyncPipeline:
         # OpenVINO's queue destroys its requests holding the GIL, and a request's Python callback needs the GIL to
         # finish: a queue dropped while a callback is still running (its frame returned, the pipeline let go a
         # moment later) would deadlock or free memory under it. wait_all releases the GIL until all are done.
-        queue = getattr(self, "_queue", None)  # absent when __init__ raised
-        if queue is not None:
-            with contextlib.suppress(Exception):
-                queue.wait_all()
+        with contextlib.suppress(Exception):  # AttributeError included: __init__ raised before the queue existed
+            self.wait_all()
 
     def __enter__(self) -> "AsyncPipeline":
         return self
