@@ -556,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coco-mini", type=Path, default=d.coco_mini, help="annotated real photos (checkpoint mode)")
     g = p.add_argument_group("synthetic training (default mode)")
     g.add_argument("--train-images", type=int, default=d.train_images, help="synthetic training images")
-    g.add_argument("--val-images", type=int, default=d.val_images, help="held-out synthetic images for AP")
+    g.add_argument("--val-images", type=int, default=d.val_images,
+                   help=f"held-out synthetic images for AP, and as many again to choose the INT8 head policy on "
+                        f"(default {d.val_images})")
     g.add_argument("--train-minutes", type=float, default=d.train_minutes, help="training time limit, minutes")
     g.add_argument("--max-iters", type=int, default=None, help="training iteration limit")
     g.add_argument("--crop-size", type=int, default=d.crop_size, help="training crop, pixels")
