@@ -38,7 +38,7 @@ from benchmarks.omz_decoder import OMZ_PACKAGE, load_omz_decoder  # noqa: E402
 from benchmarks.reference_decoder import reference_decode  # noqa: E402
 from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco  # noqa: E402
 from pose_format import FLIP_PAIRS_18, STRIDE, coco17_to_18, letterbox  # noqa: E402
-from pose_format.cli_types import count_type  # noqa: E402
+from pose_format.cli_types import count_type, input_height_type  # noqa: E402
 from train.targets import render_heatmaps, render_pafs  # noqa: E402
 
 log = logging.getLogger("bench_decoder")
@@ -48,14 +48,6 @@ GT_FILE = "person_keypoints_mini.json"
 AP_TARGET = 0.98
 #: (name, people, map height, map width, target median ms)
 SPEED_CASES = (("5 people, 32x57", 5, 32, 57, 1.0), ("30 people, 46x82", 30, 46, 82, 5.0))
-
-
-def height_type(text: str) -> int:
-    """argparse type: an input height, a multiple of the stride (8) and >= 16."""
-    value = count_type(2 * STRIDE)(text)
-    if value % STRIDE:
-        raise argparse.ArgumentTypeError(f"must be a multiple of {STRIDE}, got {value}")
-    return value
 
 
 def load_people(gt: dict) -> dict[int, np.ndarray]:
@@ -193,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--coco-dir", type=Path, default=DEFAULT_COCO,
                         help=f"folder with the images and {GT_FILE} (default: %(default)s)")
-    parser.add_argument("--heights", type=height_type, nargs="+", default=[368, 256],
+    parser.add_argument("--heights", type=input_height_type, nargs="+", default=[368, 256],
                         help=f"input heights, multiples of {STRIDE} (default 368 256)")
     parser.add_argument("--runs", type=count_type(1), default=300,
                         help="timed runs of decode_poses per case (default 300)")

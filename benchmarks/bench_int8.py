@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 import openvino as ov  # noqa: E402
 
 from convert import ConvertOptions, layer_profile, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
-from pose_format.cli_types import count_type, seconds_type  # noqa: E402
+from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
 
@@ -43,14 +43,6 @@ AP_DROP_TARGET = 0.01
 MIN_MEANINGFUL_AP = 0.05
 #: Seeds of the generated data: held-out validation and calibration, both unlike the training seeds (0, 1, ...).
 VAL_SEED, CALIB_SEED = 9001, 9002
-
-
-def height_type(text: str) -> int:
-    """argparse type: an input height, a multiple of 8 (the network's stride) and >= 16."""
-    value = count_type(16)(text)
-    if value % 8:
-        raise argparse.ArgumentTypeError(f"must be a multiple of 8, got {value}")
-    return value
 
 
 def find_trained_checkpoint() -> Path | None:
@@ -101,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                         "reads up to about half a point off)")
     p.add_argument("--calib-images", type=count_type(1), default=200,
                    help="synthetic calibration images (default 200)")
-    p.add_argument("--height", type=height_type, default=256,
+    p.add_argument("--height", type=input_height_type, default=256,
                    help="input height of calibration and AP images, a multiple of 8 (match the training scale; "
                         "default 256)")
     p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),

@@ -5,7 +5,9 @@ import argparse
 import math
 from typing import Callable
 
-__all__ = ["count_type", "seconds_type"]
+from pose_format.geometry import STRIDE
+
+__all__ = ["count_type", "input_height_type", "seconds_type"]
 
 
 def count_type(minimum: int) -> Callable[[str], int]:
@@ -19,6 +21,14 @@ def count_type(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
     return parse
+
+
+def input_height_type(text: str) -> int:
+    """argparse type: a network input height in pixels, a multiple of the stride (8) and at least two cells (16)."""
+    value = count_type(2 * STRIDE)(text)
+    if value % STRIDE:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {STRIDE}, got {value}")
+    return value
 
 
 def seconds_type(allow_zero: bool = True) -> Callable[[str], float]:
