@@ -26,7 +26,7 @@ from demos.looping import LoopingSource
 from demos.output_size import resize_to_fit
 from demos.sinks import WindowSink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
-from ov_inference.draw import draw_poses, draw_stats
+from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.sources import ImageSource
 
 __all__ = ["DemoOptions", "DemoSummary", "FpsMeter", "run_demo"]
@@ -298,6 +298,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         bar = tqdm(total=total, desc="demo", unit="frame")
     frames = ((item.frame.image, item) for item in itertools.islice(frames_in, options.max_frames))
     current_loop, seen = 0, 0
+    corner = "top-left"  # of the stats panel
     t0 = time.perf_counter()
     try:
         for result in pipeline.run(frames):
@@ -336,7 +337,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             shown = poses if (sx, sy) == (1.0, 1.0) else [pose.scaled(sx, sy) for pose in poses]
             load = cpu.sample()
             draw_poses(frame, shown, show_ids=options.track)
-            draw_stats(frame, fps, latency, len(poses), extra=extra + ([load.text()] if load is not None else []))
+            lines = extra + ([load.text()] if load is not None else [])
+            corner = stats_corner(frame.shape, shown, corner, lines)  # moves only when it would hide someone
+            draw_stats(frame, fps, latency, len(poses), extra=lines, corner=corner)
             summary.frames += 1
             if sinks:
                 for sink in sinks:

@@ -16,6 +16,7 @@ from pose_format import EAR_SHOULDER_LIMBS, LEFT_KEYPOINTS, LIMBS, NUM_KEYPOINTS
 
 __all__ = [
     "LEFT_COLOR", "RIGHT_COLOR", "CENTER_COLOR", "LIMB_SIDES", "limb_colors", "id_color", "draw_poses", "draw_stats",
+    "STATS_CORNERS", "stats_corner",
 ]
 
 #: Default BGR colours of left-side limbs/keypoints (orange-red), right side (blue) and the body centre (green).
@@ -143,6 +144,74 @@ def _label(frame, text: str, org: tuple[int, int], scale: float, color, thicknes
     cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
 
 
+#: Where :func:`draw_stats` can put its panel.
+STATS_CORNERS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def _stats_lines(fps: float | None, latency_ms: float | None, people: int | None, extra: Sequence[str]) -> list[str]:
+    return [
+        f"FPS: {fps:.1f}" if fps is not None else "FPS: -",
+        f"Latency: {latency_ms:.1f} ms" if latency_ms is not None else "Latency: -",
+        f"People: {int(people)}" if people is not None else "People: -",
+        *extra,
+    ]
+
+
+def _panel_layout(shape: tuple[int, ...], lines: Sequence[str]) -> tuple[int, int, float, int, int]:
+    """(panel width, panel height, font scale, text height, line step), pixels, for ``lines`` on a frame of ``shape``."""
+    h, w = shape[:2]
+    scale = max(0.4, min(h, w) / 900)
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    step = th + base + 4
+    width = max(cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for s in lines) + 12
+    return width, step * len(lines) + 8, scale, th, step
+
+
+def _panel_box(shape: tuple[int, ...], width: int, height: int, corner: str) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a ``width`` x ``height`` panel in ``corner`` of a frame of ``shape``, clipped to it."""
+    if corner not in STATS_CORNERS:
+        raise ValueError(f"corner must be one of {', '.join(STATS_CORNERS)}, got {corner!r}")
+    h, w = shape[:2]
+    width, height = min(w, width), min(h, height)
+    x0 = w - width if corner.endswith("right") else 0
+    y0 = h - height if corner.startswith("bottom") else 0
+    return x0, y0, x0 + width, y0 + height
+
+
+def stats_corner(
+    frame_shape: tuple[int, ...],
+    poses: Iterable,
+    current: str = "top-left",
+    extra: Sequence[str] = (),
+    margin: int = 12,
+) -> str:
+    """The corner for the stats panel that hides the fewest keypoints of ``poses`` (frame pixels).
+
+    Stays in ``current`` while it hides none, or while no other corner hides fewer, so the panel moves only when a
+    person walks under it and a freer corner exists (no flicker at the edge). ``margin`` (pixels) widens the panel
+    for the test, as limbs and markers are drawn wider than their points. ``extra``: the panel's extra lines (its
+    width depends on them), as given to :func:`draw_stats`.
+    """
+    points = [_keypoints_of(pose) for pose in poses]
+    if not points:
+        return current
+    kpts = np.concatenate(points)
+    xy = kpts[kpts[:, 2] > 0, :2]
+    width, height = _panel_layout(frame_shape, _stats_lines(0.0, 0.0, 0, extra))[:2]
+
+    def hidden(corner: str) -> int:
+        x0, y0, x1, y1 = _panel_box(frame_shape, width, height, corner)
+        inside = ((xy[:, 0] >= x0 - margin) & (xy[:, 0] < x1 + margin)
+                  & (xy[:, 1] >= y0 - margin) & (xy[:, 1] < y1 + margin))
+        return int(inside.sum())
+
+    counts = {corner: hidden(corner) for corner in STATS_CORNERS}
+    if counts[current] == 0:
+        return current
+    best = min(STATS_CORNERS, key=lambda corner: counts[corner])  # ties: the earlier corner of STATS_CORNERS
+    return best if counts[best] < counts[current] else current
+
+
 def draw_stats(
     frame: np.ndarray,
     fps: float | None,
@@ -150,27 +219,21 @@ def draw_stats(
     people: int | None,
     extra: Sequence[str] = (),
     color: tuple[int, int, int] = (255, 255, 255),
+    corner: str = "top-left",
 ) -> np.ndarray:
-    """Draw a stats panel (FPS, latency in milliseconds, people count, then ``extra`` lines) top-left; in place.
+    """Draw a stats panel (FPS, latency in milliseconds, people count, then ``extra`` lines) in ``corner`` (one of
+    :data:`STATS_CORNERS`; :func:`stats_corner` picks one that hides no one); in place.
 
     ``None`` values print as ``-`` (e.g. before the first FPS estimate). Returns ``frame``.
     """
     _check_frame(frame)
-    lines = [
-        f"FPS: {fps:.1f}" if fps is not None else "FPS: -",
-        f"Latency: {latency_ms:.1f} ms" if latency_ms is not None else "Latency: -",
-        f"People: {int(people)}" if people is not None else "People: -",
-        *extra,
-    ]
-    h, w = frame.shape[:2]
-    scale = max(0.4, min(h, w) / 900)
-    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    step = th + base + 4
-    width = max(cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for s in lines) + 12
-    x1, y1 = min(w, width), min(h, step * len(lines) + 8)
-    if x1 > 0 and y1 > 0:
-        roi = frame[:y1, :x1]
+    lines = _stats_lines(fps, latency_ms, people, extra)
+    width, height, scale, th, step = _panel_layout(frame.shape, lines)
+    x0, y0, x1, y1 = _panel_box(frame.shape, width, height, corner)
+    if x1 > x0 and y1 > y0:
+        roi = frame[y0:y1, x0:x1]
         roi[:] = (roi.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken the panel area for contrast
     for i, s in enumerate(lines):
-        cv2.putText(frame, s, (6, 4 + th + i * step), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+        cv2.putText(frame, s, (x0 + 6, y0 + 4 + th + i * step), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1,
+                    cv2.LINE_AA)
     return frame

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from ov_inference.draw import LIMB_SIDES, draw_poses, draw_stats, id_color, limb_colors
+from ov_inference.draw import (LIMB_SIDES, STATS_CORNERS, draw_poses, draw_stats, id_color, limb_colors,
+                               stats_corner)
 from pose_format import LEFT_KEYPOINTS, LIMBS, RIGHT_KEYPOINTS
 
 
@@ -100,3 +101,45 @@ def test_draw_stats_writes_panel_and_handles_none():
     a = draw_stats(np.zeros((240, 320, 3), np.uint8), 10.0, 5.0, 1)
     b = draw_stats(np.zeros((240, 320, 3), np.uint8), 99.0, 5.0, 1)
     assert (a != b).any()
+
+
+def _person_at(x: float, y: float) -> _Pose:
+    """Every keypoint within 10 px of (x, y), frame pixels."""
+    kpts = np.zeros((18, 3), np.float32)
+    kpts[:, 0] = x + np.linspace(-10, 10, 18)
+    kpts[:, 1] = y + np.linspace(-10, 10, 18)
+    kpts[:, 2] = 1.0
+    kpts[5, 2] = 0.0  # a missing keypoint is not a point to avoid
+    return _Pose(kpts)
+
+
+def test_draw_stats_in_each_corner():
+    regions = {"top-left": (slice(0, 40), slice(0, 60)), "top-right": (slice(0, 40), slice(260, 320)),
+               "bottom-left": (slice(200, 240), slice(0, 60)), "bottom-right": (slice(200, 240), slice(260, 320))}
+    assert set(regions) == set(STATS_CORNERS)
+    for corner in STATS_CORNERS:
+        frame = np.full((240, 320, 3), 200, np.uint8)
+        draw_stats(frame, 1.0, 2.0, 3, corner=corner)
+        for where, region in regions.items():
+            assert (frame[region] != 200).any() == (where == corner), (corner, where)
+    with pytest.raises(ValueError, match="corner must be one of top-left"):
+        draw_stats(np.zeros((50, 50, 3), np.uint8), 1.0, 2.0, 3, corner="middle")
+
+
+def test_stats_corner_moves_only_for_someone_under_the_panel():
+    shape = (360, 640, 3)
+    assert stats_corner(shape, []) == "top-left"
+    assert stats_corner(shape, [_person_at(320, 180)]) == "top-left"  # nobody under it: stays
+    assert stats_corner(shape, [_person_at(30, 30)]) == "top-right"  # someone under it: the first free corner
+    both_top = [_person_at(30, 30), _person_at(610, 30)]
+    assert stats_corner(shape, both_top) == "bottom-left"
+    # hysteresis: once moved, it stays while it hides no one, even with the top-left free again
+    assert stats_corner(shape, [_person_at(610, 330)], current="top-right") == "top-right"
+    # every corner busy: stays where it is unless another hides fewer keypoints
+    crowd = [_person_at(x, y) for x in (30, 610) for y in (30, 330)]
+    assert stats_corner(shape, crowd, current="bottom-right") == "bottom-right"
+    assert stats_corner(shape, crowd[:1] + crowd, current="top-left") == "top-right"
+    # the panel's width follows its lines: a long extra line reaches a person further right
+    wide = ["x" * 40]  # about 250 px at this frame's font scale; the three standard lines about 100 px
+    assert stats_corner(shape, [_person_at(200, 20)], extra=wide) == "top-right"
+    assert stats_corner(shape, [_person_at(200, 20)]) == "top-left"

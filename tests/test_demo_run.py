@@ -297,6 +297,31 @@ def test_output_limit_and_output_size(omz_xml, clip, tmp_path, monkeypatch):
     assert stopped.frames == 2 and stopped.output_frames == 2 and len(_video_frames(tmp_path / "s.mp4")) == 2
 
 
+def test_stats_panel_follows_the_corner_that_hides_no_one(omz_xml, clip, tmp_path, monkeypatch):
+    """Each frame asks stats_corner with the poses drawn and the panel's current corner; the panel goes there."""
+    from demos import live
+
+    asked, drawn = [], []
+    choose = iter(["top-left", "bottom-right", "bottom-right", "top-right", "top-right", "top-right"])
+
+    def spy_corner(shape, poses, current, extra):
+        asked.append((shape, len(list(poses)), current))
+        return next(choose)
+
+    live_draw_stats = live.draw_stats
+    monkeypatch.setattr(live, "stats_corner", spy_corner)
+    monkeypatch.setattr(live, "draw_stats", lambda frame, *a, corner="top-left", **kw: (
+        drawn.append(corner), live_draw_stats(frame, *a, corner=corner, **kw))[1])
+    out = tmp_path / "corners.mp4"
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=out, window=False, progress=False))
+    assert summary.frames == 6
+    assert [current for _, _, current in asked] == ["top-left", "top-left", "bottom-right", "bottom-right",
+                                                    "top-right", "top-right"]
+    assert drawn == ["top-left", "bottom-right", "bottom-right", "top-right", "top-right", "top-right"]
+    assert all(shape == (192, 320, 3) for shape, _, _ in asked)
+    assert len(_video_frames(out)) == 6  # (where each corner's panel lands: test_demo_draw)
+
+
 def test_output_never_overwrites_the_input(omz_xml, clip, tmp_path):
     """-o naming the input video, or the folder of the input photos, is refused before anything is written."""
     video = tmp_path / "in.mp4"
