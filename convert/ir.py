@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
+from pose_format import (IR_HEATMAPS_NAME, check_input_side, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
                          NUM_PAFS, RT_INFO_SECTION, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
@@ -85,11 +85,8 @@ def add_preprocessing(model, height: int | None = None, width: int | None = None
 
 
 def _check_size(height: int, width: int) -> None:
-    from pose_format import STRIDE
-
     for name, value in (("height", height), ("width", width)):
-        if value < STRIDE or value % STRIDE:
-            raise ConversionError(f"input {name} {value} must be a positive multiple of {STRIDE}")
+        check_input_side(value, f"input {name}", ConversionError)
 
 
 def write_rt_info(model, *, precision: str, source_sha256: str, **extra: str) -> None:

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, sha256_file
+from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, check_input_side, sha256_file
 
 from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
@@ -103,8 +103,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if bad or not opt.precisions:
         raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
     for flag, size in (("--height", opt.height), ("--width", opt.width)):
-        if size is not None and (size < 8 or size % 8):
-            raise ConversionError(f"{flag} {size} must be a positive multiple of 8 (the network's stride)")
+        if size is not None:
+            check_input_side(size, flag, ConversionError)
     if Path(opt.output_dir).exists() and not Path(opt.output_dir).is_dir():
         raise ConversionError(f"--output-dir {opt.output_dir} exists and is not a folder")
     existing = next((p for p in Path(opt.output_dir).absolute().parents if p.exists()), None)
@@ -151,8 +151,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
             raise ConversionError("--calib-coco needs --calib-images (the folder of its images)")
         if opt.calib_size < 1:
             raise ConversionError(f"--calib-size must be >= 1, got {opt.calib_size}")
-    if opt.calib_height is not None and (opt.calib_height < 8 or opt.calib_height % 8):
-        raise ConversionError(f"--calib-height {opt.calib_height} must be a positive multiple of 8")
+    if opt.calib_height is not None:
+        check_input_side(opt.calib_height, "--calib-height", ConversionError)
     if opt.static and opt.calib_height not in (None, opt.height):
         raise ConversionError("--calib-height is for dynamic IRs; a static IR is calibrated at its --height")
     if (opt.val_ann is None) != (opt.val_images is None):

@@ -8,6 +8,7 @@ import os
 import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
+from pose_format import input_side_error
 from pose_format.cli_types import count_type, seconds_type
 
 __all__ = ["build_parser", "main"]
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     from ov_inference import SourceError
     from ov_inference.interrupts import sigterm_as_interrupt
 
-    if args.height < 8 or args.height % 8:
-        build_parser().error(f"--height must be a positive multiple of 8, got {args.height}")
+    if input_side_error(args.height):
+        build_parser().error(f"--height {input_side_error(args.height)}")
     try:
         decoder = decoder_options(args)
     except ValueError as exc:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__
+from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side
 
 #: What to do when torch / nncf are missing (the runtime-only install).
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
@@ -628,8 +628,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
     if not (math.isfinite(args.bench_seconds) and args.bench_seconds > 0):
         raise ValueError(f"--bench-seconds must be a positive number of seconds, got {args.bench_seconds}")
-    if args.eval_height is not None and (args.eval_height < 16 or args.eval_height % 8):
-        raise ValueError(f"--eval-height must be a multiple of 8 and >= 16, got {args.eval_height}")
+    if args.eval_height is not None:
+        check_input_side(args.eval_height, "--eval-height")
     for flag, path in (("--out", args.out), ("--runs-dir", args.runs_dir)):
         existing = next((p for p in (path, *path.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():

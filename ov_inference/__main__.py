@@ -30,7 +30,7 @@ from ov_inference.smoothing import PoseSmoother
 from ov_inference.sources import SourceError, VideoSource, open_source, redact_url
 from ov_inference.tracking import PoseTracker
 from ov_inference.video_out import MAX_FPS, MIN_FPS, VideoSink, check_video_path
-from pose_format import INPUT_HEIGHT_LIVE
+from pose_format import INPUT_HEIGHT_LIVE, input_side_error
 
 log = logging.getLogger("ov_inference")
 
@@ -189,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    if args.height % 8 or args.height < 8:
-        print(f"error: --height must be a positive multiple of 8, got {args.height}", file=sys.stderr)
+    if input_side_error(args.height):
+        print(f"error: --height {input_side_error(args.height)}", file=sys.stderr)
         return EXIT_ERROR
     for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests)):
         if value is not None and not value > 0:

@@ -5,18 +5,22 @@ import argparse
 import math
 from typing import Callable
 
-from pose_format.geometry import STRIDE
+from pose_format.geometry import input_side_error
 
 __all__ = ["count_type", "input_height_type", "seconds_type"]
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def count_type(minimum: int) -> Callable[[str], int]:
     """argparse type: an integer >= ``minimum``."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        value = _integer(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
@@ -25,9 +29,10 @@ def count_type(minimum: int) -> Callable[[str], int]:
 
 def input_height_type(text: str) -> int:
     """argparse type: a network input height in pixels, a multiple of the stride (8) and at least two cells (16)."""
-    value = count_type(2 * STRIDE)(text)
-    if value % STRIDE:
-        raise argparse.ArgumentTypeError(f"must be a multiple of {STRIDE}, got {value}")
+    value = _integer(text)
+    message = input_side_error(value)
+    if message is not None:
+        raise argparse.ArgumentTypeError(message)
     return value
 
 

@@ -20,6 +20,8 @@ NORM_MEAN = 128.0
 NORM_SCALE = 256.0
 #: Raw pixel value used to pad (normalizes to exactly 0, as the reference pads the normalized image with 0).
 PAD_VALUE = 128
+#: Smallest network input side (height or width, pixels) the project accepts: two map cells.
+MIN_INPUT_SIDE = 2 * STRIDE
 TRAIN_CROP = 368
 INPUT_HEIGHT_LIVE = 256
 INPUT_HEIGHT_ACCURATE = 368
@@ -124,3 +126,20 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
     out = np.full((input_height, out_w, 3), pad_value, dtype=np.uint8)
     out[:new_h, :new_w] = resized
     return out, LetterboxMeta(scale=scale, image_size=(w, h), input_size=(out_w, input_height))
+
+
+def input_side_error(value: int) -> str | None:
+    """Why ``value`` (pixels) cannot be a network input side (height, width or training crop) - ``"must be a multiple
+    of 8 and >= 16, got ..."``, to follow the option's name - or ``None`` when it can: a multiple of :data:`STRIDE`
+    and at least :data:`MIN_INPUT_SIDE`. One rule and one wording for every command line and option check."""
+    if value < MIN_INPUT_SIDE or value % STRIDE:
+        return f"must be a multiple of {STRIDE} and >= {MIN_INPUT_SIDE}, got {value}"
+    return None
+
+
+def check_input_side(value: int, what: str, error: type[Exception] = ValueError) -> int:
+    """``value`` when :func:`input_side_error` accepts it, else raise ``error("<what> must be ...")``."""
+    message = input_side_error(value)
+    if message is not None:
+        raise error(f"{what} {message}")
+    return value

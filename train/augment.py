@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pose_format import FLIP_PERMUTATION_18, NUM_KEYPOINTS, PAD_VALUE, TRAIN_CROP
+from pose_format import FLIP_PERMUTATION_18, NUM_KEYPOINTS, PAD_VALUE, TRAIN_CROP, check_input_side
 
 __all__ = ["AugmentConfig", "FLIP_PERMUTATION_18", "sample_transform", "apply_transform", "flip_keypoints"]
 
@@ -37,8 +37,7 @@ class AugmentConfig:
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if self.crop_size < 16 or self.crop_size % 8:
-            raise ValueError(f"crop_size must be a multiple of 8 and >= 16, got {self.crop_size}")
+        check_input_side(self.crop_size, "crop_size")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"scale_range must be increasing and positive, got {self.scale_range}")
         if not 0 <= self.max_rotation <= 180:

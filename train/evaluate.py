@@ -32,7 +32,7 @@ from torch import nn
 
 from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
-from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
+from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, input_side_error, LetterboxMeta, letterbox, normalize,
                          read_coco_keypoints, write_text_atomic)
 from train.dataset import read_image
 
@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="allow a checkpoint that needs full unpickling (trusted files only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.height < 16 or args.height % 8:
-        parser.error(f"--height must be a multiple of 8 and >= 16, got {args.height}")
+    if input_side_error(args.height):
+        parser.error(f"--height {input_side_error(args.height)}")
     if args.multiscale and args.scales is not None:
         parser.error("give either --multiscale or --scales, not both")
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from pose_format import check_input_side
+
 __all__ = ["BASE_LR", "WEIGHT_DECAY", "ADAM_BETA2", "MILESTONES", "GAMMA", "check_run_settings",
            "check_hyperparameters"]
 
@@ -48,10 +50,10 @@ def check_hyperparameters(*, lr: float, gamma: float, weight_decay: float, foreg
             ("--center-jitter", center_jitter, center_jitter >= 0, ">= 0 pixels"),
             ("--flip-prob", flip_prob, 0 <= flip_prob <= 1, "a probability in [0, 1]"),
             ("--seed", seed, seed >= 0, ">= 0"),
-            ("--crop-size", crop_size, crop_size >= 16 and crop_size % 8 == 0, "a multiple of 8 and >= 16"),
             ("--max-rotation", max_rotation, 0 <= max_rotation <= 180, "within [0, 180] degrees")):
         if not (ok and math.isfinite(value)):
             raise ValueError(f"{flag} must be {wanted}, got {value}")
+    check_input_side(crop_size, "--crop-size")
     low, high = scale_range
     if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
         raise ValueError(f"--scale-min / --scale-max must be positive with min <= max, got {low} and {high}")

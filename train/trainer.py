@@ -29,7 +29,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP, read_coco_keypoints, write_text_atomic
+from pose_format import (INPUT_HEIGHT_ACCURATE, TRAIN_CROP, check_input_side, read_coco_keypoints,
+                         write_text_atomic)
 from train.augment import AugmentConfig
 from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_backbone, load_weights, read_checkpoint,
                               save_checkpoint)
@@ -319,8 +320,7 @@ def check_config(cfg: TrainConfig) -> None:
                           foreground_weight=cfg.foreground_weight, ema=cfg.ema_decay, target_dist=cfg.target_dist,
                           center_jitter=cfg.center_jitter, flip_prob=cfg.flip_prob, seed=cfg.seed,
                           crop_size=cfg.crop_size, max_rotation=cfg.max_rotation, scale_range=cfg.scale_range)
-    if cfg.val_height < 16 or cfg.val_height % 8:
-        raise ValueError(f"--val-height must be a multiple of 8 and >= 16, got {cfg.val_height}")
+    check_input_side(cfg.val_height, "--val-height")
     out_dir = Path(cfg.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {out_dir} is a file, expected a folder")

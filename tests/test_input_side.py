@@ -1,0 +1,42 @@
+"""One rule for a network input side (height, width, training crop) everywhere: a multiple of 8, at least 16."""
+import argparse
+
+import pytest
+
+from pose_format import MIN_INPUT_SIDE, STRIDE, check_input_side, input_side_error
+from pose_format.cli_types import input_height_type
+
+
+@pytest.mark.parametrize("value", [16, 24, 192, 256, 368, 1024])
+def test_valid_sides(value):
+    assert input_side_error(value) is None
+    assert check_input_side(value, "--height") == value
+    assert input_height_type(str(value)) == value
+
+
+@pytest.mark.parametrize("value", [0, -8, 8, 12, 100, 257])
+def test_invalid_sides_get_one_wording(value):
+    expected = f"must be a multiple of {STRIDE} and >= {MIN_INPUT_SIDE}, got {value}"
+    assert input_side_error(value) == expected
+    with pytest.raises(ValueError, match=f"^--crop-size {expected}$"):
+        check_input_side(value, "--crop-size")
+    with pytest.raises(KeyError):  # the caller's error type
+        check_input_side(value, "x", KeyError)
+    with pytest.raises(argparse.ArgumentTypeError, match=expected):
+        input_height_type(str(value))
+
+
+def test_each_command_line_uses_the_rule(capsys):
+    from demos.__main__ import main as demo_main
+    from ov_inference.__main__ import main as infer_main
+    from train.evaluate import main as evaluate_main
+
+    assert infer_main(["--model", "m.xml", "--input", "x.jpg", "--height", "8"]) == 2
+    assert "--height must be a multiple of 8 and >= 16, got 8" in capsys.readouterr().err
+    for main in (demo_main, evaluate_main):
+        with pytest.raises(SystemExit):
+            main(["--model" if main is demo_main else "--checkpoint", "m", "--height", "100",
+                  *(["--input", "0"] if main is demo_main else ["--ann", "a.json", "--images", "."])])
+        assert "--height must be a multiple of 8 and >= 16, got 100" in capsys.readouterr().err
+    with pytest.raises(argparse.ArgumentTypeError, match="expected an integer"):
+        input_height_type("tall")
