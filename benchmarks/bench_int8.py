@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import openvino as ov  # noqa: E402
+from ov_inference.adapter import get_core  # noqa: E402
 
 from convert import ConvertOptions, layer_profile, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
 from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, calib_height=args.height,
             int8_heads=args.int8_heads,
             bench_seconds=0, progress=not args.json, **val))
-        core = ov.Core()
+        core = get_core()  # one Core per process: see ov_inference.adapter.get_core
         fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")
         int8 = core.read_model(tmp / "ir" / "INT8" / "model.xml")
         speed = measure_all({"FP32 f32": (fp32, "f32"), "FP32 bf16": (fp32, "bf16"), "FP32 default": (fp32, None),

@@ -73,11 +73,10 @@ def evaluate_torch(checkpoint: str | Path, ann_file: str | Path, images_dir: str
 
 def ir_speed(xml: str | Path, precision: str | None = None, seconds: float = 2.0) -> dict:
     """``{"latency_ms", "fps", "execution_precision", "requests"}`` of an IR at 256 x 456 (network alone)."""
-    import openvino as ov
-
     from convert.speed import measure_speed
+    from ov_inference.adapter import get_core
 
-    speed = measure_speed(ov.Core().read_model(str(xml)), precision_hint=precision, seconds=seconds)
+    speed = measure_speed(get_core().read_model(str(xml)), precision_hint=precision, seconds=seconds)
     return {"latency_ms": speed.latency_ms_p50, "fps": speed.async_fps,
             "execution_precision": speed.execution_precision, "requests": speed.requests}
 
@@ -86,11 +85,10 @@ def ir_profile(xml: str | Path, precision: str | None = None, runs: int = 10) ->
     """Where one sync inference of an IR spends its time at 256 x 456 (``convert.layer_profile``): ``by_type``
     (kernel ms per operation type), ``kernels`` (the convolution kernels that ran), ``total_ms``,
     ``execution_precision``."""
-    import openvino as ov
-
     from convert.speed import layer_profile
+    from ov_inference.adapter import get_core
 
-    return layer_profile(ov.Core().read_model(str(xml)), precision_hint=precision, runs=runs).as_dict()
+    return layer_profile(get_core().read_model(str(xml)), precision_hint=precision, runs=runs).as_dict()
 
 
 def ir_speeds(configs: dict[str, tuple[str | Path, str | None]], seconds: float = 1.0, rounds: int = 3) -> dict:

@@ -76,7 +76,14 @@ _core: ov.Core | None = None
 
 
 def get_core() -> ov.Core:
-    """The process-wide ``openvino.Core`` (created on first use; creating one per model wastes time and memory)."""
+    """The process-wide ``openvino.Core`` (created on first use; creating one per model wastes time and memory).
+
+    Compile through it rather than through ``openvino.Core()`` objects of your own: each Core that compiles on CPU
+    gets its own CPU plugin, which installs a new alternate signal stack on the calling thread and unmaps it when
+    destroyed, restoring the previous one only if its own is still current (OpenVINO 2025-2026). Two Cores released
+    in the order they were created leave the thread on unmapped memory, and the next Python signal handler run there
+    (Ctrl+C, or the SIGCHLD handler torch's DataLoader installs) kills the process with a SIGSEGV that even
+    ``faulthandler`` cannot report."""
     global _core
     with _core_lock:
         if _core is None:

@@ -73,7 +73,9 @@ class PoseEstimator:
     ``None``: defaults). ``flip``: test-time augmentation for accuracy over speed - every frame is inferred together
     with its horizontal mirror in one batch-2 inference (about twice the compute), the mirror's maps are flipped
     back (left/right channels and PAF limbs swapped, :mod:`ov_inference.tta`) and averaged with the frame's before
-    decoding.
+    decoding. ``core``: the ``openvino.Core`` to compile with (default and advice: the process-wide
+    :func:`ov_inference.adapter.get_core`; Cores of your own must be released in the reverse order of their creation,
+    see there).
 
     Calling the estimator on a frame (``[H, W, 3]`` BGR, gray ``[H, W]`` / ``[H, W, 1]`` or BGRA ``[H, W, 4]``, uint8)
     returns :class:`ov_inference.Pose` objects whose keypoints are in that frame's pixels. Synchronous calls use one

@@ -117,16 +117,13 @@ def test_lwpose_bench_refuses_an_image(tmp_path, image):
     assert "target" not in done.stdout
 
 
-def test_lwpose_bench_warns_of_a_short_video(tmp_path):
-    """Run as users run it (a fresh process): the warning names the frames used; the JSON has both counts."""
-    from ov_inference.bench import synthesize_clip
+def test_lwpose_bench_warns_of_a_short_video(tmp_path, capsys, caplog):
+    from ov_inference.bench import main, synthesize_clip
     from test_runtime_support import save, tiny_pose_model
 
     xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
     clip = synthesize_clip(tmp_path / "short.mp4", frames=3, width=320, height=180)
-    done = subprocess.run([sys.executable, "-m", "ov_inference.bench", "--model", str(xml), "--input", str(clip),
-                           "--frames", "6", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
+    assert main(["--model", str(xml), "--input", str(clip), "--frames", "6", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
     assert figures["frames"] == 3 and figures["frames_requested"] == 6
-    assert "only 3 frame(s), fewer than --frames 6" in done.stderr
+    assert any("only 3 frame(s), fewer than --frames 6" in r.getMessage() for r in caplog.records)

@@ -11,8 +11,15 @@ from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, RT_INFO_S
 
 from convert import ConversionError, checkpoint_to_ir
 from ov_inference import read_rt_info
+from ov_inference.adapter import get_core
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+# Compile with the process-wide core, never a fresh ov.Core() per call: each Core gets its own CPU plugin, whose
+# constructor installs a new alternate signal stack on the calling thread and whose destructor unmaps it, restoring
+# the previous one only when it is still the current one. Two plugins released in creation order (compiled =
+# Core().compile_model(...) twice) leave the thread on an unmapped signal stack, and the next Python signal handler
+# run there (a SIGCHLD handler, as torch's DataLoader installs, or Ctrl+C) kills the process with SIGSEGV.
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def seed_ir(seed_dir, tmp_path_factory):
 def test_seed_ir_reproduces_expected_maps(seed_ir, seed_dir):
     image = cv2.imread(str(seed_dir / "input.png"))
     expected = np.load(seed_dir / "expected.npz")
-    compiled = ov.Core().compile_model(seed_ir, "CPU", F32)
+    compiled = get_core().compile_model(seed_ir, "CPU", F32)
     result = compiled(image[None])
     for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
         got = result[compiled.output(name)]
@@ -32,7 +39,7 @@ def test_seed_ir_reproduces_expected_maps(seed_ir, seed_dir):
 
 
 def test_seed_ir_interface_and_rt_info(seed_ir, seed_dir):
-    model = ov.Core().read_model(seed_ir)
+    model = get_core().read_model(seed_ir)
     (inp,) = model.inputs
     assert inp.get_any_name() == IR_INPUT_NAME
     assert inp.get_element_type() == ov.Type.u8
@@ -51,12 +58,12 @@ def test_seed_ir_interface_and_rt_info(seed_ir, seed_dir):
 
 def test_static_fp16_ir(seed_dir, tmp_path):
     xml = checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "s.xml", height=256, width=384, precision="FP16")
-    model = ov.Core().read_model(xml)
+    model = get_core().read_model(xml)
     assert list(model.inputs[0].get_shape()) == [1, 256, 384, 3]
     assert list(model.output(IR_PAFS_NAME).get_shape()) == [1, 38, 32, 48]
     assert read_rt_info(model)["precision"] == "FP16"
     assert xml.with_suffix(".bin").stat().st_size < 10e6  # compressed weights: about half of the FP32 16 MB
-    compiled = ov.Core().compile_model(model, "CPU", F32)
+    compiled = get_core().compile_model(model, "CPU", F32)
     image = cv2.imread(str(seed_dir / "input.png"))
     expected = np.load(seed_dir / "expected.npz")
     diff = np.abs(compiled(image[None])[compiled.output(IR_HEATMAPS_NAME)] - expected["heatmaps"]).max()
@@ -104,18 +111,18 @@ def test_any_published_layout_checkpoint_extra_stages_dropped(tmp_path):
                 "scheduler": {}, "iter": 7, "current_epoch": 0}, path)
     xml = checkpoint_to_ir(path, tmp_path / "ir" / "m.xml", height=64, width=96, num_refinement_stages=1)
     image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    compiled = ov.Core().compile_model(xml, "CPU", F32)
+    compiled = get_core().compile_model(xml, "CPU", F32)
     got = compiled(image[None])
     with torch.no_grad():
         x = torch.from_numpy(((image.astype(np.float32) - 128) / 256).transpose(2, 0, 1)[None].copy())
         ref = net(x)
     assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[2].numpy()).max() < 1e-4
     assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[3].numpy()).max() < 1e-4
-    assert read_rt_info(ov.Core().read_model(xml))["num_refinement_stages"] == "1"
+    assert read_rt_info(get_core().read_model(xml))["num_refinement_stages"] == "1"
     # by default every stage of the file is kept: the IR gives the last stage's maps
     xml = checkpoint_to_ir(path, tmp_path / "ir_all" / "m.xml", height=64, width=96)
-    compiled = ov.Core().compile_model(xml, "CPU", F32)
+    compiled = get_core().compile_model(xml, "CPU", F32)
     got = compiled(image[None])
     assert np.abs(got[compiled.output(IR_HEATMAPS_NAME)] - ref[4].numpy()).max() < 1e-4
     assert np.abs(got[compiled.output(IR_PAFS_NAME)] - ref[5].numpy()).max() < 1e-4
-    assert read_rt_info(ov.Core().read_model(xml))["num_refinement_stages"] == "2"
+    assert read_rt_info(get_core().read_model(xml))["num_refinement_stages"] == "2"

@@ -16,6 +16,7 @@ from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 import convert.pipeline
 from convert import ConvertOptions, head_convolutions, layer_profile, run_conversion
 from ov_inference import read_rt_info
+from ov_inference.adapter import get_core
 from convert.__main__ import main
 
 H, W = 128, 160
@@ -42,7 +43,7 @@ def converted(seed_dir, coco_mini_dir, tmp_path_factory):
 
 
 def test_outputs_and_rt_info(converted, seed_dir):
-    core = ov.Core()
+    core = get_core()
     for precision in ("FP32", "FP16", "INT8"):
         model = core.read_model(converted / precision / "seed.xml")
         assert list(model.inputs[0].get_shape()) == [1, H, W, 3]
@@ -88,7 +89,7 @@ def test_report(converted):
 
 
 def test_layer_profile_shows_int8_kernels(converted):
-    core = ov.Core()
+    core = get_core()
     fp32 = layer_profile(core.read_model(converted / "FP32" / "seed.xml"), precision_hint="f32", runs=3)
     int8 = layer_profile(core.read_model(converted / "INT8" / "seed.xml"), runs=3)
     assert fp32.execution_precision == "f32"
@@ -118,7 +119,7 @@ def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted
     assert report["int8"]["method"] == "accuracy_control"
     assert report["int8"]["calibration"] == {"images": 3, "skipped": 0}  # generated synthetic people
     assert set(report["ap"]) == {"images", "FP32", "INT8"} and report["ap"]["images"] == 4
-    model = ov.Core().read_model(out / "INT8" / "all.xml")
+    model = get_core().read_model(out / "INT8" / "all.xml")
     assert [o.get_any_name() for o in model.outputs] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
 
 
@@ -274,9 +275,9 @@ def test_dynamic_int8_calibrated_on_coco_people_all_stages_checkpoint(seed_dir, 
     with_people = {a["image_id"] for a in json.loads(ann.read_text())["annotations"] if a.get("num_keypoints", 0)}
     assert report["input"] == "dynamic" and report["int8"]["calibration"]["images"] == len(with_people)
     assert [o.name for o in onnx.load(str(out / "dyn.onnx")).graph.output][:2] == ["stage0_heatmaps", "stage0_pafs"]
-    model = ov.Core().read_model(out / "INT8" / "dyn.xml")
+    model = get_core().read_model(out / "INT8" / "dyn.xml")
     assert model.inputs[0].get_partial_shape().is_dynamic and "FakeQuantize" in _ops(model)
-    core = ov.Core()
+    core = get_core()
     for h, w in ((64, 96), (64, 128)):
         static = model.clone()
         static.reshape({static.inputs[0]: ov.PartialShape([1, h, w, 3])})
