@@ -1,5 +1,6 @@
 """lwpose-quickstart end to end in a tiny configuration (few images, few iterations, short clip)."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -64,8 +65,18 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert training["cached"] and training["iterations"] == report["training"]["iterations"] == 2
     assert not report["training"]["cached"]
     assert {"train", "select", "val"} == data.keys() and data["select"][0] != data["val"][0]
-    xmls = _convert(cfg, ckpt, data["train"], data["select"], 192, rec)  # the synthetic AP height
+    xmls = _convert(cfg, ckpt, data["train"], data["select"], 192, rec,  # the synthetic AP height
+                    max_drop=cfg.int8_max_drop)
     assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
+    # synthetic runs quantize with NNCF accuracy control on the selection split (the step's note says so)
+    convert_step = next(s for s in report["steps"] if s["name"].startswith("convert"))
+    assert "accuracy control, AP drop <= 0.005 on the selection split" in convert_step["note"]
+    ir_report = json.loads((Path(report["models"]["INT8"]).parents[1] / "report.json").read_text())
+    assert ir_report["int8"]["method"] == "accuracy_control" and ir_report["int8"]["max_drop"] == 0.005
+    # without it (--int8-max-drop 0): the head policy, and other IRs (another cache key)
+    rec = {}
+    _convert(cfg, ckpt, data["train"], data["select"], 192, rec, max_drop=0.0)
+    assert "reused" not in rec["note"] and "(heads " in rec["note"]
     # another training configuration is another run
     assert QuickstartConfig(max_iters=3).train_key() != QuickstartConfig(max_iters=2).train_key()
 
@@ -137,6 +148,8 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
                                  ("--crop-size", "100", "--crop-size must be a multiple of 8"),
                                  ("--bench-seconds", "nan", "--bench-seconds must be a positive"),
                                  ("--calib-size", "0", "--calib-size must be at least 1"),
+                                 ("--int8-max-drop", "1", "--int8-max-drop must be an absolute AP drop in [0, 1)"),
+                                 ("--int8-max-drop", "nan", "--int8-max-drop must be an absolute AP drop in [0, 1)"),
                                  ("--out", str(__file__), "is a file, expected a folder"),
                                  ("--runs-dir", f"{__file__}/runs", "is a file, expected a folder")):
         with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
