@@ -58,6 +58,8 @@ class ConvertOptions:
     preset: str = QuantizeOptions.preset
     model_type: str = "cnn"
     ignored: tuple[str, ...] = ()
+    #: keep the CPM's last convolution in float (:func:`convert.quantize.cpm_output_convolution`)
+    int8_float_cpm: bool = False
     min_peak_f1: float = 0.9
     accuracy_control: bool = False
     max_drop: float = 0.01
@@ -139,7 +141,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     sources = [name for name, given in (("--calib-images", opt.calib_images is not None and opt.calib_coco is None),
                                         ("--calib-coco", opt.calib_coco is not None),
                                         ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
-    int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else [])
+    int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else []) + (
+        ["--int8-float-cpm"] if opt.int8_float_cpm else [])
     if "INT8" not in opt.precisions and int8_only:
         raise ConversionError(f"{', '.join(int8_only)} only appl{'ies' if len(int8_only) == 1 else 'y'} to INT8: "
                               "add INT8 to --precision")
@@ -212,7 +215,8 @@ def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibratio
 
 def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_inputs, fp32_ap, report):
     """INT8 model per ``opt.int8_heads`` (auto: first policy within budget), plus the candidates' figures."""
-    options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored)
+    options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored,
+                              float_cpm=opt.int8_float_cpm)
     if opt.accuracy_control:
         heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads
         options = replace(options, heads=heads)
@@ -223,7 +227,8 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
         model = quantize_with_accuracy_control(
             fp32_model, calibration.inputs(), validation.samples, validate, max_drop=opt.max_drop, options=options,
             to_input=lambda sample: sample.input)
-        report["int8"] = {"method": "accuracy_control", "heads": heads, "max_drop": opt.max_drop}
+        report["int8"] = {"method": "accuracy_control", "heads": heads, "float_cpm": opt.int8_float_cpm,
+                          "max_drop": opt.max_drop}
         return model
     policies = HEAD_POLICIES if opt.int8_heads == "auto" else (opt.int8_heads,)
     candidates, chosen = [], None
@@ -250,7 +255,8 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
         chosen = max(candidates, key=key)
         if opt.int8_heads == "auto":
             log.warning("no INT8 head policy met the budget; keeping the best one (heads=%s)", chosen[0]["heads"])
-    report["int8"] = {"method": "quantize", "heads": chosen[0]["heads"], "selection": opt.int8_heads,
+    report["int8"] = {"method": "quantize", "heads": chosen[0]["heads"], "float_cpm": opt.int8_float_cpm,
+                      "selection": opt.int8_heads,
                       "criterion": f"AP drop <= {opt.max_drop}" if gt is not None else f"peak F1 >= {opt.min_peak_f1}",
                       "candidates": [c[0] for c in candidates]}
     return chosen[1]

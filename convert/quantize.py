@@ -6,6 +6,9 @@ heads are quantized. :data:`HEAD_POLICIES` says how much of the last stage's hea
 - ``int8``: everything quantized (fastest);
 - ``last``: the final convolution of each output (the 1x1 conv producing the 19 heatmaps / 38 PAFs);
 - ``heads``: both convolutions of each of the last stage's two heads.
+
+``float_cpm`` also keeps the CPM's last convolution in float (:func:`cpm_output_convolution`): the layer NNCF's
+accuracy control reverted first on every quickstart model it ranked (2026-12-07).
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ MODEL_TYPES = ("cnn", "transformer")
 @dataclass(frozen=True)
 class QuantizeOptions:
     """NNCF settings. ``heads``: one of :data:`HEAD_POLICIES`; ``preset``: one of :data:`PRESETS`;
-    ``model_type``: ``cnn`` (NNCF default) or ``transformer``; ``ignored``: extra node names kept in float."""
+    ``model_type``: ``cnn`` (NNCF default) or ``transformer``; ``ignored``: extra node names kept in float;
+    ``float_cpm``: keep the CPM's last convolution in float (:func:`cpm_output_convolution`)."""
 
     heads: str = "int8"
     #: ``mixed`` (asymmetric activations): measured 2026-11-28 on three synthetic-people models, INT8 AP drops of
@@ -36,6 +40,7 @@ class QuantizeOptions:
     model_type: str = "cnn"
     fast_bias_correction: bool = True
     ignored: tuple[str, ...] = ()
+    float_cpm: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("heads", self.heads, HEAD_POLICIES), ("preset", self.preset, PRESETS),
@@ -64,10 +69,28 @@ def head_convolutions(model, depth: int = 1) -> list[str]:
     return names
 
 
+def cpm_output_convolution(model) -> str:
+    """Friendly name of the CPM's last convolution: the first Convolution, in topological order, whose data input is
+    an Add of two computed tensors (not a bias Add of a constant) - the CPM's ``conv(align + trunk)``, ahead of the
+    refinement stages' residual blocks. Its input, the sum of a ReLU and an ELU branch, is the activation INT8
+    represents worst in this network (2026-12-07: kept in float it cut the INT8 AP drop of two quickstart models
+    from 1.38 / 0.62 to 0.40 / 0.65 and from 1.88 / 1.40 to 1.41 / 0.71 points on two 240-image splits, about 4 %
+    slower)."""
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "Convolution":
+            continue
+        source = node.input_value(0).get_node()
+        if source.get_type_name() == "Add" and all(
+                source.input_value(i).get_node().get_type_name() != "Constant" for i in range(2)):
+            return node.get_friendly_name()
+    raise ConversionError("no convolution fed by a residual Add: this model has no Lightweight OpenPose CPM")
+
+
 def ignored_names(model, options: QuantizeOptions) -> list[str]:
     """Node names NNCF must leave unquantized for ``options``."""
     depth = {"int8": 0, "last": 1, "heads": 2}[options.heads]
-    return (head_convolutions(model, depth) if depth else []) + list(options.ignored)
+    return ((head_convolutions(model, depth) if depth else []) + list(options.ignored)
+            + ([cpm_output_convolution(model)] if options.float_cpm else []))
 
 
 def quantize_int8(model, calibration: list, options: QuantizeOptions = QuantizeOptions(), *,

@@ -14,7 +14,8 @@ import torch
 from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 
 import convert.pipeline
-from convert import ConvertOptions, head_convolutions, layer_profile, run_conversion
+from convert import ConvertOptions, cpm_output_convolution, head_convolutions, layer_profile, run_conversion
+
 from ov_inference import read_rt_info
 from ov_inference.adapter import get_core
 from convert.__main__ import main
@@ -253,6 +254,7 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--opset", "99"], "--opset 99 is not supported: use 17 to 23"),
     (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more"),
     (["--calib-synthetic", "4"], "--calib-synthetic only applies to INT8"),
+    (["--int8-float-cpm"], "--int8-float-cpm only applies to INT8"),
     (["--output-dir", __file__ + "/out"], "is a file, not a folder"),
 ])
 def test_option_errors(seed_dir, tmp_path, caplog, args, message):
@@ -269,9 +271,17 @@ def test_dynamic_int8_calibrated_on_coco_people_all_stages_checkpoint(seed_dir, 
     rc = main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(out), "--name", "dyn",
                "--precision", "INT8", "--calib-coco", str(ann), "--calib-images", str(coco_mini_dir),
                "--calib-height", "64", "--int8-heads", "int8", "--all-stages", "--min-peak-f1", "0",
-               "--bench-seconds", "0", "--quiet"])
+               "--int8-float-cpm", "--bench-seconds", "0", "--quiet"])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
+    # --int8-float-cpm: exactly the CPM's last convolution (3x3, 128 -> 128) stays in float, not a refinement
+    # stage's residual block (this checkpoint has one)
+    (kept,) = report["int8"]["float_convolutions"]
+    assert report["int8"]["float_cpm"] is True
+    int8_model = get_core().read_model(out / "INT8" / "dyn.xml")
+    assert cpm_output_convolution(int8_model) == kept
+    conv = next(op for op in int8_model.get_ops() if op.get_friendly_name() == kept)
+    assert list(conv.input_value(1).get_partial_shape().to_shape()) == [128, 128, 3, 3]
     with_people = {a["image_id"] for a in json.loads(ann.read_text())["annotations"] if a.get("num_keypoints", 0)}
     assert report["input"] == "dynamic" and report["int8"]["calibration"]["images"] == len(with_people)
     assert [o.name for o in onnx.load(str(out / "dyn.onnx")).graph.output][:2] == ["stage0_heatmaps", "stage0_pafs"]

@@ -66,17 +66,17 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert not report["training"]["cached"]
     assert {"train", "select", "val"} == data.keys() and data["select"][0] != data["val"][0]
     xmls = _convert(cfg, ckpt, data["train"], data["select"], 192, rec,  # the synthetic AP height
-                    max_drop=cfg.int8_max_drop)
+                    max_drop=cfg.int8_max_drop, float_cpm=cfg.int8_float_cpm)
     assert "reused the converted IRs" in rec["note"] and str(xmls["INT8"]) == report["models"]["INT8"]
-    # synthetic runs quantize with NNCF accuracy control on the selection split (the step's note says so)
+    # synthetic runs keep the CPM's last convolution in float (the step's note and convert's report say so)
     convert_step = next(s for s in report["steps"] if s["name"].startswith("convert"))
-    assert "accuracy control, AP drop <= 0.005 on the selection split" in convert_step["note"]
+    assert "heads int8: 1 convolution(s) kept in float" in convert_step["note"]
     ir_report = json.loads((Path(report["models"]["INT8"]).parents[1] / "report.json").read_text())
-    assert ir_report["int8"]["method"] == "accuracy_control" and ir_report["int8"]["max_drop"] == 0.005
-    # without it (--int8-max-drop 0): the head policy, and other IRs (another cache key)
+    assert ir_report["int8"]["float_cpm"] is True and len(ir_report["int8"]["float_convolutions"]) == 1
+    # --int8-max-drop: NNCF accuracy control on the selection split, other IRs (another cache key)
     rec = {}
-    _convert(cfg, ckpt, data["train"], data["select"], 192, rec, max_drop=0.0)
-    assert "reused" not in rec["note"] and "(heads " in rec["note"]
+    _convert(cfg, ckpt, data["train"], data["select"], 192, rec, max_drop=0.005, float_cpm=True)
+    assert "reused" not in rec["note"] and "accuracy control, AP drop <= 0.005 on the selection split" in rec["note"]
     # another training configuration is another run
     assert QuickstartConfig(max_iters=3).train_key() != QuickstartConfig(max_iters=2).train_key()
 
