@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                         "default 256)")
     p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),
                    help="heads kept in float (see python -m convert --help; default auto)")
+    p.add_argument("--int8-float-cpm", action="store_true",
+                   help="also keep the CPM's last convolution in float (python -m convert --int8-float-cpm; the "
+                        "quickstart's setting)")
     p.add_argument("--rounds", type=count_type(1), default=3, help="interleaved speed rounds (default 3)")
     p.add_argument("--seconds", type=seconds_type(allow_zero=False), default=3.0,
                    help="seconds per speed phase (default 3)")
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_conversion(ConvertOptions(
             output_dir=tmp / "ir", checkpoint=checkpoint, name="model", precisions=("FP32", "INT8"),
             calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, calib_height=args.height,
-            int8_heads=args.int8_heads,
+            int8_heads=args.int8_heads, int8_float_cpm=args.int8_float_cpm,
             bench_seconds=0, progress=not args.json, **val))
         core = get_core()  # one Core per process: see ov_inference.adapter.get_core
         fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     int8_fps = speed["INT8 default"]["async_fps"]
     result = {
         "checkpoint": str(checkpoint), "trained_checkpoint": trained, "ap_input_height": args.height,
-        "int8_heads": report["int8"]["heads"], "int8_agreement": report["int8"].get("agreement"),
+        "int8_heads": report["int8"]["heads"], "int8_float_convolutions": report["int8"].get("float_convolutions"),
+        "int8_agreement": report["int8"].get("agreement"),
         "speed": speed,
         "int8_vs_fp32_f32": int8_fps / speed["FP32 f32"]["async_fps"],
         "int8_vs_fp32_bf16": int8_fps / speed["FP32 bf16"]["async_fps"],
@@ -165,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"\nINT8 benchmark: {checkpoint}{'' if trained else ' (random weights: speed only)'}; "
-          f"INT8 heads kept in float: {result['int8_heads']}")
+          f"INT8 heads kept in float: {result['int8_heads']}; convolutions in float: "
+          f"{result['int8_float_convolutions'] or 'none'}")
     print(f"{'config':<14} {'executed':<9} {'async FPS':>10} {'latency ms':>11}")
     for key, s in speed.items():
         print(f"{key:<14} {s['execution_precision']:<9} {s['async_fps']:>10.1f} {s['latency_ms_p50']:>11.2f}")

@@ -15,7 +15,6 @@ from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 
 import convert.pipeline
 from convert import ConvertOptions, cpm_output_convolution, head_convolutions, layer_profile, run_conversion
-
 from ov_inference import read_rt_info
 from ov_inference.adapter import get_core
 from convert.__main__ import main
