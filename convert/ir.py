@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pose_format import (IR_HEATMAPS_NAME, check_input_side, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
-                         NUM_PAFS, RT_INFO_SECTION, rt_info_fields, sha256_file)
+from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
+                         NUM_PAFS, RT_INFO_SECTION, check_input_side, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
 

@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     from ov_inference import SourceError
     from ov_inference.interrupts import sigterm_as_interrupt
 
-    if input_side_error(args.height):
-        build_parser().error(f"--height {input_side_error(args.height)}")
+    bad_height = input_side_error(args.height)
+    if bad_height:
+        build_parser().error(f"--height {bad_height}")
     try:
         decoder = decoder_options(args)
     except ValueError as exc:

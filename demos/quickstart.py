@@ -262,7 +262,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     how = (f"accuracy control, AP drop <= {max_drop:g} on the selection split" if control
            else f"heads {int8.get('heads')}") + f": {len(kept)} convolution(s) kept in float"
     record["note"] = f"FP32 + INT8 ({how}) in {out}"
-    record["calibration"] = report.get("int8", {}).get("calibration")  # images used and skipped (unreadable)
+    record["calibration"] = int8.get("calibration")  # images used and skipped (unreadable)
     return xmls
 
 
@@ -629,8 +629,8 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
                             num_refinement_stages=args.num_refinement_stages,
                             workers=args.workers,
                             threads=args.threads, seed=args.seed,
-                            eval_height=args.eval_height, calib_size=args.calib_size, int8_max_drop=args.int8_max_drop,
-                            int8_float_cpm=args.int8_float_cpm,
+                            eval_height=args.eval_height, calib_size=args.calib_size,
+                            int8_float_cpm=args.int8_float_cpm, int8_max_drop=args.int8_max_drop,
                             clip_frames=args.clip_frames,
                             bench_seconds=args.bench_seconds, bench_rounds=args.bench_rounds, cache=not args.no_cache,
                             progress=not args.quiet)

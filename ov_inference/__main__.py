@@ -189,8 +189,9 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    if input_side_error(args.height):
-        print(f"error: --height {input_side_error(args.height)}", file=sys.stderr)
+    bad_height = input_side_error(args.height)
+    if bad_height:
+        print(f"error: --height {bad_height}", file=sys.stderr)
         return EXIT_ERROR
     for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests)):
         if value is not None and not value > 0:

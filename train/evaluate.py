@@ -205,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="allow a checkpoint that needs full unpickling (trusted files only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if input_side_error(args.height):
-        parser.error(f"--height {input_side_error(args.height)}")
+    bad_height = input_side_error(args.height)
+    if bad_height:
+        parser.error(f"--height {bad_height}")
     if args.multiscale and args.scales is not None:
         parser.error("give either --multiscale or --scales, not both")
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
