@@ -31,7 +31,8 @@ if str(ROOT) not in sys.path:
 
 from ov_inference.adapter import get_core  # noqa: E402
 
-from convert import ConvertOptions, layer_profile, measure_speed, run_conversion, synthetic_dataset  # noqa: E402
+from convert import (RANGE_ESTIMATORS, ConvertOptions, QuantizeOptions, layer_profile, measure_speed,  # noqa: E402
+                     run_conversion, synthetic_dataset)
 from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--int8-float-cpm", action="store_true",
                    help="also keep the CPM's last convolution in float (python -m convert --int8-float-cpm; the "
                         "quickstart's setting)")
+    p.add_argument("--activation-ranges", choices=RANGE_ESTIMATORS, default=QuantizeOptions.activation_ranges,
+                   help="activation range estimator (python -m convert --activation-ranges; default %(default)s)")
+    p.add_argument("--fast-bias-correction", action="store_true",
+                   help="NNCF's fast bias correction instead of the full one")
     p.add_argument("--rounds", type=count_type(1), default=3, help="interleaved speed rounds (default 3)")
     p.add_argument("--seconds", type=seconds_type(allow_zero=False), default=3.0,
                    help="seconds per speed phase (default 3)")
@@ -132,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=tmp / "ir", checkpoint=checkpoint, name="model", precisions=("FP32", "INT8"),
             calib_synthetic=args.calib_images, calib_seed=CALIB_SEED, calib_height=args.height,
             int8_heads=args.int8_heads, int8_float_cpm=args.int8_float_cpm,
+            activation_ranges=args.activation_ranges, fast_bias_correction=args.fast_bias_correction,
             bench_seconds=0, progress=not args.json, **val))
         core = get_core()  # one Core per process: see ov_inference.adapter.get_core
         fp32 = core.read_model(tmp / "ir" / "FP32" / "model.xml")

@@ -17,8 +17,9 @@ from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_i
                         write_rt_info)
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export_onnx, output_names
 from convert.pipeline import HEAD_CHOICES, ConvertOptions, check_options, run_conversion
-from convert.quantize import (HEAD_POLICIES, MODEL_TYPES, PRESETS, QuantizeOptions, cpm_output_convolution,
-                              head_convolutions, ignored_names, quantize_int8, quantize_with_accuracy_control)
+from convert.quantize import (HEAD_POLICIES, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS, QuantizeOptions,
+                              cpm_output_convolution, head_convolutions, ignored_names, quantize_int8,
+                              quantize_with_accuracy_control)
 from convert.report import format_table
 from convert.speed import (BENCH_HEIGHT, BENCH_WIDTH, LayerProfile, Speed, execution_precision, layer_profile,
                            measure_speed)
@@ -33,7 +34,8 @@ __all__ = [
     "write_rt_info",
     "DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "export_onnx", "output_names",
     "HEAD_CHOICES", "ConvertOptions", "check_options", "run_conversion",
-    "HEAD_POLICIES", "MODEL_TYPES", "PRESETS", "QuantizeOptions", "cpm_output_convolution", "head_convolutions",
+    "HEAD_POLICIES", "MODEL_TYPES", "PRESETS", "RANGE_ESTIMATORS", "QuantizeOptions", "cpm_output_convolution",
+    "head_convolutions",
     "ignored_names",
     "quantize_int8", "quantize_with_accuracy_control",
     "format_table",

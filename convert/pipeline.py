@@ -56,6 +56,8 @@ class ConvertOptions:
     calib_height: int | None = None
     int8_heads: str = "auto"
     preset: str = QuantizeOptions.preset
+    activation_ranges: str = QuantizeOptions.activation_ranges
+    fast_bias_correction: bool = QuantizeOptions.fast_bias_correction
     model_type: str = "cnn"
     ignored: tuple[str, ...] = ()
     #: keep the CPM's last convolution in float (:func:`convert.quantize.cpm_output_convolution`)
@@ -216,7 +218,10 @@ def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibratio
 def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_inputs, fp32_ap, report):
     """INT8 model per ``opt.int8_heads`` (auto: first policy within budget), plus the candidates' figures."""
     options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored,
-                              float_cpm=opt.int8_float_cpm)
+                              float_cpm=opt.int8_float_cpm, activation_ranges=opt.activation_ranges,
+                              fast_bias_correction=opt.fast_bias_correction)
+    settings = {"float_cpm": opt.int8_float_cpm, "activation_ranges": opt.activation_ranges,
+                "bias_correction": "fast" if opt.fast_bias_correction else "full"}
     if opt.accuracy_control:
         heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads
         options = replace(options, heads=heads)
@@ -227,8 +232,7 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
         model = quantize_with_accuracy_control(
             fp32_model, calibration.inputs(), validation.samples, validate, max_drop=opt.max_drop, options=options,
             to_input=lambda sample: sample.input)
-        report["int8"] = {"method": "accuracy_control", "heads": heads, "float_cpm": opt.int8_float_cpm,
-                          "max_drop": opt.max_drop}
+        report["int8"] = {"method": "accuracy_control", "heads": heads, **settings, "max_drop": opt.max_drop}
         return model
     policies = HEAD_POLICIES if opt.int8_heads == "auto" else (opt.int8_heads,)
     candidates, chosen = [], None
@@ -255,8 +259,7 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
         chosen = max(candidates, key=key)
         if opt.int8_heads == "auto":
             log.warning("no INT8 head policy met the budget; keeping the best one (heads=%s)", chosen[0]["heads"])
-    report["int8"] = {"method": "quantize", "heads": chosen[0]["heads"], "float_cpm": opt.int8_float_cpm,
-                      "selection": opt.int8_heads,
+    report["int8"] = {"method": "quantize", "heads": chosen[0]["heads"], **settings, "selection": opt.int8_heads,
                       "criterion": f"AP drop <= {opt.max_drop}" if gt is not None else f"peak F1 >= {opt.min_peak_f1}",
                       "candidates": [c[0] for c in candidates]}
     return chosen[1]

@@ -238,25 +238,25 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     calib_id = (str(calib) if isinstance(calib, tuple)
                 else sorted((p.name, p.stat().st_size) for p in Path(calib).iterdir() if p.is_file()))
     control = select is not None and max_drop > 0
-    key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "select": str(select), "n": cfg.calib_size,
-                   "height": height, "max_drop": max_drop if control else None, "float_cpm": float_cpm,
-                   "version": __version__})
+    calib_kw = ({"calib_coco": calib[0], "calib_images": calib[1]} if isinstance(calib, tuple)
+                else {"calib_images": calib})
+    val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
+    if control:
+        val_kw.update(accuracy_control=True, max_drop=max_drop)
+    options = ConvertOptions(output_dir=Path("."), checkpoint=checkpoint, name="lwpose", precisions=("FP32", "INT8"),
+                             calib_size=cfg.calib_size, calib_height=height, bench_seconds=0,
+                             int8_float_cpm=float_cpm, allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
+                             progress=cfg.progress, **calib_kw, **val_kw)
+    # every conversion setting (defaults included) is in the key: a changed INT8 default re-converts
+    settings = {k: str(v) for k, v in asdict(options).items() if k not in ("output_dir", "progress")}
+    key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "options": settings, "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}
     if cfg.cache and all(x.is_file() for x in xmls.values()) and (out / "report.json").is_file():
         record["note"] = f"reused the converted IRs in {out}"
         record["calibration"] = json.loads((out / "report.json").read_text()).get("int8", {}).get("calibration")
         return xmls
-    calib_kw = ({"calib_coco": calib[0], "calib_images": calib[1]} if isinstance(calib, tuple)
-                else {"calib_images": calib})
-    val_kw = {"val_ann": select[0], "val_images": select[1]} if select is not None else {}
-    if control:
-        val_kw.update(accuracy_control=True, max_drop=max_drop)
-    report = run_conversion(ConvertOptions(output_dir=out, checkpoint=checkpoint, name="lwpose",
-                                           precisions=("FP32", "INT8"), calib_size=cfg.calib_size,
-                                           calib_height=height, bench_seconds=0, int8_float_cpm=float_cpm,
-                                           allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
-                                           progress=cfg.progress, **calib_kw, **val_kw))
+    report = run_conversion(replace(options, output_dir=out))
     int8 = report.get("int8", {})
     kept = int8.get("float_convolutions") or []
     how = (f"accuracy control, AP drop <= {max_drop:g} on the selection split" if control

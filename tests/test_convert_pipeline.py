@@ -83,6 +83,7 @@ def test_report(converted):
     assert 0 < agree["heatmaps_mean_abs"] <= agree["heatmaps_max_abs"]
     assert 0 <= agree["peak_f1"] <= 1
     assert report["int8"]["calibration"] == {"images": 4, "skipped": 0}
+    assert (report["int8"]["activation_ranges"], report["int8"]["bias_correction"]) == ("minmax", "full")
     assert set(report["speed"]) == {"FP32 (f32)", "FP32 (default)", "FP16 (default)", "INT8 (default)"}
     assert report["speed"]["FP32 (f32)"]["execution_precision"] == "f32"
     assert all(s["async_fps"] > 0 and s["latency_ms_p50"] > 0 for s in report["speed"].values())
@@ -111,16 +112,55 @@ def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted
     out = tmp_path / "ac"
     report = run_conversion(ConvertOptions(
         output_dir=out, onnx=path, precisions=("FP32", "INT8"), height=H, width=W,
-        calib_synthetic=3, accuracy_control=True, max_drop=0.01,
-        val_ann=coco_mini_dir / "person_keypoints_mini.json", val_images=coco_mini_dir, bench_seconds=0,
+        calib_synthetic=3, accuracy_control=True, max_drop=0.01, activation_ranges="histogram",
+        fast_bias_correction=True, val_ann=coco_mini_dir / "person_keypoints_mini.json", val_images=coco_mini_dir, bench_seconds=0,
         progress=False))
     assert report["source"]["kind"] == "onnx"
     assert "torch_vs_onnx" not in report["fidelity"] and report["fidelity"]["onnx_vs_ir_fp32"] < 1e-4
     assert report["int8"]["method"] == "accuracy_control"
+    assert (report["int8"]["activation_ranges"], report["int8"]["bias_correction"]) == ("histogram", "fast")
     assert report["int8"]["calibration"] == {"images": 3, "skipped": 0}  # generated synthetic people
     assert set(report["ap"]) == {"images", "FP32", "INT8"} and report["ap"]["images"] == 4
     model = get_core().read_model(out / "INT8" / "all.xml")
     assert [o.get_any_name() for o in model.outputs] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
+
+
+def _activation_ranges(model) -> dict[str, float]:
+    """Width (input_high - input_low) of every activation FakeQuantize of ``model``, by its friendly name."""
+    widths = {}
+    for op in model.get_ops():
+        if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant":
+            low, high = (op.input_value(i).get_node().get_data() for i in (1, 2))
+            widths[op.get_friendly_name()] = float(np.max(high - low))
+    return widths
+
+
+def test_minmax_activation_ranges_cover_the_nncf_default(converted, coco_mini_dir):
+    """``minmax`` sets each activation range from the extremes over all calibration images; NNCF's default
+    (``mean_minmax``) from the mean of each image's extremes, so it can only be narrower: it clips the strongest
+    responses, which in a pose network are the confident keypoint peaks."""
+    from convert import QuantizeOptions, folder_images, load_samples, quantize_int8
+
+    fp32 = get_core().read_model(converted / "FP32" / "seed.xml")
+    calib = load_samples(folder_images(coco_mini_dir), height=H, width=W, progress=False).inputs()
+    widths = {ranges: _activation_ranges(quantize_int8(fp32, calib, QuantizeOptions(activation_ranges=ranges)))
+              for ranges in ("minmax", "mean_minmax")}
+    assert widths["minmax"].keys() == widths["mean_minmax"].keys() and len(widths["minmax"]) > 20
+    narrower = [name for name, w in widths["minmax"].items() if w < widths["mean_minmax"][name] * 0.99]
+    wider = [name for name, w in widths["minmax"].items() if w > widths["mean_minmax"][name] * 1.01]
+    assert not narrower and wider
+    # the normalized input, (pixel - 128) / 256: its range is exactly the pixels' over all images, or their mean
+    (first,) = [name for name in widths["minmax"] if name.startswith("Divide")]
+    lows, highs = np.array([x.min() for x in calib], float), np.array([x.max() for x in calib], float)
+    assert widths["minmax"][first] == pytest.approx((highs.max() - lows.min()) / 256, rel=0.01)
+    assert widths["mean_minmax"][first] == pytest.approx((highs.mean() - lows.mean()) / 256, rel=0.01)
+
+
+def test_quantize_options_are_checked():
+    from convert import ConversionError, QuantizeOptions
+
+    with pytest.raises(ConversionError, match="unknown activation_ranges 'mean'; choose from minmax, mean_minmax"):
+        QuantizeOptions(activation_ranges="mean")
 
 
 def test_fidelity_failure_writes_nothing(seed_dir, coco_mini_dir, tmp_path, monkeypatch):
@@ -409,5 +449,6 @@ def test_sigterm_cleans_up_like_ctrl_c(seed_dir, tmp_path):
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted; nothing was written" in err and "Traceback" not in err
-    assert not out.exists()  # created for this run: removed with its staging folder
+    assert proc.returncode == 130 and "interrupted; nothing was written" in err and "Traceback" not in err, (
+        proc.returncode, err[-3000:])
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))  # created for this run: removed with its staging folder
