@@ -8,8 +8,7 @@ import os
 import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
-from pose_format import input_side_error
-from pose_format.cli_types import count_type, seconds_type
+from pose_format.cli_types import count_type, input_height_type, seconds_type
 
 __all__ = ["build_parser", "main"]
 
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", type=_port, default=None, metavar="PORT",
                    help="serve the annotated stream and live stats at http://HOST:PORT/")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1, this machine only)")
-    p.add_argument("--height", "--tsize", type=int, default=256,
+    p.add_argument("--height", "--tsize", type=input_height_type, default=256,
                    help="network input height in pixels, a multiple of 8 (256 live, 368 accurate)")
     p.add_argument("--precision", choices=("f32", "bf16", "f16", "default"), default="default",
                    help="execution precision (default: the device's; FP32 IRs run in bf16 on CPUs that have it)")
@@ -104,9 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     from ov_inference import SourceError
     from ov_inference.interrupts import sigterm_as_interrupt
 
-    bad_height = input_side_error(args.height)
-    if bad_height:
-        build_parser().error(f"--height {bad_height}")
     try:
         decoder = decoder_options(args)
     except ValueError as exc:

@@ -110,7 +110,8 @@ class QuickstartConfig:
     calib_size: int = 150
     #: synthetic runs: keep the CPM's last convolution in float (``convert --int8-float-cpm``). 2026-12-07, two
     #: quickstart models: INT8 AP drops of 1.38 / 0.62 and 1.88 / 1.40 points on two 240-image splits fully
-    #: quantized, 0.40 / 0.65 and 1.41 / 0.71 with it, about 4 % slower
+    #: quantized, 0.40 / 0.65 and 1.41 / 0.71 with it, about 4 % slower; with convert's ``minmax`` activation
+    #: ranges and full bias correction (the defaults since) -0.42 / 0.29 and 0.26 / 0.00 (see convert.quantize)
     int8_float_cpm: bool = True
     #: synthetic runs: absolute AP drop allowed on the INT8-selection split, NNCF accuracy control reverting layers
     #: to float until it holds (0: off, the head policy alone). Off by default: with 0.005 it ranked 39 layers and

@@ -30,7 +30,8 @@ from ov_inference.smoothing import PoseSmoother
 from ov_inference.sources import SourceError, VideoSource, open_source, redact_url
 from ov_inference.tracking import PoseTracker
 from ov_inference.video_out import MAX_FPS, MIN_FPS, VideoSink, check_video_path
-from pose_format import INPUT_HEIGHT_LIVE, input_side_error
+from pose_format import INPUT_HEIGHT_LIVE
+from pose_format.cli_types import input_height_type
 
 log = logging.getLogger("ov_inference")
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", action="store_true",
                    help="One Euro smoothing of keypoints (implies --track; a folder is one sequence, as above)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")
-    p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE,
+    p.add_argument("--height", type=input_height_type, default=INPUT_HEIGHT_LIVE,
                    help="network input height in pixels, a multiple of 8 (256 live, 368 accurate; default 256)")
     p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
                    help="execution precision (INFERENCE_PRECISION_HINT); default: the device's own choice")
@@ -189,10 +190,6 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    bad_height = input_side_error(args.height)
-    if bad_height:
-        print(f"error: --height {bad_height}", file=sys.stderr)
-        return EXIT_ERROR
     for flag, value in (("--max-frames", args.max_frames), ("--requests", args.requests)):
         if value is not None and not value > 0:
             print(f"error: {flag} must be positive, got {value:g}", file=sys.stderr)

@@ -233,8 +233,9 @@ def test_cli_bad_inputs_give_clear_errors(tmp_path, tiny_xml, capsys):
     assert "model file not found" in capsys.readouterr().err
     assert main(["--model", str(tiny_xml), "--input", "96"]) == 2
     assert "cannot open camera 96" in capsys.readouterr().err
-    assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "--height", "100"]) == 2
-    assert "multiple of 8" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", str(tiny_xml), "--input", str(tmp_path), "--height", "100"])
+    assert stop.value.code == 2 and "argument --height: must be a multiple of 8" in capsys.readouterr().err
     assert main(["--model", str(tiny_xml), "--input", str(tmp_path), "--peak-threshold", "nan"]) == 2
     assert "peak_threshold must be a finite number" in capsys.readouterr().err
 

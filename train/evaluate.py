@@ -32,8 +32,9 @@ from torch import nn
 
 from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
-from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, input_side_error, LetterboxMeta, letterbox, normalize,
+from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
                          read_coco_keypoints, write_text_atomic)
+from pose_format.cli_types import input_height_type
 from train.dataset import read_image
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint in the published layout")
     parser.add_argument("--ann", required=True, type=Path, help="COCO person keypoints JSON (ground truth)")
     parser.add_argument("--images", required=True, type=Path, help="folder of the annotation file's images")
-    parser.add_argument("--height", type=int, default=INPUT_HEIGHT_ACCURATE,
+    parser.add_argument("--height", type=input_height_type, default=INPUT_HEIGHT_ACCURATE,
                         help=f"network input height, pixels (default {INPUT_HEIGHT_ACCURATE})")
     parser.add_argument("--scales", type=float, nargs="+", default=None, metavar="S",
                         help="test-time scales, times --height, maps averaged (default 1; the original's multiscale: "
@@ -205,9 +206,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="allow a checkpoint that needs full unpickling (trusted files only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    bad_height = input_side_error(args.height)
-    if bad_height:
-        parser.error(f"--height {bad_height}")
     if args.multiscale and args.scales is not None:
         parser.error("give either --multiscale or --scales, not both")
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
