@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                         "default 256)")
     p.add_argument("--int8-heads", default="auto", choices=("auto", "int8", "last", "heads"),
                    help="heads kept in float (see python -m convert --help; default auto)")
-    p.add_argument("--int8-float-cpm", action="store_true",
-                   help="also keep the CPM's last convolution in float (python -m convert --int8-float-cpm; the "
-                        "quickstart's setting)")
+    p.add_argument("--int8-float-cpm", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the CPM's last convolution in float (python -m convert --int8-float-cpm; default: "
+                        "convert's, on)")
     p.add_argument("--activation-ranges", choices=RANGE_ESTIMATORS, default=QuantizeOptions.activation_ranges,
                    help="activation range estimator (python -m convert --activation-ranges; default %(default)s)")
     p.add_argument("--fast-bias-correction", action="store_true",

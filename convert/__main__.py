@@ -60,16 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--int8-heads", choices=HEAD_CHOICES, default="auto",
                      help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
                           "convs of each last-stage head), auto (first of these within the budget; default)")
-    cal.add_argument("--int8-float-cpm", action="store_true",
-                     help="also keep the CPM's last convolution in float (the layer INT8 hurts most here: about half "
-                          "a point of AP back on the synthetic-people models measured, about 4 %% slower)")
+    cal.add_argument("--int8-float-cpm", action=argparse.BooleanOptionalAction, default=None,
+                     help="keep the CPM's last convolution in float (the default: the layer INT8 hurts most here; "
+                          "about 4 %% slower); --no-int8-float-cpm quantizes it too")
     cal.add_argument("--preset", choices=PRESETS, default=QuantizeOptions.preset,
                      help="NNCF preset: mixed (asymmetric activations, the more accurate here at the same speed) or "
                           "performance (default %(default)s)")
     cal.add_argument("--activation-ranges", choices=RANGE_ESTIMATORS, default=QuantizeOptions.activation_ranges,
                      help="how activation quantization ranges come from the calibration statistics: minmax (the "
                           "extremes over all images; keeps confident keypoint peaks unclipped), mean_minmax (NNCF's "
-                          "default: the mean of each image's extremes) or histogram (default %(default)s)")
+                          "default: the mean of each image's extremes), histogram, or auto (minmax with the CPM "
+                          "convolution in float, else mean_minmax; default %(default)s)")
     cal.add_argument("--fast-bias-correction", action="store_true",
                      help="NNCF's fast bias correction instead of the full one (a few seconds faster to quantize; "
                           "the full one lost less AP on the models measured)")
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         tips = []
         if int8.get("method") != "accuracy_control" and int8.get("selection") not in ("auto", "heads"):
             tips.append("--int8-heads heads")  # keeping the output heads in float is the usual cure
+        if not int8.get("float_cpm"):
+            tips.append("--int8-float-cpm")
         if int8.get("method") != "accuracy_control" and report.get("ap") is not None:
             tips.append("--accuracy-control")
         tips.append("more / more representative calibration images")

@@ -60,8 +60,9 @@ class ConvertOptions:
     fast_bias_correction: bool = QuantizeOptions.fast_bias_correction
     model_type: str = "cnn"
     ignored: tuple[str, ...] = ()
-    #: keep the CPM's last convolution in float (:func:`convert.quantize.cpm_output_convolution`)
-    int8_float_cpm: bool = False
+    #: keep the CPM's last convolution in float (:func:`convert.quantize.cpm_output_convolution`); None: not given,
+    #: the default (:attr:`float_cpm`)
+    int8_float_cpm: bool | None = None
     min_peak_f1: float = 0.9
     accuracy_control: bool = False
     max_drop: float = 0.01
@@ -72,6 +73,11 @@ class ConvertOptions:
     verify_count: int = 8
     bench_seconds: float = 2.0
     progress: bool = True
+
+    @property
+    def float_cpm(self) -> bool:
+        """Whether INT8 keeps the CPM's last convolution in float: ``int8_float_cpm``, else QuantizeOptions' default."""
+        return QuantizeOptions.float_cpm if self.int8_float_cpm is None else self.int8_float_cpm
 
     @property
     def static(self) -> bool:
@@ -144,7 +150,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
                                         ("--calib-coco", opt.calib_coco is not None),
                                         ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
     int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else []) + (
-        ["--int8-float-cpm"] if opt.int8_float_cpm else [])
+        ["--int8-float-cpm" if opt.int8_float_cpm else "--no-int8-float-cpm"] if opt.int8_float_cpm is not None
+        else [])
     if "INT8" not in opt.precisions and int8_only:
         raise ConversionError(f"{', '.join(int8_only)} only appl{'ies' if len(int8_only) == 1 else 'y'} to INT8: "
                               "add INT8 to --precision")
@@ -218,9 +225,9 @@ def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibratio
 def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_inputs, fp32_ap, report):
     """INT8 model per ``opt.int8_heads`` (auto: first policy within budget), plus the candidates' figures."""
     options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored,
-                              float_cpm=opt.int8_float_cpm, activation_ranges=opt.activation_ranges,
+                              float_cpm=opt.float_cpm, activation_ranges=opt.activation_ranges,
                               fast_bias_correction=opt.fast_bias_correction)
-    settings = {"float_cpm": opt.int8_float_cpm, "activation_ranges": opt.activation_ranges,
+    settings = {"float_cpm": options.float_cpm, "activation_ranges": options.ranges,
                 "bias_correction": "fast" if opt.fast_bias_correction else "full"}
     if opt.accuracy_control:
         heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads

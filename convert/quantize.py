@@ -13,8 +13,8 @@ accuracy control reverted first on every quickstart model it ranked (2026-12-07)
 ``activation_ranges`` (:data:`RANGE_ESTIMATORS`) says how each activation's quantization range is set from the
 calibration statistics. NNCF's default for per-tensor activations, ``mean_minmax``, averages every image's minimum
 and maximum, which clips the strongest responses of the images with the strongest responses: in a pose network
-those are the confident keypoint peaks. ``minmax`` (the default here) keeps the extremes seen over the whole
-calibration set.
+those are the confident keypoint peaks. ``minmax`` keeps the extremes seen over the whole calibration set; it is the
+better choice once the CPM's last convolution is in float (see :class:`QuantizeOptions` for the measurements).
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 HEAD_POLICIES = ("int8", "last", "heads")
 PRESETS = ("performance", "mixed")
 MODEL_TYPES = ("cnn", "transformer")
-#: activation range estimators (NNCF ``RangeEstimatorParametersSet`` members, lower-cased)
-RANGE_ESTIMATORS = ("minmax", "mean_minmax", "histogram")
+#: activation range estimators: ``auto`` (``minmax`` with the CPM convolution in float, else ``mean_minmax``) or one
+#: of NNCF's ``RangeEstimatorParametersSet`` members, lower-cased
+RANGE_ESTIMATORS = ("auto", "minmax", "mean_minmax", "histogram")
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,17 @@ class QuantizeOptions:
     """NNCF settings. ``heads``: one of :data:`HEAD_POLICIES`; ``preset``: one of :data:`PRESETS`;
     ``model_type``: ``cnn`` (NNCF default) or ``transformer``; ``ignored``: extra node names kept in float;
     ``float_cpm``: keep the CPM's last convolution in float (:func:`cpm_output_convolution`);
-    ``activation_ranges``: one of :data:`RANGE_ESTIMATORS`; ``fast_bias_correction``: NNCF's fast bias correction
-    instead of the full one."""
+    ``activation_ranges``: one of :data:`RANGE_ESTIMATORS` (:attr:`ranges` resolves ``auto``);
+    ``fast_bias_correction``: NNCF's fast bias correction instead of the full one.
+
+    The defaults are one recipe, measured 2026-12-07 on five quickstart models, INT8 AP drops in points on two
+    240-image splits each: CPM in float, ``minmax``, full bias correction -0.42 / 0.29, 0.26 / 0.00, -0.07 / 0.26,
+    0.04 / -0.65, 0.26 / 0.40; fully quantized with NNCF's defaults 1.38 / 0.62, 1.88 / 1.40, 1.18 / 1.07,
+    0.74 / 1.17, 1.10 / 0.68; CPM in float alone 0.40 / 0.65, 1.41 / 0.71, 1.16 / 0.38, 0.05 / -0.29, 0.96 / 0.71.
+    ``minmax`` needs the CPM in float: fully quantized it lost up to 2.16 points (1.45 / 0.99, 1.42 / 0.94,
+    0.15 / 0.38, 1.42 / 2.16, 0.58 / 0.44), the CPM's input sum having the outliers that stretch a min-max range;
+    hence ``auto``. The CPM in float costs about 4 % of INT8's speed.
+    """
 
     heads: str = "int8"
     #: ``mixed`` (asymmetric activations): measured 2026-11-28 on three synthetic-people models, INT8 AP drops of
@@ -48,16 +58,12 @@ class QuantizeOptions:
     #: speed within measurement noise (68.8 vs 71.3 and 68.7 vs 68.3 FPS)
     preset: str = "mixed"
     model_type: str = "cnn"
-    #: False: NNCF's full bias correction. 2026-12-07, three quickstart models with the CPM in float and ``minmax``
-    #: ranges: INT8 AP drops of -0.42 / 0.29, 0.26 / 0.00 and -0.07 / 0.26 points against -0.37 / 0.18,
-    #: 0.75 / 0.31 and 0.10 / 0.02 with the fast one, for about 5 s more at 150 calibration images
+    #: False: NNCF's full bias correction (about 5 s more at 150 calibration images; with the fast one the first
+    #: three models above lost -0.37 / 0.18, 0.75 / 0.31 and 0.10 / 0.02 points)
     fast_bias_correction: bool = False
     ignored: tuple[str, ...] = ()
-    float_cpm: bool = False
-    #: ``minmax``: measured 2026-12-07 on three quickstart models (CPM in float, two 240-image held-out splits each),
-    #: INT8 AP drops of -0.37 / 0.18, 0.75 / 0.31 and 0.10 / 0.02 points against 0.40 / 0.65, 1.41 / 0.71 and
-    #: 1.16 / 0.38 with NNCF's ``mean_minmax`` (``histogram``: 0.64 / 0.20, 1.31 / 0.74, 1.06 / 1.09); same speed
-    activation_ranges: str = "minmax"
+    float_cpm: bool = True
+    activation_ranges: str = "auto"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("heads", self.heads, HEAD_POLICIES), ("preset", self.preset, PRESETS),
@@ -65,6 +71,13 @@ class QuantizeOptions:
                                      ("activation_ranges", self.activation_ranges, RANGE_ESTIMATORS)):
             if value not in allowed:
                 raise ConversionError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+
+    @property
+    def ranges(self) -> str:
+        """The activation range estimator used: ``activation_ranges`` with ``auto`` resolved."""
+        if self.activation_ranges != "auto":
+            return self.activation_ranges
+        return "minmax" if self.float_cpm else "mean_minmax"
 
 
 def head_convolutions(model, depth: int = 1) -> list[str]:
@@ -124,7 +137,7 @@ def quantize_int8(model, calibration: list, options: QuantizeOptions = QuantizeO
         raise ConversionError("INT8 quantization needs at least one calibration image")
     kwargs = _nncf_arguments(model, options, advanced="advanced_parameters")
     log.info("NNCF quantization: %d calibration images, preset %s, heads %s, activation ranges %s%s",
-             len(calibration), options.preset, options.heads, options.activation_ranges,
+             len(calibration), options.preset, options.heads, options.ranges,
              f", kept in float: {kwargs['ignored_scope'].names}" if "ignored_scope" in kwargs else "")
     return nncf.quantize(model, nncf.Dataset(calibration), subset_size=subset_size or len(calibration),
                          fast_bias_correction=options.fast_bias_correction, **kwargs)
@@ -160,8 +173,8 @@ def _nncf_arguments(model, options: QuantizeOptions, *, advanced: str) -> dict:
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    ranges = (None if options.activation_ranges == "mean_minmax"  # None: exactly NNCF's own default
-              else getattr(RangeEstimatorParametersSet, options.activation_ranges.upper()))
+    ranges = (None if options.ranges == "mean_minmax"  # None: exactly NNCF's own default
+              else getattr(RangeEstimatorParametersSet, options.ranges.upper()))
     kwargs = {"preset": nncf.QuantizationPreset(options.preset),
               advanced: AdvancedQuantizationParameters(activations_range_estimator_params=ranges)}
     if options.model_type == "transformer":

@@ -41,6 +41,7 @@ EXTRAS_HINT = ("The quickstart trains and converts models: install the extras wi
 try:
     from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings
     from train.synthetic import SYNTHETIC_RECIPE
+    from convert.quantize import QuantizeOptions
 except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
     raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
 
@@ -108,11 +109,9 @@ class QuickstartConfig:
     seed: int = 0
     eval_height: int | None = None
     calib_size: int = 150
-    #: synthetic runs: keep the CPM's last convolution in float (``convert --int8-float-cpm``). 2026-12-07, two
-    #: quickstart models: INT8 AP drops of 1.38 / 0.62 and 1.88 / 1.40 points on two 240-image splits fully
-    #: quantized, 0.40 / 0.65 and 1.41 / 0.71 with it, about 4 % slower; with convert's ``minmax`` activation
-    #: ranges and full bias correction (the defaults since) -0.42 / 0.29 and 0.26 / 0.00 (see convert.quantize)
-    int8_float_cpm: bool = True
+    #: keep the CPM's last convolution in float (``convert --int8-float-cpm``, convert's default: see
+    #: convert.QuantizeOptions for the measurements)
+    int8_float_cpm: bool = QuantizeOptions.float_cpm
     #: synthetic runs: absolute AP drop allowed on the INT8-selection split, NNCF accuracy control reverting layers
     #: to float until it holds (0: off, the head policy alone). Off by default: with 0.005 it ranked 39 layers and
     #: reverted 5 to chase the selection split's noise (+3.5 minutes: the quickstart took 15.3; INT8 12 % slower)
@@ -227,7 +226,7 @@ def _run_summary(info: dict, run: Path, cached: bool) -> dict:
 
 def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] | Path,
              select: tuple[Path, Path] | None, height: int, record: dict,
-             max_drop: float = 0.0, float_cpm: bool = False) -> dict[str, Path]:
+             max_drop: float = 0.0, float_cpm: bool = QuantizeOptions.float_cpm) -> dict[str, Path]:
     """FP32 and INT8 IRs of ``checkpoint`` (cached by checkpoint hash and data); INT8 calibrated on ``calib`` (a COCO
     ``(annotations, images)`` pair or a folder), both pre-processed at input ``height``, the height the AP is
     reported at (not the convert default of 256). With ``select``: ``max_drop`` > 0 runs NNCF accuracy control on it
@@ -528,7 +527,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
     with steps.step("convert to IR FP32 + INT8") as rec:
         xmls = _convert(cfg, checkpoint, calib, select, height, rec,
                         max_drop=cfg.int8_max_drop if mode == "synthetic" else 0.0,
-                        float_cpm=cfg.int8_float_cpm and mode == "synthetic")
+                        float_cpm=cfg.int8_float_cpm)
     used = (rec.get("calibration") or {}).get("images")
     skipped = (rec.get("calibration") or {}).get("skipped") or 0
     if mode == "checkpoint" and used is not None and used < 50:
@@ -604,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{SYNTHETIC_RECIPE.eval_height} synthetic, {INPUT_HEIGHT_ACCURATE} real photos)")
     m.add_argument("--calib-size", type=int, default=d.calib_size, help="INT8 calibration images, at most")
     m.add_argument("--int8-float-cpm", action=argparse.BooleanOptionalAction, default=d.int8_float_cpm,
-                   help="synthetic runs: keep the CPM's last convolution in float (default: on)")
+                   help="keep the CPM's last convolution in float (convert's default: on)")
     m.add_argument("--int8-max-drop", type=float, default=d.int8_max_drop, metavar="DROP",
                    help="synthetic runs: absolute AP drop allowed on the INT8-selection split; NNCF accuracy control "
                         "keeps the most sensitive layers in float until it holds (default 0: off, the head policy "

@@ -83,6 +83,8 @@ def test_report(converted):
     assert 0 < agree["heatmaps_mean_abs"] <= agree["heatmaps_max_abs"]
     assert 0 <= agree["peak_f1"] <= 1
     assert report["int8"]["calibration"] == {"images": 4, "skipped": 0}
+    # the defaults: the CPM's last convolution in float, so min-max activation ranges, full bias correction
+    assert report["int8"]["float_cpm"] is True and len(report["int8"]["float_convolutions"]) == 3  # + heads last
     assert (report["int8"]["activation_ranges"], report["int8"]["bias_correction"]) == ("minmax", "full")
     assert set(report["speed"]) == {"FP32 (f32)", "FP32 (default)", "FP16 (default)", "INT8 (default)"}
     assert report["speed"]["FP32 (f32)"]["execution_precision"] == "f32"
@@ -159,8 +161,12 @@ def test_minmax_activation_ranges_cover_the_nncf_default(converted, coco_mini_di
 def test_quantize_options_are_checked():
     from convert import ConversionError, QuantizeOptions
 
-    with pytest.raises(ConversionError, match="unknown activation_ranges 'mean'; choose from minmax, mean_minmax"):
+    with pytest.raises(ConversionError, match="unknown activation_ranges 'mean'; choose from auto, minmax, "):
         QuantizeOptions(activation_ranges="mean")
+    # auto: min-max ranges only with the CPM convolution in float (quantized, its input's outliers stretch them)
+    assert QuantizeOptions().ranges == "minmax" and QuantizeOptions().float_cpm
+    assert QuantizeOptions(float_cpm=False).ranges == "mean_minmax"
+    assert QuantizeOptions(float_cpm=False, activation_ranges="histogram").ranges == "histogram"
 
 
 def test_fidelity_failure_writes_nothing(seed_dir, coco_mini_dir, tmp_path, monkeypatch):
@@ -265,15 +271,17 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     real = convert.pipeline.agreement
     monkeypatch.setattr(convert.pipeline, "agreement", lambda *a, **k: dc_replace(real(*a, **k), peak_f1=0.0))
     rc = _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "INT8", "--height", H,
-              "--width", W, "--calib-images", coco_mini_dir, "--int8-heads", "int8")
+              "--width", W, "--calib-images", coco_mini_dir, "--int8-heads", "int8", "--no-int8-float-cpm")
     assert rc == 3
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["int8"]["within_budget"] is False and report["int8"]["budget"] == "peak F1 >= 0.9"
-    assert report["int8"]["float_convolutions"] == []  # heads=int8: every convolution quantized
+    assert report["int8"]["float_convolutions"] == []  # heads=int8, CPM too: every convolution quantized
+    assert report["int8"]["activation_ranges"] == "mean_minmax"  # auto, with the CPM quantized
     assert "NOT MET" in capsys.readouterr().out
     assert (tmp_path / "out" / "INT8" / "checkpoint.xml").is_file()
     advice = [r.getMessage() for r in caplog.records if "outside the accuracy budget" in r.getMessage()][0]
     assert str(tmp_path / "out" / "INT8" / "checkpoint.xml") in advice and "try --int8-heads heads" in advice
+    assert "--int8-float-cpm" in advice  # the CPM convolution was quantized
     assert "--accuracy-control" not in advice  # no validation set: accuracy control cannot run
 
 
@@ -294,6 +302,7 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more"),
     (["--calib-synthetic", "4"], "--calib-synthetic only applies to INT8"),
     (["--int8-float-cpm"], "--int8-float-cpm only applies to INT8"),
+    (["--no-int8-float-cpm"], "--no-int8-float-cpm only applies to INT8"),
     (["--output-dir", __file__ + "/out"], "is a file, not a folder"),
 ])
 def test_option_errors(seed_dir, tmp_path, caplog, args, message):
