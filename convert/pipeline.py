@@ -228,7 +228,7 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
                               float_cpm=opt.float_cpm, activation_ranges=opt.activation_ranges,
                               fast_bias_correction=opt.fast_bias_correction)
     settings = {"float_cpm": options.float_cpm, "activation_ranges": options.ranges,
-                "bias_correction": "fast" if opt.fast_bias_correction else "full"}
+                "bias_correction": "fast" if options.fast_bias_correction else "full"}
     if opt.accuracy_control:
         heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads
         options = replace(options, heads=heads)

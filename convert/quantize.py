@@ -7,8 +7,8 @@ heads are quantized. :data:`HEAD_POLICIES` says how much of the last stage's hea
 - ``last``: the final convolution of each output (the 1x1 conv producing the 19 heatmaps / 38 PAFs);
 - ``heads``: both convolutions of each of the last stage's two heads.
 
-``float_cpm`` also keeps the CPM's last convolution in float (:func:`cpm_output_convolution`): the layer NNCF's
-accuracy control reverted first on every quickstart model it ranked (2026-12-07).
+``float_cpm`` (on by default) also keeps the CPM's last convolution in float (:func:`cpm_output_convolution`): the
+layer NNCF's accuracy control reverted first on every quickstart model it ranked (2026-12-07).
 
 ``activation_ranges`` (:data:`RANGE_ESTIMATORS`) says how each activation's quantization range is set from the
 calibration statistics. NNCF's default for per-tensor activations, ``mean_minmax``, averages every image's minimum
