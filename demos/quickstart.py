@@ -247,8 +247,9 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
                              calib_size=cfg.calib_size, calib_height=height, bench_seconds=0,
                              int8_float_cpm=float_cpm, allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                              progress=cfg.progress, **calib_kw, **val_kw)
-    # every conversion setting (defaults included) is in the key: a changed INT8 default re-converts
-    settings = {k: str(v) for k, v in asdict(options).items() if k not in ("output_dir", "progress")}
+    # every conversion setting (defaults included) is in the key: a changed INT8 default re-converts; the
+    # checkpoint by content, not path
+    settings = {k: str(v) for k, v in asdict(options).items() if k not in ("output_dir", "progress", "checkpoint")}
     key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "options": settings, "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}

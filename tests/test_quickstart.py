@@ -73,6 +73,11 @@ def test_quickstart_synthetic_tiny_and_cached_rerun(tmp_path, isolated_cache, ca
     assert "heads int8: 1 convolution(s) kept in float" in convert_step["note"]
     ir_report = json.loads((Path(report["models"]["INT8"]).parents[1] / "report.json").read_text())
     assert ir_report["int8"]["float_cpm"] is True and len(ir_report["int8"]["float_convolutions"]) == 1
+    # the IRs are keyed by the checkpoint's content, not its path
+    copy = tmp_path / "copy.pth"
+    copy.write_bytes(ckpt.read_bytes())
+    rec = {}
+    assert _convert(cfg, copy, data["train"], data["select"], 192, rec) == xmls and "reused" in rec["note"]
     # --int8-max-drop: NNCF accuracy control on the selection split, other IRs (another cache key)
     rec = {}
     _convert(cfg, ckpt, data["train"], data["select"], 192, rec, max_drop=0.005, float_cpm=True)
