@@ -548,7 +548,7 @@ def test_persistent_workers_see_each_epoch_and_skips_reach_the_trainer(tiny_data
     from torch.utils.data import DataLoader, DistributedSampler
 
     from train.augment import AugmentConfig
-    from train.dataset import CocoPoseDataset
+    from train.dataset import SKIPPED_ID_SLOTS, CocoPoseDataset
     from train.trainer import EpochKeySampler
 
     tr, _ = tiny_data
@@ -569,7 +569,14 @@ def test_persistent_workers_see_each_epoch_and_skips_reach_the_trainer(tiny_data
         assert int(batch["skipped"].sum()) == (1 if epoch == 0 else 0)
     assert not torch.equal(seen[0], seen[1])  # new augmentations each epoch
 
-    result = train(_cfg(tiny_data, tmp_path / "run", train_images=images, workers=1, max_iters=3, val_ann=None,
+    # two workers each meet the bad image once: the samples name it, so a trainer counts one image, not two reads
+    fresh = CocoPoseDataset(tr, images, AugmentConfig(crop_size=64))  # no process has read the bad image yet
+    bad_id = fresh.records[fresh.samples[0][0]].image_id
+    batches = list(DataLoader(fresh, batch_size=1, sampler=[0, 0], num_workers=2))
+    assert sum(int(b["skipped"].sum()) for b in batches) == 2
+    assert all(b["skipped_ids"].tolist() == [[bad_id] + [-1] * (SKIPPED_ID_SLOTS - 1)] for b in batches)
+
+    result = train(_cfg(tiny_data, tmp_path / "run", train_images=images, workers=2, max_iters=3, val_ann=None,
                         val_images=None))
     assert result.skipped["undecodable_images"] == 1 and result.skipped["missing_images"] == 0
 

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "flip_keypoints": "train.augment",
     "sample_transform": "train.augment",
     "CocoPoseDataset": "train.dataset",
+    "SKIPPED_ID_SLOTS": "train.dataset",
     "ImageRecord": "train.dataset",
     "load_coco_records": "train.dataset",
     "read_image": "train.dataset",

@@ -193,13 +193,18 @@ def _bbox_polygon(bbox) -> list:
     return [[x, y, x + w, y, x + w, y + h, x, y + h]]
 
 
+#: undecodable image ids one sample reports (a sample passes over more only after that many bad images in a row)
+SKIPPED_ID_SLOTS = 4
+
+
 class CocoPoseDataset:
     """Map-style dataset (``torch.utils.data.Dataset`` protocol): one sample per crop-centre person.
 
     A sample is a dict of float32 arrays: ``image [3, S, S]`` (normalized planar BGR, S = crop size),
     ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``
-    and ``skipped`` (images found undecodable while making this sample: each is counted once per process, then
-    passed over without another read).
+    ``skipped`` (images found undecodable while making this sample: each is counted once per process, then
+    passed over without another read) and ``skipped_ids`` (int64 ``[SKIPPED_ID_SLOTS]``: the first of those images'
+    COCO ids, -1 padded, so that a trainer can count each bad image once across DataLoader workers).
     Augmentation draws from ``numpy.random.default_rng([seed, epoch, index])``: repeatable with any number of
     workers. The key is an index (epoch from :meth:`set_epoch`) or an ``(epoch, index)`` pair, which is how a
     sampler tells persistent DataLoader workers the epoch (their copies of the dataset never see ``set_epoch``).
@@ -242,7 +247,7 @@ class CocoPoseDataset:
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        skipped = 0
+        skipped_ids: list[int] = []
         for attempt in range(len(self.samples)):
             r, c = self.samples[(index + attempt) % len(self.samples)]
             record = self.records[r]
@@ -253,7 +258,7 @@ class CocoPoseDataset:
                 break
             self.undecodable.add(r)
             self.skipped["undecodable_images"] += 1
-            skipped += 1
+            skipped_ids.append(record.image_id)
             log.warning("image %s could not be decoded: skipped from now on (%d so far)", record.path,
                         self.skipped["undecodable_images"])
         else:
@@ -270,5 +275,8 @@ class CocoPoseDataset:
         size = self.augment.crop_size
         crop, crop_mask, kp = apply_transform(image, mask, record.keypoints, matrix, flip, size)
         targets = render_targets(kp, size, size, crop_mask)
-        return {"image": normalize(crop), **targets, "image_id": record.image_id, "skipped": skipped}
+        slots = np.full(SKIPPED_ID_SLOTS, -1, np.int64)
+        slots[:min(len(skipped_ids), SKIPPED_ID_SLOTS)] = skipped_ids[:SKIPPED_ID_SLOTS]
+        return {"image": normalize(crop), **targets, "image_id": record.image_id, "skipped": len(skipped_ids),
+                "skipped_ids": slots}
 

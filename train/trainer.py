@@ -140,8 +140,8 @@ class TrainResult:
     total_seconds: float = 0.0
     seconds_per_iter: float = float("nan")
     last_loss: float = float("nan")
-    #: what this process skipped: ``missing_images`` (absent when indexed), ``undecodable_images`` (failed to decode
-    #: when read: each counted once by every DataLoader worker that met it), ``out_of_image_keypoints`` (treated as
+    #: what the run skipped: ``missing_images`` (absent when indexed), ``undecodable_images`` (distinct images that
+    #: failed to decode when read, over every DataLoader worker and rank), ``out_of_image_keypoints`` (treated as
     #: unlabeled) and ``malformed_annotations`` (masked out)
     skipped: dict = field(default_factory=dict)
 
@@ -447,7 +447,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         return prior_seconds + time.perf_counter() - start - val_seconds
 
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
-    undecodable = 0  # images skipped while reading this process's batches (see TrainResult.skipped)
+    undecodable_ids: set[int] = set()  # ids of the images found undecodable in this process's batches
+    undecodable_extra = 0  # beyond a sample's SKIPPED_ID_SLOTS: counted, not identified
     stop = False
     iteration_budget = cfg.max_iters or cfg.epochs * batches_per_epoch
     # Budget fraction done when the warm-up ended (linear schedule): known for an iteration budget; a time budget
@@ -543,7 +544,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 heatmaps = batch["heatmaps"].to(device, non_blocking=True)
                 pafs = batch["pafs"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
-                undecodable += int(batch["skipped"].sum())
+                if batch["skipped"].any():
+                    ids = batch["skipped_ids"]
+                    undecodable_ids.update(ids[ids >= 0].tolist())
+                    undecodable_extra += int((batch["skipped"] - (ids >= 0).sum(1)).sum())
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
                     outputs = net(images)
                 loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask, cfg.foreground_weight)
@@ -625,14 +629,16 @@ def train(cfg: TrainConfig) -> TrainResult:
         if csv_log is not None:
             csv_log.close()
     result.iteration, result.epoch = iteration, epoch
-    if world > 1:  # each rank read its own batches: the run's total is the sum
-        count = torch.tensor([float(undecodable)], device=device)
-        dist.all_reduce(count, op=dist.ReduceOp.SUM)
-        undecodable = int(count.item())
+    if world > 1:  # each rank read its own batches: the run's images are the union
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, (undecodable_ids, undecodable_extra))
+        undecodable_ids = set().union(*(ids for ids, _ in gathered))
+        undecodable_extra = sum(extra for _, extra in gathered)
+    undecodable = len(undecodable_ids) + undecodable_extra
     result.skipped = {"missing_images": int(dataset.skipped["missing_images"]), "undecodable_images": undecodable,
                       **{k: int(dataset.counts[k]) for k in ("out_of_image_keypoints", "malformed_annotations")}}
     if is_main and undecodable:
-        log.warning("%d undecodable training image read(s) were skipped", undecodable)
+        log.warning("%d undecodable training image(s) were skipped", undecodable)
     result.total_seconds = time.perf_counter() - start
     done = iteration - (int(resume.get("iter", 0)) if resume else 0)
     result.seconds_per_iter = result.train_seconds / max(done, 1)
