@@ -201,7 +201,7 @@ class CocoPoseDataset:
     """Map-style dataset (``torch.utils.data.Dataset`` protocol): one sample per crop-centre person.
 
     A sample is a dict of float32 arrays: ``image [3, S, S]`` (normalized planar BGR, S = crop size),
-    ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``
+    ``heatmaps [19, S/8, S/8]``, ``pafs [38, S/8, S/8]``, ``mask [1, S/8, S/8]`` (loss weight), plus ``image_id``,
     ``skipped`` (images found undecodable while making this sample: each is counted once per process, then
     passed over without another read) and ``skipped_ids`` (int64 ``[SKIPPED_ID_SLOTS]``: the first of those images'
     COCO ids, -1 padded, so that a trainer can count each bad image once across DataLoader workers).
@@ -275,8 +275,9 @@ class CocoPoseDataset:
         size = self.augment.crop_size
         crop, crop_mask, kp = apply_transform(image, mask, record.keypoints, matrix, flip, size)
         targets = render_targets(kp, size, size, crop_mask)
+        named = skipped_ids[:SKIPPED_ID_SLOTS]
         slots = np.full(SKIPPED_ID_SLOTS, -1, np.int64)
-        slots[:min(len(skipped_ids), SKIPPED_ID_SLOTS)] = skipped_ids[:SKIPPED_ID_SLOTS]
+        slots[:len(named)] = named
         return {"image": normalize(crop), **targets, "image_id": record.image_id, "skipped": len(skipped_ids),
                 "skipped_ids": slots}
 
