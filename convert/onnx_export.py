@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME
@@ -73,7 +74,10 @@ def export_onnx(network, path: str | Path, *, height: int | None = None, width: 
     # "torchvision is not installed. Skipping torchvision::nms": this network has no torchvision ops
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     registration.setLevel(max(logging.ERROR, registration.level))
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch's exporter deep-copies its own call graph through a deprecated pytree path; nothing a user can act on
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                category=FutureWarning)
         torch.onnx.export(_stage_outputs_module(network, all_stages), (example,), str(path),
                           input_names=[IR_INPUT_NAME], output_names=names, opset_version=opset,
                           dynamic_shapes=dynamic_shapes, external_data=False, verbose=False)
