@@ -493,6 +493,15 @@ def test_linear_schedule_run_decays_to_zero_over_max_iters(tiny_data, tmp_path):
         train(_cfg(tiny_data, tmp_path / "bad", lr_schedule="cosine"))
 
 
+def test_log_stage_columns_average_the_same_window_as_the_loss(tiny_data, tmp_path):
+    train(_cfg(tiny_data, tmp_path / "w", max_iters=4, log_after=2, val_ann=None, val_images=None,
+               checkpoint_after=0))
+    rows = [r for r in csv.DictReader((tmp_path / "w" / "log.csv").open()) if r["kind"] == "train"]
+    assert [int(r["iter"]) for r in rows] == [2, 4]
+    for r in rows:  # the stages sum to the total of every iteration, so their window means sum to the loss's
+        assert float(r["stage0"]) + float(r["stage1"]) == pytest.approx(float(r["loss"]), rel=1e-5, abs=1e-4)
+
+
 def test_uniform_lr_keeps_groups_and_decay_rules():
     model = PoseEstimationWithMobileNet()
     paper = {g["name"]: g for g in param_groups(model, base_lr=1.0)}

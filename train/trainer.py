@@ -447,6 +447,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         return prior_seconds + time.perf_counter() - start - val_seconds
 
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+    window_stages = np.zeros(1 + cfg.num_refinement_stages)  # per-stage loss sums of the window, as window_loss
     undecodable_ids: set[int] = set()  # ids of the images found undecodable in this process's batches
     undecodable_extra = 0  # beyond a sample's SKIPPED_ID_SLOTS: counted, not identified
     stop = False
@@ -577,6 +578,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 iteration += 1
                 window_n += 1
                 window_loss += loss_value
+                window_stages += per_stage
                 result.last_loss = loss_value
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.2f}", epoch=epoch)
@@ -588,8 +590,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                     csv_log.write({"kind": "train", "iter": iteration, "epoch": epoch,
                                    "elapsed_s": f"{run_seconds():.1f}", "lr": f"{lr:.3e}",
                                    "loss": f"{window_loss / window_n:.5f}", "s_per_iter": f"{spi:.4f}",
-                                   **{f"stage{i}": f"{v:.5f}" for i, v in enumerate(per_stage)}})
+                                   **{f"stage{i}": f"{v / window_n:.5f}" for i, v in enumerate(window_stages)}})
                     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+                    window_stages[:] = 0.0
                 paused = time.perf_counter()
                 if cfg.checkpoint_after and iteration % cfg.checkpoint_after == 0:
                     checkpoint()
