@@ -17,7 +17,7 @@ import numpy as np
 from pose_format import LetterboxMeta, read_coco_keypoints
 from ov_inference.pose import Pose
 
-__all__ = ["COCO_KEYPOINT_STATS", "poses_to_coco", "evaluate_keypoints", "coco_ground_truth"]
+__all__ = ["COCO_KEYPOINT_STATS", "poses_to_coco", "evaluate_keypoints", "coco_ground_truth", "person_category_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,13 @@ def coco_ground_truth(gt):
     return coco
 
 
+def person_category_ids(gt) -> list[int]:
+    """The ids of the categories named ``person`` in COCO ground truth (a pycocotools ``COCO`` or its dataset dict),
+    or ``[1]`` (COCO's person id) when none is: the people that training reads and evaluation scores."""
+    categories = gt.dataset["categories"] if hasattr(gt, "dataset") else gt["categories"]
+    return sorted(c["id"] for c in categories if c.get("name") == "person") or [1]
+
+
 def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None = None) -> dict[str, float]:
     """COCO OKS keypoint AP/AR of ``results`` (records as :func:`poses_to_coco` makes) against ``gt``.
 
@@ -86,7 +93,8 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
     evaluate (default: every ground-truth image, so an image without results counts as all misses). Returns
     ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}`` (pycocotools' convention: -1 for a
     statistic without ground truth, e.g. APm when there is no medium person); empty results give zeros.
-    ``results`` is not modified.
+    ``results`` are people: they are scored against the person category of :func:`person_category_ids`, whatever
+    its id, and other categories of the file are not scored. ``results`` is not modified.
     """
     coco_gt = coco_ground_truth(gt)
     from pycocotools.cocoeval import COCOeval
@@ -103,7 +111,8 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
         raise ValueError(f"results {incomplete[:10]} are not records with image_id, keypoints and score "
                          "(see poses_to_coco)")
     wanted = set(ids)
-    results = [dict(r) for r in results if int(r["image_id"]) in wanted]
+    person = person_category_ids(coco_gt)[0]
+    results = [{**r, "category_id": person} for r in results if int(r["image_id"]) in wanted]
     bad = [r["image_id"] for r in results if len(r["keypoints"]) != 51]
     if bad:
         raise ValueError(f"results for images {bad[:10]} do not have 51 keypoint values (17 x (x, y, v))")
@@ -118,6 +127,7 @@ def evaluate_keypoints(gt, results: list[dict], image_ids: Iterable[int] | None 
         coco_dt = coco_gt.loadRes(results)
         ev = COCOeval(coco_gt, coco_dt, "keypoints")
         ev.params.imgIds = ids
+        ev.params.catIds = [person]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -67,6 +67,23 @@ def test_ground_truth_as_results_scores_one(gt, gt_path):
     assert results == before  # pycocotools adds fields to what it loads: not to the caller's records
 
 
+def person_as_category_3_with_a_dog(gt: dict) -> dict:
+    """``gt`` with the person category at id 3 and a ``dog`` category (id 1) holding a keypoint-labeled copy of the
+    first person: a file of the user's own export."""
+    other = copy.deepcopy(gt)
+    other["categories"] = [{**other["categories"][0], "id": 3}, {"id": 1, "name": "dog", "supercategory": "animal"}]
+    for ann in other["annotations"]:
+        ann["category_id"] = 3
+    other["annotations"].append({**copy.deepcopy(gt["annotations"][0]), "id": 1, "category_id": 1})
+    return other
+
+
+def test_results_are_scored_against_the_person_category_only(gt):
+    other = person_as_category_3_with_a_dog(gt)
+    stats = evaluate_keypoints(other, gt_as_results(gt))  # records of category 1, as poses_to_coco writes them
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+
+
 def test_pycocotools_object_and_image_subset(gt, gt_path):
     from pycocotools.coco import COCO
 

@@ -381,6 +381,25 @@ def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
     assert stats["scales"] == [1.0] and stats["flip"] is False and calls == [(368, False)] * 4
 
 
+def test_evaluate_scores_and_writes_the_files_person_category(coco_mini_dir, tmp_path, monkeypatch):
+    """A file whose person category is not id 1 and that also labels another category: the detections carry the
+    person id and score as on the plain file."""
+    import train.evaluate as ev
+    from pycocotools.coco import COCO
+
+    from test_coco import person_as_category_3_with_a_dog
+
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps(person_as_category_3_with_a_dog(
+        json.loads((coco_mini_dir / "person_keypoints_mini.json").read_text()))))
+    fake_predict, _ = _ground_truth_predict(COCO(str(ann)))  # the dog copies a person: the same maps
+    monkeypatch.setattr(ev, "predict_maps", fake_predict)
+    stats = ev.evaluate_model(torch.nn.Linear(1, 1), ann, coco_mini_dir, input_height=368, progress=False,
+                              out_json=tmp_path / "det.json")
+    assert stats["AP"] > 0.8
+    assert {d["category_id"] for d in json.loads((tmp_path / "det.json").read_text())} == {3}
+
+
 def test_evaluate_multiscale_flip_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
     """Test-time augmentation (4 scales x flip, maps averaged on the base grid) keeps ground-truth maps near AP 1."""
     import train.evaluate as ev

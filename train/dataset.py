@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ov_inference.coco import coco_ground_truth
+from ov_inference.coco import coco_ground_truth, person_category_ids
 from pose_format import coco17_to_18, normalize
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.targets import render_targets
@@ -69,7 +69,7 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
     if not images_dir.is_dir():
         raise FileNotFoundError(f"image folder not found: {images_dir}")
     coco = coco_ground_truth(ann_file)  # checked: a broken file is an AnnotationFileError naming it
-    person_ids = coco.getCatIds(catNms=["person"]) or [1]
+    person_ids = person_category_ids(coco)
     counts: Counter = Counter()
     records: list[ImageRecord] = []
     for image_id in sorted(coco.getImgIds()):

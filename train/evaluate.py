@@ -32,6 +32,7 @@ from torch import nn
 
 from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
+from ov_inference.coco import person_category_ids
 from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
                          read_coco_keypoints, write_text_atomic)
 from pose_format.cli_types import input_height_type
@@ -124,6 +125,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
         raise ValueError(f"max_images must be at least 1, got {max_images}")
     doc = ann_file if isinstance(ann_file, dict) else read_coco_keypoints(ann_file)
     images = sorted(doc["images"], key=lambda im: im["id"])[:max_images]
+    person = person_category_ids(doc)[0]  # the detections' category_id: the file's person category
     was_training = model.training
     model.eval()
     results, ids = [], []
@@ -142,7 +144,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
                 continue
             heatmaps, pafs, meta = predict_tta(model, image, input_height, scales, flip)
             poses = decode_poses(heatmaps, pafs)
-            results.extend(poses_to_coco(poses, info["id"], meta=meta))
+            results.extend(poses_to_coco(poses, info["id"], person, meta=meta))
             ids.append(int(info["id"]))
             counts["evaluated"] += 1
     finally:
