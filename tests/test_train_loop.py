@@ -173,6 +173,25 @@ def test_train_resume_and_restarts(tiny_data, tmp_path, caplog):
     assert any(k.startswith("refinement_stages.2.") for k in sd)
 
 
+def test_full_resume_names_the_settings_its_saved_optimizer_and_scheduler_keep(tiny_data, tmp_path, caplog):
+    first = train(_cfg(tiny_data, tmp_path / "k", max_iters=1, val_ann=None, val_images=None, checkpoint_after=0))
+    changed = dict(base_lr=1e-3, lr_multipliers=False, weight_decay=0.0, milestones=(5,), gamma=0.5)
+    with caplog.at_level(logging.WARNING, logger="train.trainer"):
+        train(_cfg(tiny_data, tmp_path / "k", checkpoint=first.checkpoint, max_iters=2, val_ann=None,
+                   val_images=None, checkpoint_after=0, **changed))
+    for kept in ("group learning rates 0.0001 / 0.0002 / 0.0004 / 0.0008, which a full resume keeps "
+                 "(--lr / --uniform-lr rates 0.001 ignored)",
+                 "weight decay 0.0005, which a full resume keeps (--weight-decay 0 ignored)",
+                 "milestones 100 / 200 / 260, which a full resume keeps (--milestones 5 ignored)",
+                 "gamma 0.333, which a full resume keeps (--gamma 0.5 ignored)"):
+        assert kept in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="train.trainer"):  # the same settings: nothing to say
+        train(_cfg(tiny_data, tmp_path / "k", checkpoint=first.checkpoint, max_iters=2, val_ann=None,
+                   val_images=None, checkpoint_after=0))
+    assert "full resume keeps" not in caplog.text
+
+
 def test_pruning_keeps_an_earlier_runs_checkpoints(tmp_path, caplog):
     from train.trainer import _earlier_run_files, _prune
 

@@ -249,6 +249,36 @@ def _truncate_csv(path: Path, last_iteration: int) -> None:
              last_iteration)
 
 
+#: What a full resume takes from the saved optimizer and scheduler over the configuration (keys of
+#: :func:`_hyperparameters`): ``(owner, what, flag)``. The scheduler's only matter to the step schedule.
+_RESUME_KEEPS = {
+    "beta2": ("optimizer", "Adam beta2", "--adam-beta2"),
+    "lr": ("optimizer", "group learning rates", "--lr / --uniform-lr rates"),
+    "weight_decay": ("optimizer", "weight decay", "--weight-decay"),
+    "milestones": ("scheduler", "milestones", "--milestones"),
+    "gamma": ("scheduler", "gamma", "--gamma"),
+}
+
+
+def _hyperparameters(optimizer: torch.optim.Optimizer, scheduler) -> dict[str, tuple[float, ...]]:
+    """The settings of :data:`_RESUME_KEEPS` that ``optimizer`` and its MultiStepLR ``scheduler`` hold: distinct
+    values, sorted (the learning rates are the groups' ``initial_lr``, the rates before any schedule; the weight decay
+    is that of the decayed groups, the others have 0)."""
+    def distinct(values) -> tuple[float, ...]:
+        return tuple(sorted({float(v) for v in values}))
+
+    groups = optimizer.param_groups
+    return {"beta2": distinct(g["betas"][1] for g in groups),
+            "lr": distinct(g.get("initial_lr", g["lr"]) for g in groups),
+            "weight_decay": distinct([max(g["weight_decay"] for g in groups)]),
+            "milestones": distinct(scheduler.milestones), "gamma": distinct([scheduler.gamma])}
+
+
+def _listed(values: tuple[float, ...]) -> str:
+    """``values`` as ``"a / b"`` (``%g``), or ``"none"``."""
+    return " / ".join(f"{v:g}" for v in values) or "none"
+
+
 def _budget_reached(cfg: TrainConfig, iteration: int, epoch: int, trained_seconds: float) -> str | None:
     """Why a resumed run at ``iteration`` / ``epoch`` after ``trained_seconds`` of training has nothing left to
     train (its iteration, time or epoch budget is reached), or ``None``."""
@@ -381,6 +411,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     scheduler = make_scheduler(optimizer, cfg.milestones if cfg.lr_schedule == "step" else (), cfg.gamma)
     iteration, epoch = 0, 0
     if resume is not None:
+        configured = _hyperparameters(optimizer, scheduler)
         try:
             optimizer.load_state_dict(resume["optimizer"])
             scheduler.load_state_dict(resume["scheduler"])
@@ -388,11 +419,12 @@ def train(cfg: TrainConfig) -> TrainResult:
             raise CheckpointError(
                 f"{cfg.checkpoint}: optimizer/scheduler state does not match this training setup ({exc}); "
                 "restart from its weights with --weights-only") from exc
-        saved_beta2 = {float(g["betas"][1]) for g in optimizer.param_groups}
-        if saved_beta2 != {cfg.adam_beta2}:  # Adam's state carries its hyperparameters: the checkpoint's win
-            log.warning("%s: the saved optimizer uses Adam beta2 %s, which a full resume keeps (--adam-beta2 %s "
-                        "ignored); restart with --weights-only to change it", cfg.checkpoint,
-                        " / ".join(f"{b:g}" for b in sorted(saved_beta2)), f"{cfg.adam_beta2:g}")
+        saved = _hyperparameters(optimizer, scheduler)  # the saved state carries its hyperparameters: they win
+        for key, (owner, what, flag) in _RESUME_KEEPS.items():
+            if saved[key] != configured[key] and (owner == "optimizer" or cfg.lr_schedule == "step"):
+                log.warning("%s: the saved %s uses %s %s, which a full resume keeps (%s %s ignored); restart with "
+                            "--weights-only to change it", cfg.checkpoint, owner, what, _listed(saved[key]), flag,
+                            _listed(configured[key]))
         iteration, epoch = int(resume.get("iter", 0)), int(resume.get("current_epoch", 0))
         log.info("resuming at iteration %d, epoch %d", iteration, epoch)
     batches_per_epoch = len(loader)
