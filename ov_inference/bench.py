@@ -36,6 +36,7 @@ from ov_inference.estimator import PoseEstimator, decode_outputs
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE
+from pose_format.cli_types import input_height_type
 
 __all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipeline", "measure_live", "measure_sync",
            "run_benchmark", "main"]
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", help="video file, not an image (default: a synthesized 1280x720 clip)")
     p.add_argument("--frames", "-n", type=int, default=150,
                    help="frames per measurement (default 150; a shorter --input video is used whole, with a warning)")
-    p.add_argument("--height", type=int, default=INPUT_HEIGHT_LIVE, help="network input height (default 256)")
+    p.add_argument("--height", type=input_height_type, default=INPUT_HEIGHT_LIVE,
+                   help="network input height in pixels, a multiple of 8 and >= 16 (default 256)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
                    help="execution precision hint (default: the device's choice)")

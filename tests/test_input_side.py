@@ -42,3 +42,16 @@ def test_each_command_line_uses_the_rule(capsys):
             assert f"must be a multiple of 8 and >= 16, got {height}" in err, err
     with pytest.raises(argparse.ArgumentTypeError, match="expected an integer"):
         input_height_type("tall")
+
+
+def test_lwpose_bench_uses_the_rule(capsys):
+    """``lwpose-bench --height``: the same usage error as every other command line, before the model is read (8 used
+    to run a benchmark at a one-cell-high map; 12 was refused only after the model had loaded, in other words)."""
+    from ov_inference.bench import main as bench_main
+
+    for height in ("8", "12", "0"):
+        with pytest.raises(SystemExit) as stop:
+            bench_main(["--model", "missing.xml", "--height", height])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --height" in err and f"must be a multiple of 8 and >= 16, got {height}" in err, err
