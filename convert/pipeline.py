@@ -90,8 +90,15 @@ class ConvertOptions:
         return self.height or self.calib_height or INPUT_HEIGHT_LIVE
 
 
+#: ConvertOptions fields that are file or folder paths (the API accepts ``str`` for them too)
+PATH_FIELDS = ("output_dir", "checkpoint", "onnx", "calib_images", "calib_coco", "val_ann", "val_images",
+               "verify_images")
+
+
 def check_options(opt: ConvertOptions) -> ConvertOptions:
-    """Reject inconsistent options before any work is done; returns them with ``name`` filled in."""
+    """Reject inconsistent options before any work is done; returns them with ``name`` filled in and every
+    :data:`PATH_FIELDS` entry given as a ``str`` turned into a :class:`~pathlib.Path`."""
+    opt = replace(opt, **{f: Path(getattr(opt, f)) for f in PATH_FIELDS if getattr(opt, f) is not None})
     if (opt.checkpoint is None) == (opt.onnx is None):
         raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
     source = Path(opt.checkpoint or opt.onnx)
@@ -177,7 +184,7 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if not 0 < opt.max_drop < 1:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
-    return replace(opt, name=name, output_dir=Path(opt.output_dir))
+    return replace(opt, name=name)
 
 
 def onnx_static_size(path: Path) -> tuple[int, int] | None:

@@ -240,6 +240,16 @@ def _small(seed_dir, out, name, *precisions, **extra):
                                          **extra))
 
 
+def test_api_takes_str_paths(seed_dir, tmp_path):
+    """ConvertOptions paths may be str, as in the README's API example: an ONNX source given as a str used to fail
+    with AttributeError at the very end, after the whole conversion."""
+    _small(seed_dir, tmp_path / "a", "a", "FP32")
+    report = run_conversion(ConvertOptions(output_dir=str(tmp_path / "b"), onnx=str(tmp_path / "a" / "a.onnx"),
+                                           precisions=("FP32",), verify_images=str(seed_dir), bench_seconds=0,
+                                           progress=False))
+    assert report["source"]["kind"] == "onnx" and (tmp_path / "b" / "FP32" / "a.xml").is_file()
+
+
 def test_second_conversion_keeps_other_models_and_drops_stale_files(seed_dir, tmp_path):
     out = tmp_path / "out"
     _small(seed_dir, out, "a", "FP32", "FP16")
