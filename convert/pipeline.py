@@ -188,8 +188,9 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
 
 
 def onnx_static_size(path: Path) -> tuple[int, int] | None:
-    """``(height, width)`` of an ONNX file's NCHW image input when both are fixed numbers, else None (dynamic, or a
-    file the ONNX library cannot read: :func:`convert.ir.read_onnx` reports that one later)."""
+    """``(height, width)`` of an ONNX file's NCHW image input when both are fixed numbers, else None (dynamic, or an
+    input that is not ``[1, 3, H, W]``, or a file the ONNX library cannot read: :func:`convert.ir.read_onnx`
+    reports those later)."""
     import onnx
 
     try:
@@ -201,8 +202,8 @@ def onnx_static_size(path: Path) -> tuple[int, int] | None:
     if len(inputs) != 1:
         return None
     dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
-        return None
+    if len(dims) != 4 or dims[1].dim_value not in (0, 3) or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None  # not an NCHW [1, 3, H, W] input: read_onnx names the problem
     return int(dims[2].dim_value), int(dims[3].dim_value)
 
 

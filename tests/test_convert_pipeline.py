@@ -447,6 +447,35 @@ def test_static_onnx_with_another_size_and_unknown_ignore_names_are_refused_earl
     assert not (tmp_path / "out").exists()
 
 
+def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int) -> Path:
+    """An ONNX file with one input of ``input_shape`` and two stride-8 convolutions giving 19 and 38 channels."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    cin = input_shape[channels_axis]
+    nodes, inits, x = [], [], "x"
+    if channels_axis == 3:  # NHWC input
+        nodes.append(helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2]))
+        x = "x_nchw"
+    for name, cout in (("h", 19), ("p", 38)):
+        inits.append(numpy_helper.from_array(np.zeros((cout, cin, 8, 8), np.float32), f"w_{name}"))
+        nodes.append(helper.make_node("Conv", [x, f"w_{name}"], [name], strides=[8, 8]))
+    graph = helper.make_graph(nodes, "foreign", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("h", "p")],
+                              initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("input_shape, channels_axis", [([1, 4, 64, 64], 1), ([1, 64, 64, 3], 3)])
+def test_onnx_without_a_3_channel_nchw_input_is_refused_by_name(tmp_path, caplog, input_shape, channels_axis):
+    """A 4-channel input used to end in an OpenVINO RuntimeError traceback; an NHWC one in '--width must be a
+    multiple of 8 ..., got 3' although no --width was given."""
+    source = _two_head_onnx(tmp_path / "foreign.onnx", input_shape, channels_axis)
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
+    assert "expected planar BGR NCHW [1, 3, H, W]" in caplog.text and "--width" not in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
 def test_validation_ap_counts_images_without_people(seed_dir, coco_mini_dir, tmp_path):
     """As COCO evaluation does: detections on an image with nobody are false positives, so it is scored too."""
     ann = json.loads((coco_mini_dir / "person_keypoints_mini.json").read_text())
