@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, check_input_side, sha256_file
+from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, sha256_file
 
 from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
@@ -502,6 +502,7 @@ def _check_fidelity(fp32, onnx_path, network, inputs, source: str):
     """
     fidelity = {"images": source, "count": len(inputs), "tolerance": FP32_TOLERANCE, "execution_precision": "f32"}
     ir_f32 = infer_ir(compile_model(fp32, F32_CONFIG), inputs)
+    _check_stride(inputs, ir_f32)
     onnx_maps = infer_onnx(compile_model(_onnx_model(onnx_path), F32_CONFIG), inputs)
     fidelity["onnx_vs_ir_fp32"] = max_abs_diff(onnx_maps, ir_f32)
     if network is not None:
@@ -519,6 +520,17 @@ def _check_fidelity(fp32, onnx_path, network, inputs, source: str):
                                 f"({listed}); nothing was written")
     log.info("fidelity OK: %s", ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     return fidelity, ir_f32
+
+
+def _check_stride(inputs, maps) -> None:
+    """The maps must be the input's size over :data:`pose_format.STRIDE`, as the IR's rt_info says (a foreign ONNX
+    file with 19- and 38-channel outputs at another stride is not this network)."""
+    for x, m in zip(inputs, maps):
+        want = (x.shape[1] // STRIDE, x.shape[2] // STRIDE)
+        got = {name: tuple(v.shape[-2:]) for name, v in m.items()}
+        if any(size != want for size in got.values()):
+            raise ConversionError(f"the model's maps are {got} for a {x.shape[1]}x{x.shape[2]} input, expected "
+                                  f"{want} (stride {STRIDE}): not a Lightweight OpenPose network")
 
 
 def _speeds(models: dict, fp32, seconds: float) -> dict:

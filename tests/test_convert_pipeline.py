@@ -447,8 +447,8 @@ def test_static_onnx_with_another_size_and_unknown_ignore_names_are_refused_earl
     assert not (tmp_path / "out").exists()
 
 
-def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int) -> Path:
-    """An ONNX file with one input of ``input_shape`` and two stride-8 convolutions giving 19 and 38 channels."""
+def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int = 1, stride: int = 8) -> Path:
+    """An ONNX file with one input of ``input_shape`` and two ``stride`` convolutions giving 19 and 38 channels."""
     from onnx import TensorProto, helper, numpy_helper
 
     cin = input_shape[channels_axis]
@@ -457,8 +457,8 @@ def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int) -> Pa
         nodes.append(helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2]))
         x = "x_nchw"
     for name, cout in (("h", 19), ("p", 38)):
-        inits.append(numpy_helper.from_array(np.zeros((cout, cin, 8, 8), np.float32), f"w_{name}"))
-        nodes.append(helper.make_node("Conv", [x, f"w_{name}"], [name], strides=[8, 8]))
+        inits.append(numpy_helper.from_array(np.zeros((cout, cin, stride, stride), np.float32), f"w_{name}"))
+        nodes.append(helper.make_node("Conv", [x, f"w_{name}"], [name], strides=[stride, stride]))
     graph = helper.make_graph(nodes, "foreign", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("h", "p")],
                               initializer=inits)
@@ -474,6 +474,16 @@ def test_onnx_without_a_3_channel_nchw_input_is_refused_by_name(tmp_path, caplog
     assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
     assert "expected planar BGR NCHW [1, 3, H, W]" in caplog.text and "--width" not in caplog.text
     assert not (tmp_path / "out").exists()
+
+
+def test_onnx_of_another_stride_is_refused(tmp_path, caplog):
+    """19- and 38-channel outputs at stride 4 used to give IRs whose rt_info says stride 8 (the runtime refuses
+    them)."""
+    assert _run(tmp_path, "--onnx", _two_head_onnx(tmp_path / "s8.onnx", [1, 3, 64, 64]), "--precision", "FP32") == 0
+    assert _run(tmp_path, "--onnx", _two_head_onnx(tmp_path / "s4.onnx", [1, 3, 64, 64], stride=4),
+                "--precision", "FP32") == 1
+    assert "expected (8, 8) (stride 8): not a Lightweight OpenPose network" in caplog.text
+    assert not (tmp_path / "out" / "FP32" / "s4.xml").exists()
 
 
 def test_validation_ap_counts_images_without_people(seed_dir, coco_mini_dir, tmp_path):
