@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         progress.close()
+        pipeline.close()  # its requests end and are freed here, not while the interpreter shuts down
         source.close()
         if video is not None:
             video.close()

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -42,6 +43,10 @@ from pose_format import LetterboxMeta
 __all__ = ["AsyncPipeline", "PipelineResult"]
 
 log = logging.getLogger(__name__)
+
+#: Longest wait, in seconds, for OpenVINO's threads to let go of a freed request queue's callback (see
+#: :meth:`AsyncPipeline._release_queue`); it takes microseconds once the requests are done.
+CALLBACK_RELEASE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -154,6 +159,7 @@ class AsyncPipeline:
         self._next_id = 0
         self._waiting: _Waiting | None = None
         self._queue: ov.AsyncInferQueue | None = None
+        self._callback_released = threading.Event()  # set once OpenVINO has dropped the queue's callback
         self._queue_size: tuple[int, int] | None = None
         self._consumer: threading.Thread | None = None
         self._producers = 0
@@ -171,13 +177,15 @@ class AsyncPipeline:
     def _queue_for(self, size: tuple[int, int]) -> ov.AsyncInferQueue:
         if self._queue is not None and self._queue_size == size:
             return self._queue
-        if self._queue is not None:
-            self._queue.wait_all()  # the old size's requests finish (and call back) before the switch
+        self._release_queue()  # the old size's requests finish (and call back) before the switch
         compiled = self.estimator.compiled(size)
         optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
-        queue.set_callback(self._completions.on_done)
+        callback = self._completions.on_done  # a bound method of its own, held by the queue's requests only
+        self._callback_released = threading.Event()
+        weakref.finalize(callback, self._callback_released.set)
+        queue.set_callback(callback)
         self._queue, self._queue_size = queue, size
         log.debug("request queue of %d for input %s", jobs, size)
         return queue
@@ -212,7 +220,7 @@ class AsyncPipeline:
         try:
             with self._cond:
                 waiting = self._waiting
-                if waiting is None:
+                if waiting is None or self._closed:
                     return
                 same_size = self._queue_size == waiting.prepared.size
                 if self._queue is not None and same_size and not self._queue.is_ready():
@@ -259,6 +267,8 @@ class AsyncPipeline:
                 self._waiting = waiting
             else:
                 self._wait_for_room(timeout)
+                if self._closed:  # closed while this submit waited for room
+                    raise RuntimeError("the pipeline is closed")
         if self.live:
             self._pump()
             return None
@@ -471,19 +481,44 @@ class AsyncPipeline:
         if self._queue is not None:
             self._queue.wait_all()
 
+    def _release_queue(self) -> None:
+        """Wait for the requests in flight, free the request queue, then wait until OpenVINO has let go of its
+        callback.
+
+        A request's worker thread keeps a copy of the callback for a moment after the request completes (after
+        ``wait_all`` returns); when the queue is freed first, that copy is the last one, and dropping it takes
+        the GIL on OpenVINO's thread. If the interpreter is already shutting down by then (a CLI that stopped
+        early and exited at once), that thread is torn down inside C++ code and the process aborts ("terminate
+        called without an active exception", exit 134). So the freeing happens here, on this thread, and this
+        thread waits, GIL released, for the callback's release (microseconds).
+        """
+        queue, released = self._queue, self._callback_released
+        if queue is None:
+            return
+        queue.wait_all()
+        self._queue = self._queue_size = queue = None
+        if not released.wait(CALLBACK_RELEASE_TIMEOUT_S):
+            log.debug("OpenVINO still holds the request queue's callback after %.0f s", CALLBACK_RELEASE_TIMEOUT_S)
+
     def close(self) -> None:
-        """Wait for the requests in flight and refuse further submits."""
-        self.wait_all()
+        """Refuse further submits, drop a live frame still waiting to start, wait for the requests in flight and
+        free them (the results stay available to :meth:`get`)."""
         with self._cond:
             self._closed = True
+            if self._waiting is not None:
+                self._waiting = None
+                self.stats["dropped"] += 1
             self._cond.notify_all()
+        with self._start_lock:  # a start in progress ends first; none begins after (submit checks _closed)
+            self._release_queue()
 
     def __del__(self) -> None:
         # OpenVINO's queue destroys its requests holding the GIL, and a request's Python callback needs the GIL to
         # finish: a queue dropped while a callback is still running (its frame returned, the pipeline let go a
-        # moment later) would deadlock or free memory under it. wait_all releases the GIL until all are done.
+        # moment later) would deadlock or free memory under it. _release_queue waits, GIL released, until all are
+        # done and OpenVINO has let go of the callback.
         with contextlib.suppress(Exception):  # AttributeError included: __init__ raised before the queue existed
-            self.wait_all()
+            self._release_queue()
 
     def __enter__(self) -> "AsyncPipeline":
         return self
