@@ -260,7 +260,6 @@ class AsyncPipeline:
         preprocess_ms = (time.perf_counter() - t_submit) * 1e3
         waiting = _Waiting(prepared, user_data, frame if self.keep_frames else None, t_submit, preprocess_ms)
         with self._cond:
-            self.stats["submitted"] += 1
             if self.live:
                 if self._waiting is not None:
                     self.stats["dropped"] += 1
@@ -269,6 +268,7 @@ class AsyncPipeline:
                 self._wait_for_room(timeout)
                 if self._closed:  # closed while this submit waited for room
                     raise RuntimeError("the pipeline is closed")
+            self.stats["submitted"] += 1  # accepted: a refused submit (full, timed out, closed) is not counted
         if self.live:
             self._pump()
             return None

@@ -100,6 +100,7 @@ def test_full_pipeline_without_other_consumer_raises_instead_of_deadlock(tiny, m
         pipe.submit(_frame(3), 3)
     with pytest.raises(TimeoutError):
         pipe.submit(_frame(3), 3, timeout=0.05)
+    assert pipe.stats["submitted"] == 2          # the refused submits are not counted
     assert [r.user_data for r in pipe.drain()] == [1, 2]
 
 
