@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                         enabled=not args.no_progress, force=args.progress)
     frames = errors = unreadable = people = 0  # frames: writer.count after each record
     status = "completed"
+    limited = False  # stopped by --max-frames, before the input ended
     t0 = time.perf_counter()
     fps = None
     try:
@@ -151,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 video.write(canvas)
             progress.update(len(poses))
             if args.max_frames is not None and frames >= args.max_frames:
+                limited = True
                 break
     except KeyboardInterrupt:
         status = "interrupted"
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         source_error = getattr(source, "error", None)
         if status == "completed" and source_error is not None:
             status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
-        elif status == "completed" and frames and unreadable == frames:  # a folder of unreadable images
+        elif status == "completed" and frames and unreadable == frames and not limited:  # all of them unreadable
             status = "no frames"
             source_error = f"none of the {frames} image(s) of {args.input} could be read"
         summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,

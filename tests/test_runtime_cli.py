@@ -77,6 +77,20 @@ def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_p
     assert "none of the 2 image(s)" in capsys.readouterr().err
 
 
+def test_max_frames_reached_on_an_unreadable_image_is_not_a_folder_without_frames(tmp_path, tiny_xml, capsys,
+                                                                                    coco_mini_dir):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    shutil.copy(sorted(coco_mini_dir.glob("*.jpg"))[0], folder / "b.jpg")
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--max-frames", "1",
+                 "--no-progress"]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert (summary["status"], summary["frames"], summary["unreadable"]) == ("completed", 1, 1)
+    assert "none of the" not in capsys.readouterr().err
+
+
 def test_source_errors(tmp_path):
     with pytest.raises(SourceError, match="input not found"):
         open_source(tmp_path / "missing.jpg")
