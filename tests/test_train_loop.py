@@ -167,6 +167,7 @@ def test_train_resume_and_restarts(tiny_data, tmp_path, caplog):
     with pytest.raises(ValueError, match="refinement_stages.1") as error:
         train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, num_refinement_stages=3))
     assert ck.name in str(error.value)  # the message names the file
+    assert not (tmp_path / "c").exists()  # a refused run leaves no empty output folder
     three = train(_cfg(tiny_data, tmp_path / "c", checkpoint=ck, weights_only=True, allow_partial=True,
                        num_refinement_stages=3, max_iters=1, val_ann=None, val_images=None))
     sd = read_checkpoint(three.checkpoint)["state_dict"]

@@ -391,7 +391,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     if is_main:
         if cfg.checkpoint is None or cfg.weights_only:
             _earlier_run_files(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
 
     dataset = CocoPoseDataset(cfg.train_ann, cfg.train_images, cfg.augment(), seed=cfg.seed)
     sampler = EpochKeySampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
@@ -463,7 +462,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         if reached:  # nothing to train: the run's files (log.csv, checkpoint_last.pth) are left as they are
             log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
             return result
-    if is_main:
+    if is_main:  # created once data, model and checkpoint are known good: a refused run leaves no empty folder
+        out_dir.mkdir(parents=True, exist_ok=True)
         _remove_partial_saves(out_dir)
     csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages,
                       resume_iteration=iteration if resume is not None else None) if is_main else None
