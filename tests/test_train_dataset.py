@@ -171,3 +171,27 @@ def test_augmentation_limits():
     np.testing.assert_allclose(k[0, 0, :2], (31.5, 31.5), atol=1e-4)
     heat = render_heatmaps(k, 64 // STRIDE, 64 // STRIDE)
     assert heat[0].max() == pytest.approx(np.exp(-(4.0 ** 2 * 2) / 98), abs=1e-4)
+
+
+def test_images_of_another_size_than_annotated_are_resized_to_their_annotation(coco_mini_dir, tmp_path):
+    """A resized copy of the images (annotations unchanged) trains on the same crops and targets: keypoints and
+    masks are in the annotation's pixels, so the image is brought to that size, not the other way round."""
+    import cv2
+
+    half = tmp_path / "half"
+    half.mkdir()
+    for src in coco_mini_dir.glob("*.jpg"):
+        image = cv2.imread(str(src))
+        cv2.imwrite(str(half / src.name), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                                                     interpolation=cv2.INTER_AREA), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    config = AugmentConfig(crop_size=128)
+    full = CocoPoseDataset(coco_mini_dir / ANN, coco_mini_dir, config, seed=3)
+    small = CocoPoseDataset(coco_mini_dir / ANN, half, config, seed=3)
+    for index in range(8):
+        a, b = full[index], small[index]
+        for key in ("heatmaps", "pafs", "mask"):
+            np.testing.assert_array_equal(a[key], b[key])
+        # the same content, only softer (half the resolution), so alike once blurred (<= 0.005 measured; a crop
+        # taken at the annotation's coordinates in the smaller image: >= 0.05)
+        blurred = [cv2.GaussianBlur(x["image"].transpose(1, 2, 0), (0, 0), 2) for x in (a, b)]
+        assert np.abs(blurred[0] - blurred[1]).mean() < 0.015, index

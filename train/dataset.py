@@ -264,13 +264,13 @@ class CocoPoseDataset:
         else:
             raise ValueError(f"no image of the dataset could be decoded ({len(self.undecodable)} tried in "
                              f"{Path(self.records[0].path).parent})")
-        if image.shape[:2] != (record.height, record.width):
-            log.debug("image %s is %dx%d, annotation says %dx%d", record.path, image.shape[1], image.shape[0],
-                      record.width, record.height)
+        if image.shape[:2] != (record.height, record.width):  # e.g. a resized copy of the dataset's images
+            log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
+                      "and masks are in those pixels)", record.path, image.shape[1], image.shape[0], record.width,
+                      record.height)
+            image = cv2.resize(image, (record.width, record.height), interpolation=cv2.INTER_LINEAR)
         rng = np.random.default_rng([self.seed, epoch, index])
         mask = self.ignore_mask(record) if record.ignore_ann_ids else None
-        if mask is not None and mask.shape != image.shape[:2]:
-            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
         matrix, flip = sample_transform(rng, record.centers[c], record.center_heights[c], self.augment)
         size = self.augment.crop_size
         crop, crop_mask, kp = apply_transform(image, mask, record.keypoints, matrix, flip, size)
