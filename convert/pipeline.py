@@ -103,7 +103,9 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
     source = Path(opt.checkpoint or opt.onnx)
     if not source.is_file():
-        raise ConversionError(f"{'checkpoint' if opt.checkpoint else 'ONNX file'} not found: {source}")
+        what = "checkpoint" if opt.checkpoint else "ONNX file"
+        raise ConversionError(f"{source} is a folder, expected a {what}" if source.is_dir()
+                              else f"{what} not found: {source}")
     if (opt.height is None) != (opt.width is None):
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
     fixed = onnx_static_size(source) if opt.onnx is not None else None  # e.g. the original repo's 1x3x256x456
@@ -332,6 +334,9 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
     for path, _ in moved:
         if path.relative_to(out) not in produced:
             log.info("removed %s: an earlier conversion's file that this run did not replace", path)
+            if path.parent != out:
+                with contextlib.suppress(OSError):  # its precision folder, when that left it empty
+                    path.parent.rmdir()
 
 
 def run_conversion(opt: ConvertOptions) -> dict:

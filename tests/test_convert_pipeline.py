@@ -191,6 +191,8 @@ def _run(tmp_path, *extra):
 def test_missing_and_corrupt_checkpoint(tmp_path, caplog):
     assert _run(tmp_path, "--checkpoint", tmp_path / "missing.pth") == 1
     assert "not found" in caplog.text
+    assert _run(tmp_path, "--checkpoint", tmp_path) == 1
+    assert f"{tmp_path} is a folder, expected a checkpoint" in caplog.text
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00garbage")
     assert _run(tmp_path, "--checkpoint", bad) == 1
@@ -260,7 +262,7 @@ def test_second_conversion_keeps_other_models_and_drops_stale_files(seed_dir, tm
     assert json.loads((out / "report.json").read_text())["name"] == "b"
     # converting "a" again with fewer precisions removes a's FP16 IR of the earlier run, keeps b
     _small(seed_dir, out, "a", "FP32")
-    assert not (out / "FP16" / "a.xml").exists() and not (out / "FP16" / "a.bin").exists()
+    assert not (out / "FP16").exists()  # nor an empty FP16 folder
     assert (out / "FP32" / "a.xml").is_file() and (out / "FP32" / "b.xml").is_file()
     assert _no_staging_left(tmp_path)
 
