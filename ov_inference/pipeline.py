@@ -193,6 +193,8 @@ class AsyncPipeline:
     def _start(self, waiting: _Waiting) -> int:
         """Register a job and start it (blocks in ``start_async`` while every request is busy)."""
         with self._start_lock:
+            if self._closed:  # closed by another thread since submit checked
+                raise RuntimeError("the pipeline is closed")
             queue = self._queue_for(waiting.prepared.size)
             with self._cond:
                 frame_id = self._next_id
