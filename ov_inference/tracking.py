@@ -82,6 +82,11 @@ class _Track:
     age: int = 0            # frames since last matched
     hits: int = 1
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # pixels per frame, smoothed
+    seen: np.ndarray | None = None  # [18] bool, keypoints present in the last matched pose (the others are older)
+
+    def __post_init__(self) -> None:
+        if self.seen is None:
+            self.seen = self.keypoints[:, 2] > 0
 
     def predicted(self) -> np.ndarray:
         """``[18, 3]``: the last keypoints moved on by the velocity for the frames since the last match."""
@@ -90,14 +95,17 @@ class _Track:
         return moved
 
     def follow(self, keypoints: np.ndarray) -> None:
-        """Take a matched pose's keypoints: update the velocity (mean shift of the keypoints present in both, per
-        frame since the last match, averaged with the previous velocity) and the last known positions."""
-        both = (keypoints[:, 2] > 0) & (self.keypoints[:, 2] > 0)
+        """Take a matched pose's keypoints: update the velocity (mean shift of the keypoints present in both this
+        pose and the last matched one, per frame since that match, averaged with the previous velocity) and the last
+        known positions. A keypoint kept from an older match is left out of the velocity: its shift spans more
+        frames than ``age + 1``."""
+        present = keypoints[:, 2] > 0
+        both = present & self.seen
         if both.any():
             step = (keypoints[both, :2] - self.keypoints[both, :2]).mean(axis=0) / (self.age + 1)
             self.velocity = (step if self.hits == 1 else 0.5 * (self.velocity + step)).astype(np.float32)
-        present = keypoints[:, 2] > 0
         self.keypoints = np.where(present[:, None], keypoints, self.keypoints)
+        self.seen = present
         self.age, self.hits = 0, self.hits + 1
 
 

@@ -78,6 +78,20 @@ def test_a_person_hidden_behind_another_does_not_take_their_id(speed, hidden):
             assert b.track_id == b_id, f"frame {t}: B came back as {b.track_id}"
 
 
+def test_keypoints_missing_for_a_while_do_not_corrupt_the_velocity():
+    """A person walking at 10 px/frame whose legs are hidden for 20 frames (behind a desk, a car) keeps its id when
+    they come back: the legs' last known positions, 200 px behind, are not taken for one frame's motion."""
+    tracker = PoseTracker()
+    legs = (8, 9, 10, 11, 12, 13)
+    ids = set()
+    for t in range(45):
+        pose = person(100 + 10 * t, 300, missing=legs if 20 <= t < 40 else ())
+        tracker.update([pose])
+        ids.add(pose.track_id)
+    assert len(ids) == 1, ids
+    np.testing.assert_allclose(tracker._tracks[0].velocity, [10, 0], atol=1e-4)
+
+
 def test_new_people_get_new_ids_and_stale_tracks_expire():
     tracker = PoseTracker(max_age=2)
     (a,) = tracker.update([person(100, 100)])
