@@ -248,8 +248,10 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
                              int8_float_cpm=float_cpm, allow_unsafe_checkpoint=cfg.allow_unsafe_checkpoint,
                              progress=cfg.progress, **calib_kw, **val_kw)
     # every conversion setting (defaults included) is in the key: a changed INT8 default re-converts; the
-    # checkpoint by content, not path
-    settings = {k: str(v) for k, v in asdict(options).items() if k not in ("output_dir", "progress", "checkpoint")}
+    # checkpoint by content, not path; the calibration data by calib_id (a folder of photos is copied into this
+    # run's scratch folder, whose random path would make every checkpoint-mode run convert again)
+    settings = {k: str(v) for k, v in asdict(options).items()
+                if k not in ("output_dir", "progress", "checkpoint", "calib_images", "calib_coco")}
     key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "options": settings, "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"
     xmls = {p: out / p / "lwpose.xml" for p in ("FP32", "INT8")}

@@ -313,3 +313,31 @@ def test_allow_unsafe_checkpoint_reaches_every_loader(tmp_path, isolated_cache, 
     assert "[1/6] real photos" in captured.out and "Traceback" not in captured.err
     assert captured.err.strip() == ("lwpose-quickstart: error: cannot load checkpoint x.pth: something the converter "
                                     "met")
+
+
+def test_converted_irs_of_photos_are_reused_whatever_their_scratch_folder(tmp_path, seed_dir, monkeypatch):
+    """Checkpoint mode calibrates on photos copied into each run's own scratch folder: the IR cache is keyed by the
+    photos (names and sizes), not by that folder's random path, so a second run reuses the IRs."""
+    import convert
+
+    conversions = []
+
+    def fake_conversion(options):
+        conversions.append(options)
+        for precision in ("FP32", "INT8"):
+            (options.output_dir / precision).mkdir(parents=True, exist_ok=True)
+            (options.output_dir / precision / "lwpose.xml").write_text("<net/>")
+        (options.output_dir / "report.json").write_text(json.dumps({"int8": {"calibration": {"images": 1}}}))
+        return {"int8": {"heads": "int8", "float_convolutions": [], "calibration": {"images": 1}}}
+
+    monkeypatch.setattr(convert, "run_conversion", fake_conversion)
+    cfg = QuickstartConfig(runs_dir=tmp_path / "runs", progress=False)
+    photo = cv2.imread(str(seed_dir / "input.png"))
+    xmls = []
+    for scratch in ("run1", "run2"):
+        calib = tmp_path / scratch / "calib"
+        calib.mkdir(parents=True)
+        cv2.imwrite(str(calib / "me.png"), photo)
+        rec = {}
+        xmls.append(_convert(cfg, seed_dir / "checkpoint.pth", calib, None, 256, rec))
+    assert len(conversions) == 1 and "reused the converted IRs" in rec["note"] and xmls[0] == xmls[1]
