@@ -33,6 +33,7 @@ from ov_inference.adapter import get_core  # noqa: E402
 
 from convert import (RANGE_ESTIMATORS, ConvertOptions, QuantizeOptions, layer_profile, measure_speed,  # noqa: E402
                      run_conversion, synthetic_dataset)
+from convert.__main__ import quiet_libraries  # noqa: E402
 from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        if args.checkpoint.is_dir() else "not found"))
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.json:  # stdout holds the JSON alone: NNCF prints its INFO lines and progress bars there
+        quiet_libraries(int8=True)
 
     checkpoint = args.checkpoint or find_trained_checkpoint()
     trained = checkpoint is not None

@@ -127,3 +127,13 @@ def test_lwpose_bench_warns_of_a_short_video(tmp_path, capsys, caplog):
     figures = json.loads(capsys.readouterr().out)
     assert figures["frames"] == 3 and figures["frames_requested"] == 6
     assert any("only 3 frame(s), fewer than --frames 6" in r.getMessage() for r in caplog.records)
+
+
+def test_bench_int8_json_is_the_whole_stdout(seed_dir):
+    """--json: stdout is one JSON object, NNCF's INFO lines and progress bars kept off it (tiny sizes: seconds)."""
+    done = subprocess.run([sys.executable, "benchmarks/bench_int8.py", "--checkpoint", str(seed_dir / "checkpoint.pth"),
+                           "--val-images", "1", "--calib-images", "2", "--rounds", "1", "--seconds", "0.1",
+                           "--height", "64", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["trained_checkpoint"] and result["int8_vs_fp32_f32"] > 0 and "targets" in result
