@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side
+from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, write_text_atomic
 
 #: What to do when torch / nncf are missing (the runtime-only install).
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
@@ -188,8 +188,8 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
 
     run = cfg.runs_dir / f"quickstart-{cfg.train_key()}"
     done = run / "quickstart.json"
-    if cfg.cache and done.is_file():
-        info = json.loads(done.read_text())
+    info = _read_run_record(done) if cfg.cache else None
+    if info is not None:
         ckpt = run / info["checkpoint"]
         if ckpt.is_file():
             record["note"] = f"reused the cached run {run} ({info['iterations']} iterations)"
@@ -211,9 +211,20 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
     info = {"checkpoint": result.checkpoint.name, "iterations": result.iteration,
             "train_seconds": round(result.train_seconds, 1), "last_loss": result.last_loss,
             "config": {f.name: getattr(tc, f.name) for f in fields(tc)}}
-    done.write_text(json.dumps(info, indent=2, default=str))
+    write_text_atomic(done, json.dumps(info, indent=2, default=str))
     record["note"] = f"{result.iteration} iterations in {result.train_seconds:.0f} s, loss {result.last_loss:.3f}"
     return result.checkpoint, _run_summary(info, run, cached=False)
+
+
+def _read_run_record(done: Path) -> dict | None:
+    """The finished run's record ``quickstart.json``, or ``None`` when it is missing or unreadable (a record cut
+    short by a full disk or a crash: the run is trained again rather than failing every later call)."""
+    try:
+        info = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return None
+    keys = ("checkpoint", "iterations", "train_seconds", "last_loss", "config")
+    return info if isinstance(info, dict) and all(k in info for k in keys) else None
 
 
 def _run_summary(info: dict, run: Path, cached: bool) -> dict:

@@ -341,3 +341,30 @@ def test_converted_irs_of_photos_are_reused_whatever_their_scratch_folder(tmp_pa
         rec = {}
         xmls.append(_convert(cfg, seed_dir / "checkpoint.pth", calib, None, 256, rec))
     assert len(conversions) == 1 and "reused the converted IRs" in rec["note"] and xmls[0] == xmls[1]
+
+
+def test_a_cut_short_training_record_retrains_instead_of_failing(tmp_path, monkeypatch):
+    """A ``quickstart.json`` left empty (a full disk, a crash while writing) is no finished run: the run is trained
+    again and the record rewritten, where every later call used to stop at 'Expecting value: line 1 column 1'."""
+    import types
+
+    import train.trainer
+
+    def fake_train(tc):
+        tc.out_dir.mkdir(parents=True, exist_ok=True)
+        (tc.out_dir / "checkpoint_last.pth").write_bytes(b"weights")
+        return types.SimpleNamespace(checkpoint=tc.out_dir / "checkpoint_last.pth", iteration=3, train_seconds=1.0,
+                                     last_loss=0.5)
+
+    monkeypatch.setattr(train.trainer, "train", fake_train)
+    cfg = QuickstartConfig(runs_dir=tmp_path, max_iters=3, progress=False)
+    run = tmp_path / f"quickstart-{cfg.train_key()}"
+    run.mkdir()
+    (run / "checkpoint_last.pth").write_bytes(b"weights")
+    (run / "quickstart.json").write_text("")
+    rec = {}
+    ckpt, training = _train(cfg, {"train": (Path("a.json"), Path("img"))}, rec)
+    assert not training["cached"] and ckpt == run / "checkpoint_last.pth"
+    assert json.loads((run / "quickstart.json").read_text())["iterations"] == 3
+    ckpt, training = _train(cfg, {"train": (Path("a.json"), Path("img"))}, rec)  # now a finished run: reused
+    assert training["cached"] and "reused the cached run" in rec["note"]
