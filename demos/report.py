@@ -66,8 +66,11 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {r['name']} | {_fmt(r.get('execution_precision'))} | {_fmt(r.get('ap'), 1, 100)} | "
                          f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | "
                          f"{_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
+        sync = [r["name"] for r in rows if str(r.get("fps_kind", "")).startswith("sync")]
         lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the "
-                  "network alone on this machine; latency = one synchronous inference. Execution precision = "
+                  "network alone on this machine"
+                  + (f" ({', '.join(sync)}: 1 / sync latency, one inference at a time)" if sync else "")
+                  + "; latency = one synchronous inference. Execution precision = "
                   "the CPU plugin's INFERENCE_PRECISION_HINT, the type of the floating-point layers (an INT8 IR "
                   "runs its quantized layers in int8).", ""]
     if report.get("targets"):

@@ -51,3 +51,12 @@ def test_markdown_layer_profile_section():
     assert "| Subgraph | 0.07 | - | - |" in md  # absent from INT8: no ratio
     assert "| total | 15.77 | 8.90 | 1.77 |" in md
     assert "INT8 brgconv_avx512_I8" in md
+
+
+def test_markdown_says_which_fps_is_not_async():
+    """The quickstart's PyTorch FPS is 1 / sync latency (``fps_kind``), not async throughput like the IRs'."""
+    rows = [{**ROWS[0], "fps_kind": "sync (1 / latency)"}, {**ROWS[1], "fps_kind": "async, 2 requests"}]
+    md = render_markdown({"rows": rows})
+    assert "FPS = async throughput of the network alone on this machine (PyTorch: 1 / sync latency" in md
+    assert "IR FP32: 1 / sync" not in md
+    assert "(PyTorch" not in render_markdown({"rows": ROWS[1:]})
