@@ -405,7 +405,9 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
     network (:func:`check_checkpoint`); ``None`` for the synthetic chain."""
     if cfg.checkpoint is not None:
         if not Path(cfg.checkpoint).is_file():
-            raise FileNotFoundError(f"--checkpoint {cfg.checkpoint} does not exist")
+            raise FileNotFoundError(f"--checkpoint {cfg.checkpoint} " + ("is a folder, expected a checkpoint file"
+                                                                         if Path(cfg.checkpoint).is_dir()
+                                                                         else "does not exist"))
         check_checkpoint(cfg.checkpoint, cfg.allow_unsafe_checkpoint)
         return Path(cfg.checkpoint)
     if cfg.use_published:
