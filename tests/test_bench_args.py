@@ -137,3 +137,5 @@ def test_bench_int8_json_is_the_whole_stdout(seed_dir):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["trained_checkpoint"] and result["int8_vs_fp32_f32"] > 0 and "targets" in result
+    # the held-out AP is not the one of the images convert chose the INT8 policy on
+    assert result["ap_images"] == result["selection_images"] == 1 and "selection_drop_points" in result
