@@ -320,10 +320,13 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
                                          "people_mean", "execution_precision", "errors")}}
     if photos:
         folder = _copy_photos(photos, work / "photos")
-        ph = run_demo(DemoOptions(model=xml, input=str(folder), output=cfg.out / "annotated", track=False,
+        ph = run_demo(DemoOptions(model=xml, input=str(folder), output=work / "annotated", track=False,
                                   window=False, height=INPUT_HEIGHT_ACCURATE, progress=cfg.progress))
-        demo["photos"] = {"output": "annotated/", "images": ph.frames, "skipped": ph.errors,
+        placed = _install_annotated(work / "annotated", cfg.out / "annotated")
+        demo["photos"] = {"output": f"{placed.name}/", "images": ph.frames, "skipped": ph.errors,
                           "people_mean": ph.people_mean}
+    else:
+        _install_annotated(None, cfg.out / "annotated")
     record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {output}"
     return demo
 
@@ -442,6 +445,32 @@ def check_checkpoint(path: str | Path, allow_unsafe: bool = False) -> None:
     except Exception as exc:  # noqa: BLE001 - anything else the loader meets is still a bad checkpoint file
         raise CheckpointError(f"cannot load checkpoint {path} into the Lightweight OpenPose network: "
                               f"{type(exc).__name__}: {exc}") from exc
+
+
+def _install_annotated(new: Path | None, dest: Path) -> Path | None:
+    """Make ``dest`` (the report's ``annotated/``) this run's annotated photos (``new``; ``None``: this run has none);
+    returns the folder they are in.
+
+    An earlier run's ``dest`` is replaced, so the folder never mixes runs, when it holds image files only (what the
+    quickstart writes there); a folder with anything else is the user's: it is left as it is and this run's photos
+    go beside it into ``annotated-<n>/``, with a warning."""
+    from ov_inference.sources import IMAGE_EXTENSIONS
+
+    if dest.exists():
+        entries = list(dest.iterdir()) if dest.is_dir() else [dest]
+        if all(e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in entries) and dest.is_dir():
+            shutil.rmtree(dest)
+        elif new is not None:
+            n = 1
+            while dest.with_name(f"{dest.name}-{n}").exists():
+                n += 1
+            log.warning("%s holds files the quickstart did not write: left alone; this run's annotated photos go "
+                        "to %s", dest, dest.with_name(f"{dest.name}-{n}"))
+            dest = dest.with_name(f"{dest.name}-{n}")
+    if new is None:
+        return None
+    shutil.move(str(new), str(dest))
+    return dest
 
 
 def _copy_photos(photos: list[Path], folder: Path) -> Path:

@@ -109,6 +109,30 @@ def test_quickstart_checkpoint_mode_on_real_photos(tmp_path, isolated_cache, see
     assert not list(out.glob(".quickstart-work-*"))
 
 
+def test_annotated_photos_of_an_earlier_run_are_replaced_never_a_users_files(tmp_path):
+    from demos.quickstart import _install_annotated
+
+    def new_photos(*names):
+        folder = tmp_path / "work" / "annotated"
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_bytes(b"jpeg")
+        return folder
+
+    dest = tmp_path / "report" / "annotated"
+    assert _install_annotated(new_photos("a.jpg", "b.jpg"), dest) == dest
+    assert _install_annotated(new_photos("c.jpg"), dest) == dest           # the earlier run's a, b are gone
+    assert sorted(p.name for p in dest.iterdir()) == ["c.jpg"]
+    assert _install_annotated(None, dest) is None and not dest.exists()    # a run without photos leaves none
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine")                                 # not the quickstart's: left alone
+    (dest / "old.jpg").write_bytes(b"jpeg")
+    placed = _install_annotated(new_photos("d.jpg"), dest)
+    assert placed == dest.with_name("annotated-1") and sorted(p.name for p in placed.iterdir()) == ["d.jpg"]
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.txt", "old.jpg"]
+    assert _install_annotated(None, dest) is None and (dest / "notes.txt").is_file()
+
+
 def test_photos_are_folders_and_files(tmp_path, coco_mini_dir):
     from demos.quickstart import _photos
 
