@@ -38,6 +38,7 @@ from convert import (RANGE_ESTIMATORS, ConvertOptions, QuantizeOptions, layer_pr
                      run_conversion, synthetic_dataset)
 from convert.__main__ import quiet_libraries  # noqa: E402
 from demos.measure import evaluate_ir  # noqa: E402
+from pose_format import input_file_problem  # noqa: E402
 from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                                                        "the tables")
     args = p.parse_args(argv)
     # checked before any image is generated or any IR converted
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        p.error(f"--checkpoint {args.checkpoint}: " + ("is a folder, expected a checkpoint file"
-                                                       if args.checkpoint.is_dir() else "not found"))
+    problem = args.checkpoint and input_file_problem(args.checkpoint, "a checkpoint file")
+    if problem:
+        p.error(f"--checkpoint {args.checkpoint}: {problem}")
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.json:  # stdout holds the JSON alone: NNCF prints its INFO lines and progress bars there

@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 
 from ov_inference.adapter import PRECISIONS  # noqa: E402
 from ov_inference.bench import TARGET_RATIO, check_video, run_benchmark  # noqa: E402
+from pose_format import input_file_problem  # noqa: E402
 from pose_format.cli_types import count_type  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
     args = p.parse_args(argv)
     # every input is checked here, before the seed checkpoint is converted or anything is timed
-    if args.model is not None and not args.model.is_file():
-        p.error(f"--model {args.model}: " + ("is a folder, expected an IR .xml file" if args.model.is_dir() else
-                                             "not found"))
+    problem = args.model and input_file_problem(args.model, "an IR .xml file")
+    if problem:
+        p.error(f"--model {args.model}: {problem}")
     if args.omz and not OMZ_XML.is_file():
         p.error(f"--omz: the OMZ IR is not at {OMZ_XML}")
     if args.model is None and not args.omz and not SEED_CHECKPOINT.is_file():

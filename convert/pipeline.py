@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pose_format import INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, sha256_file
+from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, input_file_problem,
+                         sha256_file)
 
 from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
 from convert.errors import ConversionError, VerificationError
@@ -102,10 +103,10 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if (opt.checkpoint is None) == (opt.onnx is None):
         raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
     source = Path(opt.checkpoint or opt.onnx)
-    if not source.is_file():
-        what = "checkpoint" if opt.checkpoint else "ONNX file"
-        raise ConversionError(f"{source} is a folder, expected a {what}" if source.is_dir()
-                              else f"{what} not found: {source}")
+    what = "checkpoint" if opt.checkpoint else "ONNX file"
+    problem = input_file_problem(source, f"a {what}")
+    if problem:
+        raise ConversionError(f"{what} {source}: {problem}")
     if (opt.height is None) != (opt.width is None):
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
     fixed = onnx_static_size(source) if opt.onnx is not None else None  # e.g. the original repo's 1x3x256x456

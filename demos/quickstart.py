@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_format import INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, write_text_atomic
+from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, input_file_problem,
+                         write_text_atomic)
 
 #: What to do when torch / nncf are missing (the runtime-only install).
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
@@ -407,10 +408,9 @@ def _resolve_checkpoint(cfg: QuickstartConfig) -> Path | None:
     """The checkpoint to run (``--checkpoint`` or the cached published one), already checked to load into the
     network (:func:`check_checkpoint`); ``None`` for the synthetic chain."""
     if cfg.checkpoint is not None:
-        if not Path(cfg.checkpoint).is_file():
-            raise FileNotFoundError(f"--checkpoint {cfg.checkpoint} " + ("is a folder, expected a checkpoint file"
-                                                                         if Path(cfg.checkpoint).is_dir()
-                                                                         else "does not exist"))
+        problem = input_file_problem(cfg.checkpoint, "a checkpoint file")
+        if problem:
+            raise FileNotFoundError(f"--checkpoint {cfg.checkpoint}: {problem}")
         check_checkpoint(cfg.checkpoint, cfg.allow_unsafe_checkpoint)
         return Path(cfg.checkpoint)
     if cfg.use_published:

@@ -23,6 +23,15 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def input_file_problem(path: str | Path, expected: str) -> str | None:
+    """Why ``path`` cannot be read as an input file, worded for a message that starts with the option and path
+    (``--checkpoint X: ...``): ``"is a folder, expected <expected>"``, ``"not found"``, or ``None`` for a file."""
+    path = Path(path)
+    if path.is_file():
+        return None
+    return f"is a folder, expected {expected}" if path.is_dir() else "not found"
+
+
 def starts_like_torch_file(head: bytes) -> bool:
     """Whether a file's first bytes ``head`` (at least 2) are those of a ``torch.save`` file: a zip archive
     (``PK\\x03\\x04``, PyTorch >= 1.6) or a pickle of protocol 2 to 5 (``\\x80\\x02``..., the legacy format of the

@@ -192,7 +192,7 @@ def test_missing_and_corrupt_checkpoint(tmp_path, caplog):
     assert _run(tmp_path, "--checkpoint", tmp_path / "missing.pth") == 1
     assert "not found" in caplog.text
     assert _run(tmp_path, "--checkpoint", tmp_path) == 1
-    assert f"{tmp_path} is a folder, expected a checkpoint" in caplog.text
+    assert f"checkpoint {tmp_path}: is a folder, expected a checkpoint" in caplog.text
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00garbage")
     assert _run(tmp_path, "--checkpoint", bad) == 1

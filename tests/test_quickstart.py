@@ -158,9 +158,9 @@ def test_photos_of_the_same_name_are_all_copied(tmp_path):
 
 def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
     assert main(["--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path / "missing.pth"), "--quiet"]) == 2
-    assert "missing.pth does not exist" in capsys.readouterr().err
+    assert "missing.pth: not found" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path), "--quiet"]) == 2
-    assert f"--checkpoint {tmp_path} is a folder, expected a checkpoint file" in capsys.readouterr().err
+    assert f"--checkpoint {tmp_path}: is a folder, expected a checkpoint file" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "r"), "--images", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "is not a folder (give folders or image files)" in capsys.readouterr().err
     for flag, value, message in (("--train-minutes", "0", "--train-minutes must be a positive"),
