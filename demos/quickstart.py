@@ -456,19 +456,17 @@ def _install_annotated(new: Path | None, dest: Path) -> Path | None:
     go beside it into ``annotated-<n>/``, with a warning."""
     from ov_inference.sources import IMAGE_EXTENSIONS
 
-    if dest.exists():
-        entries = list(dest.iterdir()) if dest.is_dir() else [dest]
-        if all(e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in entries) and dest.is_dir():
-            shutil.rmtree(dest)
-        elif new is not None:
-            n = 1
-            while dest.with_name(f"{dest.name}-{n}").exists():
-                n += 1
-            log.warning("%s holds files the quickstart did not write: left alone; this run's annotated photos go "
-                        "to %s", dest, dest.with_name(f"{dest.name}-{n}"))
-            dest = dest.with_name(f"{dest.name}-{n}")
+    if dest.is_dir() and all(e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in dest.iterdir()):
+        shutil.rmtree(dest)  # an earlier run's photos
     if new is None:
         return None
+    if dest.exists():
+        n = 1
+        while dest.with_name(f"{dest.name}-{n}").exists():
+            n += 1
+        log.warning("%s holds files the quickstart did not write: left alone; this run's annotated photos go to %s",
+                    dest, dest.with_name(f"{dest.name}-{n}"))
+        dest = dest.with_name(f"{dest.name}-{n}")
     shutil.move(str(new), str(dest))
     return dest
 
