@@ -258,7 +258,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
         log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it with "
                     "--output-limit N or --max-frames N")
-    human = sys.stderr if options.raw else sys.stdout  # --raw keeps stdout for the JSON lines
     sinks, window, view = [], None, None
     try:
         if options.output is not None:
@@ -271,7 +270,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
             view = LiveView(options.serve, options.host)
             summary.url = view.url
-            print(f"live view: {view.url}", file=human, flush=True)
+            # a status message, on stderr as the log: stdout stays for --raw's JSON lines and the --json summary
+            print(f"live view: {view.url}", file=sys.stderr, flush=True)
         window = WindowSink() if window_wanted else None
     except BaseException:
         frames_in.close()

@@ -397,6 +397,17 @@ def test_cli_raw_json_lines_and_new_flags(omz_xml, clip, tmp_path, capsys):
     assert rc == 0 and len(lines) == 3 and lines[-1]["summary"]["frames"] == 2
 
 
+def test_cli_json_with_serve_keeps_stdout_one_json_document(omz_xml, clip, capsys):
+    """--json --serve: the live view's address is a status message (stderr); stdout parses as the summary."""
+    from demos.__main__ import main
+
+    capsys.readouterr()
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--serve", "0", "--quiet",
+               "--max-frames", "1", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and json.loads(out)["url"].startswith("http://127.0.0.1:") and "live view: http://" in err
+
+
 def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
     """The OMZ demo's -m/-i/-o/-d/--tsize/-t/-nstreams/--no_show spellings; -t is the decoder's peak threshold (a
     higher one finds no more keypoints), -nstreams reaches the compiled model, --flip runs the mirrored batch."""
