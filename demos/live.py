@@ -258,8 +258,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
         log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it with "
                     "--output-limit N or --max-frames N")
-    sinks, window, view = [], None, None
-    try:
+    sinks, window, view, pipeline = [], None, None, None
+    try:  # until the first frame (compiling takes seconds: Ctrl+C lands here too), a failure releases what is open
         if options.output is not None:
             local = not isinstance(options.input, int) and Path(str(options.input)).is_file()
             sinks.append(open_sink(options.output, source.fps or 25.0, source=options.input if local else None,
@@ -273,17 +273,17 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             # a status message, on stderr as the log: stdout stays for --raw's JSON lines and the --json summary
             print(f"live view: {view.url}", file=sys.stderr, flush=True)
         window = WindowSink() if window_wanted else None
+        post = _PostProcessing(options)
+        estimator.prepare(getattr(source, "frame_size", None))  # a video or camera compiles once, for its own size
+        pipeline = AsyncPipeline(estimator, num_requests=options.num_requests, live=source.live, keep_frames=True)
+        summary.execution_precision = estimator.execution_precision
+        summary.num_requests = pipeline.num_requests
+        summary.num_threads = _inference_threads(estimator)
     except BaseException:
-        frames_in.close()
-        if view is not None:
-            view.close()
+        for opened in (pipeline, frames_in, window, view):
+            if opened is not None:
+                opened.close()
         raise
-    post = _PostProcessing(options)
-    estimator.prepare(getattr(source, "frame_size", None))  # a video or camera compiles once, for its own size
-    pipeline = AsyncPipeline(estimator, num_requests=options.num_requests, live=source.live, keep_frames=True)
-    summary.execution_precision = estimator.execution_precision
-    summary.num_requests = pipeline.num_requests
-    summary.num_threads = _inference_threads(estimator)
     extra = [f"{estimator.kind} {summary.execution_precision}"]
     cpu = CpuLoadReader(CPU_LOAD_INTERVAL)
     meter = FpsMeter()

@@ -1,5 +1,6 @@
 """The real demo (demos.live / python -m demos) with Intel's OMZ IR (random weights) on synthetic inputs."""
 import json
+import socket
 import subprocess
 import sys
 
@@ -406,6 +407,31 @@ def test_cli_json_with_serve_keeps_stdout_one_json_document(omz_xml, clip, capsy
                "--max-frames", "1", "--json"])
     out, err = capsys.readouterr()
     assert rc == 0 and json.loads(out)["url"].startswith("http://127.0.0.1:") and "live view: http://" in err
+
+
+def test_interrupt_while_compiling_closes_the_live_view(omz_xml, clip, tmp_path, monkeypatch):
+    """Ctrl+C (or a compile error) before the first frame, after the live view opened: its server stops."""
+    import demos.serve as serve
+    from ov_inference.estimator import PoseEstimator
+
+    views = []
+
+    class RecordedView(serve.LiveView):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            views.append(self)
+
+    def interrupted(self, frame_size):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serve, "LiveView", RecordedView)
+    monkeypatch.setattr(PoseEstimator, "prepare", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "o.mp4", window=False, serve=0,
+                             progress=False))
+    assert len(views) == 1 and views[0].closed
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", views[0].port), timeout=1).close()
 
 
 def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
