@@ -328,6 +328,23 @@ def test_ddp_two_processes_gloo(tiny_data, tmp_path):
     assert summary["iteration"] == 2
 
 
+def test_ddp_time_budget_linear_schedule_keeps_ranks_in_sync(tiny_data, tmp_path):
+    # The linear decay of a time budget reads the run's clock: every rank must use the same one (rank 1 used to
+    # count rank 0's validation, which it waits for at the barrier, as training time: its learning rate fell faster
+    # and the ranks ended with different weights).
+    tr, va = tiny_data
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "train",
+           "--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "32",
+           "--batch-size", "2", "--time-limit", "3", "--epochs", "100000", "--lr-schedule", "linear", "--lr", "1e-3",
+           "--num-refinement-stages", "0", "--val-ann", str(va), "--val-images", str(va.parent / "images"),
+           "--val-height", "64", "--val-after", "1", "--checkpoint-after", "0", "--workers", "0", "--threads", "1",
+           "--device", "cpu", "--out-dir", str(tmp_path / "ddp"), "--no-progress", "--log-after", "1000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "time limit of 3 s reached" in proc.stderr and ": True" in proc.stderr.split("ranks in sync after")[1]
+
+
 def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
     out = tmp_path / "det.json"
     ann = coco_mini_dir / "person_keypoints_mini.json"

@@ -186,6 +186,17 @@ class EpochKeySampler(Sampler):
         return max(len(self.sampler) - self.skip, 0)
 
 
+def _from_rank0(value: float, device: torch.device) -> float:
+    """Rank 0's ``value`` on every rank (``value`` itself outside DDP). Each rank measures time on its own clock, and
+    the others wait for rank 0's validations at a barrier: the run's training seconds are rank 0's, so that the
+    learning rate they set and the stop they decide are the same on every rank."""
+    if not dist.is_initialized():
+        return value
+    shared = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(shared, src=0)
+    return float(shared.item())
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
@@ -505,7 +516,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.max_iters or not cfg.time_limit:
             parts.append(iteration / max(iteration_budget, 1))
         if cfg.time_limit:
-            parts.append(run_seconds() / cfg.time_limit)
+            parts.append(_from_rank0(run_seconds(), device) / cfg.time_limit)
         return min(1.0, max(parts))
 
     # the best validation AP of the run so far: checkpoint_best.pth has those weights, best.json beside it the AP (a
@@ -633,10 +644,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                     if world > 1:
                         dist.barrier()
                 window_t += time.perf_counter() - paused  # s_per_iter: training steps only
-                train_s = run_seconds()
                 if cfg.max_iters is not None and iteration >= cfg.max_iters:
                     stop = True
-                elif cfg.time_limit is not None and train_s >= cfg.time_limit:
+                elif cfg.time_limit is not None and _from_rank0(run_seconds(), device) >= cfg.time_limit:
                     log.info("time limit of %.0f s reached at iteration %d", cfg.time_limit, iteration)
                     stop = True
                 if world > 1:  # every rank stops together
