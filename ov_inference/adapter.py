@@ -272,12 +272,17 @@ def _prefer_named(model: ov.Model, indices: list[int], names: set[str]) -> list[
 
 
 def _int_field(rt: dict[str, str], key: str, default: int) -> int:
+    """The whole number ``rt[key]`` (``"8"`` or ``"8.0"``), else ``default`` when absent; anything else (text,
+    ``"8.5"``, ``"inf"``, ``"nan"``) raises :class:`UnsupportedModelError` rather than being truncated."""
     if key not in rt:
         return default
     try:
-        return int(float(rt[key]))
+        value = float(rt[key])
     except ValueError:
-        raise UnsupportedModelError(f"rt_info[{RT_INFO_SECTION}][{key}] = {rt[key]!r} is not a number") from None
+        value = None
+    if value is None or not value.is_integer():
+        raise UnsupportedModelError(f"rt_info[{RT_INFO_SECTION}][{key}] = {rt[key]!r} is not a whole number")
+    return int(value)
 
 
 def available_devices(core: ov.Core | None = None) -> list[str]:

@@ -292,6 +292,15 @@ def test_preprocessing_uses_the_models_stride_and_pad_value():
         inspect_model(tiny_pose_model(rt_info=dict(rt_info_fields(), pad_value="300")))
 
 
+@pytest.mark.parametrize("key, value", [("stride", "inf"), ("stride", "8.5"), ("pad_value", "-inf"),
+                                        ("pad_value", "127.6"), ("stride", "nan"), ("stride", "eight")])
+def test_rt_info_numbers_that_are_not_whole_are_unsupported(key, value):
+    # "inf" used to escape as OverflowError (a traceback past the CLI's error handling); "8.5" was truncated to 8
+    with pytest.raises(UnsupportedModelError, match=f"rt_info\\[{RT_INFO_SECTION}\\]\\[{key}\\].*not a whole number"):
+        inspect_model(tiny_pose_model(rt_info=dict(rt_info_fields(), **{key: value})))
+    assert inspect_model(tiny_pose_model(rt_info=dict(rt_info_fields(), stride="8.0"))).stride == 8
+
+
 # -- keypoints found in the letterbox padding --------------------------------------------------------------------
 def _spread_person() -> np.ndarray:
     """``[18, 3]`` keypoints (input pixels) of a person spread along a wide, short input: head and arms in rows
