@@ -58,16 +58,27 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
 
 @contextlib.contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM held back (delivered when the block ends) on the main thread of a POSIX system."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    """SIGINT and SIGTERM held back on the main thread: their Python handlers (Ctrl+C's ``KeyboardInterrupt``,
+    :func:`ov_inference.interrupts.sigterm_as_interrupt`'s) run when the block ends, not inside it.
+
+    The handlers are swapped for one that only notes the signal: blocking the signals on the main thread is not
+    enough, as the process's other threads (the pipeline's producer, OpenVINO's and OpenCV's workers) still take
+    them, and Python then runs the handler on the main thread inside the block anyway."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}  # Python handlers
+    for signum in previous:
+        signal.signal(signum, lambda number, _frame: caught.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            previous[caught[0]](caught[0], None)
 
 
 class RecordWriter:

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -338,6 +342,36 @@ def test_unwritable_json_output_fails_before_processing(tmp_path, tiny_xml, caps
         assert "cannot create its folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "out"]
     assert list(folder.iterdir()) == []
+
+
+def test_ctrl_c_during_a_write_lands_after_the_record_is_written_and_counted(tmp_path):
+    # Ctrl+C goes to the process: with other threads running (the pipeline's producer, OpenVINO's workers) one of
+    # them takes it, so masking SIGINT on the main thread did not keep the KeyboardInterrupt out of write()
+    other = threading.Event()
+    helper = threading.Thread(target=other.wait, daemon=True)
+    helper.start()
+    writer = RecordWriter(tmp_path / "x.jsonl")
+    stream = writer._stream
+
+    class Interrupting:
+        def write(self, text):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)               # the interrupt is due here, inside the write
+            return stream.write(text)
+
+        def flush(self):
+            stream.flush()
+
+    writer._stream = Interrupting()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.write(frame_record(0, "clip.mp4", []))
+    finally:
+        other.set()
+        writer._stream = stream
+        writer.close()
+    assert writer.count == 1
+    assert [json.loads(line)["frame_index"] for line in (tmp_path / "x.jsonl").read_text().splitlines()] == [0]
 
 
 def test_closing_a_json_lines_writer_twice_keeps_its_records(tmp_path):
