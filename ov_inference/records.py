@@ -43,13 +43,13 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
             "keypoints": [round(v, 2) for v in coco["keypoints"]],
             "keypoint_scores": [round(float(c), 4) for c in pose.coco17[:, 2]],
             "score": round(float(pose.score), 4),
-            "track_id": pose.track_id,
+            "track_id": None if pose.track_id is None else int(pose.track_id),
         })
     return {
         "frame_index": int(frame_index),
         "source": str(source),
         "timestamp": round(float(timestamp), 4),
-        "image_size": list(image_size) if image_size is not None else None,
+        "image_size": [int(v) for v in image_size] if image_size is not None else None,
         "people": people,
         "timings": {k: round(float(v), 3) for k, v in (timings or {}).items()},
         "error": error,

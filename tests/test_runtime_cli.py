@@ -164,6 +164,13 @@ def test_frame_record_is_coco17_in_frame_pixels():
     json.dumps(record)
 
 
+def test_frame_record_of_numpy_numbers_is_json():
+    # e.g. image_size=np.array(frame.shape[1::-1]), a track id from an array: json.dumps refused numpy integers
+    pose = Pose(np.zeros((18, 3), np.float32), 1.0, track_id=np.int64(7))
+    record = frame_record(np.int64(3), "a.jpg", [pose], image_size=np.array([64, 48]), timestamp=np.float32(0.5))
+    assert json.loads(json.dumps(record))["image_size"] == [64, 48] and record["people"][0]["track_id"] == 7
+
+
 def test_jsonl_writer_flushes_each_record(tmp_path):
     path = tmp_path / "r.jsonl"
     writer = RecordWriter(path, {"model": "m"})
