@@ -29,7 +29,7 @@ from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, MODEL_TY
                          STRIDE, rt_info_fields)
 
 __all__ = [
-    "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "PERFORMANCE_HINTS",
+    "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "UNKNOWN_PRECISION", "PERFORMANCE_HINTS",
     "ModelFileError", "CorruptModelError", "UnsupportedModelError", "ModelCompileError",
     "ModelSpec", "CompiledModelCache",
     "get_core", "available_devices", "read_model", "read_rt_info", "inspect_model", "compile_config",
@@ -42,6 +42,8 @@ KIND_LWPOSE = "lwpose"
 KIND_OMZ = "omz"
 #: Accepted values of ``precision`` (OpenVINO's ``INFERENCE_PRECISION_HINT``); ``None`` keeps the device default.
 PRECISIONS = ("f32", "bf16", "f16")
+#: What :func:`execution_precision` answers for a device that does not report the precision it executes in.
+UNKNOWN_PRECISION = "unknown"
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 
 ModelLike = Union[str, Path, "ov.Model"]
@@ -313,8 +315,12 @@ def compile_config(precision: str | None = None, performance_hint: str | None = 
 
 
 def execution_precision(compiled: ov.CompiledModel) -> str:
-    """The precision a compiled model executes in (its ``INFERENCE_PRECISION_HINT``), e.g. ``"f32"`` or ``"bf16"``."""
-    value = compiled.get_property("INFERENCE_PRECISION_HINT")
+    """The precision a compiled model executes in (its ``INFERENCE_PRECISION_HINT``), e.g. ``"f32"`` or ``"bf16"``;
+    :data:`UNKNOWN_PRECISION` on a device that does not report it (``AUTO``, ``MULTI``, ``HETERO`` raise for it)."""
+    try:
+        value = compiled.get_property("INFERENCE_PRECISION_HINT")
+    except RuntimeError:
+        return UNKNOWN_PRECISION
     return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
@@ -392,7 +398,7 @@ class CompiledModelCache:
         log.info("compiled %s model for input %dx%d on %s (executes in %s)", self.spec.kind, height, width,
                  self.device, executes)
         asked = self.config.get("INFERENCE_PRECISION_HINT")
-        if asked is not None and str(asked).lower() != executes and self.compiles == 1:
+        if asked is not None and executes not in (str(asked).lower(), UNKNOWN_PRECISION) and self.compiles == 1:
             log.warning("%s does not execute in %s here: it runs in %s (the device's choice for that hint)",
                         self.device, asked, executes)
         return compiled

@@ -257,6 +257,16 @@ def test_unknown_device_is_a_clear_compile_error():
     assert isinstance(info.value, ValueError) and not isinstance(info.value.__cause__, ModelCompileError)
 
 
+@pytest.mark.parametrize("device", ["AUTO:CPU", "HETERO:CPU"])
+def test_virtual_devices_run_and_their_precision_is_unknown(device):
+    # AUTO / MULTI / HETERO compile fine but raise for INFERENCE_PRECISION_HINT: the compile's own log line made
+    # every frame fail with a raw RuntimeError
+    est = PoseEstimator(tiny_pose_model(), device=device, input_height=64, precision="f32")
+    heatmaps, pafs, _ = est.infer_maps(np.zeros((64, 96, 3), np.uint8))
+    assert heatmaps.shape == (19, 8, 12) and pafs.shape == (38, 8, 12)
+    assert est.execution_precision == "unknown"
+
+
 def test_model_that_cannot_be_reshaped_raises_model_compile_error():
     from ov_inference import ModelCompileError
 
