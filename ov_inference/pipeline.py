@@ -23,7 +23,9 @@ reshaped or compiled for it raises :class:`ov_inference.ModelCompileError` (fata
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -44,9 +46,39 @@ __all__ = ["AsyncPipeline", "PipelineResult"]
 
 log = logging.getLogger(__name__)
 
-#: Longest wait, in seconds, for OpenVINO's threads to let go of a freed request queue's callback (see
-#: :meth:`AsyncPipeline._release_queue`); it takes microseconds once the requests are done.
-CALLBACK_RELEASE_TIMEOUT_S = 5.0
+#: Longest wait at interpreter exit, in seconds, for OpenVINO's threads to let go of freed request queues' callbacks
+#: (see :func:`_wait_for_released_callbacks`); it takes microseconds once the requests are done.
+CALLBACK_RELEASE_TIMEOUT_S = 2.0
+
+#: Weak references to the Python callbacks of freed request queues that an OpenVINO thread may still hold.
+_released_callbacks: list[weakref.ref] = []
+_released_lock = threading.Lock()
+
+
+def _track_released_callback(callback_ref: weakref.ref) -> None:
+    """Note a freed queue's callback for :func:`_wait_for_released_callbacks` (dead references pruned)."""
+    with _released_lock:
+        _released_callbacks[:] = [r for r in _released_callbacks if r() is not None] + [callback_ref]
+
+
+def _wait_for_released_callbacks(timeout: float | None = None) -> None:
+    """At interpreter exit (``atexit``, while Python is still whole): wait until OpenVINO has let go of every freed
+    queue's callback.
+
+    A request's worker thread keeps a copy of the callback for a moment after the request completes (after
+    ``wait_all`` returns); when its queue has been freed, that copy is the last one, and dropping it takes the GIL on
+    OpenVINO's thread. Once the interpreter is finalizing, a thread taking the GIL is torn down inside C++ code and
+    the process aborts ("terminate called without an active exception", exit 134): a CLI that stopped early and
+    exited at once did, in 16 of 80 runs. Waiting here (GIL released) lets those copies go first."""
+    if not _released_callbacks:
+        return
+    gc.collect()  # pipelines in reference cycles free their queues now
+    deadline = time.monotonic() + (CALLBACK_RELEASE_TIMEOUT_S if timeout is None else timeout)
+    while any(ref() is not None for ref in _released_callbacks) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+atexit.register(_wait_for_released_callbacks)
 
 
 @dataclass
@@ -159,7 +191,7 @@ class AsyncPipeline:
         self._next_id = 0
         self._waiting: _Waiting | None = None
         self._queue: ov.AsyncInferQueue | None = None
-        self._callback_released = threading.Event()  # set once OpenVINO has dropped the queue's callback
+        self._callback_ref: weakref.ref | None = None  # the request queue's callback
         self._queue_size: tuple[int, int] | None = None
         self._consumer: threading.Thread | None = None
         self._producers = 0
@@ -183,8 +215,7 @@ class AsyncPipeline:
         jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
         callback = self._completions.on_done  # a bound method of its own, held by the queue's requests only
-        self._callback_released = threading.Event()
-        weakref.finalize(callback, self._callback_released.set)
+        self._callback_ref = weakref.ref(callback)
         queue.set_callback(callback)
         self._queue, self._queue_size = queue, size
         log.debug("request queue of %d for input %s", jobs, size)
@@ -484,23 +515,15 @@ class AsyncPipeline:
             self._queue.wait_all()
 
     def _release_queue(self) -> None:
-        """Wait for the requests in flight, free the request queue, then wait until OpenVINO has let go of its
-        callback.
-
-        A request's worker thread keeps a copy of the callback for a moment after the request completes (after
-        ``wait_all`` returns); when the queue is freed first, that copy is the last one, and dropping it takes
-        the GIL on OpenVINO's thread. If the interpreter is already shutting down by then (a CLI that stopped
-        early and exited at once), that thread is torn down inside C++ code and the process aborts ("terminate
-        called without an active exception", exit 134). So the freeing happens here, on this thread, and this
-        thread waits, GIL released, for the callback's release (microseconds).
-        """
-        queue, released = self._queue, self._callback_released
-        if queue is None:
+        """Wait for the requests in flight and free the request queue; its callback, which an OpenVINO thread may
+        hold a moment longer, is waited for at interpreter exit (:func:`_wait_for_released_callbacks`), not here:
+        this may run in the garbage collector on any thread."""
+        if self._queue is None:
             return
-        queue.wait_all()
-        self._queue = self._queue_size = queue = None
-        if not released.wait(CALLBACK_RELEASE_TIMEOUT_S):
-            log.debug("OpenVINO still holds the request queue's callback after %.0f s", CALLBACK_RELEASE_TIMEOUT_S)
+        self._queue.wait_all()
+        self._queue = self._queue_size = None
+        if self._callback_ref is not None and self._callback_ref() is not None:
+            _track_released_callback(self._callback_ref)
 
     def close(self) -> None:
         """Refuse further submits, drop a live frame still waiting to start, wait for the requests in flight and
@@ -518,7 +541,7 @@ class AsyncPipeline:
         # OpenVINO's queue destroys its requests holding the GIL, and a request's Python callback needs the GIL to
         # finish: a queue dropped while a callback is still running (its frame returned, the pipeline let go a
         # moment later) would deadlock or free memory under it. _release_queue waits, GIL released, until all are
-        # done and OpenVINO has let go of the callback.
+        # done.
         with contextlib.suppress(Exception):  # AttributeError included: __init__ raised before the queue existed
             self._release_queue()
 
