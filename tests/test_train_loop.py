@@ -312,14 +312,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_two_processes_gloo(tiny_data, tmp_path):
-    tr, _ = tiny_data
+def _torchrun_train(*args) -> subprocess.CompletedProcess:
+    """``python -m train ARGS`` in 2 processes over gloo (torchrun), on the CPU, one thread and no loader workers
+    each."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "train",
-           "--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64",
-           "--batch-size", "2", "--max-iters", "2", "--workers", "0", "--threads", "1", "--device", "cpu",
-           "--out-dir", str(tmp_path / "ddp"), "--no-progress", "--log-after", "1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+           "--workers", "0", "--threads", "1", "--device", "cpu", "--no-progress", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_ddp_two_processes_gloo(tiny_data, tmp_path):
+    tr, _ = tiny_data
+    proc = _torchrun_train("--train-ann", tr, "--train-images", tr.parent / "images", "--crop-size", "64",
+                           "--batch-size", "2", "--max-iters", "2", "--out-dir", tmp_path / "ddp", "--log-after", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cpu x2" in proc.stderr and "ranks in sync after 2 iterations: True" in proc.stderr
     ck = read_checkpoint(tmp_path / "ddp" / "checkpoint_last.pth")
@@ -333,14 +338,11 @@ def test_ddp_time_budget_linear_schedule_keeps_ranks_in_sync(tiny_data, tmp_path
     # count rank 0's validation, which it waits for at the barrier, as training time: its learning rate fell faster
     # and the ranks ended with different weights).
     tr, va = tiny_data
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "train",
-           "--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "32",
-           "--batch-size", "2", "--time-limit", "3", "--epochs", "100000", "--lr-schedule", "linear", "--lr", "1e-3",
-           "--num-refinement-stages", "0", "--val-ann", str(va), "--val-images", str(va.parent / "images"),
-           "--val-height", "64", "--val-after", "1", "--checkpoint-after", "0", "--workers", "0", "--threads", "1",
-           "--device", "cpu", "--out-dir", str(tmp_path / "ddp"), "--no-progress", "--log-after", "1000"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = _torchrun_train("--train-ann", tr, "--train-images", tr.parent / "images", "--crop-size", "32",
+                           "--batch-size", "2", "--time-limit", "3", "--epochs", "100000", "--lr-schedule", "linear",
+                           "--lr", "1e-3", "--num-refinement-stages", "0", "--val-ann", va, "--val-images",
+                           va.parent / "images", "--val-height", "64", "--val-after", "1", "--checkpoint-after", "0",
+                           "--out-dir", tmp_path / "ddp", "--log-after", "1000")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "time limit of 3 s reached" in proc.stderr and ": True" in proc.stderr.split("ranks in sync after")[1]
 
