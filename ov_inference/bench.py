@@ -36,7 +36,7 @@ from ov_inference.estimator import PoseEstimator, decode_outputs
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE
-from pose_format.cli_types import input_height_type
+from pose_format.cli_types import count_type, input_height_type
 
 __all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipeline", "measure_live", "measure_sync",
            "run_benchmark", "main"]
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "sync and async, in one run.")
     p.add_argument("--model", "-m", required=True, help="model .xml")
     p.add_argument("--input", "-i", help="video file, not an image (default: a synthesized 1280x720 clip)")
-    p.add_argument("--frames", "-n", type=int, default=150,
+    p.add_argument("--frames", "-n", type=count_type(1), default=150,
                    help="frames per measurement (default 150; a shorter --input video is used whole, with a warning)")
     p.add_argument("--height", type=input_height_type, default=INPUT_HEIGHT_LIVE,
                    help="network input height in pixels, a multiple of 8 and >= 16 (default 256)")
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=(*PRECISIONS, "default"), default="default",
                    help="execution precision hint (default: the device's choice)")
     p.add_argument("--hint", choices=PERFORMANCE_HINTS, default="LATENCY", help="OpenVINO performance hint")
-    p.add_argument("--requests", type=int, default=None, help="infer requests (default: the device's optimal)")
+    p.add_argument("--requests", type=count_type(1), default=None,
+                   help="infer requests (default: the device's optimal)")
     p.add_argument("--cv2-threads", type=int, default=1, help="OpenCV threads (default 1; -1 keeps OpenCV's own)")
     p.add_argument("--json", action="store_true",
                    help="print the figures as one JSON object on stdout instead of the text lines")
@@ -268,9 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.frames < 1:
-        print("error: --frames must be >= 1", file=sys.stderr)
-        return 2
     try:
         figures = run_benchmark(args.model, args.input, args.frames, args.height, args.device,
                                 None if args.precision == "default" else args.precision, args.hint, args.requests,

@@ -76,6 +76,11 @@ def test_bench_pipeline_refuses(args, flag):
     refused(["benchmarks/bench_pipeline.py", *args], flag)
 
 
+@pytest.mark.parametrize("args, flag", [(["--frames", "0"], "--frames"), (["--requests", "0"], "--requests")])
+def test_lwpose_bench_refuses_before_reading_the_model(args, flag):
+    refused(["-m", "ov_inference.bench", "--model", "missing.xml", *args], f"argument {flag}")
+
+
 def test_bench_pipeline_refuses_an_image_input(image):
     assert "image" in refused(["benchmarks/bench_pipeline.py", "--input", str(image)], "--input")
 
