@@ -74,9 +74,12 @@ class VideoSink:
         self.fps = min(MAX_FPS, max(MIN_FPS, float(fps))) if fps and math.isfinite(fps) and fps > 0 else 25.0
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
+        self._closed = False
         self.size: tuple[int, int] | None = None
 
     def write(self, frame: np.ndarray, name: str | None = None) -> None:
+        if self._closed:  # a new writer would start the file again, losing the frames written
+            raise ValueError(f"the video {self.path} is closed ({self.frames} frames written)")
         if self._writer is None:
             fw, fh = frame.shape[1], frame.shape[0]
             shrink = min(1.0, MAX_SIDE / max(fw, fh))
@@ -93,6 +96,7 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> None:
+        self._closed = True
         if self._writer is not None:
             self._writer.release()
             self._writer = None

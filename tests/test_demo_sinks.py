@@ -27,6 +27,9 @@ def test_video_sink_starts_from_a_tiny_frame(tmp_path):
     sink.write(np.full((240, 320, 3), 200, np.uint8))
     sink.close()
     assert sink.size == (MIN_SIDE, MIN_SIDE)
+    with pytest.raises(ValueError, match="closed"):  # it used to reopen the file, truncating the frames written
+        sink.write(np.zeros((8, 8, 3), np.uint8))
+    sink.close()                                     # twice is fine
     cap = cv2.VideoCapture(str(tmp_path / "tiny.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
 
