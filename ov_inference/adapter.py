@@ -314,6 +314,11 @@ def compile_config(precision: str | None = None, performance_hint: str | None = 
     return props
 
 
+def _precision_name(value: Any) -> str:
+    """An ``INFERENCE_PRECISION_HINT`` value as its short name: ``ov.Type.f32`` and ``"f32"`` both give ``"f32"``."""
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value).lower()
+
+
 def execution_precision(compiled: ov.CompiledModel) -> str:
     """The precision a compiled model executes in (its ``INFERENCE_PRECISION_HINT``), e.g. ``"f32"`` or ``"bf16"``;
     :data:`UNKNOWN_PRECISION` on a device that does not report it (``AUTO``, ``MULTI``, ``HETERO`` raise for it)."""
@@ -321,7 +326,7 @@ def execution_precision(compiled: ov.CompiledModel) -> str:
         value = compiled.get_property("INFERENCE_PRECISION_HINT")
     except RuntimeError:
         return UNKNOWN_PRECISION
-    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+    return _precision_name(value)
 
 
 class CompiledModelCache:
@@ -398,7 +403,7 @@ class CompiledModelCache:
         log.info("compiled %s model for input %dx%d on %s (executes in %s)", self.spec.kind, height, width,
                  self.device, executes)
         asked = self.config.get("INFERENCE_PRECISION_HINT")
-        if asked is not None and executes not in (str(asked).lower(), UNKNOWN_PRECISION) and self.compiles == 1:
+        if asked is not None and executes not in (_precision_name(asked), UNKNOWN_PRECISION) and self.compiles == 1:
             log.warning("%s does not execute in %s here: it runs in %s (the device's choice for that hint)",
-                        self.device, asked, executes)
+                        self.device, _precision_name(asked), executes)
         return compiled

@@ -1,6 +1,7 @@
 """Model loading, kind detection, rt_info, reshape per aspect ratio, fidelity and bad model files."""
 from __future__ import annotations
 
+import logging
 import shutil
 
 import cv2
@@ -255,6 +256,15 @@ def test_unknown_device_is_a_clear_compile_error():
     assert "'FOO'" in message and "not registered" in message
     assert "available devices: " + ", ".join(available_devices()) in message and "CPU" in available_devices()
     assert isinstance(info.value, ValueError) and not isinstance(info.value.__cause__, ModelCompileError)
+
+
+def test_a_precision_hint_given_as_an_openvino_type_is_the_same_hint(caplog):
+    import openvino as ov
+
+    with caplog.at_level(logging.WARNING, logger="ov_inference.adapter"):
+        est = PoseEstimator(tiny_pose_model(), input_height=64, config={"INFERENCE_PRECISION_HINT": ov.Type.f32})
+        est.infer_maps(np.zeros((64, 96, 3), np.uint8))
+    assert est.execution_precision == "f32" and "does not execute in" not in caplog.text  # it used to say so
 
 
 @pytest.mark.parametrize("device", ["AUTO:CPU", "HETERO:CPU"])
