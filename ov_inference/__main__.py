@@ -126,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
                         enabled=not args.no_progress, force=args.progress)
     frames = errors = unreadable = people = 0  # frames: writer.count after each record
     status = "completed"
-    limited = False  # stopped by --max-frames, before the input ended
     t0 = time.perf_counter()
     fps = None
     try:
@@ -152,7 +151,6 @@ def run(args: argparse.Namespace) -> int:
                 video.write(canvas)
             progress.update(len(poses))
             if args.max_frames is not None and frames >= args.max_frames:
-                limited = True
                 break
     except KeyboardInterrupt:
         status = "interrupted"
@@ -170,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         frames = writer.count  # again: an interrupt between the last write and the line after it
         ended_early = bool(getattr(source, "ended_early", False))
         source_error = getattr(source, "error", None)
+        limited = args.max_frames is not None and frames >= args.max_frames  # stopped there: the rest is unread
         if status == "completed" and source_error is not None:
             status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
         elif status == "completed" and frames and unreadable == frames and not limited:  # all of them unreadable
