@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "ImageRecord": "train.dataset",
     "load_coco_records": "train.dataset",
     "read_image": "train.dataset",
+    "read_annotated_image": "train.dataset",
     "masked_l2": "train.loss",
     "pose_loss": "train.loss",
     "WeightAverage": "train.ema",

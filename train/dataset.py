@@ -31,7 +31,7 @@ from train.targets import render_targets
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageRecord", "CocoPoseDataset", "load_coco_records", "read_image"]
+__all__ = ["ImageRecord", "CocoPoseDataset", "load_coco_records", "read_image", "read_annotated_image"]
 
 
 @dataclass
@@ -54,6 +54,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray | None:
     if data is None or data.size == 0:
         return None
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def read_annotated_image(path: str | os.PathLike, width: int, height: int) -> np.ndarray | None:
+    """:func:`read_image`, brought to the annotation's ``width`` x ``height`` (pixels) when the file has another
+    size (e.g. a resized copy of the dataset's images): keypoints, masks and detections are in the annotation's
+    pixels. None when the file is missing or cannot be decoded."""
+    image = read_image(path)
+    if image is not None and image.shape[:2] != (height, width):
+        log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
+                  "and masks are in those pixels)", path, image.shape[1], image.shape[0], width, height)
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return image
 
 
 def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike, min_keypoints: int = 5,
@@ -253,7 +265,7 @@ class CocoPoseDataset:
             record = self.records[r]
             if r in self.undecodable:  # known bad in this process: passed over without reading it again
                 continue
-            image = read_image(record.path)
+            image = read_annotated_image(record.path, record.width, record.height)
             if image is not None:
                 break
             self.undecodable.add(r)
@@ -264,11 +276,6 @@ class CocoPoseDataset:
         else:
             raise ValueError(f"no image of the dataset could be decoded ({len(self.undecodable)} tried in "
                              f"{Path(self.records[0].path).parent})")
-        if image.shape[:2] != (record.height, record.width):  # e.g. a resized copy of the dataset's images
-            log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
-                      "and masks are in those pixels)", record.path, image.shape[1], image.shape[0], record.width,
-                      record.height)
-            image = cv2.resize(image, (record.width, record.height), interpolation=cv2.INTER_LINEAR)
         rng = np.random.default_rng([self.seed, epoch, index])
         mask = self.ignore_mask(record) if record.ignore_ann_ids else None
         matrix, flip = sample_transform(rng, record.centers[c], record.center_heights[c], self.augment)

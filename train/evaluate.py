@@ -36,7 +36,7 @@ from ov_inference.coco import person_category_ids
 from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
                          read_coco_keypoints, write_text_atomic)
 from pose_format.cli_types import input_height_type
-from train.dataset import read_image
+from train.dataset import read_annotated_image
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
                 ) -> tuple[list[dict], list[int], dict]:
     """Run the model on the annotated images; returns ``(results, image_ids, counts)``.
 
-    ``results`` are COCO keypoint result records in image pixels; ``image_ids`` the images actually evaluated
+    ``results`` are COCO keypoint result records in the annotation's image pixels (an image file of another size
+    is resized to its annotated width and height first); ``image_ids`` the images actually evaluated
     (missing or undecodable ones are skipped, counted in ``counts`` and logged). ``scales`` / ``flip``: test-time
     augmentation of :func:`predict_tta` (default: single scale, no flip).
     """
@@ -137,7 +138,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
                 counts["missing_images"] += 1
                 log.warning("image %s is missing: skipped", path)
                 continue
-            image = read_image(path)
+            image = read_annotated_image(path, int(info["width"]), int(info["height"]))
             if image is None:
                 counts["undecodable_images"] += 1
                 log.warning("image %s could not be decoded: skipped", path)
