@@ -122,5 +122,13 @@ def test_cli(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main([*args, "--images", "1", "--quiet"])
         assert message in capsys.readouterr().err
+    # a negative seed names --seed (numpy said only "expected non-negative integer") and writes nothing; an output
+    # folder that cannot be created is an error line, not a traceback
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "s"), "--images", "1", "--seed", "-1", "--quiet"])
+    assert "--seed must be >= 0, got -1" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "g" / "annotations.json" / "sub"), "--images", "1", "--quiet"])
+    assert "annotations.json" in capsys.readouterr().err
     proc = subprocess.run([sys.executable, "-m", "train.synthetic", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--max-people" in proc.stdout

@@ -508,6 +508,8 @@ def generate_dataset(out: str | Path, num_images: int, seed: int = 0, cfg: Synth
 
     if num_images < 1:
         raise ValueError(f"--images must be >= 1, got {num_images}")
+    if seed < 0:  # numpy's seed sequences take non-negative integers only
+        raise ValueError(f"--seed must be >= 0, got {seed}")
     out = Path(out)
     for folder in (out, out / "images"):
         if folder.exists() and not folder.is_dir():
@@ -555,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = SyntheticConfig(width=args.width, height=args.height, max_people=args.max_people,
                               min_people=args.min_people, distractors=tuple(args.distractors))
         path = generate_dataset(args.out, args.images, args.seed, cfg, progress=not args.quiet)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OSError: an output folder that cannot be created or written
         parser.error(str(exc))
     print(json.dumps({"annotations": str(path), "images": args.images, "seed": args.seed}))
     return 0
