@@ -49,6 +49,18 @@ def test_samples_and_masks(coco_mini_dir):
     assert region.sum() > 100 and np.all(m[region] == 0) and np.all(m[~region] == 1)
 
 
+def test_indexing_follows_the_sequence_protocol(coco_mini_dir):
+    """An index past the end is an IndexError (it wrapped around: ``for sample in dataset`` never ended, and
+    ``dataset[len(dataset)]`` returned the first person); a negative index counts from the end, as on a list."""
+    ds = CocoPoseDataset(coco_mini_dir / ANN, coco_mini_dir, AugmentConfig(crop_size=32), seed=1)
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    with pytest.raises(IndexError):
+        ds[(0, -len(ds) - 1)]
+    np.testing.assert_array_equal(ds[-1]["image"], ds[len(ds) - 1]["image"])
+    assert len(list(iter(ds))) == len(ds)
+
+
 def test_crowd_rle_masked(coco_mini_dir, tmp_path):
     doc = json.loads((coco_mini_dir / ANN).read_text())
     img = doc["images"][0]

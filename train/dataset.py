@@ -257,8 +257,17 @@ class CocoPoseDataset:
             mask[region > 0] = 0.0
         return mask
 
+    def _sample_index(self, index: int) -> int:
+        """``index`` in ``0 .. len - 1`` (a negative one counts from the end, as on a list); ``IndexError`` when out
+        of range, which also ends ``for sample in dataset``."""
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample index {index} out of range for {len(self)} samples")
+        return index % len(self)
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        index = self._sample_index(index)
         skipped_ids: list[int] = []
         for attempt in range(len(self.samples)):
             r, c = self.samples[(index + attempt) % len(self.samples)]
