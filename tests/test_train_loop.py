@@ -296,7 +296,8 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
                            (["--flip-prob", "7"], "--flip-prob must be a probability"),
                            (["--ema", "-0.5"], "--ema must be in [0, 1)"),
                            (["--center-jitter", "-5"], "--center-jitter must be >= 0"),
-                           (["--seed", "-1"], "--seed must be >= 0")):
+                           (["--seed", "-1"], "--seed must be >= 0"),
+                           (["--milestones", "50", "-3"], "--milestones must be at least 1, got -3")):
         with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
             train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"),
                         "--out-dir", str(tmp_path / "never"), *extra])

@@ -354,6 +354,7 @@ def check_config(cfg: TrainConfig) -> None:
                              ("--checkpoint-after", cfg.checkpoint_after, 0), ("--val-after", cfg.val_after, 0),
                              ("--workers", cfg.workers, 0), ("--warmup-iters", cfg.warmup_iters, 0),
                              ("--threads", 1 if cfg.threads is None else cfg.threads, 1),
+                             ("--milestones", min(cfg.milestones, default=1), 1),  # epochs (0 cut the lr at the start)
                              ("--val-max-images", 1 if cfg.val_max_images is None else cfg.val_max_images, 1)):
         if value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
