@@ -79,6 +79,23 @@ def test_crowd_rle_masked(coco_mini_dir, tmp_path):
     assert np.all(m[10:60, 20:120] == 0) and m.sum() == m.size - region.sum()
 
 
+def test_box_only_people_without_keypoints_mask_their_box(coco_mini_dir, tmp_path):
+    """A person without keypoints or a crowd that has a bbox but no segmentation (own data, exported as boxes) is
+    masked out over its box, the only region known: it was not masked at all, so the loss taught the network that
+    the person there is background."""
+    doc = json.loads((coco_mini_dir / ANN).read_text())
+    img = doc["images"][0]
+    base = {"image_id": img["id"], "category_id": 1, "area": 500.0, "num_keypoints": 0}
+    doc["annotations"] += [{**base, "id": 900001, "iscrowd": 0, "bbox": [20, 10, 100, 50]},
+                           {**base, "id": 900002, "iscrowd": 1, "segmentation": [], "bbox": [200, 100, 30, 40]}]
+    (tmp_path / ANN).write_text(json.dumps(doc))
+    ds = CocoPoseDataset(tmp_path / ANN, coco_mini_dir, AugmentConfig(crop_size=64))
+    assert ds.counts["malformed_annotations"] == 0
+    rec = next(r for r in ds.records if r.image_id == img["id"])
+    mask = ds.ignore_mask(rec)
+    assert np.all(mask[10:60, 20:120] == 0) and np.all(mask[100:140, 200:230] == 0)
+
+
 def test_malformed_segmentations_are_counted_and_their_bbox_masked(coco_mini_dir, tmp_path, caplog):
     """A bad polygon or RLE of a masked-out person would make pycocotools fail inside a DataLoader worker mid-run:
     it is found while indexing, named, counted, and its bbox masked instead."""

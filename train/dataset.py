@@ -6,7 +6,7 @@ Reads a COCO ``person_keypoints_*.json`` with pycocotools. Per image:
   :func:`pose_format.coco17_to_18`); only those with >= ``min_keypoints`` (5) keypoints and area >= ``min_area``
   (32^2) are crop centres, i.e. samples;
 - crowd regions and people without keypoint labels are masked out of the loss (RLE and polygon segmentations,
-  decoded by ``pycocotools``);
+  decoded by ``pycocotools``; their bbox when they have no segmentation);
 - labeled keypoints outside the image are treated as not labeled (counted and logged);
 - images missing on disk are skipped when the index is built, images that fail to decode are skipped when read,
   both counted in :attr:`CocoPoseDataset.skipped` and logged with their paths; each sample also carries
@@ -117,6 +117,9 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
                 centers.append((bx + bw / 2, by + bh / 2))
                 heights.append(bh)
         for ann in coco.loadAnns(ignore):
+            if not ann.get("segmentation"):  # a box-only annotation (own data): its box is the region known
+                ann["segmentation"] = _bbox_polygon(ann.get("bbox"))
+                continue
             problem = _segmentation_problem(ann.get("segmentation"), w, h)
             if problem is not None:  # checked here: pycocotools would fail on it in a DataLoader worker mid-run
                 counts["malformed_annotations"] += 1
