@@ -370,6 +370,7 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
     for args, message in ((["--ann", str(empty)], f"{empty} is not valid JSON"),
                           (["--out", str(tmp_path)], "is a folder, expected the detections JSON"),
                           (["--max-images", "-1"], "--max-images must be at least 1"),
+                          (["--scales", "1", "inf"], "--scales must be finite and positive, got 1 inf"),
                           (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more")):
         with pytest.raises(SystemExit):
             evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(ann), "--images",

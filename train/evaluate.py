@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -67,8 +68,8 @@ def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_
 
 def _check_scales(scales) -> tuple[float, ...]:
     scales = tuple(float(s) for s in scales)
-    if not scales or not all(s > 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales}")
+    if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of finite positive numbers, got {scales}")
     return scales
 
 
@@ -212,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.multiscale and args.scales is not None:
         parser.error("give either --multiscale or --scales, not both")
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
-    if not all(s > 0 for s in scales):
-        parser.error(f"--scales must be positive, got {' '.join(f'{s:g}' for s in scales)}")
+    try:
+        scales = _check_scales(scales)
+    except ValueError:
+        parser.error(f"--scales must be finite and positive, got {' '.join(f'{s:g}' for s in scales)}")
     for flag, value in (("--threads", args.threads), ("--max-images", args.max_images)):
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1, got {value}")
