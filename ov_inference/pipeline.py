@@ -12,8 +12,9 @@ How work flows (model_api style, "async done simply"):
 
 Ordered mode (files): at most ``max_pending`` frames are submitted but not yet returned; :meth:`submit` blocks
 (back-pressure) until the consumer takes results. Live mode (cameras): :meth:`submit` never blocks; when every
-request is busy the frame waits in a one-frame slot, and a newer frame replaces it (the stale one is dropped and
-counted), so the frame that starts next is always the latest and latency stays near one inference.
+request is busy, or ``max_pending`` started frames await the consumer (a consumer slower than the camera), the frame
+waits in a one-frame slot, and a newer frame replaces it (the stale one is dropped and counted), so the frame that
+starts next is always the latest and latency stays near one inference.
 
 :meth:`run` does both sides for an iterable of frames: a producer thread reads (the iterable may decode video),
 pre-processes and submits, while the caller's thread decodes and consumes, so reading, pre-processing and decoding
@@ -160,8 +161,11 @@ class AsyncPipeline:
 
     ``num_requests``: infer requests (default: the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``, at least 2
     in ordered mode so the device is never idle between requests).
-    ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: ordered mode's bound on frames
-    submitted but not yet returned (default ``num_requests + 2``). ``keep_frames``: return each frame with its result.
+    ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: the bound on frames started (or
+    skipped) but not yet returned: ordered mode's :meth:`submit` blocks at it, live mode keeps the newest frame
+    waiting (dropping older ones) until the consumer takes a result (default ``num_requests + 2`` ordered,
+    ``num_requests + 1`` live: one result decoded while the next infers). ``keep_frames``: return each frame with
+    its result.
     ``max_failures``: a frame whose inference fails becomes a result with ``error`` set and the stream goes on; this
     many failures in a row (a device or model that no longer works, not one bad frame) re-raise the last one.
     """
@@ -179,7 +183,7 @@ class AsyncPipeline:
         self.keep_frames = keep_frames
         self._requested = num_requests
         self.num_requests = num_requests or self._default_requests(estimator.optimal_num_requests())
-        self.max_pending = self.num_requests + 2 if max_pending is None else max_pending
+        self.max_pending = self.num_requests + (1 if live else 2) if max_pending is None else max_pending
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0, "failed": 0}
@@ -245,7 +249,8 @@ class AsyncPipeline:
             return frame_id
 
     def _pump(self) -> None:
-        """Live mode: start the waiting frame if a request is idle (never blocks on a busy queue)."""
+        """Live mode: start the waiting frame if a request is idle and fewer than ``max_pending`` frames await the
+        consumer (never blocks on a busy queue)."""
         if not self.live or self._waiting is None:
             return
         if not self._start_lock.acquire(blocking=False):
@@ -257,6 +262,8 @@ class AsyncPipeline:
                     return
                 same_size = self._queue_size == waiting.prepared.size
                 if self._queue is not None and same_size and not self._queue.is_ready():
+                    return
+                if len(self._order) >= self.max_pending:  # the consumer lags: a newer frame will replace this one
                     return
                 self._waiting = None
         finally:

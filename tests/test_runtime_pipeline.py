@@ -369,3 +369,21 @@ def test_closing_a_live_pipeline_drops_the_frame_waiting_to_start(tiny, mean_dec
     got = [r.user_data for r in pipe.drain()]    # the frames started before close, in order; then nothing
     assert got and got == sorted(got) and pipe.get(timeout=5) is None
     assert pipe.stats["started"] == len(got)
+
+
+def test_live_mode_with_a_slow_consumer_drops_frames_instead_of_queueing_results(tiny, mean_decoder):
+    """Live mode with a consumer slower than the camera (drawing, writing a video, decoding a crowd) and a fast
+    network: finished results must not pile up (latency growing by a frame per frame); the stale frames are dropped."""
+    pipe = AsyncPipeline(tiny, num_requests=1, live=True)
+
+    def camera(n=40):
+        for i in range(n):
+            time.sleep(0.005)
+            yield _frame(i), i
+
+    backlog = []
+    for result in pipe.run(camera()):
+        backlog.append(pipe.stats["started"] - pipe.stats["returned"])  # started frames not yet returned
+        time.sleep(0.03)                                                 # the slow consumer
+    assert max(backlog) <= pipe.max_pending
+    assert pipe.stats["dropped"] > 0 and pipe.stats["dropped"] + pipe.stats["started"] == 40
