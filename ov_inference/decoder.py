@@ -139,7 +139,8 @@ def _check_maps(heatmaps, pafs) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{expected}; got heatmaps {hm.shape} and pafs {pf.shape}")
     if not (np.issubdtype(hm.dtype, np.number) and np.issubdtype(pf.dtype, np.number)):
         raise ValueError(f"heatmaps and pafs must be numeric arrays, got {hm.dtype} and {pf.dtype}")
-    return hm[:NUM_KEYPOINTS].astype(np.float32, copy=False), pf.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: inf, which the decoder handles
+        return hm[:NUM_KEYPOINTS].astype(np.float32, copy=False), pf.astype(np.float32, copy=False)
 
 
 def _vertex_offset(samples: np.ndarray, sigma: float) -> np.ndarray:
@@ -176,7 +177,9 @@ def find_peaks(keypoint_maps: np.ndarray, threshold: float = 0.1, max_per_type: 
     pw = w + 2
     padded = np.full((k_n, h + 2, pw), -np.inf, dtype=np.float32)
     padded[:, 1:-1, 1:-1] = keypoint_maps
-    if not np.isfinite(keypoint_maps.sum()):  # NaN, inf or overflow somewhere: NaN -> -inf
+    with np.errstate(over="ignore", invalid="ignore"):  # a broken model's huge values overflow the sum: just NaN
+        finite = np.isfinite(keypoint_maps.sum())
+    if not finite:  # NaN, inf or overflow somewhere: NaN -> -inf
         np.copyto(padded, -np.inf, where=np.isnan(padded))
     rows = padded.reshape(-1, pw)  # channels stacked vertically, separated by their -inf border rows
     flat = padded.reshape(-1)

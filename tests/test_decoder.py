@@ -249,3 +249,18 @@ def test_infinite_pafs_give_finite_scores_without_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning reaches the user
         poses = decode_poses(hm, pf)
     assert poses and all(np.isfinite(p.score) for p in poses)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_heatmap_values_give_no_warnings(dtype):
+    """A broken model's heatmaps near or beyond the float32 limit (a garbage .bin): the decoder's finiteness check
+    and the float64 -> float32 cast overflow, which must not reach the user as RuntimeWarnings."""
+    import warnings
+
+    hm, pf = maps([person(100, 60)], 32, 32)
+    hm = hm.astype(dtype)
+    hm[:, 20:, :] = 3e38 if dtype == np.float32 else 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        poses = decode_poses(hm, pf.astype(dtype))
+    assert all(np.isfinite(p.keypoints).all() and np.isfinite(p.score) for p in poses)
