@@ -228,29 +228,34 @@ class AsyncPipeline:
     def _start(self, waiting: _Waiting) -> int:
         """Register a job and start it (blocks in ``start_async`` while every request is busy)."""
         with self._start_lock:
-            if self._closed:  # closed by another thread since submit checked
-                raise RuntimeError("the pipeline is closed")
-            queue = self._queue_for(waiting.prepared.size)
+            return self._start_locked(waiting)
+
+    def _start_locked(self, waiting: _Waiting) -> int:
+        """(Holding ``_start_lock``.) :meth:`_start`'s work."""
+        if self._closed:  # closed by another thread since submit checked
+            raise RuntimeError("the pipeline is closed")
+        queue = self._queue_for(waiting.prepared.size)
+        with self._cond:
+            frame_id = self._next_id
+            self._next_id += 1
+            job = _Job(frame_id, waiting.user_data, waiting.frame, waiting.prepared.meta, waiting.t_submit,
+                       waiting.preprocess_ms)
+            self._jobs[frame_id] = job
+            self._order.append(frame_id)
+            self.stats["started"] += 1
+        job.t_start = time.perf_counter()
+        try:
+            queue.start_async({0: waiting.prepared.tensor}, frame_id)
+        except BaseException as exc:
             with self._cond:
-                frame_id = self._next_id
-                self._next_id += 1
-                job = _Job(frame_id, waiting.user_data, waiting.frame, waiting.prepared.meta, waiting.t_submit,
-                           waiting.preprocess_ms)
-                self._jobs[frame_id] = job
-                self._order.append(frame_id)
-                self.stats["started"] += 1
-            job.t_start = time.perf_counter()
-            try:
-                queue.start_async({0: waiting.prepared.tensor}, frame_id)
-            except BaseException as exc:
-                with self._cond:
-                    job.exception, job.finished = exc, True
-                    self._cond.notify_all()
-            return frame_id
+                job.exception, job.finished = exc, True
+                self._cond.notify_all()
+        return frame_id
 
     def _pump(self) -> None:
         """Live mode: start the waiting frame if a request is idle and fewer than ``max_pending`` frames await the
-        consumer (never blocks on a busy queue)."""
+        consumer (never blocks on a busy queue). The frame is taken and started under one hold of the start lock,
+        so a newer frame that another thread takes meanwhile cannot start before it."""
         if not self.live or self._waiting is None:
             return
         if not self._start_lock.acquire(blocking=False):
@@ -266,9 +271,9 @@ class AsyncPipeline:
                 if len(self._order) >= self.max_pending:  # the consumer lags: a newer frame will replace this one
                     return
                 self._waiting = None
+            self._start_locked(waiting)
         finally:
             self._start_lock.release()
-        self._start(waiting)
 
     def _add_skipped(self, user_data: Any, frame: np.ndarray | None, error: str, t_submit: float) -> int:
         with self._cond:

@@ -387,3 +387,41 @@ def test_live_mode_with_a_slow_consumer_drops_frames_instead_of_queueing_results
         time.sleep(0.03)                                                 # the slow consumer
     assert max(backlog) <= pipe.max_pending
     assert pipe.stats["dropped"] > 0 and pipe.stats["dropped"] + pipe.stats["started"] == 40
+
+
+def test_live_frames_start_in_submission_order_when_two_threads_pump(tiny, mean_decoder):
+    """A live frame taken from the slot is started under the same lock that took it: a thread preempted between
+    taking frame 1 and starting it must not let another thread's newer frame 2 start first (results out of
+    submission order, and frame 1's start then blocking on the busy request)."""
+
+    class PreemptedOnce:
+        """A lock whose first blocking acquire is delayed, as if the thread were descheduled just before it."""
+
+        def __init__(self):
+            self.lock, self.delayed = threading.Lock(), False
+
+        def acquire(self, blocking=True, timeout=-1):
+            if blocking and not self.delayed:
+                self.delayed = True
+                time.sleep(0.2)
+            return self.lock.acquire(blocking, timeout)
+
+        def release(self):
+            self.lock.release()
+
+        __enter__ = acquire
+
+        def __exit__(self, *exc):
+            self.release()
+
+    pipe = AsyncPipeline(tiny, num_requests=1, live=True)
+    pipe.submit(_frame(1), "warm-up")
+    assert [r.user_data for r in pipe.drain()] == ["warm-up"]
+    pipe._start_lock = PreemptedOnce()
+    first = threading.Thread(target=pipe.submit, args=(_frame(2), "first"))
+    first.start()
+    time.sleep(0.05)
+    pipe.submit(_frame(3), "second")
+    first.join(5)
+    got = [r.user_data for r in pipe.drain()]
+    assert got in (["first", "second"], ["second"], ["first"])
