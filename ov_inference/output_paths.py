@@ -4,19 +4,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pose_format import is_special_file
+
 __all__ = ["check_output_file"]
 
 
 def check_output_file(path: str | Path, what: str, source: str | Path | None = None) -> Path:
     """Make sure ``what`` (e.g. ``"records"``) can be written to the file ``path``: it is not a folder, its parent
     folder exists (created if needed) and accepts a new file (probed with a temporary file, removed at once), and it
-    is not the same file as ``source`` (the input it would destroy). Returns ``path`` as a :class:`~pathlib.Path`;
-    raises ``OSError`` naming the path and the reason."""
+    is not the same file as ``source`` (the input it would destroy). A pipe or a device (``/dev/stdout``,
+    ``/dev/null``, a named pipe) needs only to be writable itself: it is written into, not created in its folder.
+    Returns ``path`` as a :class:`~pathlib.Path`; raises ``OSError`` naming the path and the reason."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {what} to {path}: it is a folder (give a file name)")
     if source is not None and path.exists() and Path(source).is_file() and path.samefile(source):
         raise OSError(f"cannot write {what} to {path}: it is the input file, which it would destroy")
+    if is_special_file(path):
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"cannot write {what} to {path}: not writable")
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -39,6 +40,16 @@ def starts_like_torch_file(head: bytes) -> bool:
     return head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
+def is_special_file(path: str | Path) -> bool:
+    """Whether ``path`` exists (symlinks followed) and is neither a regular file nor a folder: a pipe or a device
+    such as ``/dev/stdout``, ``/dev/null`` or a named pipe, which can be written but not replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """Open a binary file that appears at ``path`` complete or not at all.
@@ -46,9 +57,17 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     The bytes go to a temporary file ``.<name>.<random>.tmp`` in the same folder (created when missing), are
     fsynced, get the permissions of a normally created file (0666 less the umask) and are renamed over ``path`` when
     the ``with`` block ends; an exception or a kill mid-write leaves any previous file at ``path`` intact and removes
-    the temporary file (a kill leaves it behind, under a name that never matches ``path``).
+    the temporary file (a kill leaves it behind, under a name that never matches ``path``). A symlink's target is
+    replaced (the link stays); a pipe or a device (:func:`is_special_file`: ``/dev/stdout``, ``/dev/null``, a named
+    pipe) is written into directly, never replaced by a regular file.
     """
     path = Path(path)
+    if is_special_file(path):
+        with open(path, "wb") as fh:
+            yield fh
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -413,6 +413,36 @@ def test_json_document_write_failure_leaves_no_temporary_file(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_json_document_to_a_pipe_or_a_link_writes_through_it(tmp_path):
+    """``-o /dev/stdout``, ``-o /dev/null``, a named pipe or a symlink: the document is written into what the path
+    names. The atomic write (a temporary file renamed over the path) replaced the pipe or the link with a regular
+    file - as root, /dev/null or /dev/stdout themselves - and a reader of the pipe got nothing."""
+    fifo = tmp_path / "records.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    RecordWriter.check_path(fifo)
+    writer = RecordWriter(fifo, {"model": "m"})
+    writer.write(frame_record(0, "a.jpg", []))
+    writer.close({"frames": 1})
+    reader.join(10)
+    assert fifo.is_fifo()
+    assert json.loads(received[0])["summary"] == {"frames": 1}
+
+    target = tmp_path / "real" / "results.json"
+    target.parent.mkdir()
+    target.write_text("{}")
+    link = tmp_path / "results.json"
+    link.symlink_to(target)
+    with RecordWriter(link, {"model": "m"}) as writer:
+        writer.write(frame_record(0, "a.jpg", []))
+    assert link.is_symlink()
+    assert len(json.loads(target.read_text())["frames"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real", "records.fifo", "results.json"]
+    assert [p.name for p in target.parent.iterdir()] == ["results.json"]
+
+
 # -- cameras that deliver nothing, or stop -------------------------------------------------------------------------
 class _DeadCamera(_FakeCamera):
     """A camera that opens and then delivers ``frames`` frames (none by default) before reads fail."""
