@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "stdout) or F.json (one document)")
     p.add_argument("--output-video", metavar="F", help="annotated video (e.g. out.mp4)")
     p.add_argument("--track", action="store_true",
-                   help="give people stable ids across frames (for a folder: its images, in name order, are the "
-                        "frames of one sequence, e.g. extracted video frames; lwpose-demo treats them as unrelated "
-                        "photos)")
+                   help="give people stable ids across frames (for a folder: its images, in name order with numbers "
+                        "by value, are the frames of one sequence, e.g. extracted video frames; lwpose-demo treats "
+                        "them as unrelated photos)")
     p.add_argument("--smooth", action="store_true",
                    help="One Euro smoothing of keypoints (implies --track; a folder is one sequence, as above)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default: CPU)")

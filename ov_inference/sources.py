@@ -18,8 +18,9 @@ from typing import Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID", "Frame", "SourceError",
-           "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image", "is_stream_url", "redact_url"]
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID", "Frame",
+           "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image", "is_stream_url",
+           "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +268,17 @@ class VideoSource(FrameSource):
         self.capture.release()
 
 
+def natural_order(path: Path) -> tuple:
+    """Sort key of a file by name with its runs of digits compared as numbers, so frames numbered without zero
+    padding (``frame2.png`` before ``frame10.png``) stay in frame order; equal numbers (``01`` and ``1``) fall back
+    to the plain name."""
+    parts = re.split(r"(\d+)", path.name)
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), path.name
+
+
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files (by extension, :data:`IMAGE_EXTENSIONS`) directly in ``folder``, sorted by name.
+    """Image files (by extension, :data:`IMAGE_EXTENSIONS`) directly in ``folder``, sorted by name, numbers in names
+    by value (:func:`natural_order`: the frames of a video extracted as ``frame%d.png`` in frame order).
 
     Raises :class:`SourceError` (a ``ValueError``) when ``folder`` is not a folder or holds no image.
     """
@@ -276,8 +286,8 @@ def list_images(folder: str | Path) -> list[Path]:
     if not path.is_dir():
         raise SourceError(f"image folder not found: {path} is not a folder")
     # a broken symlink named like an image is listed too: reading it gives an error record naming it, not silence
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
-                   and (p.is_file() or (p.is_symlink() and not p.exists())))
+    files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+                    and (p.is_file() or (p.is_symlink() and not p.exists()))), key=natural_order)
     if not files:
         raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
     return files
@@ -304,7 +314,7 @@ def _is_camera(spec) -> bool:
 def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
     """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, a stream URL
     (``rtsp://...``, ``http://.../clip.mp4``, read by OpenCV's FFmpeg backend), an image file, a folder of images
-    (sorted by name; non-image files ignored) or a list of image paths.
+    (sorted by name, numbers by value: :func:`list_images`; non-image files ignored) or a list of image paths.
 
     Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
     OpenCV cannot open, a camera id that is negative or too large).

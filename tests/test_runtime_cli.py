@@ -68,6 +68,16 @@ def test_folder_source_reports_unreadable_images_by_path(image_dir):
     assert all(f.image is not None and f.image.ndim == 3 for f in (frames[0], frames[2]))
 
 
+def test_folder_frames_numbered_without_zero_padding_are_in_frame_order(tmp_path):
+    """Extracted video frames (``ffmpeg -i clip.mp4 frame%d.png``) are one sequence for --track / --smooth: frame2
+    comes before frame10, not after frame19 as a plain string sort put it."""
+    names = ["frame1.png", "frame2.png", "frame10.png", "frame11.png", "frame100.png", "frame02b.png", "clip.png"]
+    for name in names:
+        cv2.imwrite(str(tmp_path / name), np.zeros((4, 4, 3), np.uint8))
+    assert [p.name for p in open_source(tmp_path).paths] == [
+        "clip.png", "frame1.png", "frame2.png", "frame02b.png", "frame10.png", "frame11.png", "frame100.png"]
+
+
 def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
