@@ -67,6 +67,9 @@ class DecoderOptions:
     - ``success_ratio``: a limb needs more than this fraction of passing samples.
     - ``min_keypoints``: people with fewer keypoints are dropped.
     - ``min_mean_score``: people whose ``score / num_keypoints`` is below this are dropped.
+
+    The counts (``max_peaks_per_type``, ``paf_samples``, ``min_keypoints``) are whole numbers (``TypeError``
+    otherwise); out-of-range values raise ``ValueError``.
     """
 
     peak_threshold: float = 0.1
@@ -78,6 +81,10 @@ class DecoderOptions:
     min_mean_score: float = 0.2
 
     def __post_init__(self) -> None:
+        for name in ("max_peaks_per_type", "paf_samples", "min_keypoints"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be a whole number, got {value!r}")
         for name in ("peak_threshold", "min_paf_score", "min_mean_score"):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")

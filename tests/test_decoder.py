@@ -264,3 +264,13 @@ def test_huge_heatmap_values_give_no_warnings(dtype):
         warnings.simplefilter("error")
         poses = decode_poses(hm, pf.astype(dtype))
     assert all(np.isfinite(p.keypoints).all() and np.isfinite(p.score) for p in poses)
+
+
+@pytest.mark.parametrize("name, value", [("paf_samples", 5.5), ("max_peaks_per_type", 2.5), ("min_keypoints", 2.5),
+                                         ("paf_samples", True)])
+def test_count_options_must_be_whole_numbers(name, value):
+    """A fractional count was accepted and then failed inside the decoder ('float' object cannot be interpreted as
+    an integer) or was silently compared as a fraction: the options name the field instead."""
+    with pytest.raises(TypeError, match=name):
+        DecoderOptions(**{name: value})
+    assert DecoderOptions(**{name: np.int64(5)}).paf_samples >= 2
