@@ -230,9 +230,11 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
     Raises :class:`ov_inference.SourceError` or the runtime's model errors before any frame when the input or the
     model cannot be opened, and ``ValueError`` for out-of-range options; unreadable images along the way are logged
-    with their path and skipped. ``track`` and ``smooth`` apply to videos and cameras; for images they are turned
-    off with a warning (``summary.warnings``), as ``loop`` is for a camera. When ``output_limit`` frames have been
-    written and nothing else shows the frames (no window, no web view, no ``raw``), the demo stops there.
+    with their path and skipped, and a video or camera that opens but delivers no frame counts as one error
+    (``summary.errors``, ``summary.error_messages``). ``track`` and ``smooth`` apply to videos and cameras; for
+    images they are turned off with a warning (``summary.warnings``), as ``loop`` is for a camera. When
+    ``output_limit`` frames have been written and nothing else shows the frames (no window, no web view, no ``raw``),
+    the demo stops there.
     """
     from ov_inference.estimator import PoseEstimator
     from ov_inference.pipeline import AsyncPipeline
@@ -375,6 +377,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if window is not None:
             window.close()
         summary.loops = frames_in.passes
+        failure = _no_frame_error(frames_in.source)
+        if failure is not None:  # as an unreadable image is: an error, and exit status 1 when nothing was shown
+            summary.errors += 1
+            summary.error_messages.append(failure)
         if frames_in.stopped:
             summary.warnings.append(frames_in.stopped)
         summary.dropped = pipeline.stats.get("dropped", 0)
@@ -399,6 +405,13 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                     pass
             view.close()
     return summary
+
+
+def _no_frame_error(source) -> str | None:
+    """The error of a video or camera that opened but delivered no frame at all (``VideoSource.error`` with
+    ``frames_read`` 0), else ``None`` (a source that delivered frames, then ended early, is not one)."""
+    error = getattr(source, "error", None)
+    return error if error is not None and getattr(source, "frames_read", 1) == 0 else None
 
 
 def _print_raw(record: dict, loop: int | None) -> None:

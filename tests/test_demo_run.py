@@ -469,3 +469,21 @@ def test_streams_and_threads_go_into_the_compile_config(omz_xml, clip, tmp_path)
         "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
     with pytest.raises(ValueError, match="--streams"):
         run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "s.avi", window=False, num_streams=0))
+
+
+def test_a_video_that_delivers_no_frame_is_an_error_not_a_success(omz_xml, tmp_path, capsys):
+    """A video that opens but has no readable frame (cut after its header) is reported: an error in the summary and
+    exit status 1, as for images that are all unreadable (it ran with exit 0 and 'wrote 0 frames to' a missing file)."""
+    from demos.__main__ import main
+
+    clip = write_synthetic_clip(tmp_path / "c.avi", frames=3, width=320, height=192)
+    data = clip.read_bytes()
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(data[:data.index(b"movi") + 4])  # the header, announcing 3 frames, and none of them
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(empty), output=tmp_path / "o.avi", window=False,
+                                   progress=False))
+    assert summary.frames == 0 and summary.errors == 1
+    assert "no frame" in summary.error_messages[0] and "empty.avi" in summary.error_messages[0]
+    capsys.readouterr()
+    assert main(["-m", str(omz_xml), "-i", str(empty), "-o", str(tmp_path / "o2.avi"), "--quiet", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["errors"] == 1
