@@ -290,24 +290,30 @@ def download(
                 raise WeightsError(f"{url} is now {total} bytes, the partial download was of a {recorded}-byte file: "
                                    "the partial file was removed, run the download again")
         else:
-            write_text_atomic(origin, json.dumps({"url": url, "validator": _validator(resp), "total": total}) + "\n")
+            try:
+                write_text_atomic(origin, json.dumps({"url": url, "validator": _validator(resp), "total": total})
+                                  + "\n")
+            except OSError as e:
+                raise _write_error(origin, e) from None
         bar = _progress(total, offset, final.name, progress)
         received = offset
         read = getattr(resp, "read1", resp.read)  # what arrived so far: a stalled transfer keeps every byte received
         try:
             with open(part, "ab" if offset else "wb") as f:
                 while True:
-                    chunk = read(_CHUNK)
+                    try:
+                        chunk = read(_CHUNK)
+                    except (OSError, HTTPException) as e:
+                        raise WeightsError(f"download of {url} interrupted at {received} bytes ({e}); run it again "
+                                           f"to resume from {part}") from None
                     if not chunk:
                         break
                     f.write(chunk)
                     received += len(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
-        except (OSError, HTTPException) as e:
-            raise WeightsError(
-                f"download of {url} interrupted at {received} bytes ({e}); run it again to resume from {part}"
-            ) from None
+        except OSError as e:  # the local file (the network's errors are WeightsError above): a full or read-only disk
+            raise _write_error(part, e) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -318,6 +324,13 @@ def download(
     if total is None:
         _check_unsized(part, url, expected_sha256)
     return _finish(part, final, url, expected_sha256, content_type)
+
+
+def _write_error(path: Path, exc: OSError) -> WeightsError:
+    """The error for a file of the download that cannot be written here (a full disk, a read-only ``--dest``): a
+    local problem, not the network's, so it says what to fix rather than to retry."""
+    return WeightsError(f"cannot write {path}: {exc.strerror or exc}; free some space or give a writable --dest, "
+                        "then run the download again (it resumes from the bytes kept)")
 
 
 def _finish(part: Path, final: Path, url: str, expected_sha256: str | None, content_type: str | None = None) -> Path:

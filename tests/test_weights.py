@@ -330,3 +330,18 @@ def test_checkpoint_magic_bytes(tmp_path, seed_dir):
         bad = tmp_path / "bad.pth"
         bad.write_bytes(body)
         assert checkpoint_problem(bad) == f"{len(body)} bytes starting with {body!r}"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists() or not Path("/proc/self").is_dir(), reason="Linux /dev/full, /proc")
+def test_a_folder_that_cannot_be_written_is_a_clear_error_not_a_network_one(server, tmp_path, capsys):
+    """A full disk is not a dropped connection ('interrupted ... resume' blamed the network), and a --dest where no
+    file can be created is one error line (it was a traceback from writing the partial download's record)."""
+    (tmp_path / (NAME + ".part")).symlink_to("/dev/full")  # every write: ENOSPC
+    (tmp_path / (NAME + ".part.json")).write_text(json.dumps({"url": server.url}))
+    with pytest.raises(WeightsError) as caught:
+        download(server.url, tmp_path, progress=False)
+    message = str(caught.value)
+    assert "cannot write" in message and "No space left" in message and "interrupted" not in message
+    assert weights.main(["download", "--url", server.url, "--dest", "/proc/self", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "/proc/self" in err and "offline" not in err
