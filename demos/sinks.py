@@ -15,13 +15,15 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ov_inference.video_out import VIDEO_SUFFIXES, VideoSink
 
 __all__ = ["VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "has_display", "VideoSink", "ImageDirSink", "WindowSink", "open_sink"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: Suffixes of a single image file (what the inputs read as images): an ``--output`` so named is refused.
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 _ESC = 27
 
 
@@ -133,14 +135,17 @@ def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None =
     """A :class:`VideoSink` when ``output`` ends with a video suffix, else an :class:`ImageDirSink` folder.
 
     ``source`` (the input file) and ``images`` (the input images) are never overwritten: a video that is the input
-    file, or a folder that holds the input images, is refused with ``ValueError``."""
+    file, or a folder that holds the input images, is refused with ``ValueError``; so is a file name this demo cannot
+    write (an image, or a video suffix the inputs read but no encoder here writes: ``.m4v``, ``.3gp``, ``.gif``, or
+    any other letters-only suffix) rather than becoming a folder of that name."""
     path = Path(output)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return VideoSink(path, fps, source)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")
-    if path.suffix[1:].isalpha() and not path.is_dir():  # x.gif, x.webm: a file format this demo cannot write
+    unwritable = path.suffix.lower() in VIDEO_EXTENSIONS or path.suffix[1:].isalpha()  # x.gif, x.m4v, x.webm
+    if unwritable and not path.is_dir():
         raise ValueError(f"--output {path}: unsupported video suffix {path.suffix!r}; give a folder for images or "
                          f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
     return ImageDirSink(path, inputs=images)

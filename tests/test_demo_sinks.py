@@ -127,3 +127,16 @@ def test_a_wayland_socket_alone_is_no_display_for_the_qt_wheels(monkeypatch, tmp
         assert has_display() is False
         monkeypatch.setattr(sinks.cv2, "getBuildInformation", lambda: "  GUI:   GTK3\n")
         assert has_display() is True  # a GTK build of OpenCV talks to Wayland itself
+
+
+@pytest.mark.parametrize("name, message", [("clip.m4v", "unsupported video suffix '.m4v'"),
+                                           ("clip.3gp", "unsupported video suffix '.3gp'"),
+                                           ("photo.jp2", "single image"), ("photo.tif", "single image")])
+def test_a_video_or_image_file_name_with_a_digit_or_another_image_type_never_becomes_a_folder(tmp_path, name,
+                                                                                              message):
+    """-o clip.m4v or photo.jp2 made a folder of that name full of JPEGs (only letter-only suffixes were refused;
+    .tif was called a video suffix): every suffix the inputs read as a video or an image is a file, refused here."""
+    with pytest.raises(ValueError, match=message):
+        open_sink(tmp_path / name)
+    assert not (tmp_path / name).exists()
+    assert isinstance(open_sink(tmp_path / "run.2"), ImageDirSink)  # a folder name with a dot stays one
