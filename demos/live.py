@@ -159,17 +159,26 @@ class _PostProcessing:
 
 
 def _open_input(spec: str):
-    """:func:`ov_inference.open_source` for ``spec``, with glob patterns (``'photos/*.jpg'``) expanded to a list."""
+    """:func:`ov_inference.open_source` for ``spec``, with glob patterns (``'photos/*.jpg'``) expanded to the image
+    files they match (:func:`ov_inference.sources.image_files`: other files and folders are left out, as from a
+    folder input)."""
     import glob
 
     from ov_inference import SourceError, open_source
-    from ov_inference.sources import is_stream_url
+    from ov_inference.sources import image_files, is_stream_url
 
     text = str(spec)
     if any(ch in text for ch in "*?[") and not Path(text).exists() and not is_stream_url(text):
-        paths = sorted(glob.glob(text))
-        if not paths:
+        matches = glob.glob(text)
+        if not matches:
             raise SourceError(f"no files match {text!r}")
+        paths = image_files(matches)
+        if not paths:
+            raise SourceError(f"no images among the {len(matches)} paths matching {text!r} (a glob is read as "
+                              "images; give a video by its file name)")
+        if len(paths) < len(matches):
+            log.info("%s: %d of the %d paths matching are not image files: left out", text,
+                     len(matches) - len(paths), len(matches))
         return open_source(paths)
     return open_source(text)
 

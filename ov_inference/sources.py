@@ -18,9 +18,9 @@ from typing import Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID", "Frame",
-           "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image", "is_stream_url",
-           "redact_url"]
+__all__ = ["IMAGE_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID",
+           "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image",
+           "is_stream_url", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -269,25 +269,31 @@ class VideoSource(FrameSource):
 
 
 def natural_order(path: Path) -> tuple:
-    """Sort key of a file by name with its runs of digits compared as numbers, so frames numbered without zero
+    """Sort key of a file by path with its runs of digits compared as numbers, so frames numbered without zero
     padding (``frame2.png`` before ``frame10.png``) stay in frame order; equal numbers (``01`` and ``1``) fall back
-    to the plain name."""
-    parts = re.split(r"(\d+)", path.name)
-    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), path.name
+    to the plain path."""
+    parts = re.split(r"(\d+)", str(path))
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), str(path)
+
+
+def image_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The image files among ``paths`` (by extension, :data:`IMAGE_EXTENSIONS`; folders and other files left out),
+    sorted by path with numbers by value (:func:`natural_order`: the frames of a video extracted as ``frame%d.png``
+    in frame order). A broken symlink named like an image is kept: reading it gives an error record naming it, not
+    silence."""
+    return sorted((p for p in map(Path, paths) if p.suffix.lower() in IMAGE_EXTENSIONS
+                   and (p.is_file() or (p.is_symlink() and not p.exists()))), key=natural_order)
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files (by extension, :data:`IMAGE_EXTENSIONS`) directly in ``folder``, sorted by name, numbers in names
-    by value (:func:`natural_order`: the frames of a video extracted as ``frame%d.png`` in frame order).
+    """Image files (:func:`image_files`) directly in ``folder``, in :func:`natural_order`.
 
     Raises :class:`SourceError` (a ``ValueError``) when ``folder`` is not a folder or holds no image.
     """
     path = Path(folder)
     if not path.is_dir():
         raise SourceError(f"image folder not found: {path} is not a folder")
-    # a broken symlink named like an image is listed too: reading it gives an error record naming it, not silence
-    files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
-                    and (p.is_file() or (p.is_symlink() and not p.exists()))), key=natural_order)
+    files = image_files(path.iterdir())
     if not files:
         raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
     return files

@@ -487,3 +487,20 @@ def test_a_video_that_delivers_no_frame_is_an_error_not_a_success(omz_xml, tmp_p
     capsys.readouterr()
     assert main(["-m", str(omz_xml), "-i", str(empty), "-o", str(tmp_path / "o2.avi"), "--quiet", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["errors"] == 1
+
+
+def test_a_glob_lists_image_files_as_a_folder_does(omz_xml, clip, tmp_path):
+    """'photos/*' skips what is not an image file (a note, a subfolder, a video) as a folder input does; it made
+    each of them an 'unreadable image' error, and a glob of videos ran as 0 frames, every file skipped."""
+    (tmp_path / "a.png").write_bytes(cv2.imencode(".png", np.zeros((48, 64, 3), np.uint8))[1].tobytes())
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "sub.jpg").mkdir()
+    (tmp_path / "sub.mp4").mkdir()
+    (tmp_path / "clip.mp4").write_bytes(clip.read_bytes())
+    assert [f.source for f in _open_input(str(tmp_path / "*"))] == [str(tmp_path / "a.png")]
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(tmp_path / "*"), output=tmp_path / "out", window=False,
+                                   progress=False))
+    assert summary.frames == 1 and summary.errors == 0
+    with pytest.raises(SourceError, match=r"no images among the 2 paths matching .*\*\.mp4"):
+        _open_input(str(tmp_path / "*.mp4"))  # clip.mp4, and the folder sub.mp4
+
