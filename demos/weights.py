@@ -232,7 +232,8 @@ def download(
             log.warning("%s; downloading it again", e)
         else:
             if expected_sha256 and record.sha256 != expected_sha256:
-                raise WeightsError(f"{final} has sha256 {record.sha256}, expected {expected_sha256}")
+                raise WeightsError(f"{final} has sha256 {record.sha256}, expected {expected_sha256}: check the "
+                                   "--sha256 value, or pass --force to download the file again")
             log.info("already downloaded and verified: %s", final)
             return final
     origin = _origin_file(part)

@@ -345,3 +345,18 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error_not_a_network_one(serv
     assert weights.main(["download", "--url", server.url, "--dest", "/proc/self", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "cannot write" in err and "/proc/self" in err and "offline" not in err
+
+
+def test_a_cached_file_of_another_sha256_says_what_to_do(server, tmp_path, capsys):
+    """WeightsError's promise, 'the message says what to do next', held for every error but this one: a verified
+    cached file that --sha256 does not match named both hashes only. --force then replaces it."""
+    download(server.url, tmp_path, progress=False)
+    server.payload = CHANGED
+    digest = hashlib.sha256(CHANGED).hexdigest()
+    assert weights.main(["download", "--url", server.url, "--dest", str(tmp_path), "--sha256", digest,
+                         "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "expected " + digest in err and "--force" in err and "--sha256" in err
+    assert weights.main(["download", "--url", server.url, "--dest", str(tmp_path), "--sha256", digest, "--force",
+                         "--quiet"]) == 0
+    assert (tmp_path / NAME).read_bytes() == CHANGED and verify(tmp_path / NAME).sha256 == digest
