@@ -368,7 +368,8 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
     decode_ms = (accuracy or {}).get("fp32", {}).get("decode_ms") or []
     decode = {"decode_ms_p50": float(np.percentile(decode_ms, 50)) if decode_ms else demo.get("decode_ms_p50"),
               "decode_ms_p95": float(np.percentile(decode_ms, 95)) if decode_ms else None,
-              "frames": len(decode_ms), "source": "held-out evaluation images" if decode_ms else "demo clip"}
+              "frames": len(decode_ms),
+              "source": "held-out evaluation images" if decode_ms else "demo clip"}
     p = precisions
     targets = []
     if p["int8"]["fps"] and p["fp32"]["fps"]:
@@ -537,7 +538,9 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
 
     mode = "synthetic" if checkpoint is None else "checkpoint"
     notes: list[str] = []
-    steps = _Steps(7 if mode == "synthetic" else 6)
+    coco = Path(cfg.coco_mini) if cfg.coco_mini and mode == "checkpoint" else None
+    ann = next(coco.glob("*.json"), None) if coco and coco.is_dir() else None  # no annotated photos: no AP step
+    steps = _Steps(7 if mode == "synthetic" else 6 if ann is not None else 5)
     accuracy, val, training = None, None, None
     if mode == "synthetic":
         height = cfg.eval_height or SYNTHETIC_RECIPE.eval_height
@@ -550,8 +553,6 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         photos = user_photos
     else:
         height = cfg.eval_height or INPUT_HEIGHT_ACCURATE
-        coco = Path(cfg.coco_mini) if cfg.coco_mini else None
-        ann = next(coco.glob("*.json"), None) if coco and coco.is_dir() else None
         with steps.step("real photos") as rec:
             photos = list(user_photos)
             if ann is not None:
@@ -580,8 +581,6 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
     if val is not None:
         with steps.step(f"accuracy (COCO AP at input height {height})") as rec:
             accuracy = _accuracy(cfg, checkpoint, xmls, val, height, rec)
-    else:
-        steps.total -= 1
     with steps.step("speed (256 x 456 input)") as rec:
         speed = _speed(cfg, checkpoint, xmls, rec)
     with steps.step("async demo") as rec:

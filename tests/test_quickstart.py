@@ -394,3 +394,43 @@ def test_a_cut_short_training_record_retrains_instead_of_failing(tmp_path, monke
     assert json.loads((run / "quickstart.json").read_text())["iterations"] == 3
     ckpt, training = _train(cfg, {"train": (Path("a.json"), Path("img"))}, rec)  # now a finished run: reused
     assert training["cached"] and "reused the cached run" in rec["note"]
+
+
+def _stub_heavy_steps(monkeypatch):
+    """The quickstart's conversion, speed and demo steps replaced by instant stand-ins (their figures made up)."""
+    import demos.quickstart as qs
+
+    def fake_convert(cfg, checkpoint, calib, select, height, record, **kw):
+        return {p: Path(f"{p}/lwpose.xml") for p in ("FP32", "INT8")}
+
+    def fake_speed(cfg, checkpoint, xmls, record):
+        one = {"fps": 10.0, "latency_ms": 100.0, "execution_precision": "f32", "requests": 2}
+        return {"pytorch": one, "fp32": one, "fp32_default": one, "int8": {**one, "fps": 20.0}}
+
+    def fake_demo(cfg, xml, photos, clip_height, work, record):
+        return {"output": "demo.mp4", "frames": 6, "fps": 5.0, "decode_ms_p50": 2.5, "people_mean": 1.0}
+
+    monkeypatch.setattr(qs, "_convert", fake_convert)
+    monkeypatch.setattr(qs, "_speed", fake_speed)
+    monkeypatch.setattr(qs, "_demo", fake_demo)
+
+
+def _run_without_annotations(tmp_path, seed_dir, monkeypatch) -> Path:
+    """A checkpoint-mode quickstart (stubbed heavy steps) on one photo of the user's, without annotated photos."""
+    _stub_heavy_steps(monkeypatch)
+    (tmp_path / "mine").mkdir()
+    cv2.imwrite(str(tmp_path / "mine" / "me.jpg"), cv2.imread(str(seed_dir / "input.png")))
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                 str(seed_dir / "checkpoint.pth"), "--images", str(tmp_path / "mine"), "--coco-mini",
+                 str(tmp_path / "nothing"), "--quiet"]) == 0
+    return out
+
+
+def test_photos_without_annotations_number_their_five_steps_from_the_first(tmp_path, isolated_cache, seed_dir,
+                                                                          monkeypatch, capsys):
+    """Checkpoint mode without annotated photos has no AP step: '[1/6] real photos', '[2/6] convert' were followed
+    by '[3/5] speed' (the total dropped once the missing step was passed)."""
+    _run_without_annotations(tmp_path, seed_dir, monkeypatch)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
+    assert {ln.split("]")[0] for ln in lines} == {f"[{i}/5" for i in range(1, 6)}
