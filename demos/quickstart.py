@@ -368,7 +368,7 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
     decode_ms = (accuracy or {}).get("fp32", {}).get("decode_ms") or []
     decode = {"decode_ms_p50": float(np.percentile(decode_ms, 50)) if decode_ms else demo.get("decode_ms_p50"),
               "decode_ms_p95": float(np.percentile(decode_ms, 95)) if decode_ms else None,
-              "frames": len(decode_ms),
+              "frames": len(decode_ms) if decode_ms else demo.get("frames", 0),
               "source": "held-out evaluation images" if decode_ms else "demo clip"}
     p = precisions
     targets = []

@@ -90,8 +90,11 @@ def render_markdown(report: dict) -> str:
                      else f"; run folder `{t['run']}`."), ""]
     if report.get("decode"):
         d = report["decode"]
-        lines += ["## Decoding", "", f"Median decode time {_fmt(d.get('decode_ms_p50'), 2, 1, ' ms')}, "
-                  f"95th percentile {_fmt(d.get('decode_ms_p95'), 2, 1, ' ms')} per frame.", ""]
+        p95 = (f", 95th percentile {_fmt(d['decode_ms_p95'], 2, 1, ' ms')}" if d.get("decode_ms_p95") is not None
+               else "")
+        over = f" over {d['frames']} frames of the {d['source']}" if d.get("frames") and d.get("source") else ""
+        lines += ["## Decoding", "", f"Median decode time {_fmt(d.get('decode_ms_p50'), 2, 1, ' ms')}{p95} per "
+                  f"frame{over}.", ""]
     if report.get("demo"):
         d = report["demo"]
         lines += ["## Demo clip", "", f"`{d.get('output')}`: {d.get('frames')} frames through the async pipeline at "

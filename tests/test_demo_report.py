@@ -60,3 +60,9 @@ def test_markdown_says_which_fps_is_not_async():
     assert "FPS = async throughput of the network alone on this machine (PyTorch: 1 / sync latency" in md
     assert "IR FP32: 1 / sync" not in md
     assert "(PyTorch" not in render_markdown({"rows": ROWS[1:]})
+
+
+def test_markdown_decode_line_names_its_frames_and_source():
+    md = render_markdown({"decode": {"decode_ms_p50": 0.61, "decode_ms_p95": 0.9, "frames": 240,
+                                     "source": "held-out evaluation images"}})
+    assert "Median decode time 0.61 ms, 95th percentile 0.90 ms per frame over 240 frames of the held-out " in md

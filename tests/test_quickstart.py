@@ -434,3 +434,13 @@ def test_photos_without_annotations_number_their_five_steps_from_the_first(tmp_p
     _run_without_annotations(tmp_path, seed_dir, monkeypatch)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
     assert {ln.split("]")[0] for ln in lines} == {f"[{i}/5" for i in range(1, 6)}
+
+
+def test_a_decode_time_from_the_demo_clip_counts_its_frames(tmp_path, isolated_cache, seed_dir, monkeypatch):
+    """Without annotated photos the decode time comes from the demo clip: report.json said 'frames': 0 beside that
+    median, and report.md named no source and printed '95th percentile -'."""
+    out = _run_without_annotations(tmp_path, seed_dir, monkeypatch)
+    report = json.loads((out / "report.json").read_text())
+    assert report["decode"]["source"] == "demo clip" and report["decode"]["frames"] == 6
+    md = (out / "report.md").read_text()
+    assert "Median decode time 2.50 ms per frame over 6 frames of the demo clip." in md
