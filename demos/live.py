@@ -200,6 +200,15 @@ def _for_images(options: DemoOptions, summary: DemoSummary) -> DemoOptions:
     return replace(options, track=False, smooth=False)
 
 
+def _warn_unpaired(options: DemoOptions, summary: DemoSummary) -> None:
+    """A warning (:func:`_warn`) for each option given without the one it works with: ``keep_serving`` without
+    ``serve``, ``output_limit`` without ``output``."""
+    if options.keep_serving > 0 and options.serve is None:
+        _warn(summary, "--keep-serving ignored: it keeps the --serve live view up, and there is none")
+    if options.output_limit and options.output is None:
+        _warn(summary, "--output-limit ignored: it bounds the frames written to --output, and there is none")
+
+
 def _check(options: DemoOptions) -> None:
     """``ValueError`` naming the flag for an out-of-range option (before anything is loaded)."""
     for flag, value in (("--requests", options.num_requests), ("--threads", options.num_threads),
@@ -255,6 +264,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         raise ValueError("no display found: pass --output FILE.mp4|FOLDER to save the annotated result, or "
                          "--serve PORT for the web live view")
     summary = DemoSummary()
+    _warn_unpaired(options, summary)
     estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
                               precision=options.precision, config=_compile_config(options, summary),
                               decoder_options=options.decoder_options, flip=options.flip)

@@ -504,3 +504,16 @@ def test_a_glob_lists_image_files_as_a_folder_does(omz_xml, clip, tmp_path):
     with pytest.raises(SourceError, match=r"no images among the 2 paths matching .*\*\.mp4"):
         _open_input(str(tmp_path / "*.mp4"))  # clip.mp4, and the folder sub.mp4
 
+
+
+def test_options_that_need_another_are_not_ignored_silently(omz_xml, clip, tmp_path):
+    """--keep-serving without --serve, and --output-limit without --output, did nothing without a word (the demo
+    warns for every other option it does not apply: --track on images, --loop on a camera, --threads off the CPU)."""
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "o.avi", window=False,
+                                   keep_serving=5.0, max_frames=2, progress=False))
+    assert summary.frames == 2 and summary.seconds < 5
+    assert summary.warnings == ["--keep-serving ignored: it keeps the --serve live view up, and there is none"]
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), serve=0, window=False, output_limit=1,
+                                   max_frames=2, progress=False))
+    assert summary.frames == 2
+    assert summary.warnings == ["--output-limit ignored: it bounds the frames written to --output, and there is none"]
