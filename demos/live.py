@@ -333,7 +333,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 post.reset()
             if result.error is not None or result.frame is None:
                 message = info.error if info.error else f"{info.source}: {result.error}"
-                log.warning("skipped %s", message)
+                if not info.error:  # a frame the source could not read was logged there, with its path
+                    log.warning("skipped %s", message)
                 summary.errors += 1
                 summary.error_messages.append(message)
                 if options.raw:

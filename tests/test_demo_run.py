@@ -517,3 +517,16 @@ def test_options_that_need_another_are_not_ignored_silently(omz_xml, clip, tmp_p
                                    max_frames=2, progress=False))
     assert summary.frames == 2
     assert summary.warnings == ["--output-limit ignored: it bounds the frames written to --output, and there is none"]
+
+
+def test_an_unreadable_image_is_reported_once(omz_xml, tmp_path, caplog):
+    """The source logs an image it cannot read; the demo logged it a second time ('skipped cannot decode ...')."""
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.jpg"), np.full((96, 128, 3), 90, np.uint8))
+    (images / "b.jpg").write_bytes(b"not a jpeg")
+    with caplog.at_level("WARNING"):
+        summary = run_demo(DemoOptions(model=omz_xml, input=str(images), output=tmp_path / "out", window=False,
+                                       progress=False))
+    assert summary.errors == 1 and "b.jpg" in summary.error_messages[0]
+    assert len([r for r in caplog.records if "b.jpg" in r.getMessage()]) == 1
