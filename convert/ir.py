@@ -25,7 +25,8 @@ PRECISIONS = ("FP32", "FP16", "INT8")
 def read_onnx(onnx_path: str | Path):
     """Read an ONNX file of this network into an ``ov.Model`` whose outputs are exactly ``heatmaps`` and ``pafs``.
 
-    Outputs are found by name, else (a foreign export) as the last 19-channel and last 38-channel outputs.
+    Outputs are found by name, else (a foreign export) as the last 19-channel and last 38-channel outputs; either
+    way they must be 4-D with 19 / 38 channels (another pose model's ``heatmaps`` is refused).
     Earlier stages of an all-stages export are dropped: the runtime needs only the last stage.
     """
     import openvino as ov
@@ -48,12 +49,13 @@ def read_onnx(onnx_path: str | Path):
     for name, channels in ((IR_HEATMAPS_NAME, NUM_HEATMAPS), (IR_PAFS_NAME, NUM_PAFS)):
         out = by_name.get(name)
         if out is None:
-            candidates = [o for o in model.outputs
-                          if o.get_partial_shape().rank.get_length() == 4 and o.get_partial_shape()[1].is_static
-                          and o.get_partial_shape()[1].get_length() == channels]
+            candidates = [o for o in model.outputs if _has_channels(o, channels)]
             if not candidates:
                 raise ConversionError(f"{path}: no output named {name!r} and no {channels}-channel output")
             out = candidates[-1]
+        elif not _has_channels(out, channels):
+            raise ConversionError(f"{path}: output {name!r} is {out.get_partial_shape()}, expected "
+                                  f"[1, {channels}, H/8, W/8]: not a Lightweight OpenPose network")
         picked[name] = out
     results = []
     for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
@@ -63,6 +65,13 @@ def read_onnx(onnx_path: str | Path):
     model = ov.Model(results, model.get_parameters(), "lightweight_openpose")
     model.inputs[0].get_tensor().set_names({IR_INPUT_NAME})
     return model
+
+
+def _has_channels(output, channels: int) -> bool:
+    """Whether ``output`` is a 4-D map with exactly ``channels`` channels (a number the file fixes)."""
+    shape = output.get_partial_shape()
+    return (shape.rank.is_static and shape.rank.get_length() == 4 and shape[1].is_static
+            and shape[1].get_length() == channels)
 
 
 def add_preprocessing(model, height: int | None = None, width: int | None = None):

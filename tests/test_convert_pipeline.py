@@ -449,8 +449,10 @@ def test_static_onnx_with_another_size_and_unknown_ignore_names_are_refused_earl
     assert not (tmp_path / "out").exists()
 
 
-def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int = 1, stride: int = 8) -> Path:
-    """An ONNX file with one input of ``input_shape`` and two ``stride`` convolutions giving 19 and 38 channels."""
+def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int = 1, stride: int = 8,
+                   outputs: tuple[tuple[str, int], ...] = (("h", 19), ("p", 38))) -> Path:
+    """An ONNX file with one input of ``input_shape`` and two ``stride`` convolutions giving ``outputs``
+    (name, channels): by default unnamed-looking outputs of 19 and 38 channels."""
     from onnx import TensorProto, helper, numpy_helper
 
     cin = input_shape[channels_axis]
@@ -458,11 +460,11 @@ def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int = 1, s
     if channels_axis == 3:  # NHWC input
         nodes.append(helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2]))
         x = "x_nchw"
-    for name, cout in (("h", 19), ("p", 38)):
+    for name, cout in outputs:
         inits.append(numpy_helper.from_array(np.zeros((cout, cin, stride, stride), np.float32), f"w_{name}"))
         nodes.append(helper.make_node("Conv", [x, f"w_{name}"], [name], strides=[stride, stride]))
     graph = helper.make_graph(nodes, "foreign", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("h", "p")],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n, _ in outputs],
                               initializer=inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     return path
@@ -486,6 +488,20 @@ def test_onnx_of_another_stride_is_refused(tmp_path, caplog):
                 "--precision", "FP32") == 1
     assert "expected (8, 8) (stride 8): not a Lightweight OpenPose network" in caplog.text
     assert not (tmp_path / "out" / "FP32" / "s4.xml").exists()
+
+
+@pytest.mark.parametrize("outputs, wrong", [
+    ((("heatmaps", 18), ("pafs", 38)), "'heatmaps' is [1,18,8,8], expected [1, 19,"),
+    ((("heatmaps", 19), ("pafs", 34)), "'pafs' is [1,34,8,8], expected [1, 38,")])
+def test_onnx_outputs_named_like_ours_with_other_channel_counts_are_refused(tmp_path, caplog, outputs, wrong):
+    """An ONNX file of another pose model whose outputs happen to be named heatmaps / pafs (18 keypoint maps, 17
+    limbs) was taken by name, unchecked: its IR said 18 keypoints + background in rt_info, and the runtime decoded
+    its 18 maps as this network's 19 without a word."""
+    source = _two_head_onnx(tmp_path / "other.onnx", [1, 3, 64, 64], outputs=outputs)
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
+    assert f"output {wrong} H/8, W/8]: not a Lightweight OpenPose network" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not (tmp_path / "out").exists()
 
 
 def test_validation_ap_counts_images_without_people(seed_dir, coco_mini_dir, tmp_path):
