@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ov_inference.coco import person_category_ids
 from ov_inference.sources import SourceError, list_images
 from ov_inference.preprocessing import letterbox_frame
 from pose_format import INPUT_HEIGHT_LIVE, AnnotationFileError, LetterboxMeta, letterbox, read_coco_keypoints
@@ -56,7 +57,8 @@ def folder_images(images_dir: str | Path) -> list[Path]:
 
 
 def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people: bool = True) -> list[tuple[Path, int]]:
-    """``(path, image_id)`` of the images of a COCO keypoints file (only those with annotated people by default)."""
+    """``(path, image_id)`` of the images of a COCO keypoints file (by default only those with annotated people,
+    :func:`people_image_ids`)."""
     ann_path, folder = Path(annotations), Path(images_dir)
     if not folder.is_dir():
         raise ConversionError(f"image folder not found: {folder}")
@@ -64,12 +66,20 @@ def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people:
         coco = read_coco_keypoints(ann_path)
     except AnnotationFileError as exc:
         raise ConversionError(str(exc)) from None
-    images, anns = coco["images"], coco["annotations"]
-    people = {a["image_id"] for a in anns if a.get("num_keypoints", 0) > 0}
-    out = [(folder / im["file_name"], int(im["id"])) for im in images if not with_people or im["id"] in people]
+    people = people_image_ids(coco)
+    out = [(folder / im["file_name"], int(im["id"])) for im in coco["images"] if not with_people or im["id"] in people]
     if not out:
         raise ConversionError(f"{ann_path} lists no images{' with annotated people' if with_people else ''}")
     return out
+
+
+def people_image_ids(coco: dict) -> set[int]:
+    """Ids of the images of a COCO keypoints dataset dict (:func:`pose_format.read_coco_keypoints`) with at least one
+    annotated person: a non-crowd annotation of the person category (:func:`ov_inference.coco.person_category_ids`)
+    with labeled keypoints, i.e. a person training learns from and COCO evaluation scores."""
+    person = set(person_category_ids(coco))
+    return {a["image_id"] for a in coco["annotations"]
+            if a["category_id"] in person and not a["iscrowd"] and a["num_keypoints"] > 0}
 
 
 def load_samples(items: list[Path] | list[tuple[Path, int]], *, height: int = DEFAULT_CALIB_HEIGHT,

@@ -1,6 +1,8 @@
 """Map agreement metrics and calibration loading (pure NumPy / OpenCV, fast)."""
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -69,3 +71,25 @@ def test_coco_images_and_errors(coco_mini_dir, tmp_path):
         coco_images(tmp_path / "bad.json", coco_mini_dir)
     with pytest.raises(ConversionError, match="image folder not found"):
         folder_images(tmp_path / "nowhere")
+
+
+def test_coco_images_with_people_counts_only_person_annotations(coco_mini_dir, tmp_path):
+    """An image whose only keypoint annotations are of another category (a dog), or a crowd region, has no person to
+    calibrate on; coco_images used to count any annotation with keypoints, whatever its category, as a person."""
+    ann = json.loads((coco_mini_dir / "person_keypoints_mini.json").read_text())
+    ann["categories"].append({"id": 18, "name": "dog", "supercategory": "animal"})
+    for a in ann["annotations"]:
+        if a["image_id"] == 785:
+            a["category_id"] = 18
+        if a["image_id"] == 40083:
+            a["iscrowd"] = 1
+    (tmp_path / "mixed.json").write_text(json.dumps(ann))
+    ids = {i for _, i in coco_images(tmp_path / "mixed.json", coco_mini_dir)}
+    assert ids == {196141, 197388}
+    assert {i for _, i in coco_images(tmp_path / "mixed.json", coco_mini_dir, with_people=False)} == {
+        785, 40083, 196141, 197388}
+    for a in ann["annotations"]:
+        a["category_id"] = 18
+    (tmp_path / "dogs.json").write_text(json.dumps(ann))
+    with pytest.raises(ConversionError, match="lists no images with annotated people"):
+        coco_images(tmp_path / "dogs.json", coco_mini_dir)
