@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, input_file_problem,
-                         sha256_file)
+                         read_coco_keypoints, sha256_file)
 
-from convert.calibration import SampleSet, coco_images, folder_images, load_samples, synthetic_dataset
+from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
+                                 synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.onnx_export import MAX_OPSET, MIN_OPSET
@@ -387,6 +388,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         validation = load_samples(coco_images(opt.val_ann, opt.val_images, with_people=False),
                                   height=opt.sample_height, width=opt.width, limit=opt.val_size,
                                   progress=opt.progress, what="validation")
+        _check_validation_people(opt, validation)
         gt = coco_ground_truth(opt.val_ann)
     if "INT8" in opt.precisions:
         calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
@@ -454,6 +456,16 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     if opt.bench_seconds > 0:
         report["speed"] = _speeds(models, fp32, opt.bench_seconds)
     return report
+
+
+def _check_validation_people(opt: ConvertOptions, validation: SampleSet) -> None:
+    """COCO AP needs annotated people (:func:`convert.calibration.people_image_ids`) among the validation images
+    used: without any it is 0 (or pycocotools' -1) whatever the model does, and every INT8 AP budget looks met."""
+    people = people_image_ids(read_coco_keypoints(opt.val_ann))
+    if not people & {s.image_id for s in validation.samples}:
+        raise ConversionError(f"no annotated person in the {len(validation.samples)} validation images used "
+                              f"({opt.val_ann}): COCO AP cannot be measured on them"
+                              + (" (a larger --val-size?)" if people and opt.val_size else ""))
 
 
 def _check_ignored_names(model, names: tuple[str, ...]) -> None:

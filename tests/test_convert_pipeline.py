@@ -533,3 +533,16 @@ def test_sigterm_cleans_up_like_ctrl_c(seed_dir, tmp_path):
     assert proc.returncode == 130 and "interrupted; nothing was written" in err and "Traceback" not in err, (
         proc.returncode, err[-3000:])
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))  # created for this run: removed with its staging folder
+
+
+def test_validation_set_without_people_is_refused(seed_dir, coco_mini_dir, tmp_path, caplog):
+    """COCO AP on images with nobody annotated is 0 (or pycocotools' -1) whatever the model does: the report used
+    to give AP 0.0000 per precision, and INT8's AP budget (or --accuracy-control) was 'met' by any model."""
+    ann = json.loads((coco_mini_dir / "person_keypoints_mini.json").read_text())
+    ann["annotations"] = [{**a, "iscrowd": 1} for a in ann["annotations"]]  # crowd regions only: nobody scored
+    (tmp_path / "nobody.json").write_text(json.dumps(ann))
+    assert _run(tmp_path, "--checkpoint", seed_dir / "checkpoint.pth", "--precision", "FP32", "--height", H,
+                "--width", W, "--val-ann", tmp_path / "nobody.json", "--val-images", coco_mini_dir) == 1
+    assert "no annotated person in the 4 validation images used" in caplog.text
+    assert "COCO AP cannot be measured" in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
