@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a trusted checkpoint that weights_only=True refuses (full unpickling can run code)")
     p.add_argument("--all-stages", action="store_true", help="the ONNX file keeps every stage's outputs "
                    "(the IRs always expose the last stage only)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset ({MIN_OPSET} to {MAX_OPSET}, default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=int,
+                   help=f"opset of the ONNX export ({MIN_OPSET} to {MAX_OPSET}, default {DEFAULT_OPSET}; --checkpoint "
+                        "sources only)")
     cal = p.add_argument_group("INT8 calibration")
     cal.add_argument("--calib-images", type=Path, help="folder of calibration images (or the images of --calib-coco)")
     cal.add_argument("--calib-coco", type=Path, help="COCO keypoint annotations: calibrate on its images with people")

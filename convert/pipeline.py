@@ -22,7 +22,7 @@ from convert.calibration import (SampleSet, coco_images, folder_images, load_sam
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
-from convert.onnx_export import MAX_OPSET, MIN_OPSET
+from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
@@ -49,7 +49,8 @@ class ConvertOptions:
     num_refinement_stages: int | None = None
     allow_unsafe_checkpoint: bool = False
     all_stages: bool = False
-    opset: int = 18
+    #: ONNX opset of the export from a checkpoint (None: :data:`convert.onnx_export.DEFAULT_OPSET`)
+    opset: int | None = None
     calib_images: Path | None = None
     calib_coco: Path | None = None
     calib_synthetic: int | None = None
@@ -98,8 +99,8 @@ PATH_FIELDS = ("output_dir", "checkpoint", "onnx", "calib_images", "calib_coco",
 
 
 def check_options(opt: ConvertOptions) -> ConvertOptions:
-    """Reject inconsistent options before any work is done; returns them with ``name`` filled in and every
-    :data:`PATH_FIELDS` entry given as a ``str`` turned into a :class:`~pathlib.Path`."""
+    """Reject inconsistent options before any work is done; returns them with ``name`` (and a checkpoint's ``opset``)
+    filled in and every :data:`PATH_FIELDS` entry given as a ``str`` turned into a :class:`~pathlib.Path`."""
     opt = replace(opt, **{f: Path(getattr(opt, f)) for f in PATH_FIELDS if getattr(opt, f) is not None})
     if (opt.checkpoint is None) == (opt.onnx is None):
         raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
@@ -136,14 +137,14 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"--name {opt.name!r} must be a plain file name (no folder, not hidden), e.g. lwpose")
     if opt.onnx is not None:
         given = [flag for flag, on in (("--num-refinement-stages", opt.num_refinement_stages is not None),
-                                       ("--all-stages", opt.all_stages),
+                                       ("--all-stages", opt.all_stages), ("--opset", opt.opset is not None),
                                        ("--allow-unsafe-checkpoint", opt.allow_unsafe_checkpoint)) if on]
         if given:
             raise ConversionError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --checkpoint "
                                   "sources only; an ONNX file is converted as it is")
     if opt.num_refinement_stages is not None and opt.num_refinement_stages < 0:
         raise ConversionError(f"--num-refinement-stages must be 0 or more, got {opt.num_refinement_stages}")
-    if not MIN_OPSET <= opt.opset <= MAX_OPSET:
+    if opt.opset is not None and not MIN_OPSET <= opt.opset <= MAX_OPSET:
         raise ConversionError(f"--opset {opt.opset} is not supported: use {MIN_OPSET} to {MAX_OPSET}")
     for flag, value in (("--verify-count", opt.verify_count), ("--val-size", opt.val_size)):
         if value is not None and value < 1:
@@ -188,7 +189,7 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if not 0 < opt.max_drop < 1:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
-    return replace(opt, name=name)
+    return replace(opt, name=name, opset=opt.opset or (DEFAULT_OPSET if opt.checkpoint else None))
 
 
 def onnx_static_size(path: Path) -> tuple[int, int] | None:

@@ -480,6 +480,17 @@ def test_onnx_without_a_3_channel_nchw_input_is_refused_by_name(tmp_path, caplog
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("flags", [["--opset", "20"], ["--opset", "18"], ["--all-stages", "--opset", "20"]])
+def test_export_options_with_an_onnx_source_are_refused(tmp_path, caplog, flags):
+    """--opset chooses the opset of the ONNX export from a checkpoint; with --onnx nothing is exported, and the
+    option was silently ignored (the IR came from the file's own opset)."""
+    source = _two_head_onnx(tmp_path / "s8.onnx", [1, 3, 64, 64])
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32", *flags) == 1
+    assert "to --checkpoint sources only; an ONNX file is converted as it is" in caplog.text
+    assert "--opset" in caplog.text.split("ERROR")[-1]
+    assert not (tmp_path / "out").exists()
+
+
 def test_onnx_of_another_stride_is_refused(tmp_path, caplog):
     """19- and 38-channel outputs at stride 4 used to give IRs whose rt_info says stride 8 (the runtime refuses
     them)."""
