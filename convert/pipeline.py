@@ -163,7 +163,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
                                         ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
     int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else []) + (
         ["--int8-float-cpm" if opt.int8_float_cpm else "--no-int8-float-cpm"] if opt.int8_float_cpm is not None
-        else [])
+        else []) + (["--ignore"] if opt.ignored else []) + (
+        ["--fast-bias-correction"] if opt.fast_bias_correction != QuantizeOptions.fast_bias_correction else [])
     if "INT8" not in opt.precisions and int8_only:
         raise ConversionError(f"{', '.join(int8_only)} only appl{'ies' if len(int8_only) == 1 else 'y'} to INT8: "
                               "add INT8 to --precision")
