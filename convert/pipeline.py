@@ -182,6 +182,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError("--calib-height is for dynamic IRs; a static IR is calibrated at its --height")
     if (opt.val_ann is None) != (opt.val_images is None):
         raise ConversionError("give both --val-ann and --val-images, or neither")
+    if opt.val_size is not None and opt.val_ann is None:
+        raise ConversionError("--val-size applies to a validation set: add --val-ann and --val-images")
     if opt.accuracy_control and ("INT8" not in opt.precisions or opt.val_ann is None):
         raise ConversionError("--accuracy-control needs --precision INT8 and a validation set "
                               "(--val-ann, --val-images)")

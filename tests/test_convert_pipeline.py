@@ -322,6 +322,7 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--no-int8-float-cpm"], "--no-int8-float-cpm only applies to INT8"),
     (["--ignore", "node_conv2d_56/WithoutBiases"], "--ignore only applies to INT8"),
     (["--fast-bias-correction"], "--fast-bias-correction only applies to INT8"),
+    (["--val-size", "5"], "--val-size applies to a validation set"),
     (["--output-dir", __file__ + "/out"], "is a file, not a folder"),
 ])
 def test_option_errors(seed_dir, tmp_path, caplog, args, message):
