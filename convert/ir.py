@@ -6,6 +6,7 @@ inside the model. Outputs: ``heatmaps`` ``[1, 19, H/8, W/8]`` and ``pafs`` ``[1,
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -82,10 +83,7 @@ def add_preprocessing(model, height: int | None = None, width: int | None = None
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
-    if (height is None) != (width is None):
-        raise ConversionError("give both height and width for a static shape, or neither for a dynamic one")
-    if height is not None:
-        _check_size(height, width)
+    check_static_size(height, width)
     model.reshape({model.inputs[0]: ov.PartialShape([1, 3, height or -1, width or -1])})
     ppp = PrePostProcessor(model)
     inp = ppp.input(0)
@@ -97,9 +95,14 @@ def add_preprocessing(model, height: int | None = None, width: int | None = None
     return model
 
 
-def _check_size(height: int, width: int) -> None:
-    for name, value in (("height", height), ("width", width)):
-        check_input_side(value, f"input {name}", ConversionError)
+def check_static_size(height: int | None, width: int | None) -> None:
+    """Raise :class:`ConversionError` unless ``height`` and ``width`` (input pixels) are both None (a dynamic input)
+    or both valid input sides (:func:`pose_format.check_input_side`)."""
+    if (height is None) != (width is None):
+        raise ConversionError("give both height and width for a static shape, or neither for a dynamic one")
+    if height is not None:
+        for name, value in (("height", height), ("width", width)):
+            check_input_side(value, f"input {name}", ConversionError)
 
 
 def write_rt_info(model, *, precision: str, source_sha256: str, **extra: str) -> None:
@@ -131,6 +134,21 @@ def build_ir(onnx_path: str | Path, *, height: int | None = None, width: int | N
     return model
 
 
+def make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the ones this call created, deepest first (what
+    :func:`remove_empty_folders` takes back after a failure)."""
+    created = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; the others are kept."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def move_into_place(staged: Path, final: Path) -> Path:
     """Move a fully written file or folder ``staged`` onto ``final`` (replacing it), as late as possible."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -158,15 +176,20 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
     checkpoint, output_xml = Path(checkpoint), Path(output_xml)
     if output_xml.suffix != ".xml":  # OpenVINO saves only to a lower-case .xml, and only after the whole export
         raise ConversionError(f"output_xml {output_xml} must end in .xml (its weights go to the .bin beside it)")
+    check_static_size(height, width)
     network = load_network(checkpoint, num_refinement_stages)
-    output_xml.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:
-        onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)
-        model = build_ir(onnx_path, height=height, width=width, source_sha256=sha256_file(checkpoint),
-                         precision=precision, source_name=checkpoint.name,
-                         num_refinement_stages=network.num_refinement_stages)
-        staged = save_ir(model, Path(tmp) / "ir" / output_xml.name, precision)
-        move_into_place(staged.with_suffix(".bin"), output_xml.with_suffix(".bin"))
-        move_into_place(staged, output_xml)
+    created = make_folders(output_xml.parent)
+    try:
+        with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:
+            onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)
+            model = build_ir(onnx_path, height=height, width=width, source_sha256=sha256_file(checkpoint),
+                             precision=precision, source_name=checkpoint.name,
+                             num_refinement_stages=network.num_refinement_stages)
+            staged = save_ir(model, Path(tmp) / "ir" / output_xml.name, precision)
+            move_into_place(staged.with_suffix(".bin"), output_xml.with_suffix(".bin"))
+            move_into_place(staged, output_xml)
+    except BaseException:  # an error, Ctrl+C: the folders made for the output go too
+        remove_empty_folders(created)
+        raise
     log.info("wrote %s IR %s", precision, output_xml)
     return output_xml

@@ -21,7 +21,7 @@ from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
-from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
+from convert.ir import PRECISIONS, build_ir, make_folders, move_into_place, remove_empty_folders, save_ir
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
@@ -353,9 +353,8 @@ def run_conversion(opt: ConvertOptions) -> dict:
     """
     opt = check_options(opt)
     out = opt.output_dir
-    created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]
     try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
-        out.mkdir(parents=True, exist_ok=True)
+        created = make_folders(out)
         staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-", dir=out))
     except OSError as exc:
         raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
@@ -372,9 +371,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
         if not installed:  # the folders this run created for its output, when they stayed empty
-            for folder in created:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            remove_empty_folders(created)
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

@@ -84,6 +84,36 @@ def test_corrupt_checkpoint(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("size, message", [((100, 160), "input height must be a multiple of 8"),
+                                           ((128, None), "give both height and width")])
+def test_bad_size_fails_before_export_and_leaves_no_folder(seed_dir, tmp_path, monkeypatch, size, message):
+    """A size the IR cannot take was refused only after the ONNX export (~20 s on 2 cores), and the output's
+    folders, created for it, were left behind empty."""
+    import convert.onnx_export
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before the size was checked")
+
+    monkeypatch.setattr(convert.onnx_export, "export_onnx", no_export)
+    with pytest.raises(ConversionError, match=message):
+        checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "out" / "sub" / "m.xml", height=size[0],
+                         width=size[1])
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_export_leaves_no_folder(seed_dir, tmp_path, monkeypatch):
+    import convert.onnx_export
+
+    def failing_export(*args, **kwargs):
+        raise ConversionError("export failed")
+
+    monkeypatch.setattr(convert.onnx_export, "export_onnx", failing_export)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ConversionError, match="export failed"):
+        checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "out" / "a" / "b" / "m.xml")
+    assert list((tmp_path / "out").iterdir()) == []  # out/ was there before: kept; a/b/ made for the call: removed
+
+
 def test_other_architecture_names_keys(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
     path = tmp_path / "other.pth"
