@@ -9,8 +9,8 @@ Quick use::
     run_conversion(ConvertOptions(output_dir="out", checkpoint="checkpoint.pth", precisions=("FP32", "INT8"),
                                   calib_images="images/"))
 """
-from convert.calibration import (DEFAULT_CALIB_HEIGHT, Sample, SampleSet, coco_images, folder_images, load_samples,
-                                 synthetic_dataset)
+from convert.calibration import (DEFAULT_CALIB_HEIGHT, CocoImage, Sample, SampleSet, coco_images, folder_images,
+                                 load_samples, synthetic_dataset)
 from convert.checkpoint import load_network
 from convert.errors import ConversionError, VerificationError
 from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, save_ir,
@@ -27,7 +27,7 @@ from convert.verify import (F32_CONFIG, FP32_TOLERANCE, Agreement, agreement, co
                             infer_onnx, infer_torch, max_abs_diff, peak_mask)
 
 __all__ = [
-    "DEFAULT_CALIB_HEIGHT", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
+    "DEFAULT_CALIB_HEIGHT", "CocoImage", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
     "load_network",
     "ConversionError", "VerificationError",
     "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",

@@ -10,12 +10,12 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, Sequence, Union
 
-import cv2
 import numpy as np
 
 from ov_inference.coco import person_category_ids
-from ov_inference.sources import SourceError, list_images
+from ov_inference.sources import SourceError, list_images, read_annotated_image, read_image
 from ov_inference.preprocessing import letterbox_frame
 from pose_format import INPUT_HEIGHT_LIVE, AnnotationFileError, LetterboxMeta, letterbox, read_coco_keypoints
 
@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 
 #: Input height used to calibrate a dynamic-shape IR (the live-use height).
 DEFAULT_CALIB_HEIGHT = INPUT_HEIGHT_LIVE
+
+
+class CocoImage(NamedTuple):
+    """An image of a COCO keypoints file: its path, id and annotated ``(width, height)`` in pixels (a file of another
+    size is resized to it when read, :func:`ov_inference.read_annotated_image`)."""
+
+    path: Path
+    image_id: int | None
+    size: tuple[int, int] | None
+
+
+#: What :func:`load_samples` reads: an image path, a :class:`CocoImage`, or a ``(path, image_id)`` pair.
+ImageItem = Union[str, Path, CocoImage, tuple]
 
 
 @dataclass
@@ -56,9 +69,8 @@ def folder_images(images_dir: str | Path) -> list[Path]:
         raise ConversionError(str(exc)) from None
 
 
-def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people: bool = True) -> list[tuple[Path, int]]:
-    """``(path, image_id)`` of the images of a COCO keypoints file (by default only those with annotated people,
-    :func:`people_image_ids`)."""
+def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people: bool = True) -> list[CocoImage]:
+    """The images of a COCO keypoints file (by default only those with annotated people, :func:`people_image_ids`)."""
     ann_path, folder = Path(annotations), Path(images_dir)
     if not folder.is_dir():
         raise ConversionError(f"image folder not found: {folder}")
@@ -67,7 +79,8 @@ def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people:
     except AnnotationFileError as exc:
         raise ConversionError(str(exc)) from None
     people = people_image_ids(coco)
-    out = [(folder / im["file_name"], int(im["id"])) for im in coco["images"] if not with_people or im["id"] in people]
+    out = [CocoImage(folder / im["file_name"], int(im["id"]), (int(im["width"]), int(im["height"])))
+           for im in coco["images"] if not with_people or im["id"] in people]
     if not out:
         raise ConversionError(f"{ann_path} lists no images{' with annotated people' if with_people else ''}")
     return out
@@ -82,37 +95,54 @@ def people_image_ids(coco: dict) -> set[int]:
             if a["category_id"] in person and not a["iscrowd"] and a["num_keypoints"] > 0}
 
 
-def load_samples(items: list[Path] | list[tuple[Path, int]], *, height: int = DEFAULT_CALIB_HEIGHT,
-                 width: int | None = None, limit: int | None = None, seed: int = 0,
-                 progress: bool = True, what: str = "calibration") -> SampleSet:
+def _as_coco_image(item: ImageItem) -> CocoImage:
+    """A path (no id, no annotated size), a ``(path, image_id)`` pair or a :class:`CocoImage` as a :class:`CocoImage`
+    (``size`` None: the file's own)."""
+    if isinstance(item, CocoImage):
+        return item
+    if isinstance(item, tuple):
+        return CocoImage(Path(item[0]), item[1], None)
+    return CocoImage(Path(item), None, None)
+
+
+def _read(item: CocoImage) -> np.ndarray:
+    """The item's image, in its annotated size when it has one; ``ValueError`` naming the path when unreadable."""
+    return read_image(item.path) if item.size is None else read_annotated_image(item.path, *item.size)
+
+
+def load_samples(items: Sequence[ImageItem], *, height: int = DEFAULT_CALIB_HEIGHT, width: int | None = None,
+                 limit: int | None = None, seed: int = 0, progress: bool = True,
+                 what: str = "calibration") -> SampleSet:
     """Read and letterbox up to ``limit`` images (a seeded random subset when there are more).
 
-    ``items`` are paths or ``(path, image_id)`` pairs. ``height``/``width`` are input pixels (``width=None``:
-    keep the aspect ratio and pad to a multiple of the stride). Unreadable images are skipped, logged and
-    counted in ``skipped``; if none is left the call raises :class:`ConversionError`.
+    ``items``: paths, :class:`CocoImage` s (read in their annotated size, the pixels of their keypoints) or
+    ``(path, image_id)`` pairs. ``height``/``width`` are input pixels (``width=None``: keep the aspect ratio and pad
+    to a multiple of the stride). Unreadable images (missing, not an image, corrupt: the reason is kept) are skipped,
+    logged and listed in ``skipped``; if none is left the call raises :class:`ConversionError`.
     """
     from tqdm import tqdm
 
-    pairs = [(Path(i), None) if not isinstance(i, tuple) else (Path(i[0]), i[1]) for i in items]
-    if not pairs:
+    images = [_as_coco_image(i) for i in items]
+    if not images:
         raise ConversionError(f"no {what} images given")
-    if limit is not None and len(pairs) > limit:
-        pairs = sorted(random.Random(seed).sample(pairs, limit), key=lambda p: str(p[0]))
+    if limit is not None and len(images) > limit:
+        images = sorted(random.Random(seed).sample(images, limit), key=lambda p: str(p.path))
     samples, skipped = [], []
-    for path, image_id in tqdm(pairs, desc=f"{what} images", unit="img", disable=not progress, leave=False):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None or image.size == 0:
-            skipped.append((path, "unreadable or not an image"))
-            log.warning("skipping unreadable %s image %s", what, path)
+    for item in tqdm(images, desc=f"{what} images", unit="img", disable=not progress, leave=False):
+        try:
+            image = _read(item)
+        except ValueError as exc:
+            skipped.append((item.path, str(exc)))
+            log.warning("skipping %s image: %s", what, exc)
             continue
         # a dynamic IR's input as the runtime makes it (width capped for panoramas), a static one's at its size
         inp, meta = letterbox(image, height, width) if width is not None else letterbox_frame(image, height)
-        samples.append(Sample(inp[None], meta, path, image_id))
+        samples.append(Sample(inp[None], meta, item.path, item.image_id))
     if skipped:
-        log.warning("%d of %d %s images could not be read and were skipped", len(skipped), len(pairs), what)
+        log.warning("%d of %d %s images could not be read and were skipped", len(skipped), len(images), what)
     if not samples:
-        raise ConversionError(f"none of the {len(pairs)} {what} images could be read "
-                              f"(first: {skipped[0][0]}: {skipped[0][1]})")
+        raise ConversionError(f"none of the {len(images)} {what} images could be read "
+                              f"(first: {skipped[0][1]})")
     return SampleSet(samples, skipped)
 
 

@@ -27,12 +27,12 @@ def evaluate_ir(xml: str | Path, ann_file: str | Path, images_dir: str | Path, h
 
     ``precision``: execution precision hint (``"f32"``, ``"bf16"``, ``None`` = device default). Returns the
     :func:`ov_inference.evaluate_keypoints` dict plus ``execution_precision``, ``images``, ``decode_ms`` (list),
-    ``seconds``. Unreadable images are skipped and counted in ``skipped_images``.
+    ``seconds``. Images are brought to their annotated size (:func:`ov_inference.read_annotated_image`); unreadable
+    ones are skipped and counted in ``skipped_images``.
     """
-    import cv2
     from tqdm import tqdm
 
-    from ov_inference import evaluate_keypoints, poses_to_coco
+    from ov_inference import evaluate_keypoints, poses_to_coco, read_annotated_image
     from ov_inference.estimator import PoseEstimator
     from pose_format import read_coco_keypoints
 
@@ -42,10 +42,11 @@ def evaluate_ir(xml: str | Path, ann_file: str | Path, images_dir: str | Path, h
     results, ids, decode_ms, skipped = [], [], [], 0
     for info in tqdm(sorted(doc["images"], key=lambda im: im["id"]), desc=f"AP {Path(xml).parent.name}",
                      unit="img", disable=not progress, leave=False):
-        image = cv2.imread(str(Path(images_dir) / info["file_name"]), cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = read_annotated_image(Path(images_dir) / info["file_name"], int(info["width"]), int(info["height"]))
+        except ValueError as exc:
             skipped += 1
-            log.warning("cannot read %s: skipped", Path(images_dir) / info["file_name"])
+            log.warning("%s: skipped", exc)
             continue
         poses = estimator(image)
         decode_ms.append(estimator.last_timings["decode_ms"])

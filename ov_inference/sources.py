@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = ["IMAGE_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID",
            "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image",
+           "read_annotated_image",
            "is_stream_url", "redact_url"]
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"cannot decode image {path} ({data.size} bytes): {reason}") from None
     if image is None:
         raise ValueError(f"cannot decode image {path} ({data.size} bytes): not an image or corrupt")
+    return image
+
+
+def read_annotated_image(path: str | Path, width: int, height: int) -> np.ndarray:
+    """:func:`read_image`, brought to the ``width`` x ``height`` (pixels) its COCO annotation gives when the file has
+    another size (e.g. a resized copy of a dataset's images): keypoints, masks and detections are in the
+    annotation's pixels. Raises ``ValueError`` as :func:`read_image` does."""
+    image = read_image(path)
+    if image.shape[:2] != (height, width):
+        log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
+                  "and masks are in those pixels)", path, image.shape[1], image.shape[0], width, height)
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return image
 
 

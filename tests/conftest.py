@@ -28,6 +28,20 @@ def coco_mini_dir(shared_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def half_size_coco_mini(coco_mini_dir, tmp_path_factory) -> Path:
+    """coco_mini's images at half their annotated size (the annotation file stays beside the originals): a resized
+    copy of a dataset, whose keypoints are in the annotation's pixels."""
+    import cv2
+
+    half = tmp_path_factory.mktemp("half_size_coco_mini")
+    for src in coco_mini_dir.glob("*.jpg"):
+        image = cv2.imread(str(src))
+        cv2.imwrite(str(half / src.name), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                                                     interpolation=cv2.INTER_AREA))
+    return half
+
+
+@pytest.fixture(scope="session")
 def omz_xml(shared_dir) -> Path:
     return shared_dir / "models" / "omz_hpe_0001" / "human-pose-estimation-0001.xml"
 

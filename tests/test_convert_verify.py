@@ -63,7 +63,7 @@ def test_load_samples_letterboxes_like_the_runtime(coco_mini_dir):
 
 def test_coco_images_and_errors(coco_mini_dir, tmp_path):
     items = coco_images(coco_mini_dir / "person_keypoints_mini.json", coco_mini_dir)
-    assert items and all(p.is_file() and isinstance(i, int) for p, i in items)
+    assert items and all(item.path.is_file() and isinstance(item.image_id, int) and item.size[0] > 0 for item in items)
     with pytest.raises(ConversionError, match="not found"):
         coco_images(tmp_path / "none.json", coco_mini_dir)
     (tmp_path / "bad.json").write_text("{}")
@@ -84,12 +84,31 @@ def test_coco_images_with_people_counts_only_person_annotations(coco_mini_dir, t
         if a["image_id"] == 40083:
             a["iscrowd"] = 1
     (tmp_path / "mixed.json").write_text(json.dumps(ann))
-    ids = {i for _, i in coco_images(tmp_path / "mixed.json", coco_mini_dir)}
+    ids = {item.image_id for item in coco_images(tmp_path / "mixed.json", coco_mini_dir)}
     assert ids == {196141, 197388}
-    assert {i for _, i in coco_images(tmp_path / "mixed.json", coco_mini_dir, with_people=False)} == {
+    assert {item.image_id for item in coco_images(tmp_path / "mixed.json", coco_mini_dir, with_people=False)} == {
         785, 40083, 196141, 197388}
     for a in ann["annotations"]:
         a["category_id"] = 18
     (tmp_path / "dogs.json").write_text(json.dumps(ann))
     with pytest.raises(ConversionError, match="lists no images with annotated people"):
         coco_images(tmp_path / "dogs.json", coco_mini_dir)
+
+
+def test_coco_samples_are_read_in_their_annotated_size(coco_mini_dir, half_size_coco_mini, tmp_path):
+    """Validation / calibration images of a COCO file stored at another size than annotated (a resized copy) are
+    pre-processed in the annotation's pixels, as training and evaluation read them: their letterbox meta maps the
+    network's keypoints to the annotation's coordinates (the file's own pixels scored AP 0). A missing file is
+    skipped with a reason that says so."""
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    full = load_samples(coco_images(ann, coco_mini_dir), height=256, progress=False).samples
+    half = load_samples(coco_images(ann, half_size_coco_mini), height=256, progress=False).samples
+    assert [s.image_id for s in half] == [s.image_id for s in full]
+    for a, b in zip(full, half):
+        assert b.input.shape == a.input.shape and b.meta == a.meta
+        assert np.abs(b.input.astype(int) - a.input.astype(int)).mean() < 12  # the same picture, a little blurred
+    missing = coco_images(ann, coco_mini_dir)[:1] + [coco_images(ann, coco_mini_dir)[0]._replace(
+        path=tmp_path / "gone.jpg")]
+    loaded = load_samples(missing, height=128, progress=False)
+    assert len(loaded.samples) == 1 and loaded.skipped[0][0] == tmp_path / "gone.jpg"
+    assert "gone.jpg" in loaded.skipped[0][1] and "No such file" in loaded.skipped[0][1]

@@ -422,20 +422,14 @@ def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
     assert stats["scales"] == [1.0] and stats["flip"] is False and calls == [(368, False)] * 4
 
 
-def test_evaluate_images_of_another_size_than_annotated(coco_mini_dir, tmp_path, monkeypatch):
+def test_evaluate_images_of_another_size_than_annotated(coco_mini_dir, half_size_coco_mini, tmp_path, monkeypatch):
     """A resized copy of the images (annotations unchanged) is scored in the annotation's pixels, as training reads
     it: a model that finds every person in the smaller image keeps AP near 1 (its detections were left in the
     smaller image's pixels: AP 0)."""
-    import cv2
     import train.evaluate as ev
     from pycocotools.coco import COCO
 
-    half = tmp_path / "half"
-    half.mkdir()
-    for src in coco_mini_dir.glob("*.jpg"):
-        image = cv2.imread(str(src))
-        cv2.imwrite(str(half / src.name), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
-                                                     interpolation=cv2.INTER_AREA))
+    half = half_size_coco_mini
     ann = coco_mini_dir / "person_keypoints_mini.json"
     fake_predict, _ = _ground_truth_predict(COCO(str(ann)))
     monkeypatch.setattr(ev, "predict_maps", fake_predict)  # renders the people of an image of the annotated size

@@ -21,17 +21,17 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ov_inference.coco import coco_ground_truth, person_category_ids
+from ov_inference.sources import read_annotated_image
 from pose_format import coco17_to_18, normalize
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.targets import render_targets
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageRecord", "CocoPoseDataset", "load_coco_records", "read_image", "read_annotated_image"]
+__all__ = ["ImageRecord", "CocoPoseDataset", "load_coco_records", "read_record_image"]
 
 
 @dataclass
@@ -48,24 +48,13 @@ class ImageRecord:
     ignore_ann_ids: tuple[int, ...]
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray | None:
-    """BGR uint8 image, or None when the file is missing or cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8) if os.path.isfile(path) else None
-    if data is None or data.size == 0:
+def read_record_image(record: ImageRecord) -> np.ndarray | None:
+    """The record's image in its annotated size (:func:`ov_inference.read_annotated_image`), or None when the file
+    is missing or cannot be decoded."""
+    try:
+        return read_annotated_image(record.path, record.width, record.height)
+    except ValueError:
         return None
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
-
-
-def read_annotated_image(path: str | os.PathLike, width: int, height: int) -> np.ndarray | None:
-    """:func:`read_image`, brought to the annotation's ``width`` x ``height`` (pixels) when the file has another
-    size (e.g. a resized copy of the dataset's images): keypoints, masks and detections are in the annotation's
-    pixels. None when the file is missing or cannot be decoded."""
-    image = read_image(path)
-    if image is not None and image.shape[:2] != (height, width):
-        log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
-                  "and masks are in those pixels)", path, image.shape[1], image.shape[0], width, height)
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return image
 
 
 def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike, min_keypoints: int = 5,
@@ -277,7 +266,7 @@ class CocoPoseDataset:
             record = self.records[r]
             if r in self.undecodable:  # known bad in this process: passed over without reading it again
                 continue
-            image = read_annotated_image(record.path, record.width, record.height)
+            image = read_record_image(record)
             if image is not None:
                 break
             self.undecodable.add(r)

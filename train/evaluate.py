@@ -34,10 +34,10 @@ from torch import nn
 from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
 from ov_inference.coco import person_category_ids
+from ov_inference.sources import read_annotated_image
 from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
                          read_coco_keypoints, write_text_atomic)
 from pose_format.cli_types import input_height_type
-from train.dataset import read_annotated_image
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,11 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
                 counts["missing_images"] += 1
                 log.warning("image %s is missing: skipped", path)
                 continue
-            image = read_annotated_image(path, int(info["width"]), int(info["height"]))
-            if image is None:
+            try:
+                image = read_annotated_image(path, int(info["width"]), int(info["height"]))
+            except ValueError as exc:
                 counts["undecodable_images"] += 1
-                log.warning("image %s could not be decoded: skipped", path)
+                log.warning("%s: skipped", exc)
                 continue
             heatmaps, pafs, meta = predict_tta(model, image, input_height, scales, flip)
             poses = decode_poses(heatmaps, pafs)
