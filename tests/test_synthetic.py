@@ -40,10 +40,9 @@ def test_coco_layout(dataset):
         assert np.all((labeled[:, 0] >= -0.5) & (labeled[:, 0] < img["width"] + 0.5))
         assert np.all((labeled[:, 1] >= -0.5) & (labeled[:, 1] < img["height"] + 0.5))
         assert np.all(k[k[:, 2] == 0, :2] == 0)
-        # segmentation decodes to exactly the stated area (up to polygon rasterisation) and sits in the bbox
+        # segmentation decodes to exactly the stated area and sits in the bbox
         rle = mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], img["height"], img["width"]))
-        seg_area = float(mask_utils.area(rle))
-        assert abs(seg_area - a["area"]) <= 0.15 * a["area"] + 20
+        assert float(mask_utils.area(rle)) == a["area"]
         x, y, w, h = a["bbox"]
         assert w > 0 and h > 0
         m = mask_utils.decode(rle)
@@ -54,6 +53,28 @@ def test_coco_layout(dataset):
             assert m[int(round(ky)), int(round(kx))] or m[max(0, int(ky) - 2):int(ky) + 3,
                                                             max(0, int(kx) - 2):int(kx) + 3].any()
     assert (out / "images" / coco.loadImgs(1)[0]["file_name"]).is_file()
+
+
+def test_segmentation_covers_the_silhouette_and_states_its_area():
+    """pycocotools reads polygon vertices as pixel edges (pixel i spans [i, i + 1)): polygons traced through the
+    boundary pixels' centres lost half a pixel all round (IoU 0.90 on average, 0.79 at worst) and ``area`` (the
+    mask's pixel count) disagreed with them. The polygons decode to exactly the silhouette with its holes filled
+    (COCO polygons are unioned and hold no holes): IoU 1.0 with that; with the silhouette 0.984 on average over
+    these 28 people, 0.90 at worst (where another figure or a loop of the arms leaves a hole)."""
+    cfg = SyntheticConfig(max_people=4)
+    ious = []
+    for i in range(12):
+        _, people = render_scene(np.random.default_rng([5, i]), cfg)
+        for j, person in enumerate(people):
+            a = person.coco_annotation(j + 1, i + 1)
+            rle = mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], cfg.height, cfg.width))
+            decoded = mask_utils.decode(rle).astype(bool)
+            contours, _ = cv2.findContours(person.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            filled = cv2.drawContours(np.zeros(person.mask.shape, np.uint8), contours, -1, 1, -1).astype(bool)
+            np.testing.assert_array_equal(decoded, filled)
+            assert a["area"] == float(mask_utils.area(rle)) == float(filled.sum())
+            ious.append((decoded & person.mask).sum() / (decoded | person.mask).sum())
+    assert len(ious) > 20 and np.mean(ious) >= 0.98
 
 
 def test_all_visibility_kinds_occur(dataset):

@@ -3,8 +3,8 @@
 ``python -m train.synthetic --out DIR --images N --seed S [--width W --height H --max-people P]`` writes
 ``DIR/images/NNNNNN.jpg`` and ``DIR/annotations.json`` (COCO keypoints format: category ``person`` with the 17 COCO
 keypoint names and skeleton; per person all 17 keypoints with visibility 2 = visible, 1 = occluded by another person
-or by the figure itself, 0 = outside the image (then x = y = 0); segmentation polygons of the visible silhouette,
-its area and bbox, ``iscrowd`` 0).
+or by the figure itself, 0 = outside the image (then x = y = 0); segmentation polygons along the pixel edges of
+the visible silhouette (holes filled), their area and the bbox, ``iscrowd`` 0).
 
 Each figure is posed from a kinematic skeleton with joint limits: torso lean, a yaw (facing the camera, turned,
 profile or from the back; shoulders, hips and the face are projected from 3D offsets, so turned figures show one
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from pose_format import COCO17_NAMES, write_text_atomic
 from train.hyperparams import WEIGHT_DECAY
@@ -164,15 +165,35 @@ class SyntheticPerson:
         """The COCO annotation dict (polygons of the visible mask; ``v = 0`` keypoints written as 0, 0, 0)."""
         kp = self.keypoints.copy()
         kp[kp[:, 2] == 0, :2] = 0
-        contours, _ = cv2.findContours(self.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        polys = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+        polys = _edge_polygons(self.mask)
+        h_img, w_img = self.mask.shape
+        area = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, h_img, w_img))))
         x, y, w, h = cv2.boundingRect(self.mask.astype(np.uint8))
         return {
             "id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
             "keypoints": [round(float(v), 2) for v in kp.reshape(-1)],
             "num_keypoints": int((kp[:, 2] > 0).sum()),
-            "segmentation": polys, "area": float(self.mask.sum()), "bbox": [float(x), float(y), float(w), float(h)],
+            "segmentation": polys, "area": area, "bbox": [float(x), float(y), float(w), float(h)],
         }
+
+
+def _edge_polygons(mask: np.ndarray) -> list[list[float]]:
+    """COCO polygons (``[x0, y0, x1, y1, ...]``, image pixels) along the pixel edges of ``mask [H, W]``'s outlines.
+
+    pycocotools reads polygon vertices as pixel edges (pixel ``i`` spans ``[i, i + 1)``), so the outline is traced
+    on the mask upsampled 2x, whose boundary pixels ``2i`` / ``2i + 1`` lie at original pixel ``i``'s left / right
+    edge: ``ceil(u / 2)`` maps them there. The polygons decode to exactly the mask with its holes filled (COCO
+    polygons are unioned and hold no holes).
+    """
+    up = np.kron(mask.astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for contour in contours:
+        pts = (contour.reshape(-1, 2) + 1) // 2
+        pts = pts[np.any(pts != np.roll(pts, 1, axis=0), axis=1)]  # diagonal steps map two vertices onto one
+        if len(pts) >= 3:
+            polys.append(pts.reshape(-1).astype(float).tolist())
+    return polys
 
 
 def person_category() -> dict:
