@@ -297,7 +297,11 @@ def test_cli_errors_and_help(tiny_data, tmp_path, capsys):
                            (["--ema", "-0.5"], "--ema must be in [0, 1)"),
                            (["--center-jitter", "-5"], "--center-jitter must be >= 0"),
                            (["--seed", "-1"], "--seed must be >= 0"),
-                           (["--milestones", "50", "-3"], "--milestones must be at least 1, got -3")):
+                           (["--milestones", "50", "-3"], "--milestones must be at least 1, got -3"),
+                           # silently ignored before: --checkpoint won over --imagenet, and nothing was partial
+                           (["--imagenet", str(tr), "--checkpoint", str(tr)], "--imagenet or --checkpoint, not both"),
+                           (["--allow-partial"], "--allow-partial needs --checkpoint"),
+                           (["--weights-only"], "--weights-only needs --checkpoint")):
         with pytest.raises(SystemExit):  # refused before a single step (0 s used to end the run after one step)
             train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"),
                         "--out-dir", str(tmp_path / "never"), *extra])

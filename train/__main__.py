@@ -146,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         if path is not None and path.is_dir() != folder:
             parser.error(f"{flag} {path} is a {'file' if folder else 'folder'}, expected a "
                          f"{'folder' if folder else 'file'}")
-    if args.weights_only and args.checkpoint is None:
-        parser.error("--weights-only needs --checkpoint")
+    for flag, given in (("--weights-only", args.weights_only), ("--allow-partial", args.allow_partial)):
+        if given and args.checkpoint is None:  # options of loading --checkpoint: without one they would do nothing
+            parser.error(f"{flag} needs --checkpoint")
+    if args.imagenet is not None and args.checkpoint is not None:  # the checkpoint's weights would replace them all
+        parser.error("give --imagenet or --checkpoint, not both (--imagenet starts from ImageNet backbone weights, "
+                     "--checkpoint resumes or restarts from a checkpoint's)")
     from pose_format import write_text_atomic
     from train.checkpoint import CheckpointError
     from train.trainer import config_dict, train
