@@ -22,6 +22,9 @@ NORM_SCALE = 256.0
 PAD_VALUE = 128
 #: Smallest network input side (height or width, pixels) the project accepts: two map cells.
 MIN_INPUT_SIDE = 2 * STRIDE
+#: Largest network input side (pixels) the project accepts (the runtime's widest letterbox; far beyond any camera
+#: or photo a person is found in at these input sizes, and an absurd one ran the resize out of memory).
+MAX_INPUT_SIDE = 4096
 TRAIN_CROP = 368
 INPUT_HEIGHT_LIVE = 256
 INPUT_HEIGHT_ACCURATE = 368
@@ -130,10 +133,13 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
 
 def input_side_error(value: int) -> str | None:
     """Why ``value`` (pixels) cannot be a network input side (height, width or training crop) - ``"must be a multiple
-    of 8 and >= 16, got ..."``, to follow the option's name - or ``None`` when it can: a multiple of :data:`STRIDE`
-    and at least :data:`MIN_INPUT_SIDE`. One rule and one wording for every command line and option check."""
+    of 8 and >= 16, got ..."`` or ``"must be at most 4096, got ..."``, to follow the option's name - or ``None`` when
+    it can: a multiple of :data:`STRIDE` from :data:`MIN_INPUT_SIDE` to :data:`MAX_INPUT_SIDE`. One rule and one
+    wording for every command line and option check."""
     if value < MIN_INPUT_SIDE or value % STRIDE:
         return f"must be a multiple of {STRIDE} and >= {MIN_INPUT_SIDE}, got {value}"
+    if value > MAX_INPUT_SIDE:
+        return f"must be at most {MAX_INPUT_SIDE}, got {value}"
     return None
 
 

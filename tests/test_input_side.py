@@ -1,13 +1,14 @@
-"""One rule for a network input side (height, width, training crop) everywhere: a multiple of 8, at least 16."""
+"""One rule for a network input side (height, width, training crop) everywhere: a multiple of 8, at least 16, at
+most 4096."""
 import argparse
 
 import pytest
 
-from pose_format import MIN_INPUT_SIDE, STRIDE, check_input_side, input_side_error
+from pose_format import MAX_INPUT_SIDE, MIN_INPUT_SIDE, STRIDE, check_input_side, input_side_error
 from pose_format.cli_types import input_height_type
 
 
-@pytest.mark.parametrize("value", [16, 24, 192, 256, 368, 1024])
+@pytest.mark.parametrize("value", [16, 24, 192, 256, 368, 1024, 4096])
 def test_valid_sides(value):
     assert input_side_error(value) is None
     assert check_input_side(value, "--height") == value
@@ -22,6 +23,16 @@ def test_invalid_sides_get_one_wording(value):
         check_input_side(value, "--crop-size")
     with pytest.raises(KeyError):  # the caller's error type
         check_input_side(value, "x", KeyError)
+    with pytest.raises(argparse.ArgumentTypeError, match=expected):
+        input_height_type(str(value))
+
+
+@pytest.mark.parametrize("value", [4104, 10 ** 6])
+def test_absurdly_large_sides_are_refused(value):
+    """A finite but absurd side (``--height 1000000``, ``--scales 1e6``) ran OpenCV out of memory in the resize."""
+    assert MAX_INPUT_SIDE == 4096
+    expected = f"must be at most {MAX_INPUT_SIDE}, got {value}"
+    assert input_side_error(value) == expected
     with pytest.raises(argparse.ArgumentTypeError, match=expected):
         input_height_type(str(value))
 

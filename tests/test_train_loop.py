@@ -375,6 +375,11 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
                           (["--out", str(tmp_path)], "is a folder, expected the detections JSON"),
                           (["--max-images", "-1"], "--max-images must be at least 1"),
                           (["--scales", "1", "inf"], "--scales must be finite and positive, got 1 inf"),
+                          # finite but absurd: OpenCV ran out of memory resizing to a 368000000-pixel-high input
+                          (["--scales", "1", "1e6"], "--scales: 1e+06 x height 368 gives an input height that must "
+                                                     "be at most 4096, got 368000000"),
+                          (["--scales", "0.01"], "--scales: 0.01 x height 368 gives an input height that must be a "
+                                                 "multiple of 8 and >= 16, got 8"),
                           (["--num-refinement-stages", "-1"], "--num-refinement-stages must be 0 or more")):
         with pytest.raises(SystemExit):
             evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(ann), "--images",

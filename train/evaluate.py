@@ -35,8 +35,8 @@ from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, d
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
 from ov_inference.coco import person_category_ids
 from ov_inference.sources import read_annotated_image
-from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, letterbox, normalize,
-                         read_coco_keypoints, write_text_atomic)
+from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, input_side_error, letterbox,
+                         normalize, read_coco_keypoints, write_text_atomic)
 from pose_format.cli_types import input_height_type
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,17 @@ def predict_maps(model: nn.Module, image: np.ndarray, input_height: int = INPUT_
     return outputs[-2][0].float().cpu().numpy(), outputs[-1][0].float().cpu().numpy(), meta
 
 
-def _check_scales(scales) -> tuple[float, ...]:
+def _check_scales(scales, input_height: int) -> tuple[float, ...]:
+    """``scales`` as a tuple of floats, or ``ValueError("scales ...")`` unless they are finite and positive and each
+    gives an input height (:func:`ov_inference.scaled_height` of ``input_height``, pixels) that is a valid input
+    side (:func:`pose_format.input_side_error`: ``1e6`` ran OpenCV out of memory in the resize)."""
     scales = tuple(float(s) for s in scales)
     if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty list of finite positive numbers, got {scales}")
+        raise ValueError(f"scales must be finite and positive, got {' '.join(f'{s:g}' for s in scales) or 'none'}")
+    for s in scales:
+        message = input_side_error(scaled_height(input_height, s))
+        if message is not None:
+            raise ValueError(f"scales: {s:g} x height {input_height} gives an input height that {message}")
     return scales
 
 
@@ -83,7 +90,7 @@ def predict_tta(model: nn.Module, image: np.ndarray, input_height: int = INPUT_H
     height :func:`ov_inference.scaled_height` ``(input_height, s)``) and merges them with
     :func:`ov_inference.merge_predictions`. ``scales == (1.0,)`` without flip is exactly :func:`predict_maps`.
     """
-    scales = _check_scales(scales)
+    scales = _check_scales(scales, input_height)
     if scales == (1.0,) and not flip:
         return predict_maps(model, image, input_height)
     preds, base_meta = [], None
@@ -102,7 +109,7 @@ def predict_tta(model: nn.Module, image: np.ndarray, input_height: int = INPUT_H
 
 def describe_tta(input_height: int, scales: tuple[float, ...] = (1.0,), flip: bool = False) -> str:
     """One line naming the evaluation's input heights, scales and flip, e.g. for the table header."""
-    scales = _check_scales(scales)
+    scales = _check_scales(scales, input_height)
     heights = " ".join(str(scaled_height(input_height, s)) for s in scales)
     passes = len(scales) * (2 if flip else 1)
     return (f"height {input_height}, scales {' '.join(f'{s:g}' for s in scales)} (input heights {heights}), "
@@ -122,7 +129,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
     """
     from tqdm import tqdm
 
-    scales = _check_scales(scales)
+    scales = _check_scales(scales, input_height)
     if max_images is not None and max_images < 1:
         raise ValueError(f"max_images must be at least 1, got {max_images}")
     doc = ann_file if isinstance(ann_file, dict) else read_coco_keypoints(ann_file)
@@ -163,7 +170,7 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
     plus ``images``, ``detections``, ``seconds``, ``scales`` and ``flip``; writes the detections to ``out_json``
     when given. ``scales`` / ``flip``: test-time augmentation (see :func:`predict_tta`)."""
     start = time.perf_counter()
-    scales = _check_scales(scales)
+    scales = _check_scales(scales, input_height)
     gt = coco_ground_truth(ann_file)  # read and checked once, for detection and scoring
     results, ids, counts = detect_coco(model, gt.dataset, images_dir, input_height, max_images, progress,
                                        scales=scales, flip=flip)
@@ -215,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --multiscale or --scales, not both")
     scales = MULTISCALE_SCALES if args.multiscale else tuple(args.scales or (1.0,))
     try:
-        scales = _check_scales(scales)
-    except ValueError:
-        parser.error(f"--scales must be finite and positive, got {' '.join(f'{s:g}' for s in scales)}")
+        scales = _check_scales(scales, args.height)
+    except ValueError as exc:
+        parser.error(f"--{exc}")
     for flag, value in (("--threads", args.threads), ("--max-images", args.max_images)):
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1, got {value}")
