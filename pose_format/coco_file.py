@@ -33,12 +33,26 @@ def _first_lacking(entries: list, fields: tuple[str, ...], kind: str, path: Path
             raise AnnotationFileError(f"{path}: {kind} #{i} (id {entry.get('id', '?')}) lacks {', '.join(lacking)}")
 
 
+def _check_image_sizes(images: list[dict], path: Path) -> None:
+    """Each image's ``width`` and ``height`` (pixels) must be a positive whole number (one written as a float, e.g.
+    ``640.0``, becomes the int): 0 or negative sizes failed later inside OpenCV's resize, a missing value (null)
+    inside ``int()``, and a string or fraction was taken as it came."""
+    for image in images:
+        for field in ("width", "height"):
+            value = image[field]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and value > 0 and float(value).is_integer()):  # NaN and inf fail here too
+                raise AnnotationFileError(f"{path}: image {image['id']} has {field} {value!r}, expected a positive "
+                                          "whole number of pixels")
+            image[field] = int(value)
+
+
 def read_coco_keypoints(path: str | Path) -> dict:
     """The dataset dict of a COCO keypoints JSON file, checked and completed (see the module docstring).
 
     Raises :class:`AnnotationFileError` (a ``ValueError``) naming ``path`` when it is not a file, is not JSON, is
     not a COCO object with ``images`` and ``annotations`` lists, or when an image lacks ``id`` / ``file_name`` /
-    ``width`` / ``height``, an annotation lacks ``id`` / ``image_id`` / ``bbox`` or has a bbox that is not 4
+    ``width`` / ``height`` or has a width or height that is not a positive whole number, an annotation lacks ``id`` / ``image_id`` / ``bbox`` or has a bbox that is not 4
     numbers, or an annotation points at an image the file does not list.
     """
     path = Path(path)
@@ -61,6 +75,7 @@ def read_coco_keypoints(path: str | Path) -> dict:
         raise AnnotationFileError(f"{path} is not a COCO annotation file: no {' or '.join(repr(k) for k in lacking)} "
                                   "list")
     _first_lacking(data["images"], IMAGE_FIELDS, "image", path)
+    _check_image_sizes(data["images"], path)
     _first_lacking(data["annotations"], ANNOTATION_FIELDS, "annotation", path)
     image_ids = {im["id"] for im in data["images"]}
     for ann in data["annotations"]:

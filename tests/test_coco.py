@@ -152,6 +152,13 @@ def test_missing_pycocotools_names_the_extra(gt, monkeypatch):
     ('{"images": [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}], "annotations": [{"id": 5, '
      '"image_id": 2, "bbox": [0, 0, 1, 1]}]}', "annotation 5 refers to image 2, which the file does not list"),
     ('{"images": [], "annotations": [7]}', "annotation #0 is a int, not an object"),
+    # image sizes that failed later inside OpenCV's resize (0, negative) or int() (null), or were taken as is
+    *[(f'{{"images": [{{"id": 3, "file_name": "a.jpg", "width": 9, "height": {v}}}], "annotations": []}}',
+       f"image 3 has height {shown}, expected a positive whole number of pixels")
+      for v, shown in (("0", "0"), ("-5", "-5"), ('"480"', "'480'"), ("null", "None"), ("12.5", "12.5"),
+                       ("true", "True"), ("NaN", "nan"), ("Infinity", "inf"))],
+    ('{"images": [{"id": 4, "file_name": "a.jpg", "width": [640], "height": 9}], "annotations": []}',
+     "image 4 has width [640], expected a positive whole number of pixels"),
 ])
 def test_broken_annotation_files_are_named(tmp_path, content, message):
     path = tmp_path / "ann.json"
@@ -172,6 +179,11 @@ def test_annotation_file_defaults_are_filled(tmp_path):
     assert {k: doc["annotations"][0][k] for k in ("iscrowd", "area", "num_keypoints", "category_id")} == {
         "iscrowd": 0, "area": 12.0, "num_keypoints": 2, "category_id": 1}
     assert evaluate_keypoints(path, [])["AP"] == 0.0  # pycocotools accepts the completed file
+    doc = json.loads(path.read_text())
+    doc["images"][0]["width"] = 9.0  # a whole number written as a float: taken as the integer
+    path.write_text(json.dumps(doc))
+    width = read_coco_keypoints(path)["images"][0]["width"]
+    assert width == 9 and isinstance(width, int)
     with pytest.raises(AnnotationFileError, match="is a folder, expected a COCO annotation JSON file"):
         read_coco_keypoints(tmp_path)
 
