@@ -11,23 +11,31 @@ import numpy as np
 
 from pose_format import PAD_VALUE, STRIDE, LetterboxMeta, letterbox
 
-__all__ = ["MAX_INPUT_WIDTH", "to_bgr", "letterbox_frame", "content_size"]
+__all__ = ["MAX_INPUT_WIDTH", "uint16_to_uint8", "to_bgr", "letterbox_frame", "content_size"]
 
 #: Widest network input (pixels) a frame is letterboxed to; wider panoramas are shrunk to fit.
 MAX_INPUT_WIDTH = 4096
+
+
+def uint16_to_uint8(frame: np.ndarray) -> np.ndarray:
+    """A 16-bit frame (0..65535) as 8 bits (0..255) by the rule OpenCV's ``IMREAD_COLOR`` applies to a 16-bit file
+    (:func:`ov_inference.sources.read_image`): keep the high byte (``>> 8``), so the same pixels give the same
+    values whether they come from a file or from memory."""
+    return (frame >> 8).astype(np.uint8)
 
 
 def to_bgr(frame: np.ndarray) -> np.ndarray:
     """A ``[H, W, 3]`` uint8 BGR view or copy of ``frame``.
 
     Accepts gray ``[H, W]`` or ``[H, W, 1]``, BGR ``[H, W, 3]`` and BGRA ``[H, W, 4]``, as uint8 (or uint16,
-    scaled down by 257). Anything else raises ``ValueError`` naming the shape and dtype found.
+    brought to 8 bits by :func:`uint16_to_uint8`). Anything else raises ``ValueError`` naming the shape and dtype
+    found.
     """
     if frame is None:
         raise ValueError("frame is None (a failed cv2.imread / VideoCapture.read?)")
     frame = np.asarray(frame)
     if frame.dtype == np.uint16:
-        frame = (frame // 257).astype(np.uint8)
+        frame = uint16_to_uint8(frame)
     if frame.dtype != np.uint8:
         raise ValueError(f"frame must be uint8 BGR (0..255), got dtype {frame.dtype} with shape {frame.shape}")
     if frame.ndim == 3 and frame.shape[2] == 1:

@@ -58,6 +58,17 @@ def test_to_bgr_conversions():
             to_bgr(bad)
 
 
+def test_to_bgr_scales_16_bit_frames_as_read_image_does(tmp_path):
+    """A 16-bit frame passed in memory and the same pixels read from a PNG file give the same 8-bit values
+    (OpenCV's IMREAD_COLOR keeps the high byte: 40000 -> 156, not 40000 // 257 = 155)."""
+    from ov_inference.sources import read_image
+    grid = np.meshgrid(np.arange(0, 65536, 257), [0, 255, 256, 40000, 65280, 65535])
+    frame = np.ascontiguousarray(np.stack([grid[0], grid[1], grid[1]], -1), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), frame)
+    assert np.array_equal(to_bgr(frame), read_image(tmp_path / "deep.png"))
+    assert to_bgr(np.full((1, 1, 3), 40000, np.uint16))[0, 0, 0] == 40000 >> 8
+
+
 def test_folder_source_reports_unreadable_images_by_path(image_dir):
     source = open_source(image_dir)
     assert isinstance(source, ImageSource) and source.length == 3        # the .txt is not an image
