@@ -9,6 +9,9 @@ A record (all coordinates in the frame's pixels)::
      "timings": {"preprocess_ms": 1.2, "infer_ms": 14.8, "decode_ms": 0.6, "latency_ms": 17.0},
      "error": null}
 
+A number that is not finite (a stream reporting a NaN position, a broken timer) is written as ``null``: NaN and
+Infinity are not JSON. Keypoints and scores are always finite (:class:`ov_inference.Pose` makes sure of it).
+
 The writer flushes every JSON line as it is written, and a JSON document is written (atomically) when the writer
 closes, normally or on an exception / Ctrl-C, so results already computed are never lost.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -31,6 +35,12 @@ from pose_format import write_text_atomic
 __all__ = ["frame_record", "RecordWriter"]
 
 log = logging.getLogger(__name__)
+
+
+def _json_number(value: float, digits: int) -> float | None:
+    """``value`` rounded to ``digits`` decimals, or ``None`` (JSON ``null``) when it is NaN or infinite."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_size: tuple[int, int] | None = None,
@@ -48,10 +58,10 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
     return {
         "frame_index": int(frame_index),
         "source": str(source),
-        "timestamp": round(float(timestamp), 4),
+        "timestamp": _json_number(timestamp, 4),
         "image_size": [int(v) for v in image_size] if image_size is not None else None,
         "people": people,
-        "timings": {k: round(float(v), 3) for k, v in (timings or {}).items()},
+        "timings": {k: _json_number(v, 3) for k, v in (timings or {}).items()},
         "error": error,
     }
 

@@ -192,6 +192,15 @@ def test_frame_record_of_numpy_numbers_is_json():
     assert json.loads(json.dumps(record))["image_size"] == [64, 48] and record["people"][0]["track_id"] == 7
 
 
+def test_frame_record_writes_nan_and_infinite_numbers_as_null():
+    """A stream reporting a NaN position (CAP_PROP_POS_MSEC) or a broken timer: NaN / Infinity are not JSON."""
+    record = frame_record(0, "rtsp://cam", [Pose(np.zeros((18, 3), np.float32), 1.0)], timestamp=float("nan"),
+                          timings={"infer_ms": float("inf"), "decode_ms": 0.5})
+    assert record["timestamp"] is None and record["timings"] == {"infer_ms": None, "decode_ms": 0.5}
+    assert frame_record(0, "a", [], timestamp=np.float32("-inf"))["timestamp"] is None
+    json.loads(json.dumps(record, allow_nan=False))
+
+
 def test_jsonl_writer_flushes_each_record(tmp_path):
     path = tmp_path / "r.jsonl"
     writer = RecordWriter(path, {"model": "m"})
