@@ -21,6 +21,12 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
     return 1.0 / (1.0 + tau / dt)
 
 
+def _known_time(t: float | None) -> float | None:
+    """``t`` (seconds), or ``None`` (unknown: the caller steps by ``1/freq``) when it is NaN or infinite, e.g. a
+    stream reporting a NaN position: a NaN time step would make every filtered value NaN from then on."""
+    return None if t is None or not math.isfinite(t) else float(t)
+
+
 class OneEuroFilter:
     """Element-wise One Euro filter over arrays of a fixed shape.
 
@@ -48,11 +54,13 @@ class OneEuroFilter:
             self._dx = np.where(mask, 0.0, self._dx)
 
     def __call__(self, x: np.ndarray, t: float | None = None, valid: np.ndarray | None = None) -> np.ndarray:
-        """Filter one sample ``x`` taken at time ``t`` (seconds; default: one ``1/freq`` step after the last).
+        """Filter one sample ``x`` taken at time ``t`` (seconds; default, or NaN / inf: one ``1/freq`` step after
+        the last).
 
         Elements where ``valid`` is false are returned as given and their filter restarts at their next valid value.
         """
         x = np.asarray(x, dtype=np.float64)
+        t = _known_time(t)
         valid = np.ones(x.shape, dtype=bool) if valid is None else np.broadcast_to(np.asarray(valid, bool), x.shape)
         valid = valid & np.isfinite(x)  # a NaN / inf sample is not valid: it must not poison the state
         if self._x is None or self._x.shape != x.shape:
@@ -99,8 +107,10 @@ class PoseSmoother:
         self._last_seen.clear()
 
     def __call__(self, poses: Sequence[Pose], timestamp: float | None = None) -> list[Pose]:
-        """Smoothed copies of ``poses`` (same order); ``timestamp`` in seconds (default: steps of ``1/freq``)."""
+        """Smoothed copies of ``poses`` (same order); ``timestamp`` in seconds (default, or NaN / inf: steps of
+        ``1/freq``)."""
         self._calls += 1
+        timestamp = _known_time(timestamp)
         if timestamp is None:
             self._t = 0.0 if self._t is None else self._t + 1.0 / self.params["freq"]
         else:

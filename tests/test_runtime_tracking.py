@@ -161,6 +161,20 @@ def test_pose_smoother_per_track_and_missing_keypoints():
     assert np.mean(errors_smooth) < np.mean(errors_raw) / 1.5
 
 
+def test_a_nan_timestamp_steps_by_one_frame_instead_of_losing_every_keypoint():
+    """A stream reporting NaN positions (CAP_PROP_POS_MSEC): the NaN time step made every smoothed keypoint NaN, so
+    each came out missing, for the rest of the run (the filter's clock stayed NaN)."""
+    smoother = PoseSmoother(freq=10.0)
+    for t in (0.0, float("nan"), float("inf"), 0.3):
+        pose = person(100, 100)
+        pose.track_id = 1
+        out = smoother([pose], t)[0]
+        assert out.num_keypoints == 18 and np.abs(out.keypoints[:, :2] - pose.keypoints[:, :2]).max() < 1e-3
+    filt = OneEuroFilter(freq=10.0)
+    filt(np.array([1.0]), float("nan"))
+    assert filt(np.array([1.0]), float("nan"))[0] == pytest.approx(1.0)
+
+
 def test_one_euro_arguments_are_checked():
     with pytest.raises(ValueError):
         OneEuroFilter(min_cutoff=0)
