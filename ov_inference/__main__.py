@@ -35,6 +35,9 @@ from pose_format.cli_types import input_height_type
 
 log = logging.getLogger("ov_inference")
 
+#: Frame rate (Hz) ``--smooth`` assumes for a source without one (a folder of frames, a camera reporting none).
+SMOOTH_FALLBACK_FPS = 30.0
+
 #: Exit codes of the command (also in ``--help``).
 EXIT_OK, EXIT_ERROR, EXIT_NO_FRAMES, EXIT_ENDED_EARLY, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 EXIT_CODES = f"""exit codes:
@@ -96,6 +99,15 @@ def _error_phrase(errors: int, unreadable: int) -> str:
     return f"{errors} errors" + (f" ({unreadable} unreadable)" if unreadable else "")
 
 
+def _smoother(source) -> PoseSmoother:
+    """The ``--smooth`` filter, stepping at the source's frame rate (Hz) between frames without a timestamp; a video
+    or camera whose rate is unknown (reported as 0, NaN or inf) gets :data:`SMOOTH_FALLBACK_FPS` and a warning."""
+    if source.fps is None and isinstance(source, VideoSource):
+        log.warning("%s reports no usable frame rate: --smooth assumes %g FPS between frames without a timestamp",
+                    source.name, SMOOTH_FALLBACK_FPS)
+    return PoseSmoother(freq=source.fps or SMOOTH_FALLBACK_FPS)
+
+
 def run(args: argparse.Namespace) -> int:
     from ov_inference.draw import draw_poses, draw_stats
 
@@ -120,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         raise
     tracker = PoseTracker() if (args.track or args.smooth) else None
-    smoother = PoseSmoother(freq=source.fps or 30.0) if args.smooth else None
+    smoother = _smoother(source) if args.smooth else None
     video = VideoSink(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
     progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
                         enabled=not args.no_progress, force=args.progress)

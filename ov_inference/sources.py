@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -238,7 +239,7 @@ class VideoSource(FrameSource):
             self.live = scheme in LIVE_SCHEMES or count <= 0
         self.length = None if self.live or count <= 0 else count
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps = fps if fps > 0 else None
+        self.fps = fps if math.isfinite(fps) and fps > 0 else None  # inf / NaN / 0: unknown
         size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
                                                                           or 0))
         self.frame_size = size if min(size) > 0 else None

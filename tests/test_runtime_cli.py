@@ -160,6 +160,24 @@ class _ShortCapture:
         pass
 
 
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -5.0])
+def test_smooth_on_a_source_reporting_an_unusable_frame_rate_falls_back_with_a_warning(tmp_path, tiny_xml,
+                                                                                       monkeypatch, caplog, fps):
+    """PoseSmoother(freq=inf) raised ValueError: the run stopped with exit 2 before the first frame."""
+    class Capture(_ShortCapture):
+        def get(self, prop):
+            return {cv2.CAP_PROP_FRAME_COUNT: 4, cv2.CAP_PROP_FPS: fps}.get(prop, 0)
+
+    clip = _write_video(tmp_path / "x.avi", frames=4)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", Capture)
+    assert open_source(clip).fps is None
+    out = tmp_path / "out.json"
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--smooth", "--no-progress"]) == 0
+    assert len(json.loads(out.read_text())["frames"]) == 4
+    assert any("frame rate" in r.getMessage() and "30" in r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING")
+
+
 def test_video_ending_early_keeps_results(tmp_path, tiny_xml, monkeypatch):
     clip = _write_video(tmp_path / "x.avi", frames=10)
     monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _ShortCapture)
