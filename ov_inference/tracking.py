@@ -7,7 +7,9 @@ compared at its predicted position (its last keypoints moved on by its velocity,
 since it was seen). Matching is a cascade by age, as in DeepSORT: the tracks seen in the last frame pick their poses
 first, then those unseen for one frame, and so on, so a person hidden for a few frames cannot take the pose (and
 the id) of someone who stayed in view. Within a tier, pairs are taken greedily from the most similar down (no
-Hungarian step: with a few people per frame greedy is as good and far simpler), and only above ``min_similarity``.
+Hungarian step: with a few people per frame greedy is as good and far simpler), and only at or above
+``min_similarity`` and above 0: a similarity of 0 (no keypoint in common, or too far apart to score) is no evidence
+that two poses are one person, so even ``min_similarity=0`` never matches such a pair.
 """
 from __future__ import annotations
 
@@ -60,12 +62,13 @@ def keypoint_similarity(a: np.ndarray, b: np.ndarray, sigmas: np.ndarray = COCO_
 
 
 def greedy_match(similarity: np.ndarray, min_similarity: float) -> list[tuple[int, int]]:
-    """Pairs ``(row, col)`` taken from the highest similarity down, each row and column at most once."""
+    """Pairs ``(row, col)`` taken from the highest similarity down, each row and column at most once, with a
+    similarity of at least ``min_similarity`` and above 0 (0: no keypoint in common, never a match)."""
     if similarity.size == 0:
         return []
     flat = np.argsort(-similarity, axis=None, kind="stable")
     rows, cols = np.unravel_index(flat, similarity.shape)
-    keep = similarity[rows, cols] >= min_similarity
+    keep = (similarity[rows, cols] >= min_similarity) & (similarity[rows, cols] > 0)
     used_r, used_c, pairs = set(), set(), []
     for r, c in zip(rows[keep].tolist(), cols[keep].tolist()):
         if r not in used_r and c not in used_c:
@@ -113,8 +116,9 @@ class PoseTracker:
     """Gives each pose a stable ``track_id`` across frames.
 
     ``max_age``: frames a track survives unmatched (an occluded person keeps their id that long).
-    ``min_similarity``: OKS-like similarity (0..1) needed to continue a track. Poses and tracks are in whatever
-    pixel coordinates the caller uses consistently (frame pixels from :class:`ov_inference.PoseEstimator`).
+    ``min_similarity``: OKS-like similarity (0..1) needed to continue a track; 0 accepts any similarity above 0, so
+    a pose that shares no keypoint with the track never continues it (:func:`greedy_match`). Poses and tracks are in
+    whatever pixel coordinates the caller uses consistently (frame pixels from :class:`ov_inference.PoseEstimator`).
     """
 
     def __init__(self, max_age: int = 10, min_similarity: float = 0.3, sigmas: Sequence[float] = COCO_SIGMAS_18):

@@ -105,6 +105,18 @@ def test_new_people_get_new_ids_and_stale_tracks_expire():
     assert c.track_id == b.track_id and d.track_id not in (a_id, b.track_id)
 
 
+def test_min_similarity_zero_never_matches_poses_without_a_shared_keypoint():
+    """min_similarity=0 ("any similarity will do") matched a track to a pose sharing no keypoint (similarity 0): a
+    lower body took the id of an upper body seen before, wherever it was."""
+    tracker = PoseTracker(min_similarity=0.0)
+    (upper,) = tracker.update([person(100, 100, missing=tuple(range(8, 14)))])
+    (lower,) = tracker.update([person(100, 100, missing=(0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17))])
+    assert lower.track_id != upper.track_id
+    assert greedy_match(np.zeros((2, 2)), 0.0) == []
+    (again,) = tracker.update([person(101, 100, missing=tuple(range(8, 14)))])  # some similarity: still matches
+    assert again.track_id == upper.track_id
+
+
 def test_tracker_arguments_are_checked():
     with pytest.raises(ValueError):
         PoseTracker(max_age=-1)
