@@ -192,6 +192,7 @@ class AsyncPipeline:
         self._start_lock = threading.Lock()
         self._jobs = self._completions.jobs
         self._order: deque[int] = deque()
+        self._reserved = 0  # ordered mode: slots taken by submits between their room check and their start
         self._next_id = 0
         self._waiting: _Waiting | None = None
         self._queue: ov.AsyncInferQueue | None = None
@@ -313,11 +314,17 @@ class AsyncPipeline:
                 self._wait_for_room(timeout)
                 if self._closed:  # closed while this submit waited for room
                     raise RuntimeError("the pipeline is closed")
+                self._reserved += 1  # the slot is this submit's until it starts: another thread cannot take it too
             self.stats["submitted"] += 1  # accepted: a refused submit (full, timed out, closed) is not counted
         if self.live:
             self._pump()
             return None
-        return self._start(waiting)
+        try:
+            return self._start(waiting)
+        finally:
+            with self._cond:
+                self._reserved -= 1
+                self._cond.notify_all()
 
     def submit_skipped(self, user_data: Any, error: str, frame: np.ndarray | None = None) -> int:
         """Put a frame that will not be inferred (unreadable, bad) in the result order: its result has no poses and
@@ -331,16 +338,21 @@ class AsyncPipeline:
         return self._add_skipped(user_data, frame, error, time.perf_counter())
 
     def _wait_for_room(self, timeout: float | None) -> None:
-        """(Holding the condition.) Back-pressure: wait until fewer than ``max_pending`` frames are pending."""
-        if len(self._order) < self.max_pending:
+        """(Holding the condition.) Back-pressure: wait until fewer than ``max_pending`` frames are pending, the
+        frames other submits are about to start (:attr:`_reserved`) included."""
+        if self._has_room():
             return
         consumer, me = self._consumer, threading.current_thread()
         if consumer is me or (timeout is None and consumer is None and me not in self._producer_threads):
             raise RuntimeError(f"{len(self._order)} results are waiting to be taken and no other thread takes them "
                                "(blocking would deadlock): call get()/results() before submitting more, use run(), "
                                "or consume from another thread")
-        if not self._cond.wait_for(lambda: len(self._order) < self.max_pending or self._closed, timeout):
+        if not self._cond.wait_for(lambda: self._has_room() or self._closed, timeout):
             raise TimeoutError(f"no room in the pipeline after {timeout} s ({len(self._order)} frames pending)")
+
+    def _has_room(self) -> bool:
+        """(Holding the condition.) Whether one more frame fits under ``max_pending`` in ordered mode."""
+        return len(self._order) + self._reserved < self.max_pending
 
     # -- consumer side ------------------------------------------------------------------------------------------
     @property

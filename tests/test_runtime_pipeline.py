@@ -92,6 +92,35 @@ def test_back_pressure_blocks_submit_until_consumed(tiny, mean_decoder):
     assert got == [0, 1, 2, 3, 4] and submitted == got
 
 
+def test_threads_submitting_at_once_never_exceed_max_pending(tiny, mean_decoder, monkeypatch):
+    """Each submit checked for room, let go of the lock, then started: threads that all saw one free slot all
+    started (max_pending + 1 per extra thread)."""
+    pipe = AsyncPipeline(tiny, num_requests=1, max_pending=2)
+    start = pipe._start
+
+    def slow_start(waiting):  # widens the window between the room check and the start
+        time.sleep(0.2)
+        return start(waiting)
+
+    monkeypatch.setattr(pipe, "_start", slow_start)
+    outcomes = []
+
+    def submit(v):
+        try:
+            pipe.submit(_frame(v), v, timeout=0.6)
+            outcomes.append("started")
+        except TimeoutError:
+            outcomes.append("timed out")
+
+    threads = [threading.Thread(target=submit, args=(v,)) for v in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == ["started", "started", "timed out", "timed out"] and pipe.pending == 2
+    assert len(list(pipe.drain())) == 2
+
+
 def test_full_pipeline_without_other_consumer_raises_instead_of_deadlock(tiny, mean_decoder):
     pipe = AsyncPipeline(tiny, num_requests=1, max_pending=2)
     pipe.submit(_frame(1), 1)
