@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_decoder_arguments(p)
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--fps", type=float, default=None,
-                   help=f"frame rate of the output video, {MIN_FPS:g} to {MAX_FPS:g} (default: the input's)")
+                   help=f"frame rate of the output video, {MIN_FPS:g} to {MAX_FPS:g} (default: the input's; for a "
+                        "camera, the rate frames come out at, measured, as stale frames are dropped)")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--no-progress", action="store_true", help="no progress bar")
     shown.add_argument("--progress", action="store_true",
@@ -133,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     tracker = PoseTracker() if (args.track or args.smooth) else None
     smoother = _smoother(source) if args.smooth else None
-    video = VideoSink(args.output_video, args.fps or source.fps or 25.0) if args.output_video else None
+    video = None
+    if args.output_video:  # live: written at the rate frames come out (stale ones are dropped), unless --fps says
+        video = VideoSink(args.output_video, args.fps or source.fps or 25.0, measure=source.live and not args.fps)
     progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
                         enabled=not args.no_progress, force=args.progress)
     frames = errors = unreadable = people = 0  # frames: writer.count after each record

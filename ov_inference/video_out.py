@@ -4,12 +4,15 @@ Frames are ``[H, W, 3]`` uint8 BGR. :func:`check_video_path` refuses a bad path 
 suffix, a parent that is a file, the input file itself); :class:`VideoSink` opens the writer on the first frame's
 size (even, at least :data:`MIN_SIDE` and at most :data:`MAX_SIDE` pixels a side: encoders refuse odd, tiny or
 huge frames) and fits every frame into it with its aspect ratio kept (black bars), so a folder of mixed sizes is
-never stretched.
+never stretched. A live source drops frames, so its video is written at the rate frames reach the sink, measured
+over the first :data:`MEASURE_FRAMES` frames (``measure=True``), not at the camera's rate: played back at that, it
+would run too fast.
 """
 from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import cv2
@@ -17,8 +20,8 @@ import numpy as np
 
 from ov_inference.output_paths import check_output_file
 
-__all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "MAX_SIDE", "MIN_FPS", "MAX_FPS", "check_video_path", "fit_frame",
-           "VideoSink"]
+__all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "MAX_SIDE", "MIN_FPS", "MAX_FPS", "MEASURE_FRAMES", "check_video_path",
+           "fit_frame", "VideoSink"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,14 @@ MIN_SIDE = 64
 MAX_SIDE = 4096
 #: Frame rates a video is written at (OpenCV's writer hangs on an infinite one; others come out unplayable).
 MIN_FPS, MAX_FPS = 1.0, 1000.0
+#: Frames a measuring :class:`VideoSink` holds (in memory) to measure the rate they come at before it opens the file.
+MEASURE_FRAMES = 16
+
+
+def _video_fps(fps: float | None) -> float:
+    """``fps`` (frames per second) clamped to :data:`MIN_FPS`..:data:`MAX_FPS`; 25 when it is not a positive
+    finite number (a stream announcing none)."""
+    return min(MAX_FPS, max(MIN_FPS, float(fps))) if fps and math.isfinite(fps) and fps > 0 else 25.0
 
 
 def check_video_path(path: str | Path, source: str | Path | None = None, flag: str = "--output-video") -> Path:
@@ -67,12 +78,15 @@ class VideoSink:
     (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
     :func:`fit_frame`. ``fps``: the container frame rate, clamped to :data:`MIN_FPS`..:data:`MAX_FPS` (25 when it
     is not a positive number: a stream announcing none); ``source``: the input file, which
-    ``path`` must not be."""
+    ``path`` must not be. ``measure``: hold the first :data:`MEASURE_FRAMES` frames and write the video at the rate
+    they came at (wall clock), for a live source whose dropped frames make its own rate wrong; ``fps`` is then
+    used only when fewer than 2 frames come."""
 
-    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None):
+    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None, measure: bool = False):
         self.path = check_video_path(path, source, flag="video")
-        self.fps = min(MAX_FPS, max(MIN_FPS, float(fps))) if fps and math.isfinite(fps) and fps > 0 else 25.0
+        self.fps = _video_fps(fps)
         self.frames = 0
+        self._held: list[tuple[float, np.ndarray]] | None = [] if measure else None  # (perf_counter s, frame)
         self._writer: cv2.VideoWriter | None = None
         self._closed = False
         self.size: tuple[int, int] | None = None
@@ -80,22 +94,44 @@ class VideoSink:
     def write(self, frame: np.ndarray, name: str | None = None) -> None:
         if self._closed:  # a new writer would start the file again, losing the frames written
             raise ValueError(f"the video {self.path} is closed ({self.frames} frames written)")
-        if self._writer is None:
+        if self.size is None:
             fw, fh = frame.shape[1], frame.shape[0]
             shrink = min(1.0, MAX_SIDE / max(fw, fh))
-            w, h = (min(MAX_SIDE, max(MIN_SIDE, side + side % 2)) for side in (round(fw * shrink), round(fh * shrink)))
-            self.size = (w, h)
+            self.size = tuple(min(MAX_SIDE, max(MIN_SIDE, side + side % 2))
+                              for side in (round(fw * shrink), round(fh * shrink)))
+        if self._held is not None:  # measuring: a copy, as the caller may reuse its buffer
+            self._held.append((time.perf_counter(), np.array(fit_frame(frame, self.size))))
+            if len(self._held) >= MEASURE_FRAMES:
+                self._write_held()
+            return
+        self._write(frame)
+
+    def _write(self, frame: np.ndarray) -> None:
+        """Write one frame, opening the file at :attr:`fps` on the first."""
+        if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
             if not self._writer.isOpened():
                 self._writer = None
-                raise OSError(f"cannot open a video writer for {self.path} ({w}x{h}, "
+                raise OSError(f"cannot open a video writer for {self.path} ({self.size[0]}x{self.size[1]}, "
                               f"{VIDEO_SUFFIXES[self.path.suffix.lower()]})")
         self._writer.write(fit_frame(frame, self.size))
         self.frames += 1
 
+    def _write_held(self) -> None:
+        """End the measurement: :attr:`fps` becomes the rate the held frames came at (frames per second between the
+        first and the last), and they are written."""
+        held, self._held = self._held, None
+        if len(held) >= 2 and held[-1][0] > held[0][0]:
+            self.fps = _video_fps((len(held) - 1) / (held[-1][0] - held[0][0]))
+            log.info("video %s: written at %.1f FPS, the rate frames came at", self.path, self.fps)
+        for _, frame in held:
+            self._write(frame)
+
     def close(self) -> None:
+        if self._held and not self._closed:  # fewer frames than a full measurement
+            self._write_held()
         self._closed = True
         if self._writer is not None:
             self._writer.release()

@@ -360,6 +360,36 @@ def test_cli_camera_runs_live_until_max_frames(tmp_path, tiny_xml, monkeypatch):
     assert [f["frame_index"] for f in frames] == sorted(f["frame_index"] for f in frames)
 
 
+class _FastClaimingCamera(_FakeCamera):
+    """A camera that announces 100 FPS (and delivers about that)."""
+
+    def get(self, prop):
+        return 100.0 if prop == cv2.CAP_PROP_FPS else 0
+
+
+def test_live_annotated_video_plays_at_the_rate_frames_came_out(tmp_path, tiny_xml, monkeypatch):
+    """Live mode drops frames a slow consumer cannot take: the video was written at the camera's 100 FPS with
+    ~20 frames a second of content, so it played back 5x too fast."""
+    import ov_inference.draw
+
+    draw_stats = ov_inference.draw.draw_stats
+
+    def slow_draw_stats(*args, **kwargs):  # a consumer that takes ~50 ms a frame: ~20 FPS come out
+        time.sleep(0.05)
+        return draw_stats(*args, **kwargs)
+
+    monkeypatch.setattr("ov_inference.draw.draw_stats", slow_draw_stats)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _FastClaimingCamera)
+    video = tmp_path / "cam.avi"
+    assert main(["--model", str(tiny_xml), "--input", "0", "--output-video", str(video), "--max-frames", "20",
+                 "--no-progress"]) == 0
+    monkeypatch.undo()
+    capture = cv2.VideoCapture(str(video))
+    fps, count = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert count == 20 and 8 <= fps <= 22, fps
+
+
 # -- records are kept in memory only for a JSON document -----------------------------------------------------------
 def test_writer_keeps_records_in_memory_only_for_a_json_document(tmp_path, capsys):
     record = frame_record(0, "a", [])
@@ -673,6 +703,26 @@ def test_a_huge_first_frame_gives_a_video_of_at_most_4096_pixels(tmp_path):
     panorama.write(np.zeros((9, 9000, 3), np.uint8))
     panorama.close()
     assert panorama.size == (MAX_SIDE, 64)
+
+
+def test_a_measuring_video_sink_writes_at_the_rate_frames_came(tmp_path):
+    from ov_inference.video_out import VideoSink
+
+    sink = VideoSink(tmp_path / "live.avi", fps=100, measure=True)
+    buffer = np.zeros((48, 64, 3), np.uint8)
+    for value in range(6):  # fewer than MEASURE_FRAMES: measured when the sink closes
+        buffer[:] = 40 * value  # one buffer reused by the caller: each held frame is a copy
+        sink.write(buffer)
+        time.sleep(0.1)
+    sink.close()
+    assert 7 <= sink.fps <= 10.5 and sink.frames == 6
+    capture = cv2.VideoCapture(str(tmp_path / "live.avi"))
+    means = [capture.read()[1].mean() for _ in range(6)]
+    assert means == sorted(means) and means[-1] > means[0] + 100
+    single = VideoSink(tmp_path / "one.avi", fps=12, measure=True)
+    single.write(buffer)
+    single.close()
+    assert single.fps == 12 and single.frames == 1
 
 
 def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
