@@ -112,7 +112,9 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
 
     The width is padded on the right up to ``input_width`` when given (the image is shrunk further if it would
     not fit), else up to the next multiple of ``stride`` (default :data:`STRIDE`). Returns the ``[H, W, 3]`` uint8
-    input and its meta.
+    input and its meta. An image that would be under one input pixel wide or high (e.g. 50 x 20000 at height 256)
+    raises ``ValueError``: stretched to one pixel, it would no longer be resized by ``scale`` on that axis, and
+    :meth:`LetterboxMeta.to_image` would map its keypoints past its border.
     """
     import cv2
 
@@ -122,8 +124,13 @@ def letterbox(image: np.ndarray, input_height: int, input_width: int | None = No
     scale = input_height / h
     if input_width is not None and round(w * scale) > input_width:
         scale = input_width / w
-    new_w = max(1, int(round(w * scale)))
-    new_h = max(1, min(input_height, int(round(h * scale))))
+    for side, length in (("wide", w * scale), ("high", h * scale)):
+        if length < 1:
+            raise ValueError(f"frame {w}x{h} is too thin: resized by {scale:.4g} to the {input_height}-pixel input, "
+                             f"it would be {length:.2g} pixels, under one input pixel {side} (crop or pad it to a "
+                             "less extreme aspect ratio)")
+    new_w = int(round(w * scale))
+    new_h = min(input_height, int(round(h * scale)))
     resized = _resize(image, new_w, new_h)
     out_w = input_width if input_width is not None else -(-new_w // stride) * stride
     out = np.full((input_height, out_w, 3), pad_value, dtype=np.uint8)

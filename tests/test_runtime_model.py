@@ -101,7 +101,7 @@ def test_inputs_per_kind(omz_estimator):
     assert meta2 == meta
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (3, 2000, 3), (2000, 3, 4), (240, 320), (240, 320, 1),
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (3, 2000, 3), (2000, 64, 4), (240, 320), (240, 320, 1),
                                    (240, 320, 4), (3000, 4000, 3)])
 def test_any_frame_size_and_channels(shape):
     est = PoseEstimator(tiny_pose_model(), input_height=64, precision="f32")  # exact maps also on bf16 CPUs
@@ -384,6 +384,22 @@ def test_keypoints_within_half_a_cell_of_a_tall_thin_frame_are_kept_and_clipped(
     assert thin.input_size == (8, 64)
     assert [p.num_keypoints for p in decode_outputs(heatmaps, pafs, thin, decoder_options=opts)] == [1]
     assert len(decode_poses(heatmaps, pafs, decoder_options=opts, valid_size=(1.0, 64.0))) == 1
+
+
+@pytest.mark.parametrize("shape, side", [((20000, 50, 3), "wide"), ((2000, 3, 4), "wide"), ((10, 100000), "high")])
+def test_a_frame_thinner_than_one_input_pixel_is_refused(shape, side):
+    """A 50 x 20000 frame at input height 256 is 0.64 input pixels wide: its content was stretched to 1 pixel while
+    the mapping back still used the height's scale, so every keypoint landed past the frame and was clipped to its
+    border. Such a frame is refused with a per-frame error (ValueError) naming it instead."""
+    from ov_inference import AsyncPipeline
+    from ov_inference.preprocessing import letterbox_frame
+
+    frame = np.zeros(shape, np.uint8)
+    with pytest.raises(ValueError, match=rf"frame {shape[1]}x{shape[0]} is too thin: .* under one input pixel {side}"):
+        letterbox_frame(frame, 256)
+    est = PoseEstimator(tiny_pose_model(), input_height=256)
+    (result,) = AsyncPipeline(est).run([(frame, "thin")])
+    assert result.error is not None and "too thin" in result.error and result.poses == []
 
 
 # -- flip test-time augmentation ---------------------------------------------------------------------------------
