@@ -158,7 +158,8 @@ def _stats_lines(fps: float | None, latency_ms: float | None, people: int | None
 
 
 def _panel_layout(shape: tuple[int, ...], lines: Sequence[str]) -> tuple[int, int, float, int, int]:
-    """(panel width, panel height, font scale, text height, line step), pixels, for ``lines`` on a frame of ``shape``."""
+    """(panel width, panel height, font scale, text height, line step), pixels, for ``lines`` on a frame of
+    ``shape``."""
     h, w = shape[:2]
     scale = max(0.4, min(h, w) / 900)
     (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
