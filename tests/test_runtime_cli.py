@@ -705,17 +705,20 @@ def test_a_huge_first_frame_gives_a_video_of_at_most_4096_pixels(tmp_path):
     assert panorama.size == (MAX_SIDE, 64)
 
 
-def test_a_measuring_video_sink_writes_at_the_rate_frames_came(tmp_path):
+def test_a_measuring_video_sink_writes_at_the_rate_frames_came(tmp_path, monkeypatch):
+    import ov_inference.video_out as video_out
     from ov_inference.video_out import VideoSink
 
+    clock = iter(np.arange(0.0, 10.0, 0.1))  # a frame every 0.1 s, whatever the machine's load
+    monkeypatch.setattr(video_out.time, "perf_counter", lambda: float(next(clock)))
     sink = VideoSink(tmp_path / "live.avi", fps=100, measure=True)
     buffer = np.zeros((48, 64, 3), np.uint8)
     for value in range(6):  # fewer than MEASURE_FRAMES: measured when the sink closes
         buffer[:] = 40 * value  # one buffer reused by the caller: each held frame is a copy
         sink.write(buffer)
-        time.sleep(0.1)
     sink.close()
-    assert 7 <= sink.fps <= 10.5 and sink.frames == 6
+    monkeypatch.undo()
+    assert sink.fps == pytest.approx(10.0) and sink.frames == 6
     capture = cv2.VideoCapture(str(tmp_path / "live.avi"))
     means = [capture.read()[1].mean() for _ in range(6)]
     assert means == sorted(means) and means[-1] > means[0] + 100
