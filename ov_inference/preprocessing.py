@@ -9,12 +9,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pose_format import PAD_VALUE, STRIDE, LetterboxMeta, letterbox
+from pose_format import MAX_INPUT_SIDE, PAD_VALUE, STRIDE, LetterboxMeta, letterbox
 
 __all__ = ["MAX_INPUT_WIDTH", "uint16_to_uint8", "to_bgr", "letterbox_frame", "content_size"]
 
-#: Widest network input (pixels) a frame is letterboxed to; wider panoramas are shrunk to fit.
-MAX_INPUT_WIDTH = 4096
+#: Widest network input (pixels) a frame is letterboxed to; wider panoramas are shrunk to fit. The project's input
+#: side bound (:data:`pose_format.MAX_INPUT_SIDE`), which the CLIs' --height / --width also obey.
+MAX_INPUT_WIDTH = MAX_INPUT_SIDE
 
 
 def uint16_to_uint8(frame: np.ndarray) -> np.ndarray:
