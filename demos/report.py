@@ -2,11 +2,13 @@
 
 The report is a plain dict (see :func:`write_report`); ``rows`` holds one entry per way of running the model::
 
-    {"name": "IR INT8", "model": "INT8/lwpose.xml", "execution_precision": "bf16", "ap": 0.71, "ap50": 0.9,
-     "fps": 112.0, "latency_ms": 9.1}
+    {"name": "IR INT8", "execution_precision": "bf16", "ap": 0.71, "ap50": 0.9, "ar": 0.75, "fps": 112.0,
+     "latency_ms": 9.1, "fps_kind": "async, 2 requests"}
 
-``ap`` is COCO keypoint AP in 0..1 (``None`` when not evaluated); ``fps`` is async throughput of the network alone,
-frames per second; ``latency_ms`` is one synchronous inference, milliseconds.
+``ap`` / ``ap50`` / ``ar`` are COCO keypoint AP, AP at OKS 0.5 and AR in 0..1 (``None`` when not evaluated); ``fps``
+is the throughput of the network alone, frames per second, measured as ``fps_kind`` says (async with N requests, or
+``sync (1 / latency)``); ``latency_ms`` is one synchronous inference, milliseconds. Rows name no model file (the
+report's ``demo`` entry names the IR the demo ran).
 """
 from __future__ import annotations
 

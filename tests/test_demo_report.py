@@ -66,3 +66,16 @@ def test_markdown_decode_line_names_its_frames_and_source():
     md = render_markdown({"decode": {"decode_ms_p50": 0.61, "decode_ms_p95": 0.9, "frames": 240,
                                      "source": "held-out evaluation images"}})
     assert "Median decode time 0.61 ms, 95th percentile 0.90 ms per frame over 240 frames of the held-out " in md
+
+
+def test_the_documented_row_has_the_keys_of_the_quickstarts_rows():
+    """demos.report's docstring shows a row of ``report['rows']``: its keys are those the quickstart writes."""
+    import ast
+
+    import demos.report
+    from demos.quickstart import QuickstartConfig, _assemble, _Steps
+
+    example = demos.report.__doc__.split("::", 1)[1].split("\n\n")[1]
+    documented = ast.literal_eval(example.strip())
+    report = _assemble(QuickstartConfig(), "checkpoint", None, {}, {}, _Steps(1), [])
+    assert set(documented) == set(report["rows"][0])
