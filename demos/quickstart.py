@@ -61,6 +61,12 @@ REPORT_KEYS = ("mode", "config", "precisions", "rows", "decode", "targets", "dem
                "profile")
 #: Keys of ``report["precisions"]``: PyTorch, the FP32 IR in true f32, the FP32 IR at the device default, INT8.
 PRECISION_KEYS = ("pytorch", "fp32", "fp32_default", "int8")
+#: Options only the synthetic chain uses (training, its data, its INT8 accuracy control): ``--checkpoint`` refuses
+#: them (:func:`check_args`). ``--seed`` is not one: it also seeds the demo clip.
+SYNTHETIC_ONLY_FLAGS = ("--synthetic", "--train-images", "--val-images", "--train-minutes", "--max-iters",
+                        "--crop-size", "--batch-size", "--lr", "--target-dist", "--scale-min", "--scale-max",
+                        "--max-rotation", "--weight-decay", "--adam-beta2", "--num-refinement-stages", "--ema",
+                        "--workers", "--threads", "--int8-max-drop")
 _NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (device default)", "int8": "IR INT8"}
 
 
@@ -680,7 +686,8 @@ def config_from_args(args: argparse.Namespace) -> QuickstartConfig:
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise ``ValueError`` naming the flag for a value no run can use, before anything is generated or trained (a
-    bad demo clip length must not surface after ten minutes of training)."""
+    bad demo clip length must not surface after ten minutes of training), and naming the synthetic chain's options
+    (:data:`SYNTHETIC_ONLY_FLAGS`) given with ``--checkpoint``, which would be silently ignored."""
     if not (math.isfinite(args.train_minutes) and args.train_minutes > 0):
         raise ValueError(f"--train-minutes must be a positive number of minutes, got {args.train_minutes}")
     check_run_settings(args.max_iters, args.adam_beta2, args.num_refinement_stages)
@@ -706,6 +713,17 @@ def check_args(args: argparse.Namespace) -> None:
         existing = next((p for p in (path, *path.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise ValueError(f"{flag} {path}: {existing} is a file, expected a folder")
+    unused = _synthetic_only_given(args)
+    if args.checkpoint is not None and unused:
+        raise ValueError(f"{', '.join(unused)}: with --checkpoint nothing is trained, and these apply only to the "
+                         "synthetic chain; drop them, or drop --checkpoint to train")
+
+
+def _synthetic_only_given(args: argparse.Namespace) -> list[str]:
+    """The flags of :data:`SYNTHETIC_ONLY_FLAGS` set away from their defaults in ``args``."""
+    defaults = build_parser()
+    dests = {flag: flag[2:].replace("-", "_") for flag in SYNTHETIC_ONLY_FLAGS}
+    return [flag for flag, dest in dests.items() if getattr(args, dest) != defaults.get_default(dest)]
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:

@@ -189,6 +189,24 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
         assert not (tmp_path / "cache0").exists() and not (tmp_path / "r0").exists()
 
 
+def test_checkpoint_mode_refuses_the_synthetic_chains_options(tmp_path, isolated_cache, seed_dir, capsys):
+    """--checkpoint skips training: --synthetic and the training options would be silently ignored, so they are
+    refused at once, named, before anything is written (--seed still seeds the demo clip: accepted)."""
+    ckpt = str(seed_dir / "checkpoint.pth")
+    for extra in (["--synthetic"], ["--train-minutes", "1", "--lr", "0.001"], ["--int8-max-drop", "0.01"],
+                  ["--threads", "1"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["--out", str(tmp_path / "r"), "--runs-dir", str(tmp_path / "cache"), "--checkpoint", ckpt,
+                  *extra, "--quiet"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "apply only to the synthetic chain" in err
+        assert all(flag in err for flag in extra if flag.startswith("--"))
+        assert not (tmp_path / "cache").exists() and not (tmp_path / "r").exists()
+    from demos.quickstart import build_parser, check_args
+
+    check_args(build_parser().parse_args(["--checkpoint", ckpt, "--seed", "7", "--eval-height", "256"]))
+
+
 def test_quickstart_and_benchmark_train_with_the_whole_recipe(tmp_path, monkeypatch):
     """Every training field of SYNTHETIC_RECIPE reaches the quickstart's config, its cache key and the benchmark's
     command line (so a recipe change cannot silently skip one of them)."""
