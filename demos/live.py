@@ -84,7 +84,8 @@ class DemoOptions:
 @dataclass
 class DemoSummary:
     """What a demo run did: frame counts, end-to-end ``fps``, latency percentiles (ms), people per frame;
-    ``warnings``: options that were not applied (e.g. ``--track`` on images) and why; ``num_requests`` /
+    ``warnings``: options that were not applied (e.g. ``--track`` on images) and why, and an input that ended early
+    (a video short of its announced frame count, a camera that stopped, ``--loop`` stopping); ``num_requests`` /
     ``num_threads``: infer requests and CPU inference threads used (``num_threads`` ``None`` off the CPU);
     ``loops``: passes over the input (more than 1 with ``loop``); ``output_frames``: frames written to ``output``;
     ``cpu_process_percent`` / ``cpu_system_percent``: this process's and the machine's mean CPU load over the run,
@@ -249,8 +250,10 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     Raises :class:`ov_inference.SourceError` or the runtime's model errors before any frame when the input or the
     model cannot be opened, and ``ValueError`` for out-of-range options; unreadable images along the way are logged
     with their path and skipped, and a video or camera that opens but delivers no frame counts as one error
-    (``summary.errors``, ``summary.error_messages``). ``track`` and ``smooth`` apply to videos and cameras; for
-    images they are turned off with a warning (``summary.warnings``), as ``loop`` is for a camera. When
+    (``summary.errors``, ``summary.error_messages``); one that delivered frames and then ended early (a video short
+    of its announced frame count, a camera that stopped) is a warning (``summary.warnings``). ``track`` and
+    ``smooth`` apply to videos and cameras; for images they are turned off with a warning (``summary.warnings``), as
+    ``loop`` is for a camera. When
     ``output_limit`` frames have been written and nothing else shows the frames (no window, no web view, no ``raw``),
     the demo stops there.
     """
@@ -401,6 +404,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if failure is not None:  # as an unreadable image is: an error, and exit status 1 when nothing was shown
             summary.errors += 1
             summary.error_messages.append(failure)
+        if getattr(frames_in.source, "warning", None):  # a video or camera that ended early (logged there)
+            summary.warnings.append(frames_in.source.warning)
         if frames_in.stopped:
             summary.warnings.append(frames_in.stopped)
         summary.dropped = pipeline.stats.get("dropped", 0)

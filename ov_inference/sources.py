@@ -204,10 +204,12 @@ class VideoSource(FrameSource):
     ``live``: ``None`` picks live mode for a camera and for a stream URL that announces no frame count (an IP
     camera's RTSP or HTTP MJPEG stream), ordered mode for a file (or a URL of a file).
 
-    After iterating to the end: ``frames_read`` counts the frames delivered; ``ended_early`` is set when a camera
-    stopped delivering frames by itself (cameras do not end), when a video stopped before its announced frame
-    count, or when no frame at all could be read; ``error`` then says what happened for a camera, or for a video
-    that delivered no frame (``None`` otherwise). Stopping the iteration early (``--max-frames``) sets neither.
+    After iterating to the end: ``frames_read`` counts the frames delivered; ``ended_early`` is set when a source
+    stopped before its announced frame count, when a live source announcing none (a camera, a live stream: they do
+    not end) stopped delivering frames by itself, or when no frame at all could be read; ``error`` then says what
+    happened for a live source, or for a video that delivered no frame (``None`` otherwise); ``warning`` says it for
+    a source that delivered frames and then ended early (``None`` otherwise). A source that delivered every frame
+    it announced ended normally, even read live. Stopping the iteration early (``--max-frames``) sets none of them.
     """
 
     def __init__(self, target: str | int, live: bool | None = None):
@@ -237,7 +239,8 @@ class VideoSource(FrameSource):
         if url and live is None:
             scheme = str(target).split("://", 1)[0].lower()
             self.live = scheme in LIVE_SCHEMES or count <= 0
-        self.length = None if self.live or count <= 0 else count
+        self.announced = count if count > 0 else None  # frames the container says it holds
+        self.length = None if self.live else self.announced
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if math.isfinite(fps) and fps > 0 else None  # inf / NaN / 0: unknown
         size = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
@@ -246,6 +249,7 @@ class VideoSource(FrameSource):
         self.frames_read = 0
         self.ended_early = False
         self.error: str | None = None
+        self.warning: str | None = None
 
     def __iter__(self) -> Iterator[Frame]:
         index, failure = 0, None
@@ -269,14 +273,16 @@ class VideoSource(FrameSource):
             self.error = (f"{self.name} opened but delivered no frame{why}" if self.live else
                           f"video {self.name} opened but no frame could be read from it{why}")
             log.error("%s", self.error)
-        elif self.live:
+        elif self.live and (self.announced is None or index < self.announced):
             self.ended_early = True
             self.error = f"{self.name} stopped delivering frames after {index} frame(s){why}"
-            log.warning("%s (the frames received are kept)", self.error)
-        elif self.length is not None and index < self.length:
+            self.warning = f"{self.error} (the frames received are kept)"
+            log.warning("%s", self.warning)
+        elif self.announced is not None and index < self.announced:
             self.ended_early = True
-            log.warning("video %s ended early: %d of %d announced frames read (the frames read are kept)%s",
-                        self.name, index, self.length, why)
+            self.warning = (f"video {self.name} ended early: {index} of {self.announced} announced frames read "
+                            f"(the frames read are kept){why}")
+            log.warning("%s", self.warning)
 
     def close(self) -> None:
         self.capture.release()

@@ -199,6 +199,54 @@ def test_loop_processes_exactly_max_frames_in_order_and_restarts_tracks(omz_xml,
     assert ids_first_pass and not ids_first_pass & ids_second_pass  # nobody is carried over the restart
 
 
+class _Announcing:
+    """A real capture of a file that announces ``count`` frames (``-1``: none, as a camera)."""
+
+    count = 10
+
+    def __init__(self, *args):
+        self._capture = _REAL_CAPTURE(*args)
+
+    def get(self, prop):
+        return self.count if prop == cv2.CAP_PROP_FRAME_COUNT else self._capture.get(prop)
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+
+_REAL_CAPTURE = cv2.VideoCapture
+
+
+def test_a_video_or_camera_ending_early_is_a_summary_warning(omz_xml, clip, tmp_path, monkeypatch):
+    """A file that ends before its announced frame count, or a camera (no announced count) that stops by itself:
+    a warning in the summary, not only a log line. A source that delivers all it announced ended normally, even
+    when read live (the camera-like clip of the tests): no warning."""
+    import demos.live as live
+    from ov_inference.sources import VideoSource
+
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _Announcing)
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "a.mp4", window=False,
+                                   progress=False))
+    assert summary.frames == 6 and summary.errors == 0
+    assert summary.warnings == [f"video {clip} ended early: 6 of 10 announced frames read (the frames read are kept)"]
+    monkeypatch.setattr(_Announcing, "count", -1)
+    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "b.mp4", window=False,
+                                   progress=False))
+    assert summary.frames + summary.dropped == 6 and summary.errors == 0
+    assert summary.warnings == [f"{clip} stopped delivering frames after 6 frame(s) (the frames received are kept)"]
+    monkeypatch.setattr(_Announcing, "count", 6)
+    summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "c.mp4", window=False,
+                                   progress=False))
+    assert summary.frames + summary.dropped == 6 and summary.warnings == []
+    # stopping on --max-frames is not the video ending early
+    monkeypatch.setattr(_Announcing, "count", 10)
+    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip)))
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "d.mp4", window=False,
+                                   max_frames=3, progress=False))
+    assert summary.frames == 3 and summary.warnings == []
+
+
 def test_loop_images_camera_and_unreadable_inputs(omz_xml, clip, tmp_path, monkeypatch):
     import demos.live as live
     from ov_inference.sources import VideoSource
