@@ -6,7 +6,6 @@ inside the model. Outputs: ``heatmaps`` ``[1, 19, H/8, W/8]`` and ``pafs`` ``[1,
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEA
                          NUM_PAFS, RT_INFO_SECTION, check_input_side, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
+from ov_inference.output_paths import make_folders, remove_empty_folders
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +132,6 @@ def build_ir(onnx_path: str | Path, *, height: int | None = None, width: int | N
     model = add_preprocessing(read_onnx(onnx_path), height, width)
     write_rt_info(model, precision=precision, source_sha256=source_sha256, **extra)
     return model
-
-
-def make_folders(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; returns the ones this call created, deepest first (what
-    :func:`remove_empty_folders` takes back after a failure)."""
-    created = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
-    return created
-
-
-def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove each of ``folders`` (deepest first) that is empty; the others are kept."""
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 def move_into_place(staged: Path, final: Path) -> Path:

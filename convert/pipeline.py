@@ -21,12 +21,13 @@ from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
-from convert.ir import PRECISIONS, build_ir, make_folders, move_into_place, remove_empty_folders, save_ir
+from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
                             infer_torch, max_abs_diff)
+from ov_inference.output_paths import make_folders, remove_empty_folders
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ov_inference.output_paths import make_output_folder
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ov_inference.video_out import VIDEO_SUFFIXES, VideoSink
 
@@ -79,7 +80,10 @@ class ImageDirSink:
                 if Path(image).parent.resolve() == self.folder.resolve():
                     raise ValueError(f"--output {self.folder} is the folder of the input images ({Path(image).name} "
                                      "...): the annotated images would replace or mix with them; give another folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.created = make_output_folder(self.folder, "the images")  # the folders made here, deepest first
+        except OSError as exc:
+            raise ValueError(f"--output: {exc}") from None
         self.suffix = suffix
         self.frames = 0
         self._written: set[str] = set()  # paths written by this sink: a repeated name gets _1, _2, ...
@@ -140,7 +144,7 @@ def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None =
     any other letters-only suffix) rather than becoming a folder of that name."""
     path = Path(output)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return VideoSink(path, fps, source)
+        return VideoSink(path, fps, source, flag="--output")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")

@@ -1,12 +1,13 @@
 """Checking an output file's path before any work, so a run never computes results it cannot write."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from pose_format import is_special_file
 
-__all__ = ["check_output_file"]
+__all__ = ["check_output_file", "make_folders", "make_output_folder", "remove_empty_folders"]
 
 
 def check_output_file(path: str | Path, what: str, source: str | Path | None = None) -> Path:
@@ -38,3 +39,28 @@ def check_output_file(path: str | Path, what: str, source: str | Path | None = N
     finally:
         probe.unlink(missing_ok=True)
     return path
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the ones this call created, deepest first (what
+    :func:`remove_empty_folders` takes back after a failure)."""
+    created = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; the others are kept."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def make_output_folder(folder: str | Path, what: str) -> list[Path]:
+    """Create the folder ``folder`` that ``what`` (e.g. ``"the images"``) is written into, with its missing parents
+    (:func:`make_folders`: the ones created are returned, deepest first). Raises ``OSError`` worded as
+    :func:`check_output_file`'s: ``cannot write {what} to {folder}: ...`` and the reason."""
+    try:
+        return make_folders(Path(folder))
+    except OSError as exc:
+        raise OSError(f"cannot write {what} to {folder}: cannot create the folder: {exc.strerror or exc}") from exc

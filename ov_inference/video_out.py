@@ -78,12 +78,14 @@ class VideoSink:
     (rounded up to even sides of at least :data:`MIN_SIDE` pixels); every frame is fitted into that size with
     :func:`fit_frame`. ``fps``: the container frame rate, clamped to :data:`MIN_FPS`..:data:`MAX_FPS` (25 when it
     is not a positive number: a stream announcing none); ``source``: the input file, which
-    ``path`` must not be. ``measure``: hold the first :data:`MEASURE_FRAMES` frames and write the video at the rate
-    they came at (wall clock), for a live source whose dropped frames make its own rate wrong; ``fps`` is then
-    used only when fewer than 2 frames come."""
+    ``path`` must not be; ``flag``: the option named when ``path`` is refused (:func:`check_video_path`).
+    ``measure``: hold the first :data:`MEASURE_FRAMES` frames and write the video at the rate they came at (wall
+    clock), for a live source whose dropped frames make its own rate wrong; ``fps`` is then used only when fewer
+    than 2 frames come."""
 
-    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None, measure: bool = False):
-        self.path = check_video_path(path, source, flag="video")
+    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None, measure: bool = False,
+                 flag: str = "video"):
+        self.path = check_video_path(path, source, flag=flag)
         self.fps = _video_fps(fps)
         self.frames = 0
         self._held: list[tuple[float, np.ndarray]] | None = [] if measure else None  # (perf_counter s, frame)

@@ -72,6 +72,18 @@ def test_bad_outputs_are_explained(tmp_path):
         check_video_path(clip / "out.mp4")
 
 
+def test_an_output_that_cannot_be_created_is_worded_alike_for_a_folder_and_a_video(tmp_path):
+    """A folder output that cannot be created said only ``[Errno 20] Not a directory: '...'``; a video output said
+    ``video: cannot write the video to ...``: both now name --output and say what cannot be written where."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError) as folder:
+        open_sink(tmp_path / "file" / "outdir")
+    with pytest.raises(ValueError) as video:
+        open_sink(tmp_path / "file" / "out.mp4")
+    assert str(folder.value).startswith(f"--output: cannot write the images to {tmp_path / 'file' / 'outdir'}: ")
+    assert str(video.value).startswith(f"--output: cannot write the video to {tmp_path / 'file' / 'out.mp4'}: ")
+
+
 def test_no_display_without_display_server(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
