@@ -141,15 +141,28 @@ def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None =
     ``source`` (the input file) and ``images`` (the input images) are never overwritten: a video that is the input
     file, or a folder that holds the input images, is refused with ``ValueError``; so is a file name this demo cannot
     write (an image, or a video suffix the inputs read but no encoder here writes: ``.m4v``, ``.3gp``, ``.gif``, or
-    any other letters-only suffix) rather than becoming a folder of that name."""
+    any other letters-only suffix) rather than becoming a folder of that name. An ``output`` ending with ``/`` asks
+    for a folder: one named like a file (``out.mp4/``: any of those suffixes) is refused too unless it exists."""
     path = Path(output)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    suffix = path.suffix.lower()
+    if str(output).endswith(("/", os.sep)):  # Path drops the slash, and with it the folder the user asked for
+        if _named_like_a_file(suffix) and not path.is_dir():
+            raise ValueError(f"--output {output} ends with '/' (a folder) but is named like a file ({path.suffix}); "
+                             f"give a folder name without that suffix, or the video file without the '/'")
+        return ImageDirSink(path, inputs=images)
+    if suffix in VIDEO_SUFFIXES:
         return VideoSink(path, fps, source, flag="--output")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")
-    unwritable = path.suffix.lower() in VIDEO_EXTENSIONS or path.suffix[1:].isalpha()  # x.gif, x.m4v, x.webm
-    if unwritable and not path.is_dir():
+    if _named_like_a_file(suffix) and not path.is_dir():
         raise ValueError(f"--output {path}: unsupported video suffix {path.suffix!r}; give a folder for images or "
                          f"a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
     return ImageDirSink(path, inputs=images)
+
+
+def _named_like_a_file(suffix: str) -> bool:
+    """Whether a lower-case ``suffix`` names a file rather than a folder: a video or image suffix, or any other
+    letters-only one (``x.gif``, ``x.m4v``, ``x.webm``; ``run.2`` stays a folder name)."""
+    return (suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES or suffix in VIDEO_EXTENSIONS
+            or suffix[1:].isalpha())
