@@ -24,7 +24,7 @@ import numpy as np
 from demos.cpu_load import CpuLoadReader
 from demos.looping import LoopingSource
 from demos.output_size import resize_to_fit
-from demos.sinks import WindowSink, has_display, open_sink
+from demos.sinks import WindowSink, discard_sink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.sources import ImageSource
@@ -307,6 +307,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         for opened in (pipeline, frames_in, window, view):
             if opened is not None:
                 opened.close()
+        for sink in sinks:  # nothing written yet: the folders made for the output go too
+            discard_sink(sink)
         raise
     extra = [f"{estimator.kind} {summary.execution_precision}"]
     cpu = CpuLoadReader(CPU_LOAD_INTERVAL)

@@ -15,11 +15,12 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from ov_inference.output_paths import make_output_folder
+from ov_inference.output_paths import make_output_folder, remove_empty_folders
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ov_inference.video_out import VIDEO_SUFFIXES, VideoSink
 
-__all__ = ["VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "has_display", "VideoSink", "ImageDirSink", "WindowSink", "open_sink"]
+__all__ = ["VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "has_display", "VideoSink", "ImageDirSink", "WindowSink", "open_sink",
+           "discard_sink"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def has_display() -> bool:
 
 class ImageDirSink:
     """One annotated image per frame in a folder, named after the input image (or ``frame_000123.jpg``); a name
-    written before in this run gets ``_1``, ``_2``, ... rather than overwriting it."""
+    written before in this run gets ``_1``, ``_2``, ... rather than overwriting it. ``created``: the folders made
+    for it (deepest first), for a caller that gives the output up unused (:func:`discard_sink`)."""
 
     def __init__(self, folder: str | Path, suffix: str = ".jpg", inputs: Iterable[str | Path] = ()):
         self.folder = Path(folder)
@@ -166,3 +168,10 @@ def _named_like_a_file(suffix: str) -> bool:
     letters-only one (``x.gif``, ``x.m4v``, ``x.webm``; ``run.2`` stays a folder name)."""
     return (suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES or suffix in VIDEO_EXTENSIONS
             or suffix[1:].isalpha())
+
+
+def discard_sink(sink) -> None:
+    """Close a sink of :func:`open_sink` given up before its first frame (the run failed while setting up) and
+    remove the folders it created for the output, when they are still empty; folders that were there are kept."""
+    sink.close()
+    remove_empty_folders(sink.created)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pose_format import is_special_file
 
-__all__ = ["check_output_file", "make_folders", "make_output_folder", "remove_empty_folders"]
+__all__ = ["check_output_file", "make_folders", "make_output_folder", "missing_folders", "remove_empty_folders"]
 
 
 def check_output_file(path: str | Path, what: str, source: str | Path | None = None) -> Path:
@@ -41,10 +41,16 @@ def check_output_file(path: str | Path, what: str, source: str | Path | None = N
     return path
 
 
+def missing_folders(folder: str | Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first: what creating ``folder`` will create."""
+    folder = Path(folder).absolute()
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
 def make_folders(folder: Path) -> list[Path]:
     """Create ``folder`` and its missing parents; returns the ones this call created, deepest first (what
     :func:`remove_empty_folders` takes back after a failure)."""
-    created = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
+    created = missing_folders(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return created
 

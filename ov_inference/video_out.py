@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ov_inference.output_paths import check_output_file
+from ov_inference.output_paths import check_output_file, missing_folders
 
 __all__ = ["VIDEO_SUFFIXES", "MIN_SIDE", "MAX_SIDE", "MIN_FPS", "MAX_FPS", "MEASURE_FRAMES", "check_video_path",
            "fit_frame", "VideoSink"]
@@ -81,10 +81,12 @@ class VideoSink:
     ``path`` must not be; ``flag``: the option named when ``path`` is refused (:func:`check_video_path`).
     ``measure``: hold the first :data:`MEASURE_FRAMES` frames and write the video at the rate they came at (wall
     clock), for a live source whose dropped frames make its own rate wrong; ``fps`` is then used only when fewer
-    than 2 frames come."""
+    than 2 frames come. ``created``: the folders made for ``path`` (deepest first), for a caller that gives the
+    output up unused."""
 
     def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None, measure: bool = False,
                  flag: str = "video"):
+        self.created = missing_folders(Path(path).parent)  # check_video_path makes them
         self.path = check_video_path(path, source, flag=flag)
         self.fps = _video_fps(fps)
         self.frames = 0

@@ -247,6 +247,35 @@ def test_a_video_or_camera_ending_early_is_a_summary_warning(omz_xml, clip, tmp_
     assert summary.frames == 3 and summary.warnings == []
 
 
+def test_a_setup_failure_after_the_output_opened_closes_it_and_removes_what_it_created(omz_xml, clip, tmp_path,
+                                                                                        monkeypatch):
+    """--serve on a port in use fails after --output was opened: the sink is closed, and the folders this run made
+    for the output go (an empty folder was left behind); folders that were there before stay."""
+    import demos.live as live
+
+    closed = []
+
+    def spy_open_sink(*args, **kwargs):
+        sink = live.open_sink.__wrapped__(*args, **kwargs)
+        original = sink.close
+        sink.close = lambda: (closed.append(sink), original())
+        return sink
+
+    spy_open_sink.__wrapped__ = live.open_sink
+    monkeypatch.setattr(live, "open_sink", spy_open_sink)
+    (tmp_path / "kept").mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for output in (tmp_path / "new" / "frames", tmp_path / "new" / "deeper" / "a.mp4", tmp_path / "kept" / "out"):
+            with pytest.raises(OSError, match="cannot serve the live view"):
+                run_demo(DemoOptions(model=omz_xml, input=str(clip), output=output, serve=port, window=False,
+                                     progress=False))
+    assert len(closed) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and list((tmp_path / "kept").iterdir()) == []
+
+
 def test_loop_images_camera_and_unreadable_inputs(omz_xml, clip, tmp_path, monkeypatch):
     import demos.live as live
     from ov_inference.sources import VideoSource
