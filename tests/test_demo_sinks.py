@@ -88,7 +88,7 @@ def test_an_output_that_cannot_be_created_is_worded_alike_for_a_folder_and_a_vid
 def test_a_trailing_slash_on_a_file_name_is_refused_not_dropped(tmp_path, name):
     """``-o out.mp4/`` asks for a folder, yet the slash was dropped and a video written: a folder named like a file is
     refused (as ``-o anim.gif`` is), unless that folder exists; a plain folder name keeps its slash's meaning."""
-    with pytest.raises(ValueError, match=f"ends with '/' .*named like a file"):
+    with pytest.raises(ValueError, match="ends with '/' .*named like a file"):
         open_sink(f"{tmp_path / name}/")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / name).mkdir()
