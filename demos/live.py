@@ -287,7 +287,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if options.output is not None:
             local = not isinstance(options.input, int) and Path(str(options.input)).is_file()
             sinks.append(open_sink(options.output, source.fps or 25.0, source=options.input if local else None,
-                                   images=source.paths if is_images else ()))
+                                   images=source.paths if is_images else (), measure=source.live))
             summary.output = str(options.output)
         if options.serve is not None:
             from demos.serve import LiveView

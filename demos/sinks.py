@@ -137,8 +137,11 @@ class WindowSink:
 
 
 def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None = None,
-              images: Iterable[str | Path] = ()):
+              images: Iterable[str | Path] = (), measure: bool = False):
     """A :class:`VideoSink` when ``output`` ends with a video suffix, else an :class:`ImageDirSink` folder.
+
+    ``measure`` (a live source, whose dropped frames make ``fps`` wrong): the video is written at the rate frames
+    reach it (:class:`VideoSink`'s ``measure``), so it plays back in real time.
 
     ``source`` (the input file) and ``images`` (the input images) are never overwritten: a video that is the input
     file, or a folder that holds the input images, is refused with ``ValueError``; so is a file name this demo cannot
@@ -153,7 +156,7 @@ def open_sink(output: str | Path, fps: float = 25.0, source: str | Path | None =
                              f"give a folder name without that suffix, or the video file without the '/'")
         return ImageDirSink(path, inputs=images)
     if suffix in VIDEO_SUFFIXES:
-        return VideoSink(path, fps, source, flag="--output")
+        return VideoSink(path, fps, source, measure=measure, flag="--output")
     if suffix in IMAGE_SUFFIXES:
         raise ValueError(f"--output {path} looks like a single image; give a folder for images or a video file "
                          f"({', '.join(sorted(VIDEO_SUFFIXES))})")

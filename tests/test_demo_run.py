@@ -93,10 +93,22 @@ def test_live_source_runs_in_live_mode_and_drops_stale_frames(omz_xml, clip, tmp
     import demos.live as live
     from ov_inference.sources import VideoSource
 
+    import demos.sinks as sinks
+
+    opened = []
+
+    class SpySink(sinks.VideoSink):
+        def __init__(self, *args, **kwargs):
+            opened.append(kwargs.get("measure"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sinks, "VideoSink", SpySink)
     monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
     summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False,
                                    progress=False))
     assert summary.frames >= 1 and summary.frames + summary.dropped == 6 and summary.errors == 0
+    # the video plays at the rate frames came out, not the camera's (dropped frames made it play too fast)
+    assert opened == [True]
 
 
 def test_track_and_smooth_are_off_for_images_with_a_warning(omz_xml, clip, tmp_path, monkeypatch, capsys):
