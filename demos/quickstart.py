@@ -85,9 +85,10 @@ class QuickstartConfig:
     coco_mini: Path | None = DEFAULT_COCO_MINI
     use_published: bool = True
     train_images: int = SYNTHETIC_RECIPE.train_images
-    #: held-out images for the reported AP, and as many again for INT8 accuracy control (or the head policy). 2026-11-28, five
-    #: quickstart-recipe models: INT8 drops of 0.2-0.6 points on 400 held-out images swung by up to 0.66 points on
-    #: 80 of them (0.6 -> 1.2: a FAIL of the <= 1 point target from sampling alone); 240 roughly halves that spread
+    #: held-out images for the reported AP, and as many again for INT8 accuracy control (or the head policy).
+    #: 2026-11-28, five quickstart-recipe models: INT8 drops of 0.2-0.6 points on 400 held-out images swung by up to
+    #: 0.66 points on 80 of them (0.6 -> 1.2: a FAIL of the <= 1 point target from sampling alone); 240 roughly
+    #: halves that spread
     val_images: int = 240
     image_width: int = SYNTHETIC_RECIPE.scene.width
     image_height: int = SYNTHETIC_RECIPE.scene.height

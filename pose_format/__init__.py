@@ -83,5 +83,6 @@ __all__ = [
     "PUBLISHED_CHECKPOINT_FILE", "PUBLISHED_CHECKPOINT_URL", "CHECKPOINT_KEYS", "IMAGENET_INIT_FILE",
     "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
     "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "atomic_file", "input_file_problem", "is_special_file",
-    "sha256_file", "starts_like_torch_file", "write_text_atomic", "AnnotationFileError", "read_coco_keypoints", "__version__",
+    "sha256_file", "starts_like_torch_file", "write_text_atomic", "AnnotationFileError", "read_coco_keypoints",
+    "__version__",
 ]

@@ -52,8 +52,9 @@ def read_coco_keypoints(path: str | Path) -> dict:
 
     Raises :class:`AnnotationFileError` (a ``ValueError``) naming ``path`` when it is not a file, is not JSON, is
     not a COCO object with ``images`` and ``annotations`` lists, or when an image lacks ``id`` / ``file_name`` /
-    ``width`` / ``height`` or has a width or height that is not a positive whole number, an annotation lacks ``id`` / ``image_id`` / ``bbox`` or has a bbox that is not 4
-    numbers, or an annotation points at an image the file does not list.
+    ``width`` / ``height`` or has a width or height that is not a positive whole number, an annotation lacks ``id`` /
+    ``image_id`` / ``bbox`` or has a bbox that is not 4 numbers, or an annotation points at an image the file does
+    not list.
     """
     path = Path(path)
     if path.is_dir():
