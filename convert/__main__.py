@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["FP32", "FP16"],
                    help="IRs to write (default: FP32 FP16; INT8 needs a calibration source)")
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument("--dynamic", action="store_true", help="dynamic H and W (the default)")
+    shape.add_argument("--dynamic", action="store_true", help="dynamic H and W (the default; an error for an ONNX "
+                       "file whose input size is fixed)")
     shape.add_argument("--height", type=int, help="static input height, pixels (multiple of 8; with --width)")
     p.add_argument("--width", type=int, help="static input width, pixels (multiple of 8; with --height)")
     p.add_argument("--num-refinement-stages", type=int, default=None,
@@ -103,7 +104,7 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         raise ConversionError("--width needs --height")
     return ConvertOptions(
         output_dir=args.output_dir, checkpoint=args.checkpoint, onnx=args.onnx, name=args.name,
-        precisions=tuple(dict.fromkeys(args.precision)), height=args.height, width=args.width,
+        precisions=tuple(dict.fromkeys(args.precision)), height=args.height, width=args.width, dynamic=args.dynamic,
         num_refinement_stages=args.num_refinement_stages, allow_unsafe_checkpoint=args.allow_unsafe_checkpoint,
         all_stages=args.all_stages, opset=args.opset,
         calib_images=args.calib_images, calib_coco=args.calib_coco, calib_synthetic=args.calib_synthetic,

@@ -46,6 +46,9 @@ class ConvertOptions:
     precisions: tuple[str, ...] = ("FP32", "FP16")
     height: int | None = None
     width: int | None = None
+    #: dynamic H and W asked for explicitly (``--dynamic``): an error where they cannot be (a static ONNX input);
+    #: False: dynamic unless ``height``/``width`` or the ONNX file fix the size
+    dynamic: bool = False
     #: refinement stages loaded from the checkpoint: the first N (None: every stage the file holds)
     num_refinement_stages: int | None = None
     allow_unsafe_checkpoint: bool = False
@@ -112,12 +115,15 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError(f"{what} {source}: {problem}")
     if (opt.height is None) != (opt.width is None):
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
+    if opt.dynamic and opt.static:
+        raise ConversionError("give either --dynamic or --height / --width, not both")
     fixed = onnx_static_size(source) if opt.onnx is not None else None  # e.g. the original repo's 1x3x256x456
     if fixed is not None:
-        if opt.static and fixed != (opt.height, opt.width):
-            raise ConversionError(f"{source} has a static {fixed[0]}x{fixed[1]} input: --height {opt.height} "
-                                  f"--width {opt.width} cannot apply (omit them, or convert the checkpoint / a "
-                                  "dynamic ONNX for another size)")
+        if opt.dynamic or (opt.static and fixed != (opt.height, opt.width)):
+            asked = "--dynamic" if opt.dynamic else f"--height {opt.height} --width {opt.width}"
+            raise ConversionError(f"{source} has a static {fixed[0]}x{fixed[1]} input: {asked} cannot apply (omit "
+                                  f"{'it' if opt.dynamic else 'them'}, or convert the checkpoint / a dynamic ONNX "
+                                  f"for {'a dynamic input' if opt.dynamic else 'another size'})")
         if not opt.static:
             log.warning("%s has a static %dx%d input: the IRs are static at that size (export a dynamic ONNX, or "
                         "convert the checkpoint, for IRs of any size)", source, *fixed)

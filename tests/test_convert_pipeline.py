@@ -560,3 +560,14 @@ def test_validation_set_without_people_is_refused(seed_dir, coco_mini_dir, tmp_p
     assert "no annotated person in the 4 validation images used" in caplog.text
     assert "COCO AP cannot be measured" in caplog.text
     assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+
+
+def test_dynamic_with_a_static_onnx_is_refused(tmp_path, caplog):
+    """An explicit --dynamic that a static ONNX input cannot honour is an error, like a contradicting --height (it
+    used to give static IRs with a warning); without it the file's static size is used."""
+    source = _two_head_onnx(tmp_path / "static.onnx", [1, 3, 64, 64])
+    assert _run(tmp_path, "--onnx", source, "--dynamic") == 1
+    assert f"{source} has a static 64x64 input: --dynamic cannot apply" in caplog.text
+    assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
+    with pytest.raises(convert.ConversionError, match="either --dynamic or --height / --width"):
+        run_conversion(ConvertOptions(output_dir=tmp_path / "out", onnx=source, dynamic=True, height=64, width=64))
