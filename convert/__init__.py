@@ -16,7 +16,8 @@ from convert.errors import ConversionError, VerificationError
 from convert.ir import (PRECISIONS, add_preprocessing, build_ir, checkpoint_to_ir, read_onnx, save_ir,
                         write_rt_info)
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export_onnx, output_names
-from convert.pipeline import HEAD_CHOICES, ConvertOptions, check_options, run_conversion
+from convert.pipeline import (HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, check_options, run_conversion,
+                              with_int8_defaults)
 from convert.quantize import (HEAD_POLICIES, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS, QuantizeOptions,
                               cpm_output_convolution, head_convolutions, ignored_names, quantize_int8,
                               quantize_with_accuracy_control)
@@ -33,7 +34,7 @@ __all__ = [
     "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",
     "write_rt_info",
     "DEFAULT_OPSET", "MAX_OPSET", "MIN_OPSET", "export_onnx", "output_names",
-    "HEAD_CHOICES", "ConvertOptions", "check_options", "run_conversion",
+    "HEAD_CHOICES", "INT8_DEFAULTS", "ConvertOptions", "check_options", "run_conversion", "with_int8_defaults",
     "HEAD_POLICIES", "MODEL_TYPES", "PRESETS", "RANGE_ESTIMATORS", "QuantizeOptions", "cpm_output_convolution",
     "head_convolutions", "ignored_names", "quantize_int8", "quantize_with_accuracy_control",
     "format_table",

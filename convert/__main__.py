@@ -9,8 +9,8 @@ from pathlib import Path
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from convert.pipeline import HEAD_CHOICES, ConvertOptions, run_conversion
-from convert.quantize import MODEL_TYPES, PRESETS, RANGE_ESTIMATORS, QuantizeOptions
+from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_conversion
+from convert.quantize import MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
 
 
@@ -55,36 +55,42 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--calib-coco", type=Path, help="COCO keypoint annotations: calibrate on its images with people")
     cal.add_argument("--calib-synthetic", type=int, metavar="N",
                      help="calibrate on N generated synthetic-people images")
-    cal.add_argument("--calib-size", type=int, default=300, help="calibration images used, at most (default 300)")
-    cal.add_argument("--calib-seed", type=int, default=1, help="seed for subset choice / synthetic images (default 1)")
+    cal.add_argument("--calib-size", type=int,
+                     help=f"calibration images used, at most (default {INT8_DEFAULTS['calib_size']})")
+    cal.add_argument("--calib-seed", type=int,
+                     help=f"seed for subset choice / synthetic images (default {INT8_DEFAULTS['calib_seed']})")
     cal.add_argument("--calib-height", type=int,
                      help="dynamic IR: input height of calibration / validation / verification images (default 256)")
-    cal.add_argument("--int8-heads", choices=HEAD_CHOICES, default="auto",
+    cal.add_argument("--int8-heads", choices=HEAD_CHOICES,
                      help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
                           "convs of each last-stage head), auto (first of these within the budget; default)")
     cal.add_argument("--int8-float-cpm", action=argparse.BooleanOptionalAction, default=None,
                      help="keep the CPM's last convolution in float (the default: the layer INT8 hurts most here; "
                           "about 4 %% slower); --no-int8-float-cpm quantizes it too")
-    cal.add_argument("--preset", choices=PRESETS, default=QuantizeOptions.preset,
+    cal.add_argument("--preset", choices=PRESETS,
                      help="NNCF preset: mixed (asymmetric activations, the more accurate here at the same speed) or "
-                          "performance (default %(default)s)")
-    cal.add_argument("--activation-ranges", choices=RANGE_ESTIMATORS, default=QuantizeOptions.activation_ranges,
+                          f"performance (default {INT8_DEFAULTS['preset']})")
+    cal.add_argument("--activation-ranges", choices=RANGE_ESTIMATORS,
                      help="how activation quantization ranges come from the calibration statistics: minmax (the "
                           "extremes over all images; keeps confident keypoint peaks unclipped), mean_minmax (NNCF's "
                           "default: the mean of each image's extremes), histogram, or auto (minmax with the CPM "
-                          "convolution in float, else mean_minmax; default %(default)s)")
+                          f"convolution in float, else mean_minmax; default {INT8_DEFAULTS['activation_ranges']})")
     cal.add_argument("--fast-bias-correction", action="store_true",
                      help="NNCF's fast bias correction instead of the full one (a few seconds faster to quantize; "
                           "the full one lost less AP on the models measured)")
-    cal.add_argument("--model-type", choices=MODEL_TYPES, default="cnn", help="NNCF model type (default cnn)")
+    cal.add_argument("--model-type", choices=MODEL_TYPES,
+                     help=f"NNCF model type (default {INT8_DEFAULTS['model_type']})")
     cal.add_argument("--ignore", action="append", default=[], metavar="NODE",
                      help="extra IR node name to keep in float (repeatable)")
-    cal.add_argument("--min-peak-f1", type=float, default=0.9,
-                     help="auto heads without a validation set: INT8 vs FP32 keypoint-peak F1 needed (default 0.9)")
+    cal.add_argument("--min-peak-f1", type=float,
+                     help="the INT8 budget without a validation set: INT8 vs FP32 keypoint-peak F1 needed (auto heads "
+                          f"and the verdict; default {INT8_DEFAULTS['min_peak_f1']})")
     val = p.add_argument_group("accuracy (COCO AP)")
     val.add_argument("--accuracy-control", action="store_true",
                      help="NNCF quantize_with_accuracy_control with COCO AP on the validation set as the metric")
-    val.add_argument("--max-drop", type=float, default=0.01, help="largest absolute AP drop accepted (default 0.01)")
+    val.add_argument("--max-drop", type=float,
+                     help="the INT8 budget with a validation set: largest absolute AP drop accepted (auto heads, "
+                          f"--accuracy-control and the verdict; default {INT8_DEFAULTS['max_drop']})")
     val.add_argument("--val-ann", type=Path, help="COCO keypoint annotations of the validation set")
     val.add_argument("--val-images", type=Path, help="folder of the validation images")
     val.add_argument("--val-size", type=int, help="validation images used, at most (default all)")

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 #: ``int8_heads`` choices: a fixed :data:`convert.quantize.HEAD_POLICIES` entry, or ``auto`` (try them in order).
 HEAD_CHOICES = ("auto",) + HEAD_POLICIES
 
+#: defaults of the INT8 :class:`ConvertOptions` fields that are None when not given: :func:`check_options` refuses
+#: one given where it does not apply (even at its default value), then fills these in (:func:`with_int8_defaults`)
+INT8_DEFAULTS = {"calib_size": 300, "calib_seed": 1, "int8_heads": "auto", "preset": QuantizeOptions.preset,
+                 "activation_ranges": QuantizeOptions.activation_ranges, "model_type": QuantizeOptions.model_type,
+                 "min_peak_f1": 0.9, "max_drop": 0.01}
+
 
 @dataclass
 class ConvertOptions:
@@ -58,21 +64,24 @@ class ConvertOptions:
     calib_images: Path | None = None
     calib_coco: Path | None = None
     calib_synthetic: int | None = None
-    calib_size: int = 300
-    calib_seed: int = 1
+    #: this and the other fields of :data:`INT8_DEFAULTS`: None when not given (the default)
+    calib_size: int | None = None
+    calib_seed: int | None = None
     calib_height: int | None = None
-    int8_heads: str = "auto"
-    preset: str = QuantizeOptions.preset
-    activation_ranges: str = QuantizeOptions.activation_ranges
+    int8_heads: str | None = None
+    preset: str | None = None
+    activation_ranges: str | None = None
     fast_bias_correction: bool = QuantizeOptions.fast_bias_correction
-    model_type: str = "cnn"
+    model_type: str | None = None
     ignored: tuple[str, ...] = ()
     #: keep the CPM's last convolution in float (:func:`convert.quantize.cpm_output_convolution`); None: not given,
     #: the default (:attr:`float_cpm`)
     int8_float_cpm: bool | None = None
-    min_peak_f1: float = 0.9
+    #: the INT8 budget without a validation set (None: not given)
+    min_peak_f1: float | None = None
     accuracy_control: bool = False
-    max_drop: float = 0.01
+    #: the INT8 budget with a validation set (None: not given)
+    max_drop: float | None = None
     val_ann: Path | None = None
     val_images: Path | None = None
     val_size: int | None = None
@@ -103,8 +112,9 @@ PATH_FIELDS = ("output_dir", "checkpoint", "onnx", "calib_images", "calib_coco",
 
 
 def check_options(opt: ConvertOptions) -> ConvertOptions:
-    """Reject inconsistent options before any work is done; returns them with ``name`` (and a checkpoint's ``opset``)
-    filled in and every :data:`PATH_FIELDS` entry given as a ``str`` turned into a :class:`~pathlib.Path`."""
+    """Reject inconsistent options before any work is done; returns them with ``name``, a checkpoint's ``opset`` and
+    the :data:`INT8_DEFAULTS` it uses filled in, and every :data:`PATH_FIELDS` entry given as a ``str`` turned into a
+    :class:`~pathlib.Path`. An option given where it does not apply is an error, even at its default value."""
     opt = replace(opt, **{f: Path(getattr(opt, f)) for f in PATH_FIELDS if getattr(opt, f) is not None})
     if (opt.checkpoint is None) == (opt.onnx is None):
         raise ConversionError("give exactly one source: --checkpoint FILE or --onnx FILE")
@@ -159,16 +169,16 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if not (math.isfinite(opt.bench_seconds) and opt.bench_seconds >= 0):
         raise ConversionError(f"--bench-seconds must be 0 (skip) or a finite number of seconds, got "
                               f"{opt.bench_seconds}")
-    if opt.calib_seed < 0:
+    if opt.calib_seed is not None and opt.calib_seed < 0:
         raise ConversionError(f"--calib-seed must be 0 or more, got {opt.calib_seed}")
     if opt.calib_synthetic is not None and opt.calib_synthetic < 1:
         raise ConversionError(f"--calib-synthetic must be >= 1 images, got {opt.calib_synthetic}")
-    if opt.int8_heads not in HEAD_CHOICES:
+    if opt.int8_heads not in (None,) + HEAD_CHOICES:
         raise ConversionError(f"unknown --int8-heads {opt.int8_heads!r}; choose from {', '.join(HEAD_CHOICES)}")
     sources = [name for name, given in (("--calib-images", opt.calib_images is not None and opt.calib_coco is None),
                                         ("--calib-coco", opt.calib_coco is not None),
                                         ("--calib-synthetic", opt.calib_synthetic is not None)) if given]
-    int8_only = sources + (["--int8-heads"] if opt.int8_heads != "auto" else []) + (
+    int8_only = sources + [f"--{f.replace('_', '-')}" for f in INT8_DEFAULTS if getattr(opt, f) is not None] + (
         ["--int8-float-cpm" if opt.int8_float_cpm else "--no-int8-float-cpm"] if opt.int8_float_cpm is not None
         else []) + (["--ignore"] if opt.ignored else []) + (
         ["--fast-bias-correction"] if opt.fast_bias_correction != QuantizeOptions.fast_bias_correction else [])
@@ -181,7 +191,7 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
                                   "--calib-coco ANN --calib-images DIR, or --calib-synthetic N")
         if opt.calib_coco and not opt.calib_images:
             raise ConversionError("--calib-coco needs --calib-images (the folder of its images)")
-        if opt.calib_size < 1:
+        if opt.calib_size is not None and opt.calib_size < 1:
             raise ConversionError(f"--calib-size must be >= 1, got {opt.calib_size}")
     if opt.calib_height is not None:
         check_input_side(opt.calib_height, "--calib-height", ConversionError)
@@ -194,12 +204,32 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
     if opt.accuracy_control and ("INT8" not in opt.precisions or opt.val_ann is None):
         raise ConversionError("--accuracy-control needs --precision INT8 and a validation set "
                               "(--val-ann, --val-images)")
-    if not 0 <= opt.min_peak_f1 <= 1:
+    if opt.max_drop is not None and opt.val_ann is None:
+        raise ConversionError("--max-drop is the AP budget: it needs a validation set (--val-ann, --val-images); "
+                              "without one the INT8 budget is --min-peak-f1")
+    if opt.min_peak_f1 is not None and opt.val_ann is not None:
+        raise ConversionError("--min-peak-f1 is the budget without a validation set: with one the INT8 budget is the "
+                              "AP drop, --max-drop")
+    if opt.min_peak_f1 is not None and not 0 <= opt.min_peak_f1 <= 1:
         raise ConversionError(f"--min-peak-f1 is a keypoint-peak F1 in [0, 1], got {opt.min_peak_f1}")
-    if not 0 < opt.max_drop < 1:
+    if opt.max_drop is not None and not 0 < opt.max_drop < 1:
         raise ConversionError(f"--max-drop is an absolute AP drop in (0, 1), got {opt.max_drop}")
     name = opt.name or source.stem
-    return replace(opt, name=name, opset=opt.opset or (DEFAULT_OPSET if opt.checkpoint else None))
+    return with_int8_defaults(replace(opt, name=name, opset=opt.opset or (DEFAULT_OPSET if opt.checkpoint else None)))
+
+
+def int8_fields_used(opt: ConvertOptions) -> set[str]:
+    """The :data:`INT8_DEFAULTS` fields a conversion with ``opt`` uses: none without INT8; of the two budgets,
+    ``max_drop`` (AP drop) with a validation set, ``min_peak_f1`` without one."""
+    if "INT8" not in opt.precisions:
+        return set()
+    return set(INT8_DEFAULTS) - {"min_peak_f1" if opt.val_ann is not None else "max_drop"}
+
+
+def with_int8_defaults(opt: ConvertOptions) -> ConvertOptions:
+    """``opt`` with each :data:`INT8_DEFAULTS` field it uses (:func:`int8_fields_used`) that is None (not given) set
+    to its default; the others stay None, so that checked options pass :func:`check_options` again."""
+    return replace(opt, **{f: INT8_DEFAULTS[f] for f in int8_fields_used(opt) if getattr(opt, f) is None})
 
 
 def onnx_static_size(path: Path) -> tuple[int, int] | None:

@@ -251,7 +251,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     reported at (not the convert default of 256). With ``select``: ``max_drop`` > 0 runs NNCF accuracy control on it
     (layers reverted to float until the AP drop is at most ``max_drop``), else the head policy is chosen by AP drop
     on it. ``float_cpm``: keep the CPM's last convolution in float."""
-    from convert import ConvertOptions, run_conversion
+    from convert import ConvertOptions, run_conversion, with_int8_defaults
     from pose_format import sha256_file
 
     calib_id = (str(calib) if isinstance(calib, tuple)
@@ -269,7 +269,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     # every conversion setting (defaults included) is in the key: a changed INT8 default re-converts; the
     # checkpoint by content, not path; the calibration data by calib_id (a folder of photos is copied into this
     # run's scratch folder, whose random path would make every checkpoint-mode run convert again)
-    settings = {k: str(v) for k, v in asdict(options).items()
+    settings = {k: str(v) for k, v in asdict(with_int8_defaults(options)).items()
                 if k not in ("output_dir", "progress", "checkpoint", "calib_images", "calib_coco")}
     key = _digest({"ckpt": sha256_file(checkpoint), "calib": calib_id, "options": settings, "version": __version__})
     out = cfg.runs_dir / f"quickstart-ir-{key}"

@@ -323,6 +323,19 @@ def test_int8_outside_budget_is_written_and_exits_3(seed_dir, coco_mini_dir, tmp
     (["--ignore", "node_conv2d_56/WithoutBiases"], "--ignore only applies to INT8"),
     (["--fast-bias-correction"], "--fast-bias-correction only applies to INT8"),
     (["--val-size", "5"], "--val-size applies to a validation set"),
+    # INT8 options given at their default value are refused too (their argparse defaults hid them)
+    (["--int8-heads", "auto"], "--int8-heads only applies to INT8"),
+    (["--preset", "performance"], "--preset only applies to INT8"),
+    (["--activation-ranges", "auto"], "--activation-ranges only applies to INT8"),
+    (["--model-type", "cnn"], "--model-type only applies to INT8"),
+    (["--calib-size", "300"], "--calib-size only applies to INT8"),
+    (["--calib-seed", "1", "--preset", "mixed"], "--calib-seed, --preset only apply to INT8"),
+    (["--min-peak-f1", "0.9"], "--min-peak-f1 only applies to INT8"),
+    (["--max-drop", "0.05"], "--max-drop only applies to INT8"),
+    (["--precision", "INT8", "--calib-synthetic", "2", "--max-drop", "0.05"],
+     "--max-drop is the AP budget: it needs a validation set"),
+    (["--precision", "INT8", "--calib-synthetic", "2", "--min-peak-f1", "0.5", "--val-ann", __file__,
+      "--val-images", Path(__file__).parent], "--min-peak-f1 is the budget without a validation set"),
     (["--output-dir", __file__ + "/out"], "is a file, not a folder"),
 ])
 def test_option_errors(seed_dir, tmp_path, caplog, args, message):
