@@ -10,7 +10,9 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -392,7 +394,8 @@ def run_conversion(opt: ConvertOptions) -> dict:
     out = opt.output_dir
     try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
         created = make_folders(out)
-        staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-", dir=out))
+        remove_stale_staging(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{os.getpid()}@{_host()}-", dir=out))
     except OSError as exc:
         raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
     scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
@@ -409,6 +412,38 @@ def run_conversion(opt: ConvertOptions) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
         if not installed:  # the folders this run created for its output, when they stayed empty
             remove_empty_folders(created)
+
+
+#: a staging folder's name: ``.<name>.staging-<pid>@<host>-<random>``, the conversion that made it
+STAGING_NAME = re.compile(r"\..+\.staging-(?P<pid>\d+)@(?P<host>[\w.]+)-\w+")
+
+
+def _host() -> str:
+    """This machine's name as a staging folder name holds it (no ``-``, ``@`` or ``/``)."""
+    return re.sub(r"[^\w.]", "_", socket.gethostname())
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (of any user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(out: Path) -> None:
+    """Remove the staging folders in ``out`` of conversions that died without cleaning up (``kill -9``, a power
+    cut): those made on this machine by a process that no longer exists. A running conversion's, and those of
+    another machine sharing the folder (whose processes cannot be seen from here), are kept."""
+    for path in out.iterdir():
+        found = STAGING_NAME.fullmatch(path.name)
+        if found and path.is_dir() and found["host"] == _host() and not _process_alive(int(found["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s: the staging folder of a conversion that was killed (process %s)", path,
+                     found["pid"])
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

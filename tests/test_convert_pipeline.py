@@ -584,3 +584,30 @@ def test_dynamic_with_a_static_onnx_is_refused(tmp_path, caplog):
     assert not (tmp_path / "out").exists() and _no_staging_left(tmp_path)
     with pytest.raises(convert.ConversionError, match="either --dynamic or --height / --width"):
         run_conversion(ConvertOptions(output_dir=tmp_path / "out", onnx=source, dynamic=True, height=64, width=64))
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_ones(seed_dir, tmp_path):
+    """kill -9 leaves the staging folder behind (no handler runs): a later conversion into the same folder removes
+    it, but never the staging folder of a conversion still running there."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "convert", "--checkpoint", str(seed_dir / "checkpoint.pth"),
+                             "--output-dir", str(out), "--name", "busy", "--precision", "FP32", "INT8",
+                             "--calib-synthetic", "40", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out.is_dir() and not _no_staging_left(out)):
+            time.sleep(0.05)
+        (busy,) = [p for p in out.iterdir() if ".staging-" in p.name]
+        _small(seed_dir, out, "a", "FP32")  # a concurrent conversion: the running one's staging folder stays
+        assert proc.poll() is None and busy.is_dir()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert busy.is_dir()  # nothing cleaned up after kill -9
+    _small(seed_dir, out, "a", "FP32")
+    assert _no_staging_left(out) and (out / "FP32" / "a.xml").is_file()
