@@ -10,7 +10,7 @@ from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_conversion
-from convert.quantize import MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
+from convert.quantize import HEADS_IN_FLOAT, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
 
 
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--calib-height", type=int,
                      help="dynamic IR: input height of calibration / validation / verification images (default 256)")
     cal.add_argument("--int8-heads", choices=HEAD_CHOICES,
-                     help="output heads kept in float: int8 (none), last (final conv of each output), heads (both "
-                          "convs of each last-stage head), auto (first of these within the budget; default)")
+                     help="output heads kept in float: " + ", ".join(f"{k} ({v})" for k, v in HEADS_IN_FLOAT.items())
+                          + ", auto (first of these within the budget; default)")
     cal.add_argument("--int8-float-cpm", action=argparse.BooleanOptionalAction, default=None,
                      help="keep the CPM's last convolution in float (the default: the layer INT8 hurts most here; "
                           "about 4 %% slower); --no-int8-float-cpm quantizes it too")

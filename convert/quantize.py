@@ -28,6 +28,9 @@ from convert.errors import ConversionError
 log = logging.getLogger(__name__)
 
 HEAD_POLICIES = ("int8", "last", "heads")
+#: what each of :data:`HEAD_POLICIES` keeps in float, in words
+HEADS_IN_FLOAT = {"int8": "none", "last": "the final conv of each output",
+                  "heads": "both convs of each last-stage head"}
 PRESETS = ("performance", "mixed")
 MODEL_TYPES = ("cnn", "transformer")
 #: activation range estimators: ``auto`` (``minmax`` with the CPM convolution in float, else ``mean_minmax``) or one

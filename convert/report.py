@@ -1,11 +1,22 @@
 """The verification report as a printed table (the JSON form is the report dict itself)."""
 from __future__ import annotations
 
+from convert.quantize import HEADS_IN_FLOAT
+
 
 def _fmt(value, spec: str = ".3g") -> str:
     if value is None:
         return "-"
     return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def _int8_float_text(int8: dict) -> str:
+    """The INT8 method and what it kept in float: the output heads of its policy, then (accuracy control) the
+    layers NNCF reverted."""
+    text = f"{int8.get('method')}; output heads in float: {HEADS_IN_FLOAT.get(int8.get('heads'), int8.get('heads'))}"
+    if int8.get("method") == "accuracy_control":
+        text += f", then the layers NNCF reverted to float to keep the AP drop <= {int8.get('max_drop')}"
+    return text
 
 
 def format_table(report: dict) -> str:
@@ -20,7 +31,7 @@ def format_table(report: dict) -> str:
                 lines.append(f"  {key.replace('_vs_', ' vs ').replace('_', ' '):<22} max abs {fid[key]:.3g}")
     int8 = report.get("int8")
     if int8:
-        lines.append(f"\nINT8 ({int8.get('method')}, heads kept in float: {int8.get('heads')}):")
+        lines.append(f"\nINT8 ({_int8_float_text(int8)}):")
         for cand in int8.get("candidates", []):
             ap = f", AP drop {cand['AP_drop']:+.4f}" if "AP_drop" in cand else ""
             lines.append(f"  candidate heads={cand['heads']:<6} peak F1 {cand['peak_f1']:.3f}{ap}"

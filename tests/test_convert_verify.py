@@ -112,3 +112,18 @@ def test_coco_samples_are_read_in_their_annotated_size(coco_mini_dir, half_size_
     loaded = load_samples(missing, height=128, progress=False)
     assert len(loaded.samples) == 1 and loaded.skipped[0][0] == tmp_path / "gone.jpg"
     assert "gone.jpg" in loaded.skipped[0][1] and "No such file" in loaded.skipped[0][1]
+
+
+@pytest.mark.parametrize("int8, said", [
+    ({"method": "accuracy_control", "heads": "int8", "max_drop": 0.01},
+     "INT8 (accuracy_control; output heads in float: none, then the layers NNCF reverted to float to keep the AP "
+     "drop <= 0.01):"),
+    ({"method": "quantize", "heads": "int8"}, "INT8 (quantize; output heads in float: none):"),
+    ({"method": "quantize", "heads": "last"}, "INT8 (quantize; output heads in float: the final conv of each output):"),
+])
+def test_table_says_what_int8_kept_in_float(int8, said):
+    """The table used to print 'heads kept in float: int8' (the policy's name), as if something were kept."""
+    from convert import format_table
+
+    text = format_table({"name": "m", "input": "dynamic", "int8": {**int8, "float_convolutions": ["conv"]}})
+    assert said in text and "convolutions left in float: 1" in text
