@@ -28,7 +28,8 @@ from convert.verify import (F32_CONFIG, FP32_TOLERANCE, Agreement, agreement, co
                             infer_onnx, infer_torch, max_abs_diff, peak_mask)
 
 __all__ = [
-    "DEFAULT_CALIB_HEIGHT", "CocoImage", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples", "synthetic_dataset",
+    "DEFAULT_CALIB_HEIGHT", "CocoImage", "Sample", "SampleSet", "coco_images", "folder_images", "load_samples",
+    "synthetic_dataset",
     "load_network",
     "ConversionError", "VerificationError",
     "PRECISIONS", "add_preprocessing", "build_ir", "checkpoint_to_ir", "read_onnx", "save_ir",

@@ -1,6 +1,6 @@
 """The whole conversion: source -> ONNX -> IR FP32 / FP16 / INT8, verified, reported, then moved into place.
 
-Everything is written into a staging folder next to the output folder and moved into ``output_dir`` only when
+Everything is written into a staging folder inside the output folder and moved into ``output_dir`` only when
 every step (verification included) succeeded, so a failure never leaves a half-written output behind.
 """
 from __future__ import annotations

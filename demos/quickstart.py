@@ -252,6 +252,7 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     (layers reverted to float until the AP drop is at most ``max_drop``), else the head policy is chosen by AP drop
     on it. ``float_cpm``: keep the CPM's last convolution in float."""
     from convert import ConvertOptions, run_conversion, with_int8_defaults
+    from convert.quantize import HEADS_IN_FLOAT
     from pose_format import sha256_file
 
     calib_id = (str(calib) if isinstance(calib, tuple)
@@ -282,7 +283,8 @@ def _convert(cfg: QuickstartConfig, checkpoint: Path, calib: tuple[Path, Path] |
     int8 = report.get("int8", {})
     kept = int8.get("float_convolutions") or []
     how = (f"accuracy control, AP drop <= {max_drop:g} on the selection split" if control
-           else f"heads {int8.get('heads')}") + f": {len(kept)} convolution(s) kept in float"
+           else f"output heads in float: {HEADS_IN_FLOAT.get(int8.get('heads'), int8.get('heads'))}"
+           ) + f"; {len(kept)} convolution(s) kept in float in all"
     record["note"] = f"FP32 + INT8 ({how}) in {out}"
     record["calibration"] = int8.get("calibration")  # images used and skipped (unreadable)
     return xmls

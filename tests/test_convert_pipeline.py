@@ -120,8 +120,8 @@ def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted
     report = run_conversion(ConvertOptions(
         output_dir=out, onnx=path, precisions=("FP32", "INT8"), height=H, width=W,
         calib_synthetic=3, accuracy_control=True, max_drop=0.01, activation_ranges="histogram",
-        fast_bias_correction=True, val_ann=coco_mini_dir / "person_keypoints_mini.json", val_images=coco_mini_dir, bench_seconds=0,
-        progress=False))
+        fast_bias_correction=True, val_ann=coco_mini_dir / "person_keypoints_mini.json", val_images=coco_mini_dir,
+        bench_seconds=0, progress=False))
     assert report["source"]["kind"] == "onnx"
     assert "torch_vs_onnx" not in report["fidelity"] and report["fidelity"]["onnx_vs_ir_fp32"] < 1e-4
     assert report["int8"]["method"] == "accuracy_control"
@@ -559,7 +559,8 @@ def test_sigterm_cleans_up_like_ctrl_c(seed_dir, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; nothing was written" in err and "Traceback" not in err, (
         proc.returncode, err[-3000:])
-    assert not out.exists(), sorted(p.name for p in out.rglob("*"))  # created for this run: removed with its staging folder
+    # created for this run: removed with its staging folder
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
 
 
 def test_validation_set_without_people_is_refused(seed_dir, coco_mini_dir, tmp_path, caplog):
