@@ -392,15 +392,17 @@ def run_conversion(opt: ConvertOptions) -> dict:
     """
     opt = check_options(opt)
     out = opt.output_dir
-    try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
-        created = make_folders(out)
-        remove_stale_staging(out)
-        staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{os.getpid()}@{_host()}-", dir=out))
-    except OSError as exc:
-        raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
-    scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
+    created: list[Path] = []
+    staging = scratch = None
     installed = False
-    try:
+    try:  # the folders are made inside: Ctrl+C / SIGTERM just after one was made still removes it
+        try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
+            created = make_folders(out)
+            remove_stale_staging(out)
+            staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{os.getpid()}@{_host()}-", dir=out))
+        except OSError as exc:
+            raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
+        scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
@@ -408,8 +410,9 @@ def run_conversion(opt: ConvertOptions) -> dict:
         log.info("wrote %s", out)
         return report
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(scratch, ignore_errors=True)
+        for folder in (staging, scratch):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         if not installed:  # the folders this run created for its output, when they stayed empty
             remove_empty_folders(created)
 
