@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, input_file_problem,
-                         read_coco_keypoints, sha256_file)
+                         sha256_file)
 
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
@@ -464,8 +464,8 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         validation = load_samples(coco_images(opt.val_ann, opt.val_images, with_people=False),
                                   height=opt.sample_height, width=opt.width, limit=opt.val_size,
                                   progress=opt.progress, what="validation")
-        _check_validation_people(opt, validation)
         gt = coco_ground_truth(opt.val_ann)
+        _check_validation_people(opt, validation, gt.dataset)
     if "INT8" in opt.precisions:
         calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
                                    limit=opt.calib_size, seed=opt.calib_seed, progress=opt.progress)
@@ -534,10 +534,11 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     return report
 
 
-def _check_validation_people(opt: ConvertOptions, validation: SampleSet) -> None:
+def _check_validation_people(opt: ConvertOptions, validation: SampleSet, dataset: dict) -> None:
     """COCO AP needs annotated people (:func:`convert.calibration.people_image_ids`) among the validation images
-    used: without any it is 0 (or pycocotools' -1) whatever the model does, and every INT8 AP budget looks met."""
-    people = people_image_ids(read_coco_keypoints(opt.val_ann))
+    used: without any it is 0 (or pycocotools' -1) whatever the model does, and every INT8 AP budget looks met.
+    ``dataset``: the validation annotations as read (the ground truth's dataset dict)."""
+    people = people_image_ids(dataset)
     if not people & {s.image_id for s in validation.samples}:
         raise ConversionError(f"no annotated person in the {len(validation.samples)} validation images used "
                               f"({opt.val_ann}): COCO AP cannot be measured on them"
