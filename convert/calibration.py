@@ -79,7 +79,7 @@ def coco_images(annotations: str | Path, images_dir: str | Path, *, with_people:
     except AnnotationFileError as exc:
         raise ConversionError(str(exc)) from None
     people = people_image_ids(coco)
-    out = [CocoImage(folder / im["file_name"], int(im["id"]), (int(im["width"]), int(im["height"])))
+    out = [CocoImage(folder / im["file_name"], int(im["id"]), (im["width"], im["height"]))
            for im in coco["images"] if not with_people or im["id"] in people]
     if not out:
         raise ConversionError(f"{ann_path} lists no images{' with annotated people' if with_people else ''}")

@@ -43,7 +43,7 @@ def evaluate_ir(xml: str | Path, ann_file: str | Path, images_dir: str | Path, h
     for info in tqdm(sorted(doc["images"], key=lambda im: im["id"]), desc=f"AP {Path(xml).parent.name}",
                      unit="img", disable=not progress, leave=False):
         try:
-            image = read_annotated_image(Path(images_dir) / info["file_name"], int(info["width"]), int(info["height"]))
+            image = read_annotated_image(Path(images_dir) / info["file_name"], info["width"], info["height"])
         except ValueError as exc:
             skipped += 1
             log.warning("%s: skipped", exc)

@@ -77,7 +77,7 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
         info = coco.loadImgs(image_id)[0]
         path = images_dir / info["file_name"]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id, catIds=person_ids, iscrowd=None))
-        w, h = int(info["width"]), int(info["height"])
+        w, h = info["width"], info["height"]
         people, centers, heights, ignore = [], [], [], []
         for ann in anns:
             kp = ann.get("keypoints") or []
