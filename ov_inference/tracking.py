@@ -68,7 +68,8 @@ def greedy_match(similarity: np.ndarray, min_similarity: float) -> list[tuple[in
         return []
     flat = np.argsort(-similarity, axis=None, kind="stable")
     rows, cols = np.unravel_index(flat, similarity.shape)
-    keep = (similarity[rows, cols] >= min_similarity) & (similarity[rows, cols] > 0)
+    scores = similarity[rows, cols]
+    keep = (scores >= min_similarity) & (scores > 0)
     used_r, used_c, pairs = set(), set(), []
     for r, c in zip(rows[keep].tolist(), cols[keep].tolist()):
         if r not in used_r and c not in used_c:
