@@ -40,6 +40,7 @@ from pose_format import (
     PAF_CHANNELS,
     STRIDE,
     cell_centers,
+    is_whole_number,
 )
 from ov_inference.pose import Pose
 
@@ -83,7 +84,7 @@ class DecoderOptions:
     def __post_init__(self) -> None:
         for name in ("max_peaks_per_type", "paf_samples", "min_keypoints"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            if not is_whole_number(value):
                 raise TypeError(f"{name} must be a whole number, got {value!r}")
         for name in ("peak_threshold", "min_paf_score", "min_mean_score"):
             if not np.isfinite(getattr(self, name)):

@@ -20,7 +20,7 @@ from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
 from ov_inference.tta import merge_predictions, mirror_content
-from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta
+from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta, is_whole_number
 
 __all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
 
@@ -90,7 +90,7 @@ class PoseEstimator:
                  decoder_options: DecoderOptions | None = None, flip: bool = False):
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1 compiled model, got {cache_size}")
-        if isinstance(input_height, bool) or not isinstance(input_height, (int, np.integer)):
+        if not is_whole_number(input_height):
             raise TypeError(f"input_height must be an integer number of pixels, got {input_height!r}")
         self.decoder_options = decoder_options
         self.flip = bool(flip)

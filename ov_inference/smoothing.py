@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ov_inference.pose import Pose
+from pose_format import is_whole_number
 
 __all__ = ["OneEuroFilter", "PoseSmoother"]
 
@@ -93,7 +94,7 @@ class PoseSmoother:
                  max_age: int = 30):
         self.params = dict(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff, freq=freq)
         OneEuroFilter(**self.params)  # validates the parameters now
-        if isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer)) or max_age < 0:
+        if not is_whole_number(max_age) or max_age < 0:
             raise ValueError(f"max_age must be a whole number of frames >= 0, got {max_age!r}")
         self.max_age = max_age
         self._filters: dict[int, OneEuroFilter] = {}

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ov_inference.pose import Pose
-from pose_format import COCO_SIGMAS_18, NUM_KEYPOINTS
+from pose_format import COCO_SIGMAS_18, NUM_KEYPOINTS, is_whole_number
 
 __all__ = ["PoseTracker", "keypoint_similarity", "greedy_match"]
 
@@ -123,7 +123,7 @@ class PoseTracker:
     """
 
     def __init__(self, max_age: int = 10, min_similarity: float = 0.3, sigmas: Sequence[float] = COCO_SIGMAS_18):
-        if isinstance(max_age, bool) or not isinstance(max_age, (int, np.integer)) or max_age < 0:
+        if not is_whole_number(max_age) or max_age < 0:
             raise ValueError(f"max_age must be a whole number of frames >= 0, got {max_age!r}")
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")

@@ -68,6 +68,7 @@ from pose_format.ir_contract import (
 )
 from pose_format.files import (atomic_file, input_file_problem, is_special_file, sha256_file,
                                 starts_like_torch_file, write_text_atomic)
+from pose_format.checks import is_whole_number
 from pose_format.coco_file import AnnotationFileError, read_coco_keypoints
 from pose_format.version import __version__
 
@@ -84,5 +85,5 @@ __all__ = [
     "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
     "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "atomic_file", "input_file_problem", "is_special_file",
     "sha256_file", "starts_like_torch_file", "write_text_atomic", "AnnotationFileError", "read_coco_keypoints",
-    "__version__",
+    "is_whole_number", "__version__",
 ]
