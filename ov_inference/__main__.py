@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     smoother = _smoother(source) if args.smooth else None
     video = None
     if args.output_video:  # live: written at the rate frames come out (stale ones are dropped), unless --fps says
-        video = VideoSink(args.output_video, args.fps or source.fps or 25.0, measure=source.live and not args.fps)
+        video = VideoSink(args.output_video, args.fps or source.fps, measure=source.live and not args.fps)
     progress = Progress(source.length if args.max_frames is None else min(args.max_frames, source.length or 1 << 30),
                         enabled=not args.no_progress, force=args.progress)
     frames = errors = unreadable = people = 0  # frames: writer.count after each record

@@ -84,8 +84,8 @@ class VideoSink:
     than 2 frames come. ``created``: the folders made for ``path`` (deepest first), for a caller that gives the
     output up unused."""
 
-    def __init__(self, path: str | Path, fps: float = 25.0, source: str | Path | None = None, measure: bool = False,
-                 flag: str = "video"):
+    def __init__(self, path: str | Path, fps: float | None = 25.0, source: str | Path | None = None,
+                 measure: bool = False, flag: str = "video"):
         self.created = missing_folders(Path(path).parent)  # check_video_path makes them
         self.path = check_video_path(path, source, flag=flag)
         self.fps = _video_fps(fps)
