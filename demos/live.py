@@ -263,9 +263,9 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
     _check(options)
     window_wanted = options.window if options.window is not None else has_display()
-    if not window_wanted and options.output is None and options.serve is None:
-        raise ValueError("no display found: pass --output FILE.mp4|FOLDER to save the annotated result, or "
-                         "--serve PORT for the web live view")
+    if not window_wanted and options.output is None and options.serve is None and not options.raw:
+        raise ValueError("no display found: pass --output FILE.mp4|FOLDER to save the annotated result, "
+                         "--serve PORT for the web live view, or --raw for the poses on stdout")
     summary = DemoSummary()
     _warn_unpaired(options, summary)
     estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,

@@ -619,3 +619,15 @@ def test_an_unreadable_image_is_reported_once(omz_xml, tmp_path, caplog):
                                        progress=False))
     assert summary.errors == 1 and "b.jpg" in summary.error_messages[0]
     assert len([r for r in caplog.records if "b.jpg" in r.getMessage()]) == 1
+
+
+def test_raw_alone_is_a_headless_output(omz_xml, clip, capsys):
+    """--no-window --raw without --output or --serve: the poses on stdout are the output, not a missing display."""
+    from demos.__main__ import main
+
+    capsys.readouterr()
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--raw", "--quiet",
+               "--max-frames", "2"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert [r["frame_index"] for r in _raw_lines(out)] == [0, 1]
