@@ -649,9 +649,10 @@ def _onnx_model(onnx_path):
 
 
 def _noise_inputs(opt: ConvertOptions):
+    """Seeded noise images for the fidelity checks when no real image is given: 2, or ``verify_count`` if fewer."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     h = opt.sample_height
     w = opt.width or 384
-    return [rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8) for _ in range(2)]
+    return [rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8) for _ in range(min(2, opt.verify_count))]

@@ -612,3 +612,11 @@ def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_o
     assert busy.is_dir()  # nothing cleaned up after kill -9
     _small(seed_dir, out, "a", "FP32")
     assert _no_staging_left(out) and (out / "FP32" / "a.xml").is_file()
+
+
+def test_noise_verification_inputs_respect_verify_count(tmp_path):
+    """Without real images the fidelity checks run on seeded noise: --verify-count (at most N) bounds it too."""
+    opt = ConvertOptions(output_dir=tmp_path, checkpoint=tmp_path / "c.pth", verify_count=1)
+    inputs = convert.pipeline._noise_inputs(opt)
+    assert len(inputs) == 1 and inputs[0].shape == (1, 256, 384, 3)
+    assert len(convert.pipeline._noise_inputs(ConvertOptions(output_dir=tmp_path, checkpoint=tmp_path / "c.pth"))) == 2
