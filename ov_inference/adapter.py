@@ -24,6 +24,7 @@ from typing import Any, Union
 import numpy as np
 import openvino as ov
 
+from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, MODEL_TYPE, NUM_HEATMAPS, NUM_KEYPOINTS,
                          NUM_PAFS, OMZ_HEATMAPS_NAME, OMZ_INPUT_NAME, OMZ_PAFS_NAME, PAD_VALUE, RT_INFO_SECTION,
                          STRIDE, rt_info_fields)
@@ -109,6 +110,9 @@ def read_model(model: ModelLike, core: ov.Core | None = None) -> ov.Model:
         raise ModelFileError(f"model {path} is a folder, expected the IR's .xml file{hint}")
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
+    if path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:  # --model and --input swapped, most likely
+        raise ModelFileError(f"model {path} is an image or video file, expected the IR's .xml file (or an .onnx "
+                             f"model); give the picture or clip as the input")
     if path.suffix.lower() == ".xml":
         weights = path.with_suffix(".bin")
         if not weights.is_file():

@@ -173,6 +173,16 @@ def test_missing_xml(tmp_path):
         PoseEstimator(tmp_path / "ir")
 
 
+def test_an_image_or_video_given_as_the_model_is_named_as_such(tmp_path, capfd):
+    """--model and --input swapped: OpenVINO handed the picture to its TensorFlow front end, which printed parse
+    errors ('E0000 ... text_format.cc') before the clean error; the file is refused before OpenVINO reads it."""
+    for name in ("photo.JPG", "clip.mp4"):
+        (tmp_path / name).write_bytes(b"not a model")
+        with pytest.raises(ModelFileError, match=rf"model .*{name} is an image or video file, expected the IR's "):
+            PoseEstimator(tmp_path / name)
+    assert "E0000" not in capfd.readouterr().err
+
+
 def test_missing_bin(tmp_path, omz_xml):
     xml = tmp_path / "m.xml"
     shutil.copy(omz_xml, xml)
