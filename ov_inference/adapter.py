@@ -355,11 +355,14 @@ class CompiledModelCache:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._cache)
+        with self._lock:
+            return len(self._cache)
 
     def sizes(self) -> list[tuple[int, int]]:
-        """Cached ``(height, width)`` input sizes, least recently used first."""
-        return list(self._cache)
+        """Cached ``(height, width)`` input sizes, least recently used first (a snapshot, taken under the lock
+        :meth:`get` mutates the cache under)."""
+        with self._lock:
+            return list(self._cache)
 
     def get(self, height: int, width: int) -> ov.CompiledModel:
         """The model compiled for a ``height`` x ``width`` input image (input pixels)."""

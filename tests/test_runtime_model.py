@@ -87,6 +87,26 @@ def test_compiles_once_per_input_size_and_evicts_lru():
     assert est.cache.sizes() == [(64, 96), (64, 160)]
 
 
+def test_cache_reads_take_the_lock_the_writers_take():
+    """``sizes()`` and ``len()`` wait while another thread holds the cache's lock (a compile or an eviction), so they
+    never iterate the ordered dict while ``get`` mutates it."""
+    import threading
+
+    cache = PoseEstimator(tiny_pose_model(), input_height=64).cache
+    cache.get(64, 64)
+    results = []
+    with cache._lock:
+        readers = [threading.Thread(target=lambda: results.append(cache.sizes())),
+                   threading.Thread(target=lambda: results.append(len(cache)))]
+        for reader in readers:
+            reader.start()
+            reader.join(0.2)
+        assert results == []                 # both still waiting on the lock
+    for reader in readers:
+        reader.join(5)
+    assert sorted(map(str, results)) == ["1", "[(64, 64)]"]
+
+
 # -- what the estimator feeds and returns ------------------------------------------------------------------------
 def test_inputs_per_kind(omz_estimator):
     frame = np.random.default_rng(0).integers(0, 255, (100, 155, 3), dtype=np.uint8)  # -> 198 wide, padded to 200
