@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS
-from ov_inference.estimator import PoseEstimator, decode_outputs
+from ov_inference.estimator import PoseEstimator
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE
@@ -177,10 +177,8 @@ def measure_sync(estimator: PoseEstimator, video: Path, frames: int) -> dict[str
         for item in source:
             if item.index >= frames:
                 break
-            heatmaps, pafs, meta = estimator.infer_maps(item.image)
-            t = time.perf_counter()
-            decode_outputs(heatmaps, pafs, meta, estimator.spec.stride, estimator.decoder_options)
-            decode.append((time.perf_counter() - t) * 1e3)
+            estimator(item.image)
+            decode.append(estimator.last_timings["decode_ms"])
             count += 1
     finally:
         source.close()

@@ -207,23 +207,30 @@ class PoseEstimator:
         return decode_outputs(heatmaps, pafs, meta, self.spec.stride, self.decoder_options)
 
     # -- one frame, synchronously ---------------------------------------------------------------------------------
-    def infer_maps(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
-        """Frame -> ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs, meta)``: the raw maps, at network resolution."""
+    def _infer(self, frame: np.ndarray) -> tuple[Any, LetterboxMeta]:
+        """Frame -> (network outputs, meta); sets :attr:`last_timings` to ``preprocess_ms`` and ``infer_ms``."""
         t0 = time.perf_counter()
         prepared = self.preprocess_frame(frame)
         t1 = time.perf_counter()
         compiled = self.compiled(prepared.size)
-        result = compiled({0: prepared.tensor})
+        outputs = compiled({0: prepared.tensor})
         t2 = time.perf_counter()
-        heatmaps, pafs = self.frame_maps(result, prepared.meta)
         self.last_timings = {"preprocess_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3}
-        return heatmaps, pafs, prepared.meta
+        return outputs, prepared.meta
+
+    def infer_maps(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, LetterboxMeta]:
+        """Frame -> ``([C, h, w]`` heatmaps, ``[38, h, w]`` PAFs, meta)``: the raw maps, at network resolution."""
+        outputs, meta = self._infer(frame)
+        heatmaps, pafs = self.frame_maps(outputs, meta)
+        return heatmaps, pafs, meta
 
     def __call__(self, frame: np.ndarray) -> list[Pose]:
-        """Frame -> poses in the frame's pixel coordinates (timings of the call in :attr:`last_timings`, ms)."""
-        heatmaps, pafs, meta = self.infer_maps(frame)
+        """Frame -> poses in the frame's pixel coordinates. Timings of the call in :attr:`last_timings`, ms:
+        ``preprocess_ms``, ``infer_ms`` and ``decode_ms`` (network outputs -> poses, the merge of the mirrored maps
+        of ``flip`` included, as in :class:`ov_inference.AsyncPipeline`'s results)."""
+        outputs, meta = self._infer(frame)
         t0 = time.perf_counter()
-        poses = decode_outputs(heatmaps, pafs, meta, self.spec.stride, self.decoder_options)
+        poses = self.postprocess(outputs, meta)
         self.last_timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
         return poses
 

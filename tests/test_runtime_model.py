@@ -459,3 +459,20 @@ def test_flip_averages_the_frame_and_its_mirror(kind, seed_ir, omz_xml):
     assert len(result.poses) == len(sync)
     for a, b in zip(result.poses, sync):
         np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+
+
+def test_flip_merge_time_is_in_the_sync_decode_timing(monkeypatch):
+    """With flip=True a synchronous call's ``decode_ms`` covers outputs -> poses, the merge of the mirrored maps
+    included, as :class:`ov_inference.AsyncPipeline`'s ``decode_ms`` does; no step of the call goes untimed."""
+    import time
+
+    from ov_inference import tta
+
+    def slow_merge(*args, **kwargs):
+        time.sleep(0.05)
+        return tta.merge_predictions(*args, **kwargs)
+
+    monkeypatch.setattr("ov_inference.estimator.merge_predictions", slow_merge)
+    est = PoseEstimator(tiny_pose_model(), input_height=64, flip=True)
+    est(np.zeros((64, 96, 3), np.uint8))
+    assert est.last_timings["decode_ms"] >= 50
