@@ -338,6 +338,25 @@ def test_ddp_two_processes_gloo(tiny_data, tmp_path):
     assert summary["iteration"] == 2
 
 
+def test_rank0_clock_rides_the_flag_all_reduces(tiny_data, tmp_path, monkeypatch):
+    """Under a process group, rank 0's run seconds (the linear decay's progress and the time-limit stop) travel in the
+    all_reduces of the loss and stop flags: no broadcast of their own each iteration, at most 2 collectives each."""
+    import torch.distributed as dist
+
+    calls = {"broadcast": 0, "all_reduce": 0}
+    for name in calls:
+        real = getattr(dist, name)
+        monkeypatch.setattr(dist, name, lambda *a, _real=real, _name=name, **k: (
+            calls.__setitem__(_name, calls[_name] + 1), _real(*a, **k))[1])
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        train(_cfg(tiny_data, tmp_path / "t", max_iters=3, time_limit=1000.0, lr_schedule="linear", val_ann=None,
+                   val_images=None, checkpoint_after=0))
+    finally:
+        dist.destroy_process_group()
+    assert calls["broadcast"] == 0 and 0 < calls["all_reduce"] <= 2 * 3
+
+
 def test_ddp_time_budget_linear_schedule_keeps_ranks_in_sync(tiny_data, tmp_path):
     # The linear decay of a time budget reads the run's clock: every rank must use the same one (rank 1 used to
     # count rank 0's validation, which it waits for at the barrier, as training time: its learning rate fell faster

@@ -186,15 +186,17 @@ class EpochKeySampler(Sampler):
         return max(len(self.sampler) - self.skip, 0)
 
 
-def _from_rank0(value: float, device: torch.device) -> float:
-    """Rank 0's ``value`` on every rank (``value`` itself outside DDP). Each rank measures time on its own clock, and
-    the others wait for rank 0's validations at a barrier: the run's training seconds are rank 0's, so that the
-    learning rate they set and the stop they decide are the same on every rank."""
+def _any_flag_rank0_seconds(flag: bool, seconds: float, device: torch.device) -> tuple[bool, float]:
+    """Whether ``flag`` is raised on any rank, and rank 0's ``seconds``, in one all_reduce (the values themselves
+    outside DDP). Each rank measures time on its own clock, and the others wait for rank 0's validations at a barrier:
+    the run's training seconds are rank 0's, so that the learning rate they set and the stop they decide are the same
+    on every rank."""
     if not dist.is_initialized():
-        return value
-    shared = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.broadcast(shared, src=0)
-    return float(shared.item())
+        return flag, seconds
+    mine = seconds if dist.get_rank() == 0 else -math.inf
+    shared = torch.tensor([1.0 if flag else 0.0, mine], dtype=torch.float64, device=device)
+    dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+    return bool(shared[0].item()), float(shared[1].item())
 
 
 def _seed_everything(seed: int) -> None:
@@ -511,13 +513,13 @@ def train(cfg: TrainConfig) -> TrainResult:
             log.info("--time-limit %.0f s (the checkpoint's run had %.0f s): the linear decay spans the new budget",
                      cfg.time_limit, float(old_limit))
 
-    def budget_progress() -> float:
-        """Fraction of the run's budget done (linear schedule): iterations and/or the run's training time."""
+    def budget_progress(seconds: float) -> float:
+        """Fraction of the run's budget done (linear schedule): iterations and/or the run's training ``seconds``."""
         parts = []
         if cfg.max_iters or not cfg.time_limit:
             parts.append(iteration / max(iteration_budget, 1))
         if cfg.time_limit:
-            parts.append(_from_rank0(run_seconds(), device) / cfg.time_limit)
+            parts.append(seconds / cfg.time_limit)
         return min(1.0, max(parts))
 
     # the best validation AP of the run so far: checkpoint_best.pth has those weights, best.json beside it the AP (a
@@ -597,11 +599,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                     outputs = net(images)
                 loss, per_stage = pose_loss(outputs, heatmaps, pafs, mask, cfg.foreground_weight)
                 loss_value = float(loss.detach())
-                diverged = not math.isfinite(loss_value)
-                if world > 1:  # every rank stops together: one raising alone would leave the others in backward()
-                    flag = torch.tensor([1.0 if diverged else 0.0], device=device)
-                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                    diverged = bool(flag.item())
+                # every rank stops together (one raising alone would leave the others in backward()); rank 0's clock
+                diverged, seconds = _any_flag_rank0_seconds(not math.isfinite(loss_value), run_seconds(), device)
                 if diverged:
                     what = (f"loss is {loss_value}" if not math.isfinite(loss_value) else
                             "loss is not finite on another rank")
@@ -609,7 +608,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     raise FloatingPointError(f"{what} at iteration {iteration + 1}{where}: lower --lr")
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.lr_schedule == "linear":
-                    progress = budget_progress()
+                    progress = budget_progress(seconds)
                     if warmup_progress is None and iteration >= cfg.warmup_iters:
                         warmup_progress = progress
                     apply_budget_decay(optimizer, progress, warmup_progress or 0.0)
@@ -645,15 +644,12 @@ def train(cfg: TrainConfig) -> TrainResult:
                     if world > 1:
                         dist.barrier()
                 window_t += time.perf_counter() - paused  # s_per_iter: training steps only
-                if cfg.max_iters is not None and iteration >= cfg.max_iters:
-                    stop = True
-                elif cfg.time_limit is not None and _from_rank0(run_seconds(), device) >= cfg.time_limit:
+                # every rank stops together, at its iteration limit or at rank 0's time limit
+                stop, seconds = _any_flag_rank0_seconds(cfg.max_iters is not None and iteration >= cfg.max_iters,
+                                                        run_seconds(), device)
+                if not stop and cfg.time_limit is not None and seconds >= cfg.time_limit:
                     log.info("time limit of %.0f s reached at iteration %d", cfg.time_limit, iteration)
                     stop = True
-                if world > 1:  # every rank stops together
-                    flag = torch.tensor([1.0 if stop else 0.0], device=device)
-                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                    stop = bool(flag.item())
                 if stop:
                     break
             if not stop:
