@@ -714,3 +714,18 @@ def test_log_header_survives_an_early_kill_and_a_diverging_run_is_one_line(tiny_
                      "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "loss is nan at iteration 1" in err and "Traceback" not in err
+
+
+def test_resume_inside_a_log_window_logs_the_rows_of_an_uninterrupted_run(tiny_data, tmp_path):
+    """A checkpoint between two ``--log-after`` rows carries the open window's loss sums: the resumed run's next
+    row averages the same iterations as the uninterrupted run's (it averaged only those after the resume)."""
+    kw = dict(val_ann=None, val_images=None, seed=3, max_iters=4, batch_size=1, log_after=2, checkpoint_after=0)
+
+    def rows(out):
+        with (out / "log.csv").open(newline="") as fh:
+            return [(r["iter"], r["loss"], r["stage0"], r["stage1"]) for r in csv.DictReader(fh)]
+
+    train(_cfg(tiny_data, tmp_path / "whole", **kw))
+    train(_cfg(tiny_data, tmp_path / "part", **{**kw, "max_iters": 3, "checkpoint_after": 3}))
+    train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / "checkpoint_iter_3.pth", **kw))
+    assert rows(tmp_path / "part") == rows(tmp_path / "whole")

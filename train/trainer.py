@@ -494,6 +494,11 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
     window_stages = np.zeros(1 + cfg.num_refinement_stages)  # per-stage loss sums of the window, as window_loss
+    window_timed = 0  # steps of the window this process timed (s_per_iter)
+    saved_window = resume.get("log_window") if resume is not None else None
+    if saved_window and len(saved_window["stages"]) == len(window_stages):  # saved between two --log-after rows:
+        window_n, window_loss = int(saved_window["n"]), float(saved_window["loss"])  # the next row averages the
+        window_stages[:] = saved_window["stages"]  # iterations of an uninterrupted run's
     undecodable_ids: set[int] = set()  # ids of the images found undecodable in this process's batches
     undecodable_extra = 0  # beyond a sample's SKIPPED_ID_SLOTS: counted, not identified
     stop = False
@@ -554,7 +559,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             return
         periodic = name is None and not final
         name = name or ("checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth")
-        extra = {"train_seconds": run_seconds()}  # a resumed time budget continues from here
+        extra = {"train_seconds": run_seconds(),  # a resumed time budget continues from here
+                 "log_window": {"n": window_n, "loss": window_loss, "stages": window_stages.tolist()}}
         if name == BEST_CHECKPOINT:
             extra["best_ap"] = best["ap"]
         if scaler.is_enabled():
@@ -620,13 +626,14 @@ def train(cfg: TrainConfig) -> TrainResult:
                     ema.update(model)
                 iteration += 1
                 window_n += 1
+                window_timed += 1
                 window_loss += loss_value
                 window_stages += per_stage
                 result.last_loss = loss_value
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.2f}", epoch=epoch)
                 if is_main and iteration % cfg.log_after == 0:
-                    spi = (time.perf_counter() - window_t) / window_n
+                    spi = (time.perf_counter() - window_t) / window_timed
                     lr = optimizer.param_groups[0]["lr"]
                     log.info("iter %d epoch %d loss %.3f lr %.2e %.3f s/it", iteration, epoch, window_loss / window_n,
                              lr, spi)
@@ -634,7 +641,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                                    "elapsed_s": f"{run_seconds():.1f}", "lr": f"{lr:.3e}",
                                    "loss": f"{window_loss / window_n:.5f}", "s_per_iter": f"{spi:.4f}",
                                    **{f"stage{i}": f"{v / window_n:.5f}" for i, v in enumerate(window_stages)}})
-                    window_t, window_n, window_loss = time.perf_counter(), 0, 0.0
+                    window_t, window_n, window_timed, window_loss = time.perf_counter(), 0, 0, 0.0
                     window_stages[:] = 0.0
                 paused = time.perf_counter()
                 if cfg.checkpoint_after and iteration % cfg.checkpoint_after == 0:
