@@ -729,3 +729,23 @@ def test_resume_inside_a_log_window_logs_the_rows_of_an_uninterrupted_run(tiny_d
     train(_cfg(tiny_data, tmp_path / "part", **{**kw, "max_iters": 3, "checkpoint_after": 3}))
     train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / "checkpoint_iter_3.pth", **kw))
     assert rows(tmp_path / "part") == rows(tmp_path / "whole")
+
+
+def test_ddp_collectives_wait_long_enough_for_rank0_validation(monkeypatch):
+    """The other ranks wait at a barrier while rank 0 validates; PyTorch's default collective timeout (10 min NCCL,
+    30 min gloo) is shorter than a full COCO validation pass, so the process group is set up with DDP_TIMEOUT."""
+    import datetime
+
+    import torch.distributed as dist
+
+    import train.trainer as trainer
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: bool(seen))
+    monkeypatch.setattr(dist, "init_process_group", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    rank, world, device = trainer._dist_setup(trainer.TrainConfig("a.json", "images", device="cpu"))
+    assert (rank, world, device.type) == (1, 2, "cpu")
+    assert seen == {"backend": "gloo", "timeout": trainer.DDP_TIMEOUT}
+    assert trainer.DDP_TIMEOUT >= datetime.timedelta(hours=2)

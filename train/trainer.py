@@ -11,6 +11,7 @@ else ``imagenet`` (MobileNet-v1 backbone weights), else random.
 from __future__ import annotations
 
 import csv
+import datetime
 import itertools
 import json
 import logging
@@ -146,6 +147,12 @@ class TrainResult:
     skipped: dict = field(default_factory=dict)
 
 
+#: How long a rank waits in a collective before the run fails. The other ranks wait at a barrier while rank 0
+#: validates, and a full COCO val2017 pass (5000 images, single process) can outlast PyTorch's default (10 minutes
+#: for NCCL, 30 for gloo), which killed multi-GPU runs at their first validation.
+DDP_TIMEOUT = datetime.timedelta(hours=4)
+
+
 def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -154,7 +161,7 @@ def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
                          "use --device cpu or auto")
     want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo", timeout=DDP_TIMEOUT)
     rank = dist.get_rank() if dist.is_initialized() else 0
     if want_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
