@@ -69,13 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             from convert import checkpoint_to_ir
 
             model = checkpoint_to_ir(SEED_CHECKPOINT, Path(tmp) / "FP32" / "seed.xml")
-        report = {"model": str(model), "target_ratio": TARGET_RATIO, "video": None, "frame_size": None,
-                  "precisions": {}}
+        report = {"model": str(model), "model_precision": None, "target_ratio": TARGET_RATIO, "video": None,
+                  "frame_size": None, "precisions": {}}
         for precision in args.precision:
             rounds = [run_benchmark(model, args.input, args.frames,
                                     precision=None if precision == "default" else precision)
                       for _ in range(args.rounds)]
             report["video"], report["frame_size"] = rounds[0]["video"], rounds[0]["frame_size"]
+            report["model_precision"] = rounds[0]["model_precision"]
             ratios = [r["pipeline_over_network"] for r in rounds]
             report["precisions"][precision] = {
                 "execution_precision": rounds[0]["execution_precision"],

@@ -12,15 +12,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, NORM_MEAN, NORM_SCALE, NUM_HEATMAPS,
-                         NUM_PAFS, RT_INFO_SECTION, check_input_side, rt_info_fields, sha256_file)
+from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, IR_PRECISIONS, NORM_MEAN, NORM_SCALE,
+                         NUM_HEATMAPS, NUM_PAFS, RT_INFO_SECTION, check_input_side, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
 from ov_inference.output_paths import make_folders, remove_empty_folders
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("FP32", "FP16", "INT8")
+PRECISIONS = IR_PRECISIONS
 
 
 def read_onnx(onnx_path: str | Path):

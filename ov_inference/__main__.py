@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         estimator.prepare(source.frame_size)  # a video compiles once, for its own size
         pipeline = AsyncPipeline(estimator, num_requests=args.requests, live=source.live)  # compiles: device errors
-        meta = {"model": str(args.model), "kind": estimator.kind, "device": args.device,
+        meta = {"model": str(args.model), "kind": estimator.kind, "model_precision": estimator.model_precision,
+                "device": args.device,
                 "input_height": args.height, "precision": estimator.execution_precision,
                 "input": redact_url(str(args.input)), "num_requests": pipeline.num_requests,
                 "keypoint_order": "COCO-17", "coordinates": "frame pixels", "flip": estimator.flip}

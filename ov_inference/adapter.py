@@ -25,7 +25,8 @@ import numpy as np
 import openvino as ov
 
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, MODEL_TYPE, NUM_HEATMAPS, NUM_KEYPOINTS,
+from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, IR_PRECISIONS, MODEL_TYPE, NUM_HEATMAPS,
+                         NUM_KEYPOINTS,
                          NUM_PAFS, OMZ_HEATMAPS_NAME, OMZ_INPUT_NAME, OMZ_PAFS_NAME, PAD_VALUE, RT_INFO_SECTION,
                          STRIDE, rt_info_fields)
 
@@ -33,7 +34,8 @@ __all__ = [
     "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "UNKNOWN_PRECISION", "PERFORMANCE_HINTS",
     "ModelFileError", "CorruptModelError", "UnsupportedModelError", "ModelCompileError",
     "ModelSpec", "CompiledModelCache",
-    "get_core", "available_devices", "read_model", "read_rt_info", "inspect_model", "compile_config",
+    "get_core", "available_devices", "read_model", "read_rt_info", "model_precision", "inspect_model",
+    "compile_config",
     "execution_precision",
 ]
 
@@ -159,6 +161,25 @@ def read_rt_info(model: ov.Model | str | Path) -> dict[str, str]:
     return out
 
 
+def model_precision(model: ov.Model, rt_info: dict[str, str]) -> str | None:
+    """The precision the IR stores its network in, one of :data:`pose_format.IR_PRECISIONS` (not the precision it
+    executes in: see :func:`execution_precision`).
+
+    ``rt_info``'s ``precision`` when convert wrote one (``rt_info``: :func:`read_rt_info`'s dict); else (OMZ, older
+    IRs) derived from the graph: ``"INT8"`` when it holds a FakeQuantize or 8-bit integer constants (quantized or
+    int8-compressed weights), else ``"FP16"`` when its weights are f16 constants (saved compressed), else ``"FP32"``
+    when they are f32; ``None`` when it has no float weights at all."""
+    if "precision" in rt_info:
+        return rt_info["precision"]
+    ops = model.get_ops()
+    weights = {op.get_output_element_type(0) for op in ops if op.get_type_name() == "Constant"}
+    if any(op.get_type_name() == "FakeQuantize" for op in ops) or weights & {ov.Type.i8, ov.Type.u8}:
+        return IR_PRECISIONS[2]
+    if ov.Type.f16 in weights:
+        return IR_PRECISIONS[1]
+    return IR_PRECISIONS[0] if ov.Type.f32 in weights else None
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What the runtime needs to know about a pose model, found by :func:`inspect_model`.
@@ -167,7 +188,8 @@ class ModelSpec:
     ``pafs_index`` are output indices; ``stride`` is input pixels per map cell and ``pad_value`` the raw pixel value
     (0..255) the letterbox pads with, both from the rt_info when it has them (else :data:`pose_format.STRIDE` and
     :data:`pose_format.PAD_VALUE`), and used by the pre-processing; ``static_size`` is the model's own
-    ``(height, width)`` when its input is static, else ``None``; ``rt_info`` is :func:`read_rt_info`'s dict.
+    ``(height, width)`` when its input is static, else ``None``; ``rt_info`` is :func:`read_rt_info`'s dict;
+    ``precision`` is the IR's storage precision (``"FP32"``, ``"FP16"``, ``"INT8"``; :func:`model_precision`).
     """
 
     kind: str
@@ -181,6 +203,7 @@ class ModelSpec:
     pad_value: int = PAD_VALUE
     static_size: tuple[int, int] | None = None
     rt_info: dict[str, str] = field(default_factory=dict)
+    precision: str | None = None
 
     def input_shape(self, height: int, width: int, batch: int = 1) -> list[int]:
         """The input tensor shape for ``batch`` input images of ``height`` x ``width`` pixels."""
@@ -266,7 +289,8 @@ def inspect_model(model: ov.Model) -> ModelSpec:
     return ModelSpec(kind=kind, input_name=port.get_any_name(), layout=layout, input_dtype=dtype,
                      heatmaps_index=heat[0], pafs_index=pafs[0],
                      num_heatmaps=_static_dim(model.outputs[heat[0]].get_partial_shape(), 1),
-                     stride=stride, pad_value=pad_value, static_size=static, rt_info=rt)
+                     stride=stride, pad_value=pad_value, static_size=static, rt_info=rt,
+                     precision=model_precision(model, rt))
 
 
 def _prefer_named(model: ov.Model, indices: list[int], names: set[str]) -> list[int]:

@@ -218,7 +218,7 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
     decode = np.asarray(pipe["decode_ms"] + sync["decode_ms"], dtype=np.float64)
     latency = np.asarray(pipe["latency_ms"], dtype=np.float64)
     return {
-        "model": str(model), "kind": estimator.kind, "device": device,
+        "model": str(model), "kind": estimator.kind, "model_precision": estimator.model_precision, "device": device,
         "video": str(video) if video is not None else f"synthetic {first.shape[1]}x{first.shape[0]}",
         "frame_size": [int(first.shape[1]), int(first.shape[0])], "input_size": [size[1], size[0]],
         "frames": int(pipe["frames"]), "frames_requested": int(frames), "num_requests": int(requests),

@@ -122,6 +122,13 @@ class PoseEstimator:
         """The model's ``rt_info[pose_format.RT_INFO_SECTION]`` fields (empty for OMZ)."""
         return dict(self.spec.rt_info)
 
+    @property
+    def model_precision(self) -> str | None:
+        """The precision the IR stores its network in: ``"FP32"``, ``"FP16"`` or ``"INT8"`` (from its rt_info, else
+        derived from its weights; :func:`ov_inference.adapter.model_precision`). What executes:
+        :attr:`execution_precision`."""
+        return self.spec.precision
+
     def default_size(self) -> tuple[int, int]:
         """``(height, width)`` input :meth:`compiled` uses before any frame: a static model's own size when its height
         is :attr:`input_height` (no reshape: a model whose topology fixes its size still starts), else the size of a

@@ -64,6 +64,7 @@ from pose_format.ir_contract import (
     OMZ_PAFS_NAME,
     RT_INFO_SECTION,
     MODEL_TYPE,
+    IR_PRECISIONS,
     rt_info_fields,
 )
 from pose_format.files import (atomic_file, input_file_problem, is_special_file, sha256_file,
@@ -83,7 +84,8 @@ __all__ = [
     "map_to_image", "map_to_input", "normalize",
     "PUBLISHED_CHECKPOINT_FILE", "PUBLISHED_CHECKPOINT_URL", "CHECKPOINT_KEYS", "IMAGENET_INIT_FILE",
     "IR_INPUT_NAME", "IR_HEATMAPS_NAME", "IR_PAFS_NAME", "OMZ_INPUT_NAME", "OMZ_HEATMAPS_NAME", "OMZ_PAFS_NAME",
-    "RT_INFO_SECTION", "MODEL_TYPE", "rt_info_fields", "atomic_file", "input_file_problem", "is_special_file",
+    "RT_INFO_SECTION", "MODEL_TYPE", "IR_PRECISIONS", "rt_info_fields", "atomic_file", "input_file_problem",
+    "is_special_file",
     "sha256_file", "starts_like_torch_file", "write_text_atomic", "AnnotationFileError", "read_coco_keypoints",
     "is_whole_number", "__version__",
 ]

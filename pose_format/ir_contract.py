@@ -17,6 +17,9 @@ OMZ_HEATMAPS_NAME = "Mconv7_stage2_L2"
 #: rt_info section written by convert and read by ov_inference: ``model.get_rt_info([RT_INFO_SECTION, key])``.
 RT_INFO_SECTION = "lwpose"
 MODEL_TYPE = "lightweight_openpose"
+#: The IR storage precisions convert writes (``rt_info[RT_INFO_SECTION]["precision"]``): f32 weights, f16 weights,
+#: or quantized (FakeQuantize) convolutions.
+IR_PRECISIONS = ("FP32", "FP16", "INT8")
 
 
 def rt_info_fields() -> dict[str, str]:

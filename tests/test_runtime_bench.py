@@ -26,6 +26,7 @@ def test_bench_json_has_every_figure(tmp_path, capsys):
         assert figures[key] > 0, key
     assert figures["frames"] == 6 and figures["input_size"] == [456, 256] and figures["frame_size"] == [1280, 720]
     assert figures["execution_precision"] in ("f32", "bf16", "f16") and figures["num_requests"] >= 1
+    assert figures["model_precision"] == "FP32"  # the IR's own, from its rt_info
     assert figures["pipeline_over_network"] == round(figures["pipeline_fps"] / figures["network_fps"], 3)
     assert figures["live_frames"] == 6 and figures["live_latency_ms_p50"] > 0 and figures["live_num_requests"] >= 1
 

@@ -255,6 +255,7 @@ def test_cli_video_to_json_document(tmp_path, tiny_xml):
                  "--no-progress"]) == 0
     doc = json.loads(out.read_text())
     assert [f["frame_index"] for f in doc["frames"]] == [0, 1, 2, 3, 4]
+    assert doc["meta"]["model_precision"] == "FP32"  # the IR's, from its rt_info; "precision" is what executed
     assert doc["frames"][0]["image_size"] == [160, 96] and doc["summary"]["frames"] == 5
 
 

@@ -6,11 +6,13 @@ import shutil
 
 import cv2
 import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
 import pytest
 
 from ov_inference import (CorruptModelError, ModelFileError, PoseEstimator, UnsupportedModelError, inspect_model,
                           read_model, read_rt_info)
-from ov_inference.adapter import KIND_LWPOSE, KIND_OMZ
+from ov_inference.adapter import KIND_LWPOSE, KIND_OMZ, model_precision
 from pose_format import PAD_VALUE, RT_INFO_SECTION, STRIDE, rt_info_fields
 from test_runtime_support import not_a_pose_model, save, tiny_pose_model
 
@@ -58,6 +60,27 @@ def test_outputs_found_by_channel_count_and_rt_info_optional():
         out.get_tensor().set_names({f"out_{out.get_partial_shape()[1]}"})
     spec = inspect_model(renamed)
     assert (spec.heatmaps_index, spec.pafs_index) == (0, 1)
+
+
+def test_model_precision_from_rt_info_else_from_the_weights(tmp_path, omz_xml):
+    assert inspect_model(tiny_pose_model()).precision == "FP32"
+    assert inspect_model(tiny_pose_model(rt_info=dict(rt_info_fields(), precision="INT8"))).precision == "INT8"
+    assert inspect_model(read_model(omz_xml)).precision == "FP32"  # OMZ: no rt_info, f32 weights
+    fp16 = tmp_path / "fp16.xml"
+    ov.save_model(tiny_pose_model(rt_info={}), str(fp16), compress_to_fp16=True)
+    assert PoseEstimator(fp16).model_precision == "FP16"
+    quantized = tiny_pose_model(kind="omz")
+    data = quantized.inputs[0].get_node()
+    targets = list(data.output(0).get_target_inputs())
+    fq = ops.fake_quantize(data, *[ops.constant(np.float32(v)) for v in (0, 255, 0, 255)], 256)
+    for target in targets:
+        target.replace_source_output(fq.output(0))
+    quantized.validate_nodes_and_infer_types()
+    assert inspect_model(quantized).precision == "INT8"
+    param = ops.parameter([1, 3, 8, 8], ov.Type.f32)
+    weights = ops.convert(ops.constant(np.ones((2, 3, 1, 1), np.int8)), ov.Type.f32)  # int8 weight compression
+    compressed = ov.Model([ops.convolution(param, weights, [1, 1], [0, 0], [0, 0], [1, 1])], [param])
+    assert model_precision(compressed, {}) == "INT8"
 
 
 def test_rt_info_stride_is_read_back():
