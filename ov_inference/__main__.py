@@ -22,6 +22,7 @@ from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from ov_inference.estimator import PoseEstimator
 from ov_inference.interrupts import sigterm_as_interrupt
+from ov_inference.output_paths import missing_folders, remove_empty_folders
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.progress import Progress
 from ov_inference.records import RecordWriter, frame_record
@@ -106,6 +107,15 @@ def _smoother(source) -> PoseSmoother:
         log.warning("%s reports no usable frame rate: --smooth assumes %g FPS between frames without a timestamp",
                     source.name, SMOOTH_FALLBACK_FPS)
     return PoseSmoother(freq=source.fps or SMOOTH_FALLBACK_FPS)
+
+
+def _output_folders_to_create(args: argparse.Namespace) -> list[Path]:
+    """The folders of ``--output-json`` / ``--output-video`` that do not exist yet, deepest first: the output check
+    creates them before the model loads, and a run that writes nothing into them (a missing model, a bad input or
+    device) takes them back."""
+    outputs = [path for path in (args.output_json, args.output_video) if path not in (None, "-")]
+    folders = {folder for path in outputs for folder in missing_folders(Path(path).parent)}
+    return sorted(folders, key=lambda folder: len(folder.parts), reverse=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --output-json and --output-video are the same file {args.output_video}", file=sys.stderr)
         return EXIT_ERROR
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
+    created = _output_folders_to_create(args)
     try:
         with sigterm_as_interrupt():  # kill, timeout, docker stop: handled as Ctrl-C
             return run(args)
@@ -232,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, SourceError, ValueError, OSError) as exc:  # ModelCompileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        remove_empty_folders(created)  # those the output check made for a run that wrote nothing in them
 
 
 

@@ -729,6 +729,16 @@ def test_a_measuring_video_sink_writes_at_the_rate_frames_came(tmp_path, monkeyp
     assert single.fps == 12 and single.frames == 1
 
 
+def test_a_run_that_fails_before_any_frame_leaves_no_output_folders_behind(tmp_path, tiny_xml, capsys):
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    outputs = ["-o", str(tmp_path / "new" / "json" / "r.json"), "--output-video", str(tmp_path / "new" / "v.mp4")]
+    assert main(["--model", str(tmp_path / "none.xml"), "--input", str(clip), *outputs]) == 2
+    assert main(["--model", str(tiny_xml), "--input", str(tmp_path / "none.avi"), *outputs]) == 2
+    assert not (tmp_path / "new").exists()
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "--no-progress", *outputs]) == 0
+    assert (tmp_path / "new" / "json" / "r.json").is_file() and (tmp_path / "new" / "v.mp4").is_file()
+
+
 def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
     clip = _write_video(tmp_path / "clip.avi", frames=2)
     missing_model = str(tmp_path / "none.xml")  # never reached: the outputs fail first
