@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from ov_inference.draw import draw_poses, draw_stats
 
     if args.output_json not in (None, "-"):  # outputs fail before anything is loaded, not after the run
-        RecordWriter.check_path(args.output_json, source=args.input)
+        RecordWriter.check_path(args.output_json, source=args.input, model=args.model)
     if args.output_video is not None:
         check_video_path(args.output_video, source=args.input)
     precision = None if args.precision == "default" else args.precision

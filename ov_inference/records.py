@@ -134,11 +134,11 @@ class RecordWriter:
                 self._write_line({"meta": self.meta})
 
     @staticmethod
-    def check_path(path: str | Path, source: str | Path | None = None) -> None:
+    def check_path(path: str | Path, source: str | Path | None = None, model: str | Path | None = None) -> None:
         """Make sure records can be written to the file ``path`` (see
-        :func:`ov_inference.output_paths.check_output_file`; ``source``: the input, which it must not be). Raises
-        ``OSError`` naming the path and the reason."""
-        check_output_file(path, "records", source)
+        :func:`ov_inference.output_paths.check_output_file`; ``source``: the input, ``model``: the model's ``.xml``,
+        which it must not be, nor its ``.bin``). Raises ``OSError`` naming the path and the reason."""
+        check_output_file(path, "records", source, model)
 
     def _write_line(self, obj: dict[str, Any]) -> None:
         self._stream.write(json.dumps(obj) + "\n")

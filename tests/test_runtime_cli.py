@@ -739,6 +739,18 @@ def test_a_run_that_fails_before_any_frame_leaves_no_output_folders_behind(tmp_p
     assert (tmp_path / "new" / "json" / "r.json").is_file() and (tmp_path / "new" / "v.mp4").is_file()
 
 
+def test_records_over_the_models_files_are_refused(tmp_path, tiny_xml, capsys):
+    model = tmp_path / "m.xml"
+    shutil.copy(tiny_xml, model)
+    shutil.copy(tiny_xml.with_suffix(".bin"), model.with_suffix(".bin"))
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    before = model.read_bytes(), model.with_suffix(".bin").read_bytes()
+    for target in (model, model.with_suffix(".bin")):
+        assert main(["--model", str(model), "--input", str(clip), "-o", str(target), "--no-progress"]) == 2
+        assert f"it is a file of the model {model}, which it would destroy" in capsys.readouterr().err
+    assert (model.read_bytes(), model.with_suffix(".bin").read_bytes()) == before
+
+
 def test_outputs_are_checked_before_the_model_loads(tmp_path, capsys):
     clip = _write_video(tmp_path / "clip.avi", frames=2)
     missing_model = str(tmp_path / "none.xml")  # never reached: the outputs fail first
