@@ -141,11 +141,17 @@ class PoseEstimator:
     def prepare(self, frame_size: tuple[int, int] | None) -> None:
         """Compile for frames of ``frame_size`` = (width, height) pixels (a video's, known before its first frame)
         and make that input size the default of :meth:`compiled`, so the startup queries (execution precision,
-        optimal requests) compile nothing else. ``None``: nothing to do."""
+        optimal requests) compile nothing else. ``None``, or a frame too thin to infer (under one input pixel wide
+        or high once resized): nothing to do, as each such frame is refused when it runs (an error record in
+        :meth:`ov_inference.AsyncPipeline.run`), not the whole source."""
         if frame_size is None:
             return
         w, h = frame_size
-        self.compiled(self.preprocess_frame(np.zeros((h, w, 3), np.uint8)).size)
+        try:
+            prepared = self.preprocess_frame(np.zeros((h, w, 3), np.uint8))
+        except ValueError:  # too thin: the frame's own ValueError comes when it is submitted
+            return
+        self.compiled(prepared.size)
 
     def compiled(self, size: tuple[int, int] | None = None) -> ov.CompiledModel:
         """The compiled model for an input ``(height, width)`` (default: the last size used, else 16:9)."""

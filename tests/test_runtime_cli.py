@@ -248,6 +248,17 @@ def test_cli_folder_with_a_broken_image(tmp_path, tiny_xml, image_dir):
     capture.release()
 
 
+def test_a_first_image_too_thin_to_infer_is_an_error_record_not_the_end_of_the_run(tmp_path, tiny_xml):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_thin.png"), np.zeros((20000, 50, 3), np.uint8))  # 0.64 input pixels wide at 256
+    cv2.imwrite(str(folder / "b.png"), np.zeros((96, 160, 3), np.uint8))
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--no-progress"]) == 0
+    frames = json.loads(out.read_text())["frames"]
+    assert "too thin" in frames[0]["error"] and frames[1]["error"] is None and frames[1]["image_size"] == [160, 96]
+
+
 def test_cli_video_to_json_document(tmp_path, tiny_xml):
     clip = _write_video(tmp_path / "clip.avi", frames=8)
     out = tmp_path / "res.json"
