@@ -10,6 +10,7 @@ mid-run, is reported in the summary (``source_error``, ``ended_early``) and by t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
                 "device": args.device,
                 "input_height": args.height, "precision": estimator.execution_precision,
                 "input": redact_url(str(args.input)), "num_requests": pipeline.num_requests,
-                "keypoint_order": "COCO-17", "coordinates": "frame pixels", "flip": estimator.flip}
+                "keypoint_order": "COCO-17", "coordinates": "frame pixels", "flip": estimator.flip,
+                "decoder": dataclasses.asdict(decoder)}
         writer = RecordWriter(args.output_json, meta)
     except BaseException:
         source.close()

@@ -263,10 +263,11 @@ def test_cli_video_to_json_document(tmp_path, tiny_xml):
     clip = _write_video(tmp_path / "clip.avi", frames=8)
     out = tmp_path / "res.json"
     assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--max-frames", "5",
-                 "--no-progress"]) == 0
+                 "--no-progress", "-t", "0.25"]) == 0
     doc = json.loads(out.read_text())
     assert [f["frame_index"] for f in doc["frames"]] == [0, 1, 2, 3, 4]
     assert doc["meta"]["model_precision"] == "FP32"  # the IR's, from its rt_info; "precision" is what executed
+    assert doc["meta"]["decoder"] == vars(DecoderOptions(peak_threshold=0.25))  # what decoded the poses
     assert doc["frames"][0]["image_size"] == [160, 96] and doc["summary"]["frames"] == 5
 
 
