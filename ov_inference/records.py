@@ -158,12 +158,19 @@ class RecordWriter:
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         """Finish the file: the summary line (JSON lines) or the whole document, written atomically (through a
-        temporary file beside it, removed when writing fails, so a failure leaves no partial or stray file)."""
+        temporary file beside it, removed when writing fails, so a failure leaves no partial or stray file). A
+        Ctrl+C / SIGTERM meanwhile (a second one, as the close often runs on the first) lands after the file is
+        finished: it would otherwise remove the document being written, and every record with it."""
         if self.closed:  # closing twice (an explicit close inside ``with``) writes nothing more
             return
         self.closed = True
         if summary:
             self.summary = dict(summary)
+        with _interrupts_deferred():
+            self._finish()
+
+    def _finish(self) -> None:
+        """(From :meth:`close`.) Write the summary line and close the stream, or write the document."""
         if self.lines:
             if self.summary:
                 self._write_line({"summary": self.summary})

@@ -472,6 +472,26 @@ def test_ctrl_c_during_a_write_lands_after_the_record_is_written_and_counted(tmp
     assert [json.loads(line)["frame_index"] for line in (tmp_path / "x.jsonl").read_text().splitlines()] == [0]
 
 
+def test_ctrl_c_while_the_json_document_is_written_lands_after_it_is_written(tmp_path, monkeypatch):
+    # the CLI closes the writer on the first Ctrl+C: a second one used to abort the write and remove the document
+    from ov_inference import records
+
+    write_text_atomic = records.write_text_atomic
+
+    def interrupted_write(path, text):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)                   # the interrupt is due here, inside the write
+        return write_text_atomic(path, text)
+
+    monkeypatch.setattr(records, "write_text_atomic", interrupted_write)
+    writer = RecordWriter(tmp_path / "x.json", {"model": "m.xml"})
+    writer.write(frame_record(0, "clip.mp4", []))
+    with pytest.raises(KeyboardInterrupt):
+        writer.close({"status": "interrupted"})
+    doc = json.loads((tmp_path / "x.json").read_text())
+    assert [f["frame_index"] for f in doc["frames"]] == [0] and doc["summary"] == {"status": "interrupted"}
+
+
 def test_closing_a_json_lines_writer_twice_keeps_its_records(tmp_path):
     out = tmp_path / "x.jsonl"
     with RecordWriter(out, {"model": "m"}) as writer:
