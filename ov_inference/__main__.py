@@ -22,7 +22,7 @@ import cv2
 from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from ov_inference.estimator import PoseEstimator
-from ov_inference.interrupts import sigterm_as_interrupt
+from ov_inference.interrupts import interrupts_deferred, sigterm_as_interrupt
 from ov_inference.output_paths import missing_folders, remove_empty_folders
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.progress import Progress
@@ -186,32 +186,34 @@ def run(args: argparse.Namespace) -> int:
         status = f"failed: {exc}"
         raise
     finally:
-        progress.close()
-        pipeline.close()  # its requests end and are freed here, not while the interpreter shuts down
-        source.close()
-        if video is not None:
-            video.close()
-        elapsed = time.perf_counter() - t0
-        frames = writer.count  # again: an interrupt between the last write and the line after it
-        ended_early = bool(getattr(source, "ended_early", False))
-        source_error = getattr(source, "error", None)
-        limited = args.max_frames is not None and frames >= args.max_frames  # stopped there: the rest is unread
-        if status == "completed" and source_error is not None:
-            status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
-        elif status == "completed" and frames and unreadable == frames and not limited:  # all of them unreadable
-            status = "no frames"
-            source_error = f"none of the {frames} image(s) of {args.input} could be read"
-        summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
-                   "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-                   "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}
-        writer.close(summary)
-        if args.output_json != "-":
-            print(f"{frames} frames ({_error_phrase(errors, unreadable)}), {people} people, {summary['fps']} FPS, "
-                  f"{estimator.kind} model executing in {meta['precision']} with {pipeline.num_requests} request(s)"
-                  + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
-                  file=sys.stderr)
-        if status in ("no frames", "ended early"):
-            print(f"error: {source_error}" if status == "no frames" else f"warning: {source_error}", file=sys.stderr)
+        with interrupts_deferred(redeliver=False):  # a second Ctrl-C / SIGTERM must not leave outputs unfinished
+            progress.close()
+            pipeline.close()  # its requests end and are freed here, not while the interpreter shuts down
+            source.close()
+            if video is not None:
+                video.close()
+            elapsed = time.perf_counter() - t0
+            frames = writer.count  # again: an interrupt between the last write and the line after it
+            ended_early = bool(getattr(source, "ended_early", False))
+            source_error = getattr(source, "error", None)
+            limited = args.max_frames is not None and frames >= args.max_frames  # stopped there: the rest is unread
+            if status == "completed" and source_error is not None:
+                status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
+            elif status == "completed" and frames and unreadable == frames and not limited:  # all of them unreadable
+                status = "no frames"
+                source_error = f"none of the {frames} image(s) of {args.input} could be read"
+            summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
+                       "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
+                       "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}
+            writer.close(summary)
+            if args.output_json != "-":
+                print(f"{frames} frames ({_error_phrase(errors, unreadable)}), {people} people, {summary['fps']} FPS, "
+                      f"{estimator.kind} model executing in {meta['precision']} with {pipeline.num_requests} request(s)"
+                      + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
+                      file=sys.stderr)
+            if status in ("no frames", "ended early"):
+                print(f"error: {source_error}" if status == "no frames" else f"warning: {source_error}",
+                      file=sys.stderr)
     return {"interrupted": EXIT_INTERRUPTED, "no frames": EXIT_NO_FRAMES, "ended early": EXIT_ENDED_EARLY}.get(
         status, EXIT_OK)
 

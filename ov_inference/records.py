@@ -17,17 +17,15 @@ closes, normally or on an exception / Ctrl-C, so results already computed are ne
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from ov_inference.coco import poses_to_coco
+from ov_inference.interrupts import interrupts_deferred
 from ov_inference.output_paths import check_output_file
 from ov_inference.pose import Pose
 from pose_format import write_text_atomic
@@ -64,31 +62,6 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
         "timings": {k: _json_number(v, 3) for k, v in (timings or {}).items()},
         "error": error,
     }
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM held back on the main thread: their Python handlers (Ctrl+C's ``KeyboardInterrupt``,
-    :func:`ov_inference.interrupts.sigterm_as_interrupt`'s) run when the block ends, not inside it.
-
-    The handlers are swapped for one that only notes the signal: blocking the signals on the main thread is not
-    enough, as the process's other threads (the pipeline's producer, OpenVINO's and OpenCV's workers) still take
-    them, and Python then runs the handler on the main thread inside the block anyway."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}  # Python handlers
-    for signum in previous:
-        signal.signal(signum, lambda number, _frame: caught.append(number))
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if caught:
-            previous[caught[0]](caught[0], None)
 
 
 class RecordWriter:
@@ -149,7 +122,7 @@ class RecordWriter:
         ``ValueError`` after :meth:`close`."""
         if self.closed:
             raise ValueError(f"RecordWriter for {self.path} is closed")
-        with _interrupts_deferred():  # Ctrl+C / SIGTERM land after the record is written and counted, not between
+        with interrupts_deferred():  # Ctrl+C / SIGTERM land after the record is written and counted, not between
             if self.lines:
                 self._write_line(record)
             if self.keep_records:
@@ -166,7 +139,7 @@ class RecordWriter:
         self.closed = True
         if summary:
             self.summary = dict(summary)
-        with _interrupts_deferred():
+        with interrupts_deferred():
             self._finish()
 
     def _finish(self) -> None:

@@ -344,6 +344,27 @@ def test_cli_interrupt_keeps_results(tmp_path, tiny_xml, monkeypatch):
     assert len(doc["frames"]) == 3 and doc["summary"]["status"] == "interrupted"
 
 
+def test_a_second_ctrl_c_while_the_outputs_are_finished_does_not_lose_them(tmp_path, tiny_xml, monkeypatch):
+    from ov_inference.pipeline import AsyncPipeline
+
+    real_close = AsyncPipeline.close
+
+    def interrupted_close(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)                   # the interrupt is due here, before the video and the records are finished
+        real_close(self)
+
+    monkeypatch.setattr(AsyncPipeline, "close", interrupted_close)
+    clip = _write_video(tmp_path / "clip.avi", frames=4)
+    out, video = tmp_path / "res.json", tmp_path / "annotated.avi"
+    assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(out), "--output-video", str(video),
+                 "--no-progress"]) == 0
+    assert json.loads(out.read_text())["summary"]["frames"] == 4
+    capture = cv2.VideoCapture(str(video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    capture.release()
+
+
 class _FakeCamera(_ShortCapture):
     """A camera that delivers frames for ever, at about 100 FPS."""
 
