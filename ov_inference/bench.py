@@ -78,6 +78,8 @@ def check_video(video: str | Path) -> Path:
     """``video`` as a path, checked before anything is loaded: raises ``FileNotFoundError`` when it is missing, a
     folder or a camera id, and ``ValueError`` when it is an image (OpenCV would read it as a one-frame video, and a
     ratio measured over one frame means nothing)."""
+    if not str(video).strip():  # Path("") is the current folder
+        raise FileNotFoundError("the video is empty: give a video file, or leave out --input")
     path = Path(video)
     if not path.is_file():
         what = ("is a folder; the benchmark reads a video file" if path.is_dir() else

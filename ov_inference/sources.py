@@ -343,8 +343,11 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
     (sorted by name, numbers by value: :func:`list_images`; non-image files ignored) or a list of image paths.
 
     Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
-    OpenCV cannot open, a camera id that is negative or too large).
+    OpenCV cannot open, a camera id that is negative or too large) or is an empty string (an unset shell variable,
+    not the current folder).
     """
+    if isinstance(spec, str) and not spec.strip():
+        raise SourceError("the input is empty: give an image, a folder, a video, a stream URL or a camera id")
     if _is_camera(spec):
         return VideoSource(int(spec), live=True if live is None else live)
     if isinstance(spec, (list, tuple)):

@@ -37,6 +37,8 @@ def test_bench_text_output_and_bad_video(tmp_path, capsys):
     assert "pipeline / network =" in capsys.readouterr().out
     assert main(["--model", str(xml), "--input", str(tmp_path / "none.mp4")]) == 2
     assert "video not found" in capsys.readouterr().err
+    assert main(["--model", str(xml), "--input", ""]) == 2  # an unset variable, not the current folder
+    assert "the video is empty" in capsys.readouterr().err
 
 
 def test_bench_unknown_device_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -130,6 +130,12 @@ def test_source_errors(tmp_path):
         open_source(tmp_path / "clip.mp4")
 
 
+def test_an_empty_input_is_an_error_not_the_current_folder(tmp_path, tiny_xml, image_dir, capsys, monkeypatch):
+    monkeypatch.chdir(image_dir)  # `--input "$UNSET"` used to run on the images of the current folder
+    assert main(["--model", str(tiny_xml), "--input", "", "-o", str(tmp_path / "r.json"), "--no-progress"]) == 2
+    assert "the input is empty" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
 def test_video_source_reads_frames_with_timestamps(tmp_path):
     source = open_source(_write_video(tmp_path / "v.avi", frames=6))
     assert isinstance(source, VideoSource) and not source.live and source.length == 6
