@@ -33,6 +33,7 @@ import numpy as np
 
 from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS
 from ov_inference.estimator import PoseEstimator
+from ov_inference.interrupts import sigterm_as_interrupt
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE
@@ -270,12 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        figures = run_benchmark(args.model, args.input, args.frames, args.height, args.device,
-                                None if args.precision == "default" else args.precision, args.hint, args.requests,
-                                None if args.cv2_threads < 0 else args.cv2_threads)
+        with sigterm_as_interrupt():  # kill / timeout stop it as Ctrl-C does: the synthesized clip is removed
+            figures = run_benchmark(args.model, args.input, args.frames, args.height, args.device,
+                                    None if args.precision == "default" else args.precision, args.hint,
+                                    args.requests, None if args.cv2_threads < 0 else args.cv2_threads)
     except (OSError, ValueError) as exc:  # model errors, ModelCompileError (bad --device) included
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: no figures", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(figures))
         return 0

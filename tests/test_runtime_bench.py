@@ -41,6 +41,23 @@ def test_bench_text_output_and_bad_video(tmp_path, capsys):
     assert "the video is empty" in capsys.readouterr().err
 
 
+def test_an_interrupted_bench_exits_130_and_removes_its_clip(tmp_path, capsys, monkeypatch):
+    from ov_inference import bench
+
+    xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
+    clips = []
+    monkeypatch.setattr(bench, "synthesize_clip", lambda path, **kw: clips.append(synthesize_clip(path, **kw))
+                        or clips[-1])
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "measure_pipeline", interrupted)
+    assert main(["--model", str(xml), "--frames", "2"]) == 130  # used to end in a traceback
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err and not clips[0].parent.exists()
+
+
 def test_bench_unknown_device_is_a_clear_error(tmp_path, capsys, monkeypatch):
     xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
     monkeypatch.setattr("ov_inference.bench.synthesize_clip",
