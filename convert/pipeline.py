@@ -399,10 +399,11 @@ def run_conversion(opt: ConvertOptions) -> dict:
         try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
             created = make_folders(out)
             remove_stale_staging(out)
-            staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{os.getpid()}@{_host()}-", dir=out))
+            staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{_owner()}-", dir=out))
         except OSError as exc:
             raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
-        scratch = Path(tempfile.mkdtemp(prefix="lwpose-convert-"))
+        remove_stale_scratch()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner()}-"))
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
@@ -419,11 +420,20 @@ def run_conversion(opt: ConvertOptions) -> dict:
 
 #: a staging folder's name: ``.<name>.staging-<pid>@<host>-<random>``, the conversion that made it
 STAGING_NAME = re.compile(r"\..+\.staging-(?P<pid>\d+)@(?P<host>[\w.]+)-\w+")
+#: start of a scratch folder's name in the temporary folder (``tempfile.gettempdir()``)
+SCRATCH_PREFIX = "lwpose-convert-"
+#: a scratch folder's name: ``lwpose-convert-<pid>@<host>-<random>``, the conversion that made it
+SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"(?P<pid>\d+)@(?P<host>[\w.]+)-\w+")
 
 
 def _host() -> str:
-    """This machine's name as a staging folder name holds it (no ``-``, ``@`` or ``/``)."""
+    """This machine's name as a staging or scratch folder name holds it (no ``-``, ``@`` or ``/``)."""
     return re.sub(r"[^\w.]", "_", socket.gethostname())
+
+
+def _owner() -> str:
+    """``<pid>@<host>``: this process as the names of its staging and scratch folders hold it."""
+    return f"{os.getpid()}@{_host()}"
 
 
 def _process_alive(pid: int) -> bool:
@@ -437,16 +447,30 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _remove_dead_runs(folder: Path, name: re.Pattern, what: str) -> None:
+    """Remove the folders in ``folder`` whose names match ``name`` (with ``pid`` and ``host`` groups) and that a
+    process of this machine made that no longer exists; ``what``: the kind of folder, for the log."""
+    for path in folder.iterdir():
+        found = name.fullmatch(path.name)
+        if found and path.is_dir() and found["host"] == _host() and not _process_alive(int(found["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():  # another user's folder stays
+                log.info("removed %s: the %s folder of a conversion that was killed (process %s)", path, what,
+                         found["pid"])
+
+
 def remove_stale_staging(out: Path) -> None:
     """Remove the staging folders in ``out`` of conversions that died without cleaning up (``kill -9``, a power
     cut): those made on this machine by a process that no longer exists. A running conversion's, and those of
     another machine sharing the folder (whose processes cannot be seen from here), are kept."""
-    for path in out.iterdir():
-        found = STAGING_NAME.fullmatch(path.name)
-        if found and path.is_dir() and found["host"] == _host() and not _process_alive(int(found["pid"])):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("removed %s: the staging folder of a conversion that was killed (process %s)", path,
-                     found["pid"])
+    _remove_dead_runs(out, STAGING_NAME, "staging")
+
+
+def remove_stale_scratch() -> None:
+    """Remove the scratch folders (:data:`SCRATCH_NAME`) in the temporary folder of conversions that died without
+    cleaning up, as :func:`remove_stale_staging` does for staging folders; other programs' folders are not touched."""
+    with contextlib.suppress(OSError):  # an unlistable temporary folder: mkdtemp reports it
+        _remove_dead_runs(Path(tempfile.gettempdir()), SCRATCH_NAME, "scratch")
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -587,31 +589,61 @@ def test_dynamic_with_a_static_onnx_is_refused(tmp_path, caplog):
         run_conversion(ConvertOptions(output_dir=tmp_path / "out", onnx=source, dynamic=True, height=64, width=64))
 
 
-def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_ones(seed_dir, tmp_path):
-    """kill -9 leaves the staging folder behind (no handler runs): a later conversion into the same folder removes
-    it, but never the staging folder of a conversion still running there."""
+def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_ones(seed_dir, tmp_path,
+                                                                                    monkeypatch):
+    """kill -9 leaves the staging and scratch folders behind (no handler runs): a later conversion into the same
+    folder removes them, but never the folders of a conversion still running."""
     import signal
     import subprocess
     import sys
     import time
 
     out = tmp_path / "out"
+    tmp = tmp_path / "tmp"  # the runs' temporary folder, for their scratch folders
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     proc = subprocess.Popen([sys.executable, "-m", "convert", "--checkpoint", str(seed_dir / "checkpoint.pth"),
                              "--output-dir", str(out), "--name", "busy", "--precision", "FP32", "INT8",
-                             "--calib-synthetic", "40", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--calib-synthetic", "40", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(tmp)})
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not (out.is_dir() and not _no_staging_left(out)):
             time.sleep(0.05)
         (busy,) = [p for p in out.iterdir() if ".staging-" in p.name]
-        _small(seed_dir, out, "a", "FP32")  # a concurrent conversion: the running one's staging folder stays
-        assert proc.poll() is None and busy.is_dir()
+        while time.time() < deadline and not list(tmp.glob("lwpose-convert-*")):
+            time.sleep(0.05)
+        (scratch,) = tmp.glob("lwpose-convert-*")
+        assert scratch.name.startswith(f"lwpose-convert-{proc.pid}@")
+        _small(seed_dir, out, "a", "FP32")  # a concurrent conversion: the running one's folders stay
+        assert proc.poll() is None and busy.is_dir() and scratch.is_dir()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-    assert busy.is_dir()  # nothing cleaned up after kill -9
+    assert busy.is_dir() and scratch.is_dir()  # nothing cleaned up after kill -9
     _small(seed_dir, out, "a", "FP32")
     assert _no_staging_left(out) and (out / "FP32" / "a.xml").is_file()
+    assert not list(tmp.glob("lwpose-convert-*"))  # the killed run's scratch folder too, and the new run's own
+
+
+def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_path, monkeypatch):
+    """A scratch folder in the temporary folder is removed only when it is a conversion's (its name), made on this
+    machine by a process that is gone: a running one's, another machine's and other programs' stay."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = convert.pipeline._host()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    names = {f"lwpose-convert-{dead.pid}@{host}-abc123": False, f"lwpose-convert-{os.getpid()}@{host}-abc123": True,
+             f"lwpose-convert-{dead.pid}@other.host-abc123": True, f"lwpose-bench-{dead.pid}@{host}-abc123": True,
+             "lwpose-convert-abc123": True, f".seed.staging-{dead.pid}@{host}-abc123": True}
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x").write_text("x")
+    convert.pipeline.remove_stale_scratch()
+    assert {name: (tmp_path / name).is_dir() for name in names} == names
 
 
 def test_noise_verification_inputs_respect_verify_count(tmp_path):
