@@ -42,7 +42,8 @@ def read_onnx(onnx_path: str | Path):
     if len(model.inputs) != 1:
         raise ConversionError(f"{path}: expected one input, found {[i.get_any_name() for i in model.inputs]}")
     shape = model.inputs[0].get_partial_shape()
-    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or not shape[1].compatible(ov.Dimension(3)):
+    if (shape.rank.is_dynamic or shape.rank.get_length() != 4 or not shape[0].compatible(ov.Dimension(1))
+            or not shape[1].compatible(ov.Dimension(3))):
         raise ConversionError(f"{path}: input {model.inputs[0].get_any_name()!r} is {shape}, expected planar BGR "
                               "NCHW [1, 3, H, W] (this network's input)")
     by_name = {name: out for out in model.outputs for name in out.get_names()}

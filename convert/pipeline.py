@@ -249,7 +249,8 @@ def onnx_static_size(path: Path) -> tuple[int, int] | None:
     if len(inputs) != 1:
         return None
     dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or dims[1].dim_value not in (0, 3) or not all(d.HasField("dim_value") for d in dims[2:]):
+    if (len(dims) != 4 or dims[0].dim_value not in (0, 1) or dims[1].dim_value not in (0, 3)
+            or not all(d.HasField("dim_value") for d in dims[2:])):
         return None  # not an NCHW [1, 3, H, W] input: read_onnx names the problem
     return int(dims[2].dim_value), int(dims[3].dim_value)
 

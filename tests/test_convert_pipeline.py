@@ -488,10 +488,12 @@ def _two_head_onnx(path: Path, input_shape: list[int], channels_axis: int = 1, s
     return path
 
 
-@pytest.mark.parametrize("input_shape, channels_axis", [([1, 4, 64, 64], 1), ([1, 64, 64, 3], 3)])
+@pytest.mark.parametrize("input_shape, channels_axis", [([1, 4, 64, 64], 1), ([1, 64, 64, 3], 3),
+                                                       ([2, 3, 64, 64], 1)])
 def test_onnx_without_a_3_channel_nchw_input_is_refused_by_name(tmp_path, caplog, input_shape, channels_axis):
     """A 4-channel input used to end in an OpenVINO RuntimeError traceback; an NHWC one in '--width must be a
-    multiple of 8 ..., got 3' although no --width was given."""
+    multiple of 8 ..., got 3' although no --width was given; a batch of 2 in a RuntimeError traceback at the
+    fidelity check (the IR is batch 1, the ONNX file's batch-1 run failed)."""
     source = _two_head_onnx(tmp_path / "foreign.onnx", input_shape, channels_axis)
     assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
     assert "expected planar BGR NCHW [1, 3, H, W]" in caplog.text and "--width" not in caplog.text
