@@ -129,17 +129,8 @@ def check_options(opt: ConvertOptions) -> ConvertOptions:
         raise ConversionError("give both --height and --width for a static input, or neither (dynamic)")
     if opt.dynamic and opt.static:
         raise ConversionError("give either --dynamic or --height / --width, not both")
-    fixed = onnx_static_size(source) if opt.onnx is not None else None  # e.g. the original repo's 1x3x256x456
-    if fixed is not None:
-        if opt.dynamic or (opt.static and fixed != (opt.height, opt.width)):
-            asked = "--dynamic" if opt.dynamic else f"--height {opt.height} --width {opt.width}"
-            raise ConversionError(f"{source} has a static {fixed[0]}x{fixed[1]} input: {asked} cannot apply (omit "
-                                  f"{'it' if opt.dynamic else 'them'}, or convert the checkpoint / a dynamic ONNX "
-                                  f"for {'a dynamic input' if opt.dynamic else 'another size'})")
-        if not opt.static:
-            log.warning("%s has a static %dx%d input: the IRs are static at that size (export a dynamic ONNX, or "
-                        "convert the checkpoint, for IRs of any size)", source, *fixed)
-            opt = replace(opt, height=fixed[0], width=fixed[1])
+    if opt.onnx is not None:
+        opt = _fit_onnx_size(opt, source)
     bad = [p for p in opt.precisions if p not in PRECISIONS]
     if bad or not opt.precisions:
         raise ConversionError(f"unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}")
@@ -234,10 +225,10 @@ def with_int8_defaults(opt: ConvertOptions) -> ConvertOptions:
     return replace(opt, **{f: INT8_DEFAULTS[f] for f in int8_fields_used(opt) if getattr(opt, f) is None})
 
 
-def onnx_static_size(path: Path) -> tuple[int, int] | None:
-    """``(height, width)`` of an ONNX file's NCHW image input when both are fixed numbers, else None (dynamic, or an
-    input that is not ``[1, 3, H, W]``, or a file the ONNX library cannot read: :func:`convert.ir.read_onnx`
-    reports those later)."""
+def onnx_input_sides(path: Path) -> tuple[int | None, int | None] | None:
+    """``(height, width)`` of an ONNX file's NCHW image input, each a fixed number or None (dynamic); None for an input
+    that is not ``[1, 3, H, W]`` or a file the ONNX library cannot read (:func:`convert.ir.read_onnx` reports those
+    later)."""
     import onnx
 
     try:
@@ -249,10 +240,39 @@ def onnx_static_size(path: Path) -> tuple[int, int] | None:
     if len(inputs) != 1:
         return None
     dims = inputs[0].type.tensor_type.shape.dim
-    if (len(dims) != 4 or dims[0].dim_value not in (0, 1) or dims[1].dim_value not in (0, 3)
-            or not all(d.HasField("dim_value") for d in dims[2:])):
+    if len(dims) != 4 or dims[0].dim_value not in (0, 1) or dims[1].dim_value not in (0, 3):
         return None  # not an NCHW [1, 3, H, W] input: read_onnx names the problem
-    return int(dims[2].dim_value), int(dims[3].dim_value)
+    return tuple(int(d.dim_value) if d.HasField("dim_value") else None for d in dims[2:])
+
+
+def _fit_onnx_size(opt: ConvertOptions, source: Path) -> ConvertOptions:
+    """``opt`` with the static size of ONNX file ``source`` when its input fixes both sides (e.g. the original repo's
+    1x3x256x456) and no size is given; :class:`ConversionError` when a side the file fixes contradicts ``opt``
+    (``--dynamic``, another ``--height`` / ``--width``, or no size for a file that fixes one side only)."""
+    sides = onnx_input_sides(source)
+    if sides is None or sides == (None, None):
+        return opt
+    shown = "x".join("?" if side is None else str(side) for side in sides)
+    if None in sides:  # e.g. a fixed height and a dynamic width: static IRs of that height
+        kind = "partly static"
+        given, free = ("--height", "--width") if sides[0] is not None else ("--width", "--height")
+        fix = f"give {given} {sides[0] or sides[1]} and {free} N"
+    else:
+        kind, fix = "static", f"omit {'it' if opt.dynamic else 'them'}"
+    if opt.dynamic or (opt.static and any(side not in (None, given)
+                                          for side, given in zip(sides, (opt.height, opt.width)))):
+        asked = "--dynamic" if opt.dynamic else f"--height {opt.height} --width {opt.width}"
+        other = "a dynamic input" if opt.dynamic else "another size"
+        raise ConversionError(f"{source} has a {kind} {shown} input: {asked} cannot apply ({fix}, or convert the "
+                              f"checkpoint / a dynamic ONNX for {other})")
+    if opt.static:
+        return opt
+    if None in sides:
+        raise ConversionError(f"{source} has a {kind} {shown} input: its IRs are static; {fix} (or convert the "
+                              "checkpoint / a dynamic ONNX for a dynamic input)")
+    log.warning("%s has a static %s input: the IRs are static at that size (export a dynamic ONNX, or convert the "
+                "checkpoint, for IRs of any size)", source, shown)
+    return replace(opt, height=sides[0], width=sides[1])
 
 
 def _calibration_items(opt: ConvertOptions, scratch: Path):

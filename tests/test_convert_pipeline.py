@@ -591,6 +591,21 @@ def test_dynamic_with_a_static_onnx_is_refused(tmp_path, caplog):
         run_conversion(ConvertOptions(output_dir=tmp_path / "out", onnx=source, dynamic=True, height=64, width=64))
 
 
+def test_onnx_with_one_side_fixed_needs_that_side(tmp_path, caplog):
+    """An ONNX input of fixed height and dynamic width (1x3x64xW) used to be taken as dynamic: the IR came out, then
+    the fidelity check fed the file 256x384 noise and ended in an OpenVINO RuntimeError traceback. Static IRs of
+    that height are made; a size or --dynamic that contradicts it is refused up front."""
+    source = _two_head_onnx(tmp_path / "h64.onnx", [1, 3, 64, "W"])
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
+    assert f"{source} has a partly static 64x? input: its IRs are static; give --height 64 and --width N" in caplog.text
+    for flags in (["--dynamic"], ["--height", 128, "--width", 64]):
+        assert _run(tmp_path, "--onnx", source, "--precision", "FP32", *flags) == 1
+        assert f"{' '.join(map(str, flags))} cannot apply (give --height 64 and --width N" in caplog.text
+    assert "Traceback" not in caplog.text and not (tmp_path / "out").exists()
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32", "--height", 64, "--width", 96) == 0
+    assert get_core().read_model(tmp_path / "out" / "FP32" / "h64.xml").inputs[0].get_partial_shape() == [1, 64, 96, 3]
+
+
 def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_ones(seed_dir, tmp_path,
                                                                                     monkeypatch):
     """kill -9 leaves the staging and scratch folders behind (no handler runs): a later conversion into the same
