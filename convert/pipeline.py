@@ -252,6 +252,9 @@ def _fit_onnx_size(opt: ConvertOptions, source: Path) -> ConvertOptions:
     sides = onnx_input_sides(source)
     if sides is None or sides == (None, None):
         return opt
+    for what, side in zip(("height", "width"), sides):  # no IR can be made at a size of another stride
+        if side is not None:
+            check_input_side(side, f"{source}: the fixed input {what}", ConversionError)
     shown = "x".join("?" if side is None else str(side) for side in sides)
     if None in sides:  # e.g. a fixed height and a dynamic width: static IRs of that height
         kind = "partly static"

@@ -606,6 +606,15 @@ def test_onnx_with_one_side_fixed_needs_that_side(tmp_path, caplog):
     assert get_core().read_model(tmp_path / "out" / "FP32" / "h64.xml").inputs[0].get_partial_shape() == [1, 64, 96, 3]
 
 
+def test_onnx_fixed_to_a_size_no_ir_can_have_names_the_file(tmp_path, caplog):
+    """A 1x3x60x60 ONNX input used to be refused as '--height must be a multiple of 8 ..., got 60' although no
+    --height was given: the file's own size is at fault."""
+    source = _two_head_onnx(tmp_path / "s60.onnx", [1, 3, 60, 64])
+    assert _run(tmp_path, "--onnx", source, "--precision", "FP32") == 1
+    assert f"{source}: the fixed input height must be a multiple of 8" in caplog.text and "--height" not in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
 def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_ones(seed_dir, tmp_path,
                                                                                     monkeypatch):
     """kill -9 leaves the staging and scratch folders behind (no handler runs): a later conversion into the same
