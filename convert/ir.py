@@ -162,6 +162,9 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
     checkpoint, output_xml = Path(checkpoint), Path(output_xml)
     if output_xml.suffix != ".xml":  # OpenVINO saves only to a lower-case .xml, and only after the whole export
         raise ConversionError(f"output_xml {output_xml} must end in .xml (its weights go to the .bin beside it)")
+    folder = next((p for p in (output_xml, output_xml.with_suffix(".bin")) if p.is_dir()), None)
+    if folder is not None:  # move_into_place would delete it, with whatever it holds
+        raise ConversionError(f"{folder} is a folder: the IR's files go there; nothing was changed")
     check_static_size(height, width)
     network = load_network(checkpoint, num_refinement_stages)
     created = make_folders(output_xml.parent)

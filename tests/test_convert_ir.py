@@ -114,6 +114,17 @@ def test_failed_export_leaves_no_folder(seed_dir, tmp_path, monkeypatch):
     assert list((tmp_path / "out").iterdir()) == []  # out/ was there before: kept; a/b/ made for the call: removed
 
 
+@pytest.mark.parametrize("suffix", [".xml", ".bin"])
+def test_a_folder_where_the_ir_goes_is_refused_not_deleted(seed_dir, tmp_path, suffix):
+    """A folder at output_xml or its .bin used to be deleted, with everything in it, to make room for the IR."""
+    (tmp_path / f"m{suffix}").mkdir()
+    (tmp_path / f"m{suffix}" / "notes.txt").write_text("keep")
+    with pytest.raises(ConversionError, match=f"m\\{suffix} is a folder: the IR's files go there"):
+        checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "m.xml", height=64, width=96)
+    assert (tmp_path / f"m{suffix}" / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"m{suffix}"]
+
+
 def test_other_architecture_names_keys(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
     path = tmp_path / "other.pth"
