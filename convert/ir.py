@@ -167,7 +167,10 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
         raise ConversionError(f"{folder} is a folder: the IR's files go there; nothing was changed")
     check_static_size(height, width)
     network = load_network(checkpoint, num_refinement_stages)
-    created = make_folders(output_xml.parent)
+    try:
+        created = make_folders(output_xml.parent)
+    except OSError as exc:  # e.g. a file where a folder of the path goes
+        raise ConversionError(f"cannot write {output_xml}: {exc.strerror or exc}") from exc
     try:
         with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:
             onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)

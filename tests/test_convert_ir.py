@@ -125,6 +125,14 @@ def test_a_folder_where_the_ir_goes_is_refused_not_deleted(seed_dir, tmp_path, s
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"m{suffix}"]
 
 
+def test_a_file_in_the_output_path_is_a_conversion_error(seed_dir, tmp_path):
+    """A file where a folder of output_xml's path goes raised a bare FileExistsError, not ConversionError."""
+    (tmp_path / "ir").write_text("a file")
+    with pytest.raises(ConversionError, match=f"cannot write {tmp_path / 'ir' / 'm.xml'}: File exists"):
+        checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "ir" / "m.xml", height=64, width=96)
+    assert (tmp_path / "ir").read_text() == "a file"
+
+
 def test_other_architecture_names_keys(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
     path = tmp_path / "other.pth"
