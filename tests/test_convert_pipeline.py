@@ -672,6 +672,17 @@ def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_p
     assert {name: (tmp_path / name).is_dir() for name in names} == names
 
 
+def test_no_process_probe_on_windows(monkeypatch):
+    """On Windows os.kill(pid, 0) sends Ctrl+C to process group pid (signal 0 is CTRL_C_EVENT) and raises OSError for
+    a gone one, so a leftover staging folder would have interrupted another program or failed the conversion."""
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    monkeypatch.setattr(os, "name", "nt")
+    alive = convert.pipeline._process_alive(12345)
+    monkeypatch.undo()
+    assert alive and sent == []
+
+
 def test_noise_verification_inputs_respect_verify_count(tmp_path):
     """Without real images the fidelity checks run on seeded noise: --verify-count (at most N) bounds it too."""
     opt = ConvertOptions(output_dir=tmp_path, checkpoint=tmp_path / "c.pth", verify_count=1)
