@@ -672,6 +672,19 @@ def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_p
     assert {name: (tmp_path / name).is_dir() for name in names} == names
 
 
+def test_peak_f1_verdict_without_any_fp32_peak_warns(tmp_path, caplog):
+    """Peak F1 is 1.0 when FP32 has no peak on the verification images (no people in them): the INT8 budget was
+    reported met without a word, though nothing was compared."""
+    opt = convert.pipeline.with_int8_defaults(ConvertOptions(output_dir=tmp_path, precisions=("INT8",)))
+    agree = {"reference_peaks": 0, "peak_f1": 1.0}
+    report = {"int8": {"agreement": agree}, "fidelity": {"count": 3, "images": str(tmp_path)}}
+    assert convert.pipeline._int8_verdict(opt, report)["within_budget"]
+    assert "finds no keypoint peak on the 3 verification images" in caplog.text
+    caplog.clear()
+    convert.pipeline._int8_verdict(opt, {**report, "int8": {"agreement": {"reference_peaks": 5, "peak_f1": 1.0}}})
+    assert "no keypoint peak" not in caplog.text
+
+
 def test_no_process_probe_on_windows(monkeypatch):
     """On Windows os.kill(pid, 0) sends Ctrl+C to process group pid (signal 0 is CTRL_C_EVENT) and raises OSError for
     a gone one, so a leftover staging folder would have interrupted another program or failed the conversion."""
