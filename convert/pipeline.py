@@ -12,7 +12,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from convert.calibration import (SampleSet, coco_images, folder_images, load_sam
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
+from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
@@ -423,11 +423,11 @@ def run_conversion(opt: ConvertOptions) -> dict:
         try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
             created = make_folders(out)
             remove_stale_staging(out)
-            staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{_owner()}-", dir=out))
+            staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{owner()}-", dir=out))
         except OSError as exc:
             raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
         remove_stale_scratch()
-        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner()}-"))
+        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner()}-"))
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
@@ -443,61 +443,25 @@ def run_conversion(opt: ConvertOptions) -> dict:
 
 
 #: a staging folder's name: ``.<name>.staging-<pid>@<host>-<random>``, the conversion that made it
-STAGING_NAME = re.compile(r"\..+\.staging-(?P<pid>\d+)@(?P<host>[\w.]+)-\w+")
+STAGING_NAME = re.compile(r"\..+\.staging-" + OWNER_PATTERN + r"-\w+")
 #: start of a scratch folder's name in the temporary folder (``tempfile.gettempdir()``)
 SCRATCH_PREFIX = "lwpose-convert-"
 #: a scratch folder's name: ``lwpose-convert-<pid>@<host>-<random>``, the conversion that made it
-SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"(?P<pid>\d+)@(?P<host>[\w.]+)-\w+")
-
-
-def _host() -> str:
-    """This machine's name as a staging or scratch folder name holds it (no ``-``, ``@`` or ``/``)."""
-    return re.sub(r"[^\w.]", "_", socket.gethostname())
-
-
-def _owner() -> str:
-    """``<pid>@<host>``: this process as the names of its staging and scratch folders hold it."""
-    return f"{os.getpid()}@{_host()}"
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine exists (of any user). Always True on Windows, where ``os.kill(pid, 0)``
-    is no probe (it sends CTRL_C_EVENT, and fails for a process that is gone): folders there are never taken."""
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _remove_dead_runs(folder: Path, name: re.Pattern, what: str) -> None:
-    """Remove the folders in ``folder`` whose names match ``name`` (with ``pid`` and ``host`` groups) and that a
-    process of this machine made that no longer exists; ``what``: the kind of folder, for the log."""
-    for path in folder.iterdir():
-        found = name.fullmatch(path.name)
-        if found and path.is_dir() and found["host"] == _host() and not _process_alive(int(found["pid"])):
-            shutil.rmtree(path, ignore_errors=True)
-            if not path.exists():  # another user's folder stays
-                log.info("removed %s: the %s folder of a conversion that was killed (process %s)", path, what,
-                         found["pid"])
+SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + OWNER_PATTERN + r"-\w+")
 
 
 def remove_stale_staging(out: Path) -> None:
     """Remove the staging folders in ``out`` of conversions that died without cleaning up (``kill -9``, a power
     cut): those made on this machine by a process that no longer exists. A running conversion's, and those of
     another machine sharing the folder (whose processes cannot be seen from here), are kept."""
-    _remove_dead_runs(out, STAGING_NAME, "staging")
+    remove_dead_runs(out, STAGING_NAME, "staging")
 
 
 def remove_stale_scratch() -> None:
     """Remove the scratch folders (:data:`SCRATCH_NAME`) in the temporary folder of conversions that died without
     cleaning up, as :func:`remove_stale_staging` does for staging folders; other programs' folders are not touched."""
     with contextlib.suppress(OSError):  # an unlistable temporary folder: mkdtemp reports it
-        _remove_dead_runs(Path(tempfile.gettempdir()), SCRATCH_NAME, "scratch")
+        remove_dead_runs(Path(tempfile.gettempdir()), SCRATCH_NAME, "scratch")
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

@@ -16,6 +16,7 @@ import torch
 
 from pose_format import IR_HEATMAPS_NAME, IR_PAFS_NAME
 
+import convert.leftovers
 import convert.pipeline
 from convert import ConvertOptions, cpm_output_convolution, head_convolutions, layer_profile, run_conversion
 from ov_inference import read_rt_info
@@ -660,7 +661,7 @@ def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_p
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    host = convert.pipeline._host()
+    host = convert.leftovers.host_name()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     names = {f"lwpose-convert-{dead.pid}@{host}-abc123": False, f"lwpose-convert-{os.getpid()}@{host}-abc123": True,
              f"lwpose-convert-{dead.pid}@other.host-abc123": True, f"lwpose-bench-{dead.pid}@{host}-abc123": True,
@@ -691,7 +692,7 @@ def test_no_process_probe_on_windows(monkeypatch):
     sent = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
     monkeypatch.setattr(os, "name", "nt")
-    alive = convert.pipeline._process_alive(12345)
+    alive = convert.leftovers.process_alive(12345)
     monkeypatch.undo()
     assert alive and sent == []
 
