@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,11 +17,16 @@ from pose_format import (IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, IR_PRECI
                          NUM_HEATMAPS, NUM_PAFS, RT_INFO_SECTION, check_input_side, rt_info_fields, sha256_file)
 
 from convert.errors import ConversionError
+from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
 from ov_inference.output_paths import make_folders, remove_empty_folders
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = IR_PRECISIONS
+#: start of the name of :func:`checkpoint_to_ir`'s scratch folder, made beside the IR
+IR_SCRATCH_PREFIX = ".lwpose-convert-"
+#: its whole name: ``.lwpose-convert-<pid>@<host>-<random>``, the process that made it
+IR_SCRATCH_NAME = re.compile(re.escape(IR_SCRATCH_PREFIX) + OWNER_PATTERN + r"-\w+")
 
 
 def read_onnx(onnx_path: str | Path):
@@ -172,7 +178,8 @@ def checkpoint_to_ir(checkpoint: str | Path, output_xml: str | Path, *, height: 
     except OSError as exc:  # e.g. a file where a folder of the path goes
         raise ConversionError(f"cannot write {output_xml}: {exc.strerror or exc}") from exc
     try:
-        with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=".lwpose-convert-") as tmp:
+        remove_dead_runs(output_xml.parent, IR_SCRATCH_NAME, "scratch")
+        with tempfile.TemporaryDirectory(dir=output_xml.parent, prefix=f"{IR_SCRATCH_PREFIX}{owner()}-") as tmp:
             onnx_path = export_onnx(network, Path(tmp) / "model.onnx", height=height, width=width)
             model = build_ir(onnx_path, height=height, width=width, source_sha256=sha256_file(checkpoint),
                              precision=precision, source_name=checkpoint.name,

@@ -133,6 +133,25 @@ def test_a_file_in_the_output_path_is_a_conversion_error(seed_dir, tmp_path):
     assert (tmp_path / "ir").read_text() == "a file"
 
 
+def test_scratch_folder_of_a_killed_call_is_removed_by_the_next(seed_dir, tmp_path):
+    """checkpoint_to_ir works in a hidden folder beside the IR: one that kill -9 left there stayed forever. The next
+    call into that folder removes those of dead processes of this machine, not a running one's."""
+    import os
+    import subprocess
+    import sys
+
+    from convert.leftovers import host_name
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left, running = (tmp_path / f".lwpose-convert-{pid}@{host_name()}-abc123" for pid in (dead.pid, os.getpid()))
+    for folder in (left, running):
+        folder.mkdir()
+        (folder / "model.onnx").write_text("x")
+    checkpoint_to_ir(seed_dir / "checkpoint.pth", tmp_path / "m.xml", height=64, width=96)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, "m.bin", "m.xml"])
+
+
 def test_other_architecture_names_keys(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
     path = tmp_path / "other.pth"
