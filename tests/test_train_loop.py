@@ -749,3 +749,28 @@ def test_ddp_collectives_wait_long_enough_for_rank0_validation(monkeypatch):
     assert (rank, world, device.type) == (1, 2, "cpu")
     assert seen == {"backend": "gloo", "timeout": trainer.DDP_TIMEOUT}
     assert trainer.DDP_TIMEOUT >= datetime.timedelta(hours=2)
+
+
+def test_a_validation_killed_after_its_checkpoint_runs_when_the_run_resumes(tiny_data, tmp_path, monkeypatch):
+    """The checkpoint of iteration N is saved before N's validation: a run killed while validating resumed without
+    that validation, leaving a gap in log.csv's validation rows (and in checkpoint_best.pth's candidates)."""
+    out = tmp_path / "v"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during the validation of iteration 2
+
+    monkeypatch.setattr("train.trainer.evaluate_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_data, out, max_iters=4))
+    monkeypatch.undo()
+
+    def val_iters():
+        with (out / "log.csv").open(newline="") as fh:
+            return [r["iter"] for r in csv.DictReader(fh) if r["kind"] == "val"]
+
+    ck = out / "checkpoint_iter_2.pth"
+    resumed = train(_cfg(tiny_data, out, checkpoint=ck, max_iters=3))
+    assert val_iters() == ["2", "3"] and [p["iter"] for p in resumed.val_curve] == [2, 3]
+    assert read_checkpoint(out / "checkpoint_best.pth")["iter"] in (2, 3)
+    again = train(_cfg(tiny_data, out, checkpoint=ck, max_iters=3))  # logged this time: not validated twice
+    assert val_iters() == ["2", "3"] and [p["iter"] for p in again.val_curve] == [3]

@@ -312,6 +312,20 @@ def _budget_reached(cfg: TrainConfig, iteration: int, epoch: int, trained_second
     return None
 
 
+def _validates_at(cfg: TrainConfig, iteration: int) -> bool:
+    """Whether the run validates after ``iteration`` (a multiple of ``val_after`` with a validation set)."""
+    return cfg.val_ann is not None and bool(cfg.val_after) and iteration > 0 and iteration % cfg.val_after == 0
+
+
+def _validation_logged(path: Path, iteration: int) -> bool:
+    """Whether the CSV log at ``path`` holds a validation row (``kind`` ``val``) of ``iteration``."""
+    try:
+        with path.open(newline="") as fh:
+            return any(r.get("kind") == "val" and r.get("iter") == str(iteration) for r in csv.DictReader(fh))
+    except OSError:
+        return False
+
+
 def _best_ap(out_dir: Path) -> float | None:
     """The AP of ``out_dir``'s :data:`BEST_CHECKPOINT` (from ``best.json``), or ``None`` when there is none."""
     try:
@@ -594,6 +608,15 @@ def train(cfg: TrainConfig) -> TrainResult:
                dynamic_ncols=True)
     net.train()
     try:
+        # the periodic checkpoint is saved before the validation of its iteration: a run killed while validating
+        # resumes without it, so the resumed run validates that iteration unless log.csv has its row
+        if resume is not None and _validates_at(cfg, iteration):
+            paused = time.perf_counter()
+            if is_main and not _validation_logged(out_dir / "log.csv", iteration):
+                validate()
+            window_t += time.perf_counter() - paused  # s_per_iter: training steps only
+            if world > 1:
+                dist.barrier()
         while epoch < cfg.epochs and not stop:
             sampler.set_epoch(epoch, skip=resume_skip * cfg.batch_size)
             resume_skip = 0
@@ -653,7 +676,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 paused = time.perf_counter()
                 if cfg.checkpoint_after and iteration % cfg.checkpoint_after == 0:
                     checkpoint()
-                if cfg.val_ann is not None and cfg.val_after and iteration % cfg.val_after == 0:
+                if _validates_at(cfg, iteration):
                     validate()
                     if world > 1:
                         dist.barrier()
