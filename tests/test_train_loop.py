@@ -404,6 +404,19 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
             evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(ann), "--images",
                            str(coco_mini_dir), *args])
         assert message in capsys.readouterr().err
+    # --out is checked before the evaluation: the ground truth itself was overwritten with the detections, and an
+    # unwritable --out lost the whole evaluation (the AP table too) after its last image
+    gt = tmp_path / "gt.json"
+    gt.write_bytes(ann.read_bytes())
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    for out_path, message in ((gt, "it is the input file, which it would destroy"),
+                              (blocker / "det.json", "cannot write the detections to")):
+        with pytest.raises(SystemExit):
+            evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(gt), "--images",
+                           str(coco_mini_dir), "--height", "64", "--max-images", "1", "--out", str(out_path)])
+        assert message in capsys.readouterr().err
+    assert gt.read_bytes() == ann.read_bytes()
     # an images folder without the annotation's images: a one-line error (exit 1), no traceback
     assert evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(ann), "--images",
                           str(tmp_path / "no_images"), "--height", "64", "--threads", "1"]) == 1

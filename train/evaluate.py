@@ -34,6 +34,7 @@ from torch import nn
 from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, decode_poses, evaluate_keypoints,
                           merge_predictions, mirror_content, poses_to_coco, scaled_height)
 from ov_inference.coco import person_category_ids
+from ov_inference.output_paths import check_output_file
 from ov_inference.sources import read_annotated_image
 from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, input_side_error, letterbox,
                          normalize, read_coco_keypoints, write_text_atomic)
@@ -236,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--images {args.images} is not a folder")
     if args.out.is_dir():
         parser.error(f"--out {args.out} is a folder, expected the detections JSON file to write")
+    try:  # before any image is evaluated: the results were lost when --out could not be written at the end
+        check_output_file(args.out, "the detections", source=args.ann)
+    except OSError as exc:
+        parser.error(f"--out: {exc}")
     try:
         read_coco_keypoints(args.ann)  # a broken annotation file fails before the model loads
         model = load_model(args.checkpoint, args.num_refinement_stages,
