@@ -787,3 +787,15 @@ def test_a_validation_killed_after_its_checkpoint_runs_when_the_run_resumes(tiny
     assert read_checkpoint(out / "checkpoint_best.pth")["iter"] in (2, 3)
     again = train(_cfg(tiny_data, out, checkpoint=ck, max_iters=3))  # logged this time: not validated twice
     assert val_iters() == ["2", "3"] and [p["iter"] for p in again.val_curve] == [3]
+
+    # killed while validating the last iteration: the resume found its budget reached and did nothing at all (no
+    # validation, no checkpoint_last.pth); now it validates and saves, without a training step
+    out = tmp_path / "end"
+    monkeypatch.setattr("train.trainer.evaluate_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_data, out, max_iters=2))
+    monkeypatch.undo()
+    assert not (out / "checkpoint_last.pth").exists()
+    end = train(_cfg(tiny_data, out, checkpoint=out / "checkpoint_iter_2.pth", max_iters=2))
+    assert end.iteration == 2 and val_iters() == ["2"] and [p["iter"] for p in end.val_curve] == [2]
+    assert read_checkpoint(out / "checkpoint_last.pth")["iter"] == 2

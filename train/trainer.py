@@ -492,11 +492,15 @@ def train(cfg: TrainConfig) -> TrainResult:
     result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
     # training seconds of the run before this process (a resumed run's checkpoint carries them)
     prior_seconds = float(resume.get("train_seconds", 0.0)) if resume is not None else 0.0
-    if resume is not None:
-        reached = _budget_reached(cfg, iteration, epoch, prior_seconds)
-        if reached:  # nothing to train: the run's files (log.csv, checkpoint_last.pth) are left as they are
-            log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
-            return result
+    # the periodic checkpoint is saved before the validation of its iteration: a run killed while validating resumes
+    # without it, so the resumed run validates that iteration first unless log.csv has its row (rank 0's decision)
+    pending_validation, _ = _any_flag_rank0_seconds(
+        is_main and resume is not None and _validates_at(cfg, iteration)
+        and not _validation_logged(out_dir / "log.csv", iteration), 0.0, device)
+    reached = _budget_reached(cfg, iteration, epoch, prior_seconds) if resume is not None else None
+    if reached and not pending_validation:  # nothing to do: the run's files (log.csv, checkpoint_last.pth) are left
+        log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
+        return result
     if is_main:  # created once data, model and checkpoint are known good: a refused run leaves no empty folder
         out_dir.mkdir(parents=True, exist_ok=True)
         _remove_partial_saves(out_dir)
@@ -522,7 +526,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         window_stages[:] = saved_window["stages"]  # iterations of an uninterrupted run's
     undecodable_ids: set[int] = set()  # ids of the images found undecodable in this process's batches
     undecodable_extra = 0  # beyond a sample's SKIPPED_ID_SLOTS: counted, not identified
-    stop = False
+    stop = bool(reached)  # a reached budget with a pending validation: validate, save checkpoint_last.pth, no step
     iteration_budget = cfg.max_iters or cfg.epochs * batches_per_epoch
     # Budget fraction done when the warm-up ended (linear schedule): known for an iteration budget; a time budget
     # measures it when the warm-up ends and the checkpoints carry it (``warmup_progress``) to a resumed run.
@@ -608,12 +612,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                dynamic_ncols=True)
     net.train()
     try:
-        # the periodic checkpoint is saved before the validation of its iteration: a run killed while validating
-        # resumes without it, so the resumed run validates that iteration unless log.csv has its row
-        if resume is not None and _validates_at(cfg, iteration):
+        if pending_validation:
             paused = time.perf_counter()
-            if is_main and not _validation_logged(out_dir / "log.csv", iteration):
-                validate()
+            validate()
             window_t += time.perf_counter() - paused  # s_per_iter: training steps only
             if world > 1:
                 dist.barrier()
