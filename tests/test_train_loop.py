@@ -15,6 +15,7 @@ import torch
 
 from train import PoseEstimationWithMobileNet, read_checkpoint
 from train.__main__ import main as train_main
+from train.evaluate import evaluate_model
 from train.evaluate import main as evaluate_main
 from train.loss import heatmap_weights, masked_l2, pose_loss
 from train.optim import make_optimizer, param_groups
@@ -799,3 +800,20 @@ def test_a_validation_killed_after_its_checkpoint_runs_when_the_run_resumes(tiny
     end = train(_cfg(tiny_data, out, checkpoint=out / "checkpoint_iter_2.pth", max_iters=2))
     assert end.iteration == 2 and val_iters() == ["2"] and [p["iter"] for p in end.val_curve] == [2]
     assert read_checkpoint(out / "checkpoint_last.pth")["iter"] == 2
+
+    # ... and while running the final validation, after checkpoint_last.pth (iteration 3: no periodic validation)
+    out = tmp_path / "final"
+    calls = []
+
+    def second_killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate_model(*args, **kwargs)
+
+    monkeypatch.setattr("train.trainer.evaluate_model", second_killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_data, out, max_iters=3))
+    monkeypatch.undo()
+    final = train(_cfg(tiny_data, out, checkpoint=out / "checkpoint_last.pth", max_iters=3))
+    assert final.iteration == 3 and val_iters() == ["2", "3"]

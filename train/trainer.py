@@ -492,12 +492,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     result = TrainResult(iteration=iteration, epoch=epoch, checkpoint=None)
     # training seconds of the run before this process (a resumed run's checkpoint carries them)
     prior_seconds = float(resume.get("train_seconds", 0.0)) if resume is not None else 0.0
-    # the periodic checkpoint is saved before the validation of its iteration: a run killed while validating resumes
-    # without it, so the resumed run validates that iteration first unless log.csv has its row (rank 0's decision)
-    pending_validation, _ = _any_flag_rank0_seconds(
-        is_main and resume is not None and _validates_at(cfg, iteration)
-        and not _validation_logged(out_dir / "log.csv", iteration), 0.0, device)
     reached = _budget_reached(cfg, iteration, epoch, prior_seconds) if resume is not None else None
+    # checkpoints (the final one too) are saved before the validation of their iteration: a run killed while
+    # validating resumes without it, so the resumed run validates that iteration first unless log.csv has its row
+    # (rank 0's decision)
+    due = _validates_at(cfg, iteration) or (reached is not None and cfg.val_ann is not None)
+    pending_validation, _ = _any_flag_rank0_seconds(
+        is_main and resume is not None and due and not _validation_logged(out_dir / "log.csv", iteration), 0.0,
+        device)
     if reached and not pending_validation:  # nothing to do: the run's files (log.csv, checkpoint_last.pth) are left
         log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
         return result
