@@ -15,6 +15,7 @@ import torch
 
 from train import PoseEstimationWithMobileNet, read_checkpoint
 from train.__main__ import main as train_main
+from train.dataset import CocoPoseDataset
 from train.evaluate import evaluate_model
 from train.evaluate import main as evaluate_main
 from train.loss import heatmap_weights, masked_l2, pose_loss
@@ -765,14 +766,15 @@ def test_ddp_collectives_wait_long_enough_for_rank0_validation(monkeypatch):
     assert trainer.DDP_TIMEOUT >= datetime.timedelta(hours=2)
 
 
+def _killed_validation(*args, **kwargs):
+    raise KeyboardInterrupt  # Ctrl-C during a validation
+
+
 def test_a_validation_killed_after_its_checkpoint_runs_when_the_run_resumes(tiny_data, tmp_path, monkeypatch):
     """The checkpoint of iteration N is saved before N's validation: a run killed while validating resumed without
     that validation, leaving a gap in log.csv's validation rows (and in checkpoint_best.pth's candidates)."""
     out = tmp_path / "v"
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt  # Ctrl-C during the validation of iteration 2
-
+    killed = _killed_validation
     monkeypatch.setattr("train.trainer.evaluate_model", killed)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(tiny_data, out, max_iters=4))
@@ -817,3 +819,21 @@ def test_a_validation_killed_after_its_checkpoint_runs_when_the_run_resumes(tiny
     monkeypatch.undo()
     final = train(_cfg(tiny_data, out, checkpoint=out / "checkpoint_last.pth", max_iters=3))
     assert final.iteration == 3 and val_iters() == ["2", "3"]
+
+
+def test_a_resumed_validation_records_the_epoch_of_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+    """Killed while validating the last iteration of an epoch: the resumed run moved on to the next epoch before
+    validating, and its val row said epoch 1 where the uninterrupted run's says 0."""
+    tr, _ = tiny_data
+    per_epoch = len(CocoPoseDataset(tr, tr.parent / "images")) // 2
+    kw = dict(max_iters=per_epoch, val_after=per_epoch, checkpoint_after=per_epoch)
+    whole = train(_cfg(tiny_data, tmp_path / "whole", **kw))
+    monkeypatch.setattr("train.trainer.evaluate_model", _killed_validation)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_data, tmp_path / "part", **kw))
+    monkeypatch.undo()
+    part = train(_cfg(tiny_data, tmp_path / "part", checkpoint=tmp_path / "part" / f"checkpoint_iter_{per_epoch}.pth",
+                      **kw))
+    assert [(p["iter"], p["epoch"]) for p in part.val_curve] == [(p["iter"], p["epoch"]) for p in whole.val_curve]
+    with (tmp_path / "part" / "log.csv").open(newline="") as fh:
+        assert [r["epoch"] for r in csv.DictReader(fh) if r["kind"] == "val"] == ["0"]

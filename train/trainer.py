@@ -558,16 +558,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     # full resume in the same folder continues from it; a fresh run, or another folder, starts its own)
     best = {"ap": _best_ap(out_dir) if resume is not None else None}
 
-    def validate() -> None:
+    def validate(at_epoch: int | None = None) -> None:
+        """Validate, log and keep the best; ``at_epoch``: the epoch recorded (default: the current one)."""
         nonlocal val_seconds
         if not is_main or cfg.val_ann is None:
             return
+        at_epoch = epoch if at_epoch is None else at_epoch
         t0 = time.perf_counter()
         stats = evaluate_model(model if ema is None else ema.module, cfg.val_ann, cfg.val_images, cfg.val_height,
                                cfg.val_max_images, progress=False)
         val_seconds += time.perf_counter() - t0
         train_s = run_seconds()
-        point = {"iter": iteration, "epoch": epoch, "train_seconds": round(train_s, 2),
+        point = {"iter": iteration, "epoch": at_epoch, "train_seconds": round(train_s, 2),
                  **{k: stats[k] for k in _VAL_STATS}}
         result.val_curve.append(point)
         if best["ap"] is None or stats["AP"] > best["ap"]:  # kept whatever --keep-checkpoints prunes
@@ -575,7 +577,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             checkpoint(name=BEST_CHECKPOINT)
             write_text_atomic(out_dir / "best.json", json.dumps({"iter": iteration, "AP": best["ap"],
                                                                   "checkpoint": BEST_CHECKPOINT}) + "\n")
-        csv_log.write({"kind": "val", "iter": iteration, "epoch": epoch, "elapsed_s": f"{train_s:.1f}",
+        csv_log.write({"kind": "val", "iter": iteration, "epoch": at_epoch, "elapsed_s": f"{train_s:.1f}",
                        **{k: f"{stats[k]:.4f}" for k in _VAL_STATS}})
         log.info("validation at iteration %d: AP %.3f AP50 %.3f AR %.3f (%d images, %.1f s)", iteration,
                  stats["AP"], stats["AP50"], stats["AR"], stats["images"], stats["seconds"])
@@ -614,9 +616,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                dynamic_ncols=True)
     net.train()
     try:
-        if pending_validation:
+        if pending_validation:  # recorded with the checkpoint's epoch, as the killed run would have
             paused = time.perf_counter()
-            validate()
+            validate(int(resume.get("current_epoch", 0)))
             window_t += time.perf_counter() - paused  # s_per_iter: training steps only
             if world > 1:
                 dist.barrier()
