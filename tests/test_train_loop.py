@@ -730,6 +730,19 @@ def test_log_header_survives_an_early_kill_and_a_diverging_run_is_one_line(tiny_
     err = capsys.readouterr().err
     assert rc == 1 and "loss is nan at iteration 1" in err and "Traceback" not in err
 
+    # a disk that fills up mid-run is no usage error: one line, exit 1 (it printed the whole usage, exit 2)
+    monkeypatch.undo()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("train.trainer.save_checkpoint", disk_full)
+    rc = train_main(["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64",
+                     "--batch-size", "2", "--workers", "0", "--max-iters", "1", "--out-dir", str(tmp_path / "full"),
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "No space left on device" in err and "usage:" not in err
+
 
 def test_resume_inside_a_log_window_logs_the_rows_of_an_uninterrupted_run(tiny_data, tmp_path):
     """A checkpoint between two ``--log-after`` rows carries the open window's loss sums: the resumed run's next

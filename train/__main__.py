@@ -159,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         result = train(cfg)  # checks every setting (check_config) before the data is indexed
-    except (CheckpointError, ValueError, OSError) as exc:
+    except (CheckpointError, ValueError) as exc:
         parser.error(str(exc))
+    except OSError as exc:  # a file that cannot be read or written (disk full, permissions): no usage error
+        print(f"lwpose-train: error: {exc}", file=sys.stderr)
+        return 1
     except FloatingPointError as exc:  # the run diverged: its checkpoints so far are intact
         print(f"lwpose-train: error: {exc} (the checkpoints saved before it in {args.out_dir} are intact)",
               file=sys.stderr)
