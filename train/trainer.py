@@ -496,10 +496,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     # checkpoints (the final one too) are saved before the validation of their iteration: a run killed while
     # validating resumes without it, so the resumed run validates that iteration first unless log.csv has its row
     # (rank 0's decision)
-    due = _validates_at(cfg, iteration) or (reached is not None and cfg.val_ann is not None)
-    pending_validation, _ = _any_flag_rank0_seconds(
-        is_main and resume is not None and due and not _validation_logged(out_dir / "log.csv", iteration), 0.0,
-        device)
+    due = resume is not None and (_validates_at(cfg, iteration) or (reached is not None and cfg.val_ann is not None))
+    pending_validation = due and _any_flag_rank0_seconds(  # a collective only then: the same on every rank
+        is_main and not _validation_logged(out_dir / "log.csv", iteration), 0.0, device)[0]
     if reached and not pending_validation:  # nothing to do: the run's files (log.csv, checkpoint_last.pth) are left
         log.warning("%s, nothing to train; %s is unchanged", reached, out_dir)
         return result
