@@ -616,6 +616,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     net.train()
     try:
         if pending_validation:  # recorded with the checkpoint's epoch, as the killed run would have
+            if is_main:
+                log.info("validating iteration %d first: log.csv has no validation of it (interrupted)%s",
+                         iteration, f"; {reached}, nothing to train" if reached else "")
             paused = time.perf_counter()
             validate(int(resume.get("current_epoch", 0)))
             window_t += time.perf_counter() - paused  # s_per_iter: training steps only
