@@ -46,6 +46,11 @@ class WeightsError(RuntimeError):
     """A download or verification failed; the message says what to do next."""
 
 
+class ArgumentsError(WeightsError):
+    """A value given to :func:`download` (a command-line option) is malformed; found before any network access, and
+    a usage error of ``lwpose-weights`` (exit status 2 with its usage line, as argparse's own)."""
+
+
 @dataclass
 class WeightsRecord:
     """The sidecar ``<file>.json`` written next to a completed download."""
@@ -74,14 +79,20 @@ def normalize_sha256(text: str | None) -> str | None:
         return None
     digest = text.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise WeightsError(f"--sha256 {text!r} is not a sha256 (64 hexadecimal digits)")
+        raise ArgumentsError(f"--sha256 {text!r} is not a sha256 (64 hexadecimal digits)")
     return digest
 
 
 def _check_url(url: str) -> None:
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
-        raise WeightsError(f"--url {url!r} is not an http(s):// or file:// address")
+        raise ArgumentsError(f"--url {url!r} is not an http(s):// or file:// address")
+
+
+def _check_file_name(name: str) -> None:
+    """Raise :class:`ArgumentsError` unless ``name`` is a plain file name (no folder part, not ``.`` or ``..``)."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ArgumentsError(f"--file {name!r} must be a plain file name")
 
 
 def checkpoint_problem(path: str | Path) -> str | None:
@@ -215,8 +226,7 @@ def download(
     """
     expected_sha256 = normalize_sha256(expected_sha256)
     _check_url(url)
-    if not file_name or Path(file_name).name != file_name or file_name in (".", ".."):
-        raise WeightsError(f"--file {file_name!r} must be a plain file name")
+    _check_file_name(file_name)
     dest = Path(dest) if dest is not None else cache_dir()
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -423,11 +433,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="network timeout, seconds (> 0)")
     d.add_argument("--force", action="store_true", help="download again even when a verified file exists")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(usage_error=d.error)
     for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):
         s = sub.add_parser(name, help=text)
         s.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
         s.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE, help="file name in the folder")
         s.add_argument("--json", action="store_true", help="print the sha256 record as JSON")
+        s.set_defaults(usage_error=s.error)
     return p
 
 
@@ -440,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                             file_name=args.file)
             print(path)
         else:
+            _check_file_name(args.file)
             path = (args.dest if args.dest is not None else cache_dir()) / args.file
             record = verify(path)
             if args.json:
@@ -448,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
             else:
                 print(f"{path}: OK sha256 {record.sha256} ({record.size} bytes)")
+    except ArgumentsError as e:
+        args.usage_error(str(e))  # exits 2 with the subcommand's usage line
     except WeightsError as e:
         print(f"lwpose-weights: error: {e}", file=sys.stderr)
         return 1

@@ -239,13 +239,28 @@ def test_mirror_copy_is_saved_under_the_published_name(server, tmp_path, capsys)
 @pytest.mark.parametrize("args, message", [
     (["--sha256", "abcd"], "is not a sha256 (64 hexadecimal digits)"),
     (["--url", "notaurl"], "is not an http(s):// or file:// address"),
-    (["--dest", __file__], "it is a file, not a folder"),
     (["--file", "../x.pth"], "must be a plain file name"),
 ])
-def test_bad_download_arguments_fail_before_the_network(server, tmp_path, capsys, args, message):
+def test_bad_download_arguments_are_usage_errors_before_the_network(server, tmp_path, capsys, args, message):
     n = len(server.requests)
-    assert weights.main(["download", "--url", server.url, "--dest", str(tmp_path / "d"), "--quiet", *args]) == 1
-    assert message in capsys.readouterr().err and len(server.requests) == n
+    with pytest.raises(SystemExit) as stop:
+        weights.main(["download", "--url", server.url, "--dest", str(tmp_path / "d"), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("usage: lwpose-weights download")
+    assert message in err and len(server.requests) == n
+
+
+@pytest.mark.parametrize("command", ["path", "verify"])
+def test_bad_file_name_of_path_and_verify_is_a_usage_error(tmp_path, capsys, command):
+    with pytest.raises(SystemExit) as stop:
+        weights.main([command, "--dest", str(tmp_path), "--file", "../x.pth"])
+    assert stop.value.code == 2 and "must be a plain file name" in capsys.readouterr().err
+
+
+def test_dest_that_is_a_file_fails_before_the_network(server, tmp_path, capsys):
+    n = len(server.requests)
+    assert weights.main(["download", "--url", server.url, "--dest", __file__, "--quiet"]) == 1
+    assert "it is a file, not a folder" in capsys.readouterr().err and len(server.requests) == n
 
 
 def test_pasted_sha256_is_normalised(server, tmp_path):
