@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print(_summary_line(summary), file=sys.stderr if args.raw else sys.stdout)
+    if summary.interrupted:  # Ctrl+C / SIGTERM mid-run: the output is finished, but the run did not complete
+        return 130
     return 1 if summary.frames == 0 and summary.errors > 0 else 0
 
 

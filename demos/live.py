@@ -89,7 +89,8 @@ class DemoSummary:
     ``num_threads``: infer requests and CPU inference threads used (``num_threads`` ``None`` off the CPU);
     ``loops``: passes over the input (more than 1 with ``loop``); ``output_frames``: frames written to ``output``;
     ``cpu_process_percent`` / ``cpu_system_percent``: this process's and the machine's mean CPU load over the run,
-    percent of all cores (``None`` off Linux)."""
+    percent of all cores (``None`` off Linux); ``interrupted``: Ctrl+C or SIGTERM stopped the run after it started
+    (the frames so far are kept and written)."""
 
     frames: int = 0
     errors: int = 0
@@ -112,6 +113,7 @@ class DemoSummary:
     cpu_system_percent: float | None = None
     error_messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -391,6 +393,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                     break
     except KeyboardInterrupt:
         log.info("interrupted")
+        summary.interrupted = True
     finally:
         summary.seconds = time.perf_counter() - t0
         if bar is not None:

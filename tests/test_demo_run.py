@@ -523,6 +523,29 @@ def test_interrupt_while_compiling_closes_the_live_view(omz_xml, clip, tmp_path,
         socket.create_connection(("127.0.0.1", views[0].port), timeout=1).close()
 
 
+def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, monkeypatch, capsys):
+    """Ctrl+C (or SIGTERM) after the first frame: the video holds the frames done, the summary says so, and the exit
+    status is 130 as for any interrupted command (it was 0, as for a completed run)."""
+    import demos.live as live
+    from demos.__main__ import main
+
+    drawn = []
+
+    def draw_then_interrupt(frame, poses, **kwargs):
+        if drawn:
+            raise KeyboardInterrupt
+        drawn.append(frame)
+
+    monkeypatch.setattr(live, "draw_poses", draw_then_interrupt)
+    out = tmp_path / "a.avi"
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--output", str(out), "--quiet",
+               "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 130 and summary["interrupted"] and summary["output_frames"] == 1
+    capture = cv2.VideoCapture(str(out))
+    assert capture.read()[0] and not capture.read()[0]
+
+
 def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
     """The OMZ demo's -m/-i/-o/-d/--tsize/-t/-nstreams/--no_show spellings; -t is the decoder's peak threshold (a
     higher one finds no more keypoints), -nstreams reaches the compiled model, --flip runs the mirrored batch."""
