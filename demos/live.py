@@ -400,8 +400,8 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             bar.close()
         pipeline.close()
         frames_in.close()
-        for sink in sinks:
-            sink.close()
+        for sink in sinks:  # an output folder made for frames that never came (all unreadable) goes too
+            discard_sink(sink)
         if window is not None:
             window.close()
         summary.loops = frames_in.passes

@@ -174,7 +174,8 @@ def _named_like_a_file(suffix: str) -> bool:
 
 
 def discard_sink(sink) -> None:
-    """Close a sink of :func:`open_sink` given up before its first frame (the run failed while setting up) and
-    remove the folders it created for the output, when they are still empty; folders that were there are kept."""
+    """Close a sink of :func:`open_sink` and remove the folders it created for the output when they are still empty:
+    it was given up before its first frame (the run failed while setting up) or got none (every input unreadable).
+    Folders that were there, and folders holding a written frame, are kept."""
     sink.close()
     remove_empty_folders(sink.created)

@@ -523,6 +523,18 @@ def test_interrupt_while_compiling_closes_the_live_view(omz_xml, clip, tmp_path,
         socket.create_connection(("127.0.0.1", views[0].port), timeout=1).close()
 
 
+def test_no_readable_image_leaves_no_empty_output_folder(omz_xml, tmp_path):
+    """Every input image unreadable: nothing is written, and the folder made for --output is not left behind empty
+    (a folder that was there already is kept)."""
+    images = tmp_path / "in"
+    images.mkdir()
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    for out, kept in ((tmp_path / "new" / "out", False), (tmp_path, True)):
+        summary = run_demo(DemoOptions(model=omz_xml, input=str(images), output=out, window=False, progress=False))
+        assert summary.frames == 0 and summary.errors == 1 and out.is_dir() == kept
+    assert not (tmp_path / "new").exists()
+
+
 def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, monkeypatch, capsys):
     """Ctrl+C (or SIGTERM) after the first frame: the video holds the frames done, the summary says so, and the exit
     status is 130 as for any interrupted command (it was 0, as for a completed run)."""
