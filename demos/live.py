@@ -224,6 +224,9 @@ def _check(options: DemoOptions) -> None:
         raise ValueError(f"--output-size must be at least 1x1 pixels, got {options.output_size}")
     if options.max_frames is not None and options.max_frames < 0:
         raise ValueError(f"--max-frames must be >= 0, got {options.max_frames}")
+    if options.output is not None and str(options.output) == "":  # an unset variable: `-o "$OUT"`
+        raise ValueError("--output is empty: give a video file or a folder (an empty name would write the images "
+                         "into the current folder)")
 
 
 def _compile_config(options: DemoOptions, summary: DemoSummary) -> dict:

@@ -523,6 +523,16 @@ def test_interrupt_while_compiling_closes_the_live_view(omz_xml, clip, tmp_path,
         socket.create_connection(("127.0.0.1", views[0].port), timeout=1).close()
 
 
+def test_empty_output_is_refused_before_writing_into_the_current_folder(omz_xml, clip, tmp_path, monkeypatch,
+                                                                        capsys):
+    """``-o ""`` (an unset shell variable) was an image folder named "": the current folder, silently."""
+    from demos.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--output", "", "--quiet"])
+    assert rc == 2 and "--output is empty" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
 def test_no_readable_image_leaves_no_empty_output_folder(omz_xml, tmp_path):
     """Every input image unreadable: nothing is written, and the folder made for --output is not left behind empty
     (a folder that was there already is kept)."""
