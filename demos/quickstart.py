@@ -35,6 +35,7 @@ import numpy as np
 
 from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, input_file_problem,
                          write_text_atomic)
+from pose_format.cli_types import folder_type
 
 #: What to do when torch / nncf are missing (the runtime-only install).
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
@@ -613,8 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = QuickstartConfig()
     p = argparse.ArgumentParser(prog="lwpose-quickstart", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", type=Path, default=d.out, help="report folder")
-    p.add_argument("--runs-dir", type=Path, default=d.runs_dir, help="cache of generated data, training runs and IRs")
+    p.add_argument("--out", type=folder_type, default=d.out, help="report folder")
+    p.add_argument("--runs-dir", type=folder_type, default=d.runs_dir,
+                   help="cache of generated data, training runs and IRs")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="use this checkpoint (published layout), skip training")
     p.add_argument("--allow-unsafe-checkpoint", action="store_true",

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pose_format import (PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file,
                          write_text_atomic)
-from pose_format.cli_types import seconds_type
+from pose_format.cli_types import folder_type, seconds_type
 
 __all__ = [
     "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
@@ -423,7 +423,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="download (or resume) the checkpoint and record its sha256")
     d.add_argument("--url", default=PUBLISHED_CHECKPOINT_URL, help="source URL (default: the authors' published file)")
-    d.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
+    d.add_argument("--dest", type=folder_type, default=None, help=f"folder (default: {cache_dir()})")
     d.add_argument("--sha256", default=None,
                    help="expected sha256 (checked before downloading); a new download that does not match is deleted, "
                         "a cached file that does not match is an error")
@@ -436,7 +436,7 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(usage_error=d.error)
     for name, text in (("path", "print the verified checkpoint's path"), ("verify", "recheck the sha256 and print it")):
         s = sub.add_parser(name, help=text)
-        s.add_argument("--dest", type=Path, default=None, help=f"folder (default: {cache_dir()})")
+        s.add_argument("--dest", type=folder_type, default=None, help=f"folder (default: {cache_dir()})")
         s.add_argument("--file", default=PUBLISHED_CHECKPOINT_FILE, help="file name in the folder")
         s.add_argument("--json", action="store_true", help="print the sha256 record as JSON")
         s.set_defaults(usage_error=s.error)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Callable
 
 from pose_format.geometry import input_side_error
 
-__all__ = ["count_type", "input_height_type", "seconds_type"]
+__all__ = ["count_type", "folder_type", "input_height_type", "seconds_type"]
 
 
 def _integer(text: str) -> int:
@@ -25,6 +26,14 @@ def count_type(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
     return parse
+
+
+def folder_type(text: str) -> Path:
+    """argparse type: a folder path, not empty (``Path("")`` is the current folder: an unset shell variable, as in
+    ``--out "$DIR"``, would write there)."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty: give a folder (use . for the current one)")
+    return Path(text)
 
 
 def input_height_type(text: str) -> int:

@@ -186,7 +186,9 @@ def test_quickstart_bad_input_is_explained(tmp_path, isolated_cache, capsys):
                                  ("--int8-max-drop", "1", "--int8-max-drop must be an absolute AP drop in [0, 1)"),
                                  ("--int8-max-drop", "nan", "--int8-max-drop must be an absolute AP drop in [0, 1)"),
                                  ("--out", str(__file__), "is a file, expected a folder"),
-                                 ("--runs-dir", f"{__file__}/runs", "is a file, expected a folder")):
+                                 ("--runs-dir", f"{__file__}/runs", "is a file, expected a folder"),
+                                 ("--out", "", "--out: empty: give a folder"),  # was the current folder
+                                 ("--runs-dir", "", "--runs-dir: empty: give a folder")):
         with pytest.raises(SystemExit) as stop:  # refused at once, before any data is generated
             main(["--out", str(tmp_path / "r0"), "--runs-dir", str(tmp_path / "cache0"), flag, value, "--quiet"])
         assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -257,6 +257,15 @@ def test_bad_file_name_of_path_and_verify_is_a_usage_error(tmp_path, capsys, com
     assert stop.value.code == 2 and "must be a plain file name" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["download", "path", "verify"])
+def test_empty_dest_is_a_usage_error_not_the_current_folder(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        weights.main([command, "--dest", ""])
+    assert stop.value.code == 2 and "--dest: empty: give a folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_dest_that_is_a_file_fails_before_the_network(server, tmp_path, capsys):
     n = len(server.requests)
     assert weights.main(["download", "--url", server.url, "--dest", __file__, "--quiet"]) == 1
