@@ -39,6 +39,16 @@ def normalize(image_bgr_u8: np.ndarray) -> np.ndarray:
     return ((np.asarray(image_bgr_u8, dtype=np.float32) - NORM_MEAN) / NORM_SCALE).transpose(2, 0, 1).copy()
 
 
+def inside_image(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Whether image-pixel points ``xy`` ``[..., 2]`` lie on a ``width`` x ``height`` image (bools ``[...]``).
+
+    Pixel centres are at integer coordinates, so pixel ``i`` spans ``[i - 0.5, i + 0.5)`` and the image
+    ``[-0.5, width - 0.5)``: a point between the last pixel's centre ``width - 1`` and its edge is inside."""
+    xy = np.asarray(xy, dtype=np.float64)
+    return ((xy[..., 0] >= -0.5) & (xy[..., 0] < width - 0.5)
+            & (xy[..., 1] >= -0.5) & (xy[..., 1] < height - 0.5))
+
+
 def cell_centers(n: int, stride: int = STRIDE) -> np.ndarray:
     """Input-pixel coordinate of the centres of cells ``0..n-1`` along one axis (``stride * i + stride / 2 - 0.5``)."""
     return stride * np.arange(n, dtype=np.float32) + (stride / 2 - 0.5)

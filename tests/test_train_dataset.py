@@ -154,6 +154,21 @@ def test_out_of_image_keypoints(coco_mini_dir, tmp_path, caplog):
         load_coco_records(tmp_path / "absent.json", coco_mini_dir)
 
 
+def test_keypoints_on_the_last_pixel_are_inside(coco_mini_dir, tmp_path):
+    """Pixel centres are at integer coordinates (format.md: cell i covers x = 8 i + 3.5), so the image spans
+    [-0.5, w - 0.5): a keypoint between the last pixel's centre and its edge is labeled, one past the edge is not."""
+    doc = json.loads((coco_mini_dir / ANN).read_text())
+    ann = next(a for a in doc["annotations"] if a["num_keypoints"] >= 5)
+    img = next(i for i in doc["images"] if i["id"] == ann["image_id"])
+    w, h = img["width"], img["height"]
+    ann["keypoints"][0:3] = [w - 0.7, h - 0.6, 2]  # nose on the last pixel column and row
+    ann["keypoints"][3:6] = [-0.4, 10, 2]  # left eye on the first column
+    ann["keypoints"][6:9] = [w - 0.5, 10, 2]  # right eye on the right edge: outside
+    (tmp_path / ANN).write_text(json.dumps(doc))
+    _, _, counts = load_coco_records(tmp_path / ANN, coco_mini_dir)
+    assert counts["out_of_image_keypoints"] == 1
+
+
 def test_augmentation_keeps_keypoints_on_their_pixels():
     """A bright dot at a keypoint lands where the transformed keypoint says, for random scale/rotation/flip."""
     rng = np.random.default_rng(0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ov_inference.coco import coco_ground_truth, person_category_ids
 from ov_inference.sources import read_annotated_image
-from pose_format import coco17_to_18, normalize
+from pose_format import coco17_to_18, inside_image, normalize
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.targets import render_targets
 
@@ -91,7 +91,7 @@ def load_coco_records(ann_file: str | os.PathLike, images_dir: str | os.PathLike
                 ignore.append(ann["id"])
                 continue
             k17 = np.asarray(kp, dtype=np.float64).reshape(17, 3)
-            outside = (k17[:, 2] > 0) & ((k17[:, 0] < 0) | (k17[:, 0] > w - 1) | (k17[:, 1] < 0) | (k17[:, 1] > h - 1))
+            outside = (k17[:, 2] > 0) & ~inside_image(k17[:, :2], w, h)
             if outside.any():
                 counts["out_of_image_keypoints"] += int(outside.sum())
                 k17[outside] = 0

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pose_format import COCO17_NAMES, write_text_atomic
+from pose_format import COCO17_NAMES, inside_image, write_text_atomic
 from train.hyperparams import WEIGHT_DECAY
 
 log = logging.getLogger(__name__)
@@ -465,7 +465,7 @@ def _visibility(k: np.ndarray, depth: np.ndarray, owner: np.ndarray, pid: int) -
     v = np.zeros(17)
     for name, idx in _K.items():
         x, y = k[idx]
-        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+        if not inside_image(k[idx], w, h):
             continue
         xi, yi = int(round(x)), int(round(y))
         top = int(owner[yi, xi])
