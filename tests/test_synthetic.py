@@ -153,3 +153,16 @@ def test_cli(tmp_path, capsys):
     assert "annotations.json" in capsys.readouterr().err
     proc = subprocess.run([sys.executable, "-m", "train.synthetic", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--max-people" in proc.stdout
+
+
+def test_min_people_are_all_visible(monkeypatch):
+    """A scene whose nearer figures hide one entirely is drawn again: --min-people 6 in a narrow image gave 4 or 5."""
+    cfg = SyntheticConfig(width=64, height=300, min_people=6, max_people=6)
+    for i in (0, 32):
+        _, people = render_scene(np.random.default_rng([0, i]), cfg)
+        assert len(people) == 6 and all(p.mask.any() for p in people)
+    import train.synthetic as synthetic
+    real = synthetic._render_once
+    monkeypatch.setattr(synthetic, "_render_once", lambda rng, c: (lambda img, ppl: (img, ppl[:-1]))(*real(rng, c)))
+    with pytest.raises(ValueError, match="--min-people 6: 20 scenes of 64x300"):
+        render_scene(np.random.default_rng(0), cfg)

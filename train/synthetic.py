@@ -478,9 +478,27 @@ def _visibility(k: np.ndarray, depth: np.ndarray, owner: np.ndarray, pid: int) -
     return v
 
 
+#: Scenes :func:`render_scene` draws (from the same generator, one after another) for one image before it gives up
+#: finding ``min_people`` visible people: a figure hidden entirely behind nearer ones is no person of the image.
+SCENE_TRIES = 20
+
+
 def render_scene(rng: np.random.Generator, cfg: SyntheticConfig = SyntheticConfig(),
                  ) -> tuple[np.ndarray, list[SyntheticPerson]]:
-    """Render one image: BGR uint8 ``[H, W, 3]`` and its people (far to near), each with COCO-17 keypoints and mask."""
+    """Render one image: BGR uint8 ``[H, W, 3]`` and its people (far to near), each with COCO-17 keypoints and mask.
+
+    At least ``cfg.min_people`` people are visible: a scene where nearer figures hide one entirely is drawn again
+    (up to :data:`SCENE_TRIES` times, then ``ValueError``: the image is too small for that many people)."""
+    for _ in range(SCENE_TRIES):
+        img, people = _render_once(rng, cfg)
+        if len(people) >= cfg.min_people:
+            return img, people
+    raise ValueError(f"--min-people {cfg.min_people}: {SCENE_TRIES} scenes of {cfg.width}x{cfg.height} pixels in a "
+                     f"row hid one of the people entirely behind nearer ones; lower --min-people or enlarge the image")
+
+
+def _render_once(rng: np.random.Generator, cfg: SyntheticConfig) -> tuple[np.ndarray, list[SyntheticPerson]]:
+    """One scene of :func:`render_scene`: its people are those left visible (possibly fewer than drawn)."""
     h, w = cfg.height, cfg.width
     canvas = _background(rng, cfg)
     owner = np.zeros((h, w), np.int32)  # pid * 16 + part id of the top-most surface; 0 = background
