@@ -195,6 +195,22 @@ def test_full_resume_names_the_settings_its_saved_optimizer_and_scheduler_keep(t
     assert "full resume keeps" not in caplog.text
 
 
+def test_full_resume_refuses_another_lr_schedule(tiny_data, tmp_path):
+    """A linear run resumed with --lr-schedule step kept the decayed rates and the empty milestones (only a warning
+    about the milestones); both directions are refused, naming the flag, before the output folder is touched."""
+    kw = dict(max_iters=1, val_ann=None, val_images=None, checkpoint_after=0)
+    for saved, other in (("linear", "step"), ("step", "linear")):
+        out = tmp_path / saved
+        first = train(_cfg(tiny_data, out, lr_schedule=saved, **kw))
+        assert read_checkpoint(first.checkpoint)["lr_schedule"] == saved
+        files = {p.name: p.read_bytes() for p in out.iterdir()}
+        with pytest.raises(ValueError, match=f"--lr-schedule {other}: .* was trained with --lr-schedule {saved}"):
+            train(_cfg(tiny_data, out, checkpoint=first.checkpoint, lr_schedule=other, **{**kw, "max_iters": 2}))
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+        again = train(_cfg(tiny_data, out, checkpoint=first.checkpoint, lr_schedule=saved, **{**kw, "max_iters": 2}))
+        assert again.iteration == 2
+
+
 def test_pruning_keeps_an_earlier_runs_checkpoints(tmp_path, caplog):
     from train.trainer import _earlier_run_files, _prune
 

@@ -299,6 +299,17 @@ def _listed(values: tuple[float, ...]) -> str:
     return " / ".join(f"{v:g}" for v in values) or "none"
 
 
+def _check_resumed_schedule(cfg: TrainConfig, resume: dict) -> None:
+    """Refuse a full resume whose ``--lr-schedule`` is not the one its checkpoint was trained with (recorded as
+    ``lr_schedule`` since it is; older checkpoints are not checked): the saved optimizer and scheduler carry the old
+    schedule's state (a linear run's decayed rates and its empty milestones), which the new one would continue from."""
+    saved = resume.get("lr_schedule")
+    if saved is not None and saved != cfg.lr_schedule:
+        raise ValueError(f"--lr-schedule {cfg.lr_schedule}: {cfg.checkpoint} was trained with --lr-schedule "
+                         f"{saved}, whose learning rates and milestones a full resume keeps; resume with "
+                         f"--lr-schedule {saved}, or restart from its weights with --weights-only")
+
+
 def _budget_reached(cfg: TrainConfig, iteration: int, epoch: int, trained_seconds: float) -> str | None:
     """Why a resumed run at ``iteration`` / ``epoch`` after ``trained_seconds`` of training has nothing left to
     train (its iteration, time or epoch budget is reached), or ``None``."""
@@ -445,6 +456,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     scheduler = make_scheduler(optimizer, cfg.milestones if cfg.lr_schedule == "step" else (), cfg.gamma)
     iteration, epoch = 0, 0
     if resume is not None:
+        _check_resumed_schedule(cfg, resume)
         configured = _hyperparameters(optimizer, scheduler)
         try:
             optimizer.load_state_dict(resume["optimizer"])
@@ -588,6 +600,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         periodic = name is None and not final
         name = name or ("checkpoint_last.pth" if final else f"checkpoint_iter_{iteration}.pth")
         extra = {"train_seconds": run_seconds(),  # a resumed time budget continues from here
+                 "lr_schedule": cfg.lr_schedule,  # a full resume keeps it (_check_resumed_schedule)
                  "log_window": {"n": window_n, "loss": window_loss, "stages": window_stages.tolist()}}
         if name == BEST_CHECKPOINT:
             extra["best_ap"] = best["ap"]
