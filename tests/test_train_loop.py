@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shutil
 import socket
 import subprocess
 import sys
@@ -866,3 +867,35 @@ def test_a_resumed_validation_records_the_epoch_of_an_uninterrupted_run(tiny_dat
     assert [(p["iter"], p["epoch"]) for p in part.val_curve] == [(p["iter"], p["epoch"]) for p in whole.val_curve]
     with (tmp_path / "part" / "log.csv").open(newline="") as fh:
         assert [r["epoch"] for r in csv.DictReader(fh) if r["kind"] == "val"] == ["0"]
+
+
+def test_undecodable_validation_images_are_refused_at_the_start_and_mid_run_in_one_line(tiny_data, tmp_path,
+                                                                                        capsys, monkeypatch):
+    """The start checked that the validation images exist, not that they decode: such a run trained until its first
+    validation, which then failed with the whole usage text."""
+    tr, va = tiny_data
+    val = tmp_path / "val_images"
+    shutil.copytree(va.parent / "images", val)
+    first, second = sorted(val.iterdir())
+    first.write_bytes(b"not an image")
+    args = ["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64", "--batch-size",
+            "2", "--workers", "0", "--max-iters", "2", "--val-after", "2", "--checkpoint-after", "2", "--val-height",
+            "64", "--no-progress", "--val-ann", str(va), "--val-images", str(val)]
+    train(_cfg(tiny_data, tmp_path / "one_bad", val_images=val, max_iters=1))  # one decodes: the run goes on
+    with pytest.raises(SystemExit):  # the one image a --val-max-images 1 validation reads does not decode
+        train_main([*args, "--val-max-images", "1", "--out-dir", str(tmp_path / "first_only")])
+    assert f"in {val} decodes (e.g. {first})" in capsys.readouterr().err
+    assert not (tmp_path / "first_only").exists()  # refused before training
+    second.write_bytes(b"")
+    with pytest.raises(SystemExit):
+        train_main([*args, "--out-dir", str(tmp_path / "none")])
+    assert "none of the 2 image(s) a validation reads" in capsys.readouterr().err
+
+    # images that become unreadable during the run: one line, exit 1, the checkpoint before it kept
+    shutil.copytree(va.parent / "images", val, dirs_exist_ok=True)
+    monkeypatch.setattr("train.trainer.evaluate_model", lambda *a, **k: (_ for _ in ()).throw(
+        ValueError(f"no image of {va} could be read from {val}")))
+    rc = train_main([*args, "--out-dir", str(tmp_path / "mid")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "validation at iteration 2: no image of" in err and "usage:" not in err
+    assert (tmp_path / "mid" / "checkpoint_iter_2.pth").is_file()

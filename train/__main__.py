@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                      "--checkpoint resumes or restarts from a checkpoint's)")
     from pose_format import write_text_atomic
     from train.checkpoint import CheckpointError
-    from train.trainer import config_dict, train
+    from train.trainer import ValidationError, config_dict, train
 
     try:
         cfg = config_from_args(args)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written (disk full, permissions): no usage error
         print(f"lwpose-train: error: {exc}", file=sys.stderr)
         return 1
-    except FloatingPointError as exc:  # the run diverged: its checkpoints so far are intact
+    except (FloatingPointError, ValidationError) as exc:  # diverged or could not validate mid-run
         print(f"lwpose-train: error: {exc} (the checkpoints saved before it in {args.out_dir} are intact)",
               file=sys.stderr)
         return 1

@@ -42,8 +42,8 @@ from pose_format.cli_types import input_height_type
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TABLE_STATS", "predict_maps", "predict_tta", "detect_coco", "evaluate_model", "format_table",
-           "describe_tta", "main"]
+__all__ = ["TABLE_STATS", "predict_maps", "predict_tta", "evaluated_images", "detect_coco", "evaluate_model",
+           "format_table", "describe_tta", "main"]
 
 #: The statistics printed in the AP table.
 TABLE_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR")
@@ -117,6 +117,12 @@ def describe_tta(input_height: int, scales: tuple[float, ...] = (1.0,), flip: bo
             f"{'flip' if flip else 'no flip'}: {passes} forward pass{'es' if passes > 1 else ''} per image")
 
 
+def evaluated_images(doc: dict, max_images: int | None = None) -> list[dict]:
+    """The ``images`` entries of the COCO document ``doc`` an evaluation reads, in its order: by id, the first
+    ``max_images`` (all when ``None``)."""
+    return sorted(doc["images"], key=lambda im: im["id"])[:max_images]
+
+
 def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str | os.PathLike,
                 input_height: int = INPUT_HEIGHT_ACCURATE, max_images: int | None = None,
                 progress: bool = True, *, scales: tuple[float, ...] = (1.0,), flip: bool = False
@@ -134,7 +140,7 @@ def detect_coco(model: nn.Module, ann_file: str | os.PathLike, images_dir: str |
     if max_images is not None and max_images < 1:
         raise ValueError(f"max_images must be at least 1, got {max_images}")
     doc = ann_file if isinstance(ann_file, dict) else read_coco_keypoints(ann_file)
-    images = sorted(doc["images"], key=lambda im: im["id"])[:max_images]
+    images = evaluated_images(doc, max_images)
     person = person_category_ids(doc)[0]  # the detections' category_id: the file's person category
     was_training = model.training
     model.eval()
