@@ -899,3 +899,22 @@ def test_undecodable_validation_images_are_refused_at_the_start_and_mid_run_in_o
     err = capsys.readouterr().err
     assert rc == 1 and "validation at iteration 2: no image of" in err and "usage:" not in err
     assert (tmp_path / "mid" / "checkpoint_iter_2.pth").is_file()
+
+
+def test_summary_of_a_resumed_run_describes_the_whole_run(tiny_data, tmp_path):
+    """summary.json's val_curve listed only the last process's validations and its train_seconds were that
+    process's, while each point's train_seconds counts the whole run."""
+    tr, va = tiny_data
+    out = tmp_path / "run"
+    args = ["--train-ann", str(tr), "--train-images", str(tr.parent / "images"), "--crop-size", "64", "--batch-size",
+            "2", "--workers", "0", "--val-after", "2", "--checkpoint-after", "2", "--val-height", "64",
+            "--no-progress", "--val-ann", str(va), "--val-images", str(va.parent / "images"), "--out-dir", str(out)]
+    assert train_main([*args, "--max-iters", "2"]) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert train_main([*args, "--max-iters", "4", "--checkpoint", str(out / "checkpoint_iter_2.pth")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["iter"] for p in summary["val_curve"]] == [2, 4]
+    assert summary["val_curve"][0]["AP"] == pytest.approx(first["val_curve"][0]["AP"], abs=1e-4)
+    saved = read_checkpoint(out / "checkpoint_iter_2.pth")["train_seconds"]
+    assert summary["train_seconds"] == pytest.approx(saved + summary["process_train_seconds"], abs=0.02)
+    assert summary["train_seconds"] >= summary["val_curve"][-1]["train_seconds"] > summary["process_train_seconds"]

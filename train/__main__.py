@@ -169,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
-               "train_seconds": round(result.train_seconds, 2),
+               "train_seconds": round(result.run_train_seconds, 2),  # the whole run's, as val_curve
+               "process_train_seconds": round(result.train_seconds, 2),
                "seconds_per_iter": _finite(round(result.seconds_per_iter, 4)),
-               "last_loss": _finite(result.last_loss), "skipped": result.skipped, "val_curve": result.val_curve}
+               "last_loss": _finite(result.last_loss), "skipped": result.skipped, "val_curve": result.run_val_curve}
     if result.checkpoint is not None:
         print(json.dumps(summary))
         write_text_atomic(Path(cfg.out_dir) / "summary.json",

@@ -132,13 +132,19 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a run did: final iteration/epoch, last checkpoint, the validation curve and timings."""
+    """What a run did: final iteration/epoch, last checkpoint, the validation curve and timings. ``val_curve``,
+    ``train_seconds``, ``total_seconds`` and ``seconds_per_iter`` are this process's; ``run_val_curve`` and
+    ``run_train_seconds`` the whole run's, a resumed one's earlier processes included."""
 
     iteration: int
     epoch: int
     checkpoint: Path | None
     val_curve: list[dict] = field(default_factory=list)
+    #: earlier processes' validations (log.csv's ``val`` rows, 4 decimals) followed by ``val_curve``
+    run_val_curve: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
+    #: training seconds of the whole run: the resumed checkpoint's ``train_seconds`` plus this process's
+    run_train_seconds: float = 0.0
     total_seconds: float = 0.0
     seconds_per_iter: float = float("nan")
     last_loss: float = float("nan")
@@ -334,13 +340,28 @@ def _validates_at(cfg: TrainConfig, iteration: int) -> bool:
     return cfg.val_ann is not None and bool(cfg.val_after) and iteration > 0 and iteration % cfg.val_after == 0
 
 
-def _validation_logged(path: Path, iteration: int) -> bool:
-    """Whether the CSV log at ``path`` holds a validation row (``kind`` ``val``) of ``iteration``."""
+def _logged_validations(path: Path) -> list[dict]:
+    """The validations (``kind`` ``val`` rows) of the CSV log at ``path`` as :attr:`TrainResult.val_curve` points
+    (``train_seconds``: the row's ``elapsed_s``, the run's training seconds); none when it cannot be read, and
+    without the rows that do not parse."""
     try:
         with path.open(newline="") as fh:
-            return any(r.get("kind") == "val" and r.get("iter") == str(iteration) for r in csv.DictReader(fh))
+            rows = [r for r in csv.DictReader(fh) if r.get("kind") == "val"]
     except OSError:
-        return False
+        return []
+    points = []
+    for row in rows:
+        try:
+            points.append({"iter": int(row["iter"]), "epoch": int(row["epoch"]),
+                           "train_seconds": float(row["elapsed_s"]), **{k: float(row[k]) for k in _VAL_STATS}})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return points
+
+
+def _validation_logged(path: Path, iteration: int) -> bool:
+    """Whether the CSV log at ``path`` holds a validation row (``kind`` ``val``) of ``iteration``."""
+    return any(point["iter"] == iteration for point in _logged_validations(path))
 
 
 def _best_ap(out_dir: Path) -> float | None:
@@ -544,6 +565,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         _remove_partial_saves(out_dir)
     csv_log = _CsvLog(out_dir / "log.csv", 1 + cfg.num_refinement_stages,
                       resume_iteration=iteration if resume is not None else None) if is_main else None
+    # the validations of the run's earlier processes (a fresh run's log.csv starts empty)
+    earlier_curve = _logged_validations(out_dir / "log.csv") if is_main and resume is not None else []
     if is_main:
         log.info("training on %s x%d: %d samples, batch %d per process, crop %d, %d iteration(s) per epoch",
                  device, world, len(dataset), cfg.batch_size, cfg.crop_size, len(loader))
@@ -741,6 +764,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 epoch += 1
                 scheduler.step()
         result.train_seconds = time.perf_counter() - start - val_seconds
+        result.run_train_seconds = prior_seconds + result.train_seconds
         checkpoint(final=True)  # saved first: a failing final validation cannot lose the run's weights
         if cfg.val_ann is not None and (not result.val_curve or result.val_curve[-1]["iter"] != iteration):
             validate()
@@ -756,6 +780,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if csv_log is not None:
             csv_log.close()
     result.iteration, result.epoch = iteration, epoch
+    result.run_val_curve = earlier_curve + result.val_curve
     if world > 1:  # each rank read its own batches: the run's images are the union
         gathered: list = [None] * world
         dist.all_gather_object(gathered, (undecodable_ids, undecodable_extra))
