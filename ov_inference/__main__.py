@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS
+from ov_inference.adapter import PRECISIONS, PERFORMANCE_HINTS, precision_phrase
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from ov_inference.estimator import PoseEstimator
 from ov_inference.interrupts import interrupts_deferred, sigterm_as_interrupt
@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
             writer.close(summary)
             if args.output_json != "-":
                 print(f"{frames} frames ({_error_phrase(errors, unreadable)}), {people} people, {summary['fps']} FPS, "
-                      f"{estimator.kind} model executing in {meta['precision']} with {pipeline.num_requests} request(s)"
+                      f"{estimator.kind} model, {precision_phrase(meta['model_precision'], meta['precision'])} with "
+                      f"{pipeline.num_requests} request(s)"
                       + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
                       file=sys.stderr)
             if status in ("no frames", "ended early"):

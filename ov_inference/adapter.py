@@ -36,7 +36,7 @@ __all__ = [
     "ModelSpec", "CompiledModelCache",
     "get_core", "available_devices", "read_model", "read_rt_info", "model_precision", "inspect_model",
     "compile_config",
-    "execution_precision",
+    "execution_precision", "precision_phrase",
 ]
 
 log = logging.getLogger(__name__)
@@ -355,6 +355,13 @@ def execution_precision(compiled: ov.CompiledModel) -> str:
     except RuntimeError:
         return UNKNOWN_PRECISION
     return _precision_name(value)
+
+
+def precision_phrase(stored: str | None, executes: str) -> str:
+    """Both precisions of a run in words, for a summary line: ``"INT8 IR executing in bf16"`` (``stored``: the IR's
+    storage precision, :func:`model_precision`; ``executes``: :func:`execution_precision`); ``"executing in f32"``
+    when the IR's precision is unknown (no float weights)."""
+    return f"{stored + ' IR ' if stored else ''}executing in {executes}"
 
 
 class CompiledModelCache:

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS
+from ov_inference.adapter import PERFORMANCE_HINTS, PRECISIONS, precision_phrase
 from ov_inference.estimator import PoseEstimator
 from ov_inference.interrupts import sigterm_as_interrupt
 from ov_inference.pipeline import AsyncPipeline
@@ -285,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(figures))
         return 0
     ratio = figures["pipeline_over_network"]
-    print(f"model {figures['model']} ({figures['kind']}), {figures['device']}, executes in "
-          f"{figures['execution_precision']}, {figures['num_requests']} request(s), hint {figures['performance_hint']}")
+    print(f"model {figures['model']} ({figures['kind']}), {figures['device']}, "
+          f"{precision_phrase(figures['model_precision'], figures['execution_precision'])}, "
+          f"{figures['num_requests']} request(s), hint {figures['performance_hint']}")
     print(f"video {figures['video']} -> input {figures['input_size'][0]}x{figures['input_size'][1]}, "
           f"{figures['frames']} frames" + (f" (fewer than --frames {figures['frames_requested']}: the video is "
                                            "shorter)" if figures["frames"] < figures["frames_requested"] else ""))

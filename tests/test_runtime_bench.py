@@ -34,7 +34,9 @@ def test_bench_json_has_every_figure(tmp_path, capsys):
 def test_bench_text_output_and_bad_video(tmp_path, capsys):
     xml = save(tiny_pose_model(), tmp_path / "tiny.xml")
     assert main(["--model", str(xml), "--frames", "4"]) == 0
-    assert "pipeline / network =" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pipeline / network =" in out
+    assert "FP32 IR executing in " in out.splitlines()[0]  # the IR's own precision and the one that executed
     assert main(["--model", str(xml), "--input", str(tmp_path / "none.mp4")]) == 2
     assert "video not found" in capsys.readouterr().err
     assert main(["--model", str(xml), "--input", ""]) == 2  # an unset variable, not the current folder

@@ -265,6 +265,16 @@ def test_a_first_image_too_thin_to_infer_is_an_error_record_not_the_end_of_the_r
     assert "too thin" in frames[0]["error"] and frames[1]["error"] is None and frames[1]["image_size"] == [160, 96]
 
 
+def test_summary_line_names_the_irs_stored_precision_and_the_executed_one(tmp_path, capsys):
+    from pose_format import rt_info_fields
+
+    xml = save(tiny_pose_model(rt_info=dict(rt_info_fields(), precision="INT8")), tmp_path / "int8.xml")
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    assert main(["--model", str(xml), "--input", str(clip), "--height", "64", "--no-progress"]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "lwpose model, INT8 IR executing in " in last, last
+
+
 def test_cli_video_to_json_document(tmp_path, tiny_xml):
     clip = _write_video(tmp_path / "clip.avi", frames=8)
     out = tmp_path / "res.json"
