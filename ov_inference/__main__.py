@@ -45,8 +45,8 @@ EXIT_CODES = f"""exit codes:
   {EXIT_OK}    done (a video file shorter than its announced length is still done: "ended_early" in the summary)
   {EXIT_ERROR}    bad arguments; model missing, corrupt, not a pose model, or that cannot be reshaped / compiled
        (e.g. an unknown --device); input that cannot be opened; output that cannot be written
-  {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream,
-       a folder of unreadable images)
+  {EXIT_NO_FRAMES}    the input opened but delivered no frame (a camera that sends nothing, an unreadable video stream),
+       or every frame is an error record (a folder of images all unreadable or too thin to infer)
   {EXIT_ENDED_EARLY}    a camera stopped delivering frames mid-run (the frames received are written; "ended_early" and
        "source_error" in the summary)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM); the frames done are written"""
@@ -99,6 +99,15 @@ def _error_phrase(errors: int, unreadable: int) -> str:
     if errors == unreadable:
         return f"{errors} unreadable"
     return f"{errors} errors" + (f" ({unreadable} unreadable)" if unreadable else "")
+
+
+def _no_frames_error(source: str, frames: int, errors: int, unreadable: int) -> str:
+    """Why a run whose ``frames`` records all carry an error produced nothing (exit :data:`EXIT_NO_FRAMES`):
+    ``"none of the 2 image(s) of photos/ could be read"``, or, when some were read but could not be inferred (too
+    thin, inference failed), ``"none of the 2 frame(s) of photos/ could be inferred (2 errors (1 unreadable))"``."""
+    if unreadable == frames:
+        return f"none of the {frames} image(s) of {source} could be read"
+    return f"none of the {frames} frame(s) of {source} could be inferred ({_error_phrase(errors, unreadable)})"
 
 
 def _smoother(source) -> PoseSmoother:
@@ -199,9 +208,9 @@ def run(args: argparse.Namespace) -> int:
             limited = args.max_frames is not None and frames >= args.max_frames  # stopped there: the rest is unread
             if status == "completed" and source_error is not None:
                 status = "no frames" if getattr(source, "frames_read", 1) == 0 else "ended early"
-            elif status == "completed" and frames and unreadable == frames and not limited:  # all of them unreadable
+            elif status == "completed" and frames and errors == frames and not limited:  # none gave poses
                 status = "no frames"
-                source_error = f"none of the {frames} image(s) of {args.input} could be read"
+                source_error = _no_frames_error(args.input, frames, errors, unreadable)
             summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
                        "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
                        "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}

@@ -102,6 +102,18 @@ def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_p
     assert "none of the 2 image(s)" in capsys.readouterr().err
 
 
+def test_a_folder_whose_images_all_fail_to_infer_exits_3_like_one_of_unreadable_images(tmp_path, tiny_xml, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_thin.png"), np.zeros((20000, 50, 3), np.uint8))  # too thin to infer at 256
+    (folder / "b.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--no-progress"]) == 3
+    summary = json.loads(out.read_text())["summary"]
+    assert (summary["status"], summary["errors"], summary["unreadable"]) == ("no frames", 2, 1)
+    assert "error: none of the 2 frame(s)" in capsys.readouterr().err
+
+
 def test_max_frames_reached_on_an_unreadable_image_is_not_a_folder_without_frames(tmp_path, tiny_xml, capsys,
                                                                                     coco_mini_dir):
     folder = tmp_path / "mixed"
