@@ -5,6 +5,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from ov_inference.sources import image_files
 from pose_format import is_special_file
 
 __all__ = ["check_output_file", "make_folders", "make_output_folder", "missing_folders", "remove_empty_folders"]
@@ -15,19 +16,29 @@ def _same_file(path: Path, other: str | Path | None) -> bool:
     return other is not None and path.exists() and Path(other).is_file() and path.samefile(other)
 
 
+def _input_files(source: str | Path | None) -> list[Path]:
+    """The files a run reads from ``source``: the images directly in a folder (:func:`image_files`), else ``source``
+    itself (nothing for a camera id or a URL, which are no files)."""
+    if source is None:
+        return []
+    source = Path(source)
+    return image_files(source.iterdir()) if source.is_dir() else [source]
+
+
 def check_output_file(path: str | Path, what: str, source: str | Path | None = None,
                       model: str | Path | None = None) -> Path:
     """Make sure ``what`` (e.g. ``"records"``) can be written to the file ``path``: it is not a folder, its parent
     folder exists (created if needed) and accepts a new file (probed with a temporary file, removed at once), and it
-    is not the same file as ``source`` (the input it would destroy) nor one of ``model``'s files (the IR ``.xml``
-    given and the ``.bin`` beside it). A pipe or a device (``/dev/stdout``, ``/dev/null``, a named pipe) needs only
-    to be writable itself: it is written into, not created in its folder.
+    is not an input it would destroy: the file ``source``, one of the images of a folder ``source``, or one of
+    ``model``'s files (the IR ``.xml`` given and the ``.bin`` beside it). A pipe or a device (``/dev/stdout``,
+    ``/dev/null``, a named pipe) needs only to be writable itself: it is written into, not created in its folder.
     Returns ``path`` as a :class:`~pathlib.Path`; raises ``OSError`` naming the path and the reason."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {what} to {path}: it is a folder (give a file name)")
-    if _same_file(path, source):
-        raise OSError(f"cannot write {what} to {path}: it is the input file, which it would destroy")
+    if path.exists() and any(_same_file(path, file) for file in _input_files(source)):
+        what_input = "an image of the input folder" if Path(source).is_dir() else "the input file"
+        raise OSError(f"cannot write {what} to {path}: it is {what_input}, which it would destroy")
     model_files = [] if model is None else [Path(model), Path(model).with_suffix(".bin")]
     if any(_same_file(path, file) for file in model_files):
         raise OSError(f"cannot write {what} to {path}: it is a file of the model {model}, which it would destroy")

@@ -820,6 +820,20 @@ def test_a_run_that_fails_before_any_frame_leaves_no_output_folders_behind(tmp_p
     assert (tmp_path / "new" / "json" / "r.json").is_file() and (tmp_path / "new" / "v.mp4").is_file()
 
 
+def test_outputs_over_an_image_of_the_input_folder_are_refused(tmp_path, tiny_xml, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((96, 160, 3), 60, np.uint8))
+    (tmp_path / "link.png").symlink_to(folder / "a.png")
+    before = (folder / "a.png").read_bytes()
+    for out in (folder / "a.png", tmp_path / "link.png"):
+        assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--no-progress"]) == 2
+        assert "it is an image of the input folder, which it would destroy" in capsys.readouterr().err
+    assert (folder / "a.png").read_bytes() == before
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(folder / "poses.json"), "--height", "64",
+                 "--no-progress"]) == 0  # a new file beside the images is no input
+
+
 def test_records_over_the_models_files_are_refused(tmp_path, tiny_xml, capsys):
     model = tmp_path / "m.xml"
     shutil.copy(tiny_xml, model)
