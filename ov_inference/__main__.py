@@ -119,6 +119,17 @@ def _smoother(source) -> PoseSmoother:
     return PoseSmoother(freq=source.fps or SMOOTH_FALLBACK_FPS)
 
 
+def _warn_unused_options(args: argparse.Namespace) -> None:
+    """A warning for each option that would have no effect, as ``lwpose-demo`` warns of its unpaired options: ``--fps``
+    without ``--output-video``, and a run with neither ``--output-json`` nor ``--output-video`` (its poses are
+    computed, counted in the closing line, and not written anywhere)."""
+    if args.fps is not None and args.output_video is None:
+        log.warning("--fps ignored: it sets the frame rate of --output-video, and there is none")
+    if args.output_json is None and args.output_video is None:
+        log.warning("no --output-json or --output-video: the poses are not written anywhere (only the closing line "
+                    "is printed)")
+
+
 def _output_folders_to_create(args: argparse.Namespace) -> list[Path]:
     """The folders of ``--output-json`` / ``--output-video`` that do not exist yet, deepest first: the output check
     creates them before the model loads, and a run that writes nothing into them (a missing model, a bad input or
@@ -243,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.output_json).resolve() == Path(args.output_video).resolve():
         print(f"error: --output-json and --output-video are the same file {args.output_video}", file=sys.stderr)
         return EXIT_ERROR
+    _warn_unused_options(args)
     cv2.setNumThreads(1)  # OpenVINO already uses every core: OpenCV's own thread pool would only compete with it
     created = _output_folders_to_create(args)
     try:

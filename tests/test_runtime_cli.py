@@ -769,6 +769,20 @@ def test_fps_range_and_one_file_for_two_outputs_are_refused(tmp_path, tiny_xml, 
     assert "are the same file" in capsys.readouterr().err and not (tmp_path / "x.mp4").exists()
 
 
+def test_fps_without_an_output_video_and_a_run_without_outputs_are_warned_of(tmp_path, tiny_xml, caplog):
+    import logging
+
+    clip = _write_video(tmp_path / "clip.avi", frames=2)
+    with caplog.at_level(logging.WARNING, logger="ov_inference"):
+        assert main(["--model", str(tiny_xml), "--input", str(clip), "-o", str(tmp_path / "r.json"), "--fps", "10",
+                     "--height", "64", "--no-progress"]) == 0
+        assert main(["--model", str(tiny_xml), "--input", str(clip), "--height", "64", "--no-progress"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["--fps ignored: it sets the frame rate of --output-video, and there is none",
+                        "no --output-json or --output-video: the poses are not written anywhere (only the closing "
+                        "line is printed)"]
+
+
 def test_a_huge_first_frame_gives_a_video_of_at_most_4096_pixels(tmp_path):
     from ov_inference.video_out import MAX_SIDE, VideoSink
 
