@@ -110,6 +110,19 @@ def _no_frames_error(source: str, frames: int, errors: int, unreadable: int) -> 
     return f"none of the {frames} frame(s) of {source} could be inferred ({_error_phrase(errors, unreadable)})"
 
 
+def _requests_used(pipeline: AsyncPipeline) -> list[dict]:
+    """The summary's ``requests_per_input_size``: ``[{"input_size": [width, height], "num_requests": n}, ...]`` in
+    pixels, one entry per input size the run compiled for (a folder of other aspect ratios has several, each with
+    its own request count; ``meta.num_requests`` is the first's)."""
+    return [{"input_size": [width, height], "num_requests": n}
+            for (height, width), n in pipeline.requests_by_size.items()]
+
+
+def _count_phrase(counts: set[int]) -> str:
+    """``"2"``, or ``"2 to 4"`` when the counts differ."""
+    return str(min(counts)) if len(counts) == 1 else f"{min(counts)} to {max(counts)}"
+
+
 def _smoother(source) -> PoseSmoother:
     """The ``--smooth`` filter, stepping at the source's frame rate (Hz) between frames without a timestamp; a video
     or camera whose rate is unknown (reported as 0, NaN or inf) gets :data:`SMOOTH_FALLBACK_FPS` and a warning."""
@@ -224,12 +237,14 @@ def run(args: argparse.Namespace) -> int:
                 source_error = _no_frames_error(args.input, frames, errors, unreadable)
             summary = {"status": status, "frames": frames, "errors": errors, "unreadable": unreadable,
                        "people": people, "fps": round(frames / elapsed, 2) if elapsed > 0 else None,
-                       "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error}
+                       "dropped": pipeline.stats["dropped"], "ended_early": ended_early, "source_error": source_error,
+                       "requests_per_input_size": _requests_used(pipeline)}
+            requests = set(pipeline.requests_by_size.values()) or {pipeline.num_requests}
             writer.close(summary)
             if args.output_json != "-":
                 print(f"{frames} frames ({_error_phrase(errors, unreadable)}), {people} people, {summary['fps']} FPS, "
                       f"{estimator.kind} model, {precision_phrase(meta['model_precision'], meta['precision'])} with "
-                      f"{pipeline.num_requests} request(s)"
+                      f"{_count_phrase(requests)} request(s)"
                       + (f"; {summary['dropped']} stale frames dropped" if summary["dropped"] else ""),
                       file=sys.stderr)
             if status in ("no frames", "ended early"):

@@ -187,6 +187,9 @@ class AsyncPipeline:
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0, "failed": 0}
+        #: Infer requests of the queue made for each input size ``(height, width)`` in pixels so far: a size's own
+        #: ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` may differ from :attr:`num_requests`, the first size's.
+        self.requests_by_size: dict[tuple[int, int], int] = {}
         self._completions = _Completions(estimator)  # the callback's side: see _Completions
         self._cond = self._completions.cond
         self._start_lock = threading.Lock()
@@ -219,6 +222,7 @@ class AsyncPipeline:
         optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
+        self.requests_by_size[size] = jobs
         callback = self._completions.on_done  # a bound method of its own, held by the queue's requests only
         self._callback_ref = weakref.ref(callback)
         queue.set_callback(callback)

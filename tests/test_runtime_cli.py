@@ -758,6 +758,26 @@ def test_images_compile_once_for_the_first_image_decoded_once(tmp_path, tiny_xml
     assert sum("frame_index" in line for line in out.read_text().splitlines()) == 2
 
 
+def test_summary_records_the_requests_of_each_input_size(tmp_path, tiny_xml, capsys, monkeypatch):
+    from ov_inference.pipeline import AsyncPipeline
+
+    # a device whose optimal number of requests differs per input size: one more for each new size
+    monkeypatch.setattr(AsyncPipeline, "_default_requests",
+                        lambda self, optimal: 1 + len(getattr(self, "requests_by_size", {})))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((96, 160, 3), 60, np.uint8))
+    cv2.imwrite(str(folder / "b.png"), np.full((160, 96, 3), 60, np.uint8))  # another aspect ratio: recompiles
+    out = tmp_path / "r.json"
+    assert main(["--model", str(tiny_xml), "--input", str(folder), "-o", str(out), "--height", "64",
+                 "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["num_requests"] == 1  # the first size's, known before the run
+    assert doc["summary"]["requests_per_input_size"] == [{"input_size": [112, 64], "num_requests": 1},
+                                                         {"input_size": [40, 64], "num_requests": 2}]
+    assert "with 1 to 2 request(s)" in capsys.readouterr().err
+
+
 def test_fps_range_and_one_file_for_two_outputs_are_refused(tmp_path, tiny_xml, capsys):
     clip = _write_video(tmp_path / "clip.avi", frames=2)
     for value in ("inf", "nan", "0.5", "5000"):
