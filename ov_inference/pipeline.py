@@ -163,8 +163,8 @@ class AsyncPipeline:
     in ordered mode so the device is never idle between requests).
     ``live``: drop stale frames instead of blocking (cameras). ``max_pending``: the bound on frames started (or
     skipped) but not yet returned: ordered mode's :meth:`submit` blocks at it, live mode keeps the newest frame
-    waiting (dropping older ones) until the consumer takes a result (default ``num_requests + 2`` ordered,
-    ``num_requests + 1`` live: one result decoded while the next infers). ``keep_frames``: return each frame with
+    waiting (dropping older ones) until the consumer takes a result (default: the current input size's requests
+    + 2 ordered, + 1 live: one result decoded while the next infers). ``keep_frames``: return each frame with
     its result.
     ``max_failures``: a frame whose inference fails becomes a result with ``error`` set and the stream goes on; this
     many failures in a row (a device or model that no longer works, not one bad frame) re-raise the last one.
@@ -183,7 +183,8 @@ class AsyncPipeline:
         self.keep_frames = keep_frames
         self._requested = num_requests
         self.num_requests = num_requests or self._default_requests(estimator.optimal_num_requests())
-        self.max_pending = self.num_requests + (1 if live else 2) if max_pending is None else max_pending
+        self._pending_given = max_pending is not None
+        self.max_pending = self._default_pending(self.num_requests) if max_pending is None else max_pending
         if self.max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.stats = {"submitted": 0, "started": 0, "dropped": 0, "returned": 0, "failed": 0}
@@ -213,6 +214,11 @@ class AsyncPipeline:
         next; live mode keeps the optimum, as a second request in flight would add a frame of latency."""
         return optimal if self.live else max(2, optimal)
 
+    def _default_pending(self, requests: int) -> int:
+        """The default ``max_pending`` for a queue of ``requests``: one result decoded while the requests infer
+        (live), plus one frame prepared ahead (ordered)."""
+        return requests + (1 if self.live else 2)
+
     # -- inference side -----------------------------------------------------------------------------------------
     def _queue_for(self, size: tuple[int, int]) -> ov.AsyncInferQueue:
         if self._queue is not None and self._queue_size == size:
@@ -223,6 +229,10 @@ class AsyncPipeline:
         jobs = self._requested or self._default_requests(optimal)
         queue = ov.AsyncInferQueue(compiled, jobs)
         self.requests_by_size[size] = jobs
+        if not self._pending_given:  # a size with more requests gets the frames in flight to keep them busy
+            with self._cond:
+                self.max_pending = self._default_pending(jobs)
+                self._cond.notify_all()
         callback = self._completions.on_done  # a bound method of its own, held by the queue's requests only
         self._callback_ref = weakref.ref(callback)
         queue.set_callback(callback)

@@ -454,3 +454,20 @@ def test_live_frames_start_in_submission_order_when_two_threads_pump(tiny, mean_
     first.join(5)
     got = [r.user_data for r in pipe.drain()]
     assert got in (["first", "second"], ["second"], ["first"])
+
+
+def test_default_max_pending_follows_the_requests_of_a_new_input_size(tiny, mean_decoder, monkeypatch):
+    # a device whose optimal number of requests grows with each new input size: the frames allowed in flight grow
+    # with it (a fixed bound from the first size's count would leave the extra requests idle); an explicit bound stays
+    monkeypatch.setattr(AsyncPipeline, "_default_requests",
+                        lambda self, optimal: 2 + len(getattr(self, "requests_by_size", {})))
+    frames = [np.full((96, 160, 3), 60, np.uint8), np.full((160, 96, 3), 60, np.uint8)]
+    for given, expected in ((None, [4, 5]), (3, [3, 3])):
+        pipeline = AsyncPipeline(tiny, max_pending=given)
+        seen = []
+        for frame in frames:
+            pipeline.submit(frame)
+            seen.append(pipeline.max_pending)
+        assert len(list(pipeline.drain())) == 2
+        pipeline.close()
+        assert seen == expected and list(pipeline.requests_by_size.values()) == [2, 3]
