@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", "-d", default="CPU", help="OpenVINO device (default CPU)")
     p.add_argument("--no-window", "--no_show", action="store_true",
                    help="never open a window, even when a display exists")
-    p.add_argument("--max-frames", type=count_type(0), default=None, metavar="N",
-                   help="stop after this many input frames")
+    p.add_argument("--max-frames", type=count_type(1), default=None, metavar="N",
+                   help="stop after this many input frames (at least 1, as lwpose-infer)")
     p.add_argument("--loop", action="store_true",
                    help="read a video file, image, folder or glob again from the start each time it ends, until "
                         "Esc / Ctrl+C / --max-frames (tracks restart with it; ignored for a camera)")

@@ -222,8 +222,8 @@ def _check(options: DemoOptions) -> None:
         raise ValueError(f"--output-limit must be >= 0 (0 = every frame), got {options.output_limit}")
     if options.output_size is not None and min(options.output_size) < 1:
         raise ValueError(f"--output-size must be at least 1x1 pixels, got {options.output_size}")
-    if options.max_frames is not None and options.max_frames < 0:
-        raise ValueError(f"--max-frames must be >= 0, got {options.max_frames}")
+    if options.max_frames is not None and options.max_frames < 1:  # 0 would process nothing and report success
+        raise ValueError(f"--max-frames must be >= 1, got {options.max_frames}")
     if options.output is not None and str(options.output) == "":  # an unset variable: `-o "$OUT"`
         raise ValueError("--output is empty: give a video file or a folder (an empty name would write the images "
                          "into the current folder)")

@@ -676,3 +676,17 @@ def test_raw_alone_is_a_headless_output(omz_xml, clip, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert [r["frame_index"] for r in _raw_lines(out)] == [0, 1]
+
+
+def test_max_frames_below_one_is_refused_as_by_lwpose_infer(omz_xml, clip, tmp_path, capsys):
+    """--max-frames 0 processed nothing and exited 0; it is a usage error (exit 2), as lwpose-infer's."""
+    from demos.__main__ import build_parser
+
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["--model", "m", "--input", "0", "--max-frames", bad])
+        assert exc.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--max-frames must be >= 1"):
+        run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "o.avi", window=False, max_frames=0,
+                             progress=False))
+    assert not (tmp_path / "o.avi").exists()
