@@ -690,3 +690,14 @@ def test_max_frames_below_one_is_refused_as_by_lwpose_infer(omz_xml, clip, tmp_p
         run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "o.avi", window=False, max_frames=0,
                              progress=False))
     assert not (tmp_path / "o.avi").exists()
+
+
+def test_empty_input_is_refused_as_by_lwpose_infer(omz_xml, tmp_path, capsys):
+    """-i "" (an unset shell variable) goes through open_source: exit 2, not the images of the current folder."""
+    from demos.__main__ import main
+
+    for empty in ("", " "):
+        rc = main(["--model", str(omz_xml), "--input", empty, "--no-window", "--output", str(tmp_path / "o"),
+                   "--quiet"])
+        assert rc == 2 and "the input is empty" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
