@@ -145,11 +145,23 @@ def _summary_line(summary) -> str:
     cpu = (f"; CPU {summary.cpu_process_percent:.0f}% process, {summary.cpu_system_percent:.0f}% machine"
            if summary.cpu_process_percent is not None else "")
     loops = f" ({summary.loops} passes over the input)" if summary.loops > 1 else ""
-    wrote = (f"; wrote {summary.output_frames} frames to {summary.output}" if summary.output else "")
+    wrote = _output_phrase(summary)
     return (f"{summary.frames} frames{loops} in {summary.seconds:.1f} s ({summary.fps:.1f} FPS end to end), "
             f"latency p50 {summary.latency_ms_p50 or 0:.1f} ms, {summary.people_mean:.2f} people per frame, "
             f"{summary.errors} skipped, {summary.dropped} dropped; execution precision {summary.execution_precision}, "
             f"{summary.num_requests} requests{threads}{cpu}{wrote}")
+
+
+def _output_phrase(summary) -> str:
+    """The summary's part on ``--output``: the frames written, or that nothing was (a video is opened on its first
+    frame, and a folder made for the run is removed when it stays empty: neither is there then)."""
+    if not summary.output:
+        return ""
+    if summary.output_frames:
+        return f"; wrote {summary.output_frames} frames to {summary.output}"
+    if os.path.exists(summary.output):  # a folder that was there before the run
+        return f"; wrote no frame to {summary.output}"
+    return f"; wrote no frame, {summary.output} not created"
 
 
 if __name__ == "__main__":

@@ -701,3 +701,21 @@ def test_empty_input_is_refused_as_by_lwpose_infer(omz_xml, tmp_path, capsys):
                    "--quiet"])
         assert rc == 2 and "the input is empty" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_summary_says_no_video_was_written_when_no_frame_came(omz_xml, tmp_path, capsys):
+    """Every input unreadable: the summary said "wrote 0 frames to o.mp4", and no o.mp4 exists."""
+    from demos.__main__ import main
+
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "o.mp4"
+    capsys.readouterr()
+    rc = main(["--model", str(omz_xml), "--input", str(tmp_path / "bad.jpg"), "--no-window", "--output", str(out),
+               "--quiet"])
+    line = capsys.readouterr().out
+    assert rc == 1 and not out.exists()
+    assert "wrote 0 frames" not in line and f"wrote no frame, {out} not created" in line
+    (tmp_path / "kept").mkdir()
+    rc = main(["--model", str(omz_xml), "--input", str(tmp_path / "bad.jpg"), "--no-window", "--output",
+               str(tmp_path / "kept"), "--quiet"])  # a folder that was there: kept, and named as such
+    assert rc == 1 and f"wrote no frame to {tmp_path / 'kept'}" in capsys.readouterr().out
