@@ -222,18 +222,29 @@ def download(
     URL is discarded; falls back to a full download when the server ignores
     ranges). An already-complete, verified file is returned without network access unless ``force``. On success the
     sha256 is recorded in ``<file>.json``; a mismatch with ``expected_sha256`` removes the file and raises.
-    Network failures raise :class:`WeightsError` with a clear message, keeping the partial file for a later resume.
+    Network failures raise :class:`WeightsError` with a clear message, keeping the partial file for a later resume;
+    the folders made for ``dest`` are removed when a failure leaves them empty (an HTTP 404, a server not reached).
     """
+    from ov_inference.output_paths import make_folders, remove_empty_folders
+
     expected_sha256 = normalize_sha256(expected_sha256)
     _check_url(url)
     _check_file_name(file_name)
     dest = Path(dest) if dest is not None else cache_dir()
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        created = make_folders(dest)
     except OSError as e:
         raise WeightsError(f"cannot use --dest {dest}: "
                            f"{'it is a file, not a folder' if dest.is_file() else e.strerror or e}") from None
-    final = dest / file_name
+    try:
+        return _fetch(url, dest / file_name, expected_sha256, timeout, progress, force)
+    except BaseException:  # Ctrl+C too; a folder holding a partial file for a resume is kept
+        remove_empty_folders(created)
+        raise
+
+
+def _fetch(url: str, final: Path, expected_sha256: str | None, timeout: float, progress: bool, force: bool) -> Path:
+    """:func:`download`'s work once the folder of ``final`` exists: reuse, resume or download ``final``."""
     part = final.with_name(final.name + ".part")
     if final.exists() and not force:
         try:

@@ -272,6 +272,20 @@ def test_dest_that_is_a_file_fails_before_the_network(server, tmp_path, capsys):
     assert "it is a file, not a folder" in capsys.readouterr().err and len(server.requests) == n
 
 
+def test_a_failed_download_removes_the_dest_folders_it_made(server, tmp_path, capsys):
+    """An HTTP 404 left the empty --dest folder (and parents) it had created; a folder that was there is kept."""
+    missing = server.url.replace(NAME, "missing.pth")
+    assert weights.main(["download", "--url", missing, "--dest", str(tmp_path / "a" / "b"), "--quiet"]) == 1
+    assert "HTTP 404" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+    with pytest.raises(WeightsError, match="HTTP 404"):
+        download(missing, tmp_path / "kept", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(WeightsError, match="HTTP 404"):
+        download(missing, tmp_path / "kept", progress=False)
+    assert (tmp_path / "kept").is_dir()
+
+
 def test_pasted_sha256_is_normalised(server, tmp_path):
     digest = hashlib.sha256(PAYLOAD).hexdigest()
     path = download(server.url, tmp_path, expected_sha256=f"  {digest.upper()}\n", progress=False)
