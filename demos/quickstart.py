@@ -30,6 +30,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 #: Real photos with keypoint annotations shipped next to the project (used in checkpoint mode when present).
 DEFAULT_COCO_MINI = ROOT.parent / "shared" / "data" / "coco_mini"
+#: Name prefix of those photos in ``annotated/`` (``coco-000000000785.jpg``): the user's photos keep their own names.
+SHARED_PHOTO_PREFIX = "coco-"
 #: Below this FP32 AP an INT8 AP drop is not evidence of anything: the target is reported as not applicable.
 MIN_MEANINGFUL_AP = 0.05
 #: Top-level keys every report.json has.
@@ -317,8 +320,10 @@ def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) ->
     return out
 
 
-def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int, work: Path, record: dict) -> dict:
-    """The async demo over a synthetic clip (and the photos, annotated); ``work`` is this run's scratch folder."""
+def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int, work: Path, record: dict,
+          shared: Iterable[Path] = ()) -> dict:
+    """The async demo over a synthetic clip (and the photos, annotated; those of ``shared`` named as
+    :func:`_copy_photos` does); ``work`` is this run's scratch folder."""
     from demos.clip import write_synthetic_clip
     from demos.live import DemoOptions, run_demo
 
@@ -330,7 +335,7 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
         k: getattr(summary, k) for k in ("frames", "fps", "latency_ms_p50", "latency_ms_p95", "decode_ms_p50",
                                          "people_mean", "execution_precision", "errors")}}
     if photos:
-        folder = _copy_photos(photos, work / "photos")
+        folder = _copy_photos(photos, work / "photos", shared)
         ph = run_demo(DemoOptions(model=xml, input=str(folder), output=work / "annotated", track=False,
                                   window=False, height=INPUT_HEIGHT_ACCURATE, progress=cfg.progress))
         placed = _install_annotated(work / "annotated", cfg.out / "annotated")
@@ -482,16 +487,20 @@ def _install_annotated(new: Path | None, dest: Path) -> Path | None:
     return dest
 
 
-def _copy_photos(photos: list[Path], folder: Path) -> Path:
-    """Copy ``photos`` into ``folder`` (created) and return it; photos of the same name from different folders get
-    ``_1``, ``_2``, ... so that none replaces another."""
+def _copy_photos(photos: list[Path], folder: Path, shared: Iterable[Path] = ()) -> Path:
+    """Copy ``photos`` into ``folder`` (created) and return it. Those of ``shared`` (the ``--coco-mini`` photos) are
+    named :data:`SHARED_PHOTO_PREFIX` + their name, so that the user's keep their own names and the annotated ones
+    tell their origin; photos of the same name from different folders get ``_1``, ``_2``, ... so that none
+    replaces another."""
     folder.mkdir(parents=True, exist_ok=True)
+    shared = {p.resolve() for p in shared}
     taken: set[str] = set()
     for p in photos:
-        name, n = p.name, 0
+        stem = SHARED_PHOTO_PREFIX + p.stem if p.resolve() in shared else p.stem
+        name, n = stem + p.suffix, 0
         while name.lower() in taken:
             n += 1
-            name = f"{p.stem}_{n}{p.suffix}"
+            name = f"{stem}_{n}{p.suffix}"
         taken.add(name.lower())
         shutil.copy2(p, folder / name)
     return folder
@@ -515,6 +524,23 @@ def _photos(paths: Path | list[Path] | tuple[Path, ...] | None) -> list[Path]:
         except SourceError as exc:
             raise FileNotFoundError(f"--images: {exc} (give folders or image files)") from None
     return _unique(found)
+
+
+def _readable(photos: list[Path], notes: list[str]) -> list[Path]:
+    """The ``photos`` that decode. Each one that does not is left out with a warning and a note for the report, both
+    naming the user's own path: the later steps read copies in the run's scratch folder, which is deleted."""
+    from ov_inference.sources import read_image
+
+    readable = []
+    for photo in photos:
+        try:
+            read_image(photo)
+        except ValueError as exc:
+            log.warning("--images: %s: left out", exc)
+            notes.append(f"--images: {exc}: left out")
+        else:
+            readable.append(photo)
+    return readable
 
 
 def _unique(paths: list[Path]) -> list[Path]:
@@ -548,6 +574,8 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
 
     mode = "synthetic" if checkpoint is None else "checkpoint"
     notes: list[str] = []
+    user_photos = _readable(user_photos, notes)  # before any step: named by the user's path, not a scratch copy's
+    shared: list[Path] = []  # the --coco-mini photos among those annotated
     coco = Path(cfg.coco_mini) if cfg.coco_mini and mode == "checkpoint" else None
     ann = next(coco.glob("*.json"), None) if coco and coco.is_dir() else None  # no annotated photos: no AP step
     steps = _Steps(7 if mode == "synthetic" else 6 if ann is not None else 5)
@@ -567,12 +595,13 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
             photos = list(user_photos)
             if ann is not None:
                 val = (ann, coco / "images" if (coco / "images").is_dir() else coco)
-                photos = _unique(_photos(val[1]) + photos)
+                shared = _photos(val[1])
+                photos = _unique(shared + photos)
             else:
                 notes.append(f"no annotated photos at {cfg.coco_mini}: AP not measured")
             if not photos:
-                raise FileNotFoundError(f"no photos to run on: {cfg.coco_mini} is missing and no --images DIR given")
-            calib = _copy_photos(photos, work / "calib")
+                raise FileNotFoundError(f"no photos to run on: {cfg.coco_mini} is missing and no readable --images")
+            calib = _copy_photos(photos, work / "calib", shared)
             rec["note"] = f"{len(photos)} photos" + (f", AP on {ann.name}" if ann is not None else "")
         select = val
         if val is not None:
@@ -595,7 +624,8 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         speed = _speed(cfg, checkpoint, xmls, rec)
     with steps.step("async demo") as rec:
         clip_height = height if mode == "synthetic" else INPUT_HEIGHT_LIVE
-        demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, clip_height, work, rec)
+        demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, clip_height, work, rec,
+                     shared)
     with steps.step("report") as rec:
         report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes)
         report["models"] = {k: str(v) for k, v in xmls.items()}

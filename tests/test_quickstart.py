@@ -431,7 +431,7 @@ def _stub_heavy_steps(monkeypatch):
         one = {"fps": 10.0, "latency_ms": 100.0, "execution_precision": "f32", "requests": 2}
         return {"pytorch": one, "fp32": one, "fp32_default": one, "int8": {**one, "fps": 20.0}}
 
-    def fake_demo(cfg, xml, photos, clip_height, work, record):
+    def fake_demo(cfg, xml, photos, clip_height, work, record, shared=()):
         return {"output": "demo.mp4", "frames": 6, "fps": 5.0, "decode_ms_p50": 2.5, "people_mean": 1.0}
 
     monkeypatch.setattr(qs, "_convert", fake_convert)
@@ -468,3 +468,33 @@ def test_a_decode_time_from_the_demo_clip_counts_its_frames(tmp_path, isolated_c
     assert report["decode"]["source"] == "demo clip" and report["decode"]["frames"] == 6
     md = (out / "report.md").read_text()
     assert "Median decode time 2.50 ms per frame over 6 frames of the demo clip." in md
+
+
+def test_users_photos_keep_their_names_and_an_unreadable_one_is_named_by_its_path(tmp_path, isolated_cache, seed_dir,
+                                                                                   coco_mini_dir, omz_xml, monkeypatch,
+                                                                                   caplog):
+    """A photo of the user's named as a coco_mini one became NAME_1.jpg in annotated/ (which one was the user's?),
+    and an unreadable one was reported by its copy's path in the deleted scratch folder."""
+    import demos.quickstart as qs
+
+    real_demo = qs._demo
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_demo", real_demo)  # annotates the photos for real, with Intel's OMZ IR
+    monkeypatch.setattr(qs, "_convert", lambda *args, **kw: {"FP32": omz_xml, "INT8": omz_xml})
+    monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: None)
+    coco_photo = sorted(coco_mini_dir.glob("*.jpg"))[0]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    cv2.imwrite(str(mine / coco_photo.name), cv2.imread(str(seed_dir / "input.png")))
+    (mine / "bad.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                 str(seed_dir / "checkpoint.pth"), "--images", str(mine), "--coco-mini", str(coco_mini_dir),
+                 "--clip-frames", "2", "--quiet"]) == 0
+    names = sorted(p.name for p in (out / "annotated").iterdir())
+    coco_names = sorted(qs.SHARED_PHOTO_PREFIX + p.name for p in coco_mini_dir.glob("*.jpg"))
+    assert names == sorted([coco_photo.name, *coco_names])
+    report = json.loads((out / "report.json").read_text())
+    assert any(str(mine / "bad.jpg") in note for note in report["notes"])
+    assert str(mine / "bad.jpg") in caplog.text and ".quickstart-work-" not in caplog.text
+    assert report["demo"]["photos"]["skipped"] == 0
