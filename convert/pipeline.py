@@ -27,8 +27,8 @@ from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
-from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, coco_ap, compile_model, infer_ir, infer_onnx,
-                            infer_torch, max_abs_diff)
+from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, all_finite, coco_ap, compile_model, infer_ir,
+                            infer_onnx, infer_torch, max_abs_diff)
 from ov_inference.output_paths import make_folders, remove_empty_folders
 
 log = logging.getLogger(__name__)
@@ -325,7 +325,7 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
     for heads in policies:
         model = quantize_int8(fp32_model, calibration.inputs(), replace(options, heads=heads))
         compiled = compile_model(model)
-        agree = agreement(reference, infer_ir(compiled, verify_inputs))
+        agree = agreement(reference, infer_finite(compiled, verify_inputs, f"the INT8 IR (heads={heads})"))
         entry = {"heads": heads, **agree.as_dict()}
         if gt is not None:
             entry["AP"] = coco_ap(compiled, validation.samples, gt)
@@ -429,7 +429,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
         remove_stale_scratch()
         scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner()}-"))
         report = _convert(opt, staging, scratch)
-        (staging / "report.json").write_text(json.dumps(report, indent=2))
+        (staging / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
         installed = True
         log.info("wrote %s", out)
@@ -519,14 +519,15 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         fp16.set_rt_info("FP16", [RT_INFO_SECTION, "precision"])
         path = save_ir(fp16, staging / "FP16" / f"{opt.name}.xml", "FP16")
         models["FP16"] = _read(path)
-        fp16_maps = infer_ir(compile_model(models["FP16"], F32_CONFIG), verify_inputs)
+        fp16_maps = infer_finite(compile_model(models["FP16"], F32_CONFIG), verify_inputs, "the FP16 IR")
         report["fidelity"]["fp16_vs_fp32"] = max_abs_diff(fp16_maps, ir_f32)
     if "INT8" in opt.precisions:
         int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
         int8.set_rt_info("INT8", [RT_INFO_SECTION, "precision"])
         int8.set_rt_info(report["int8"]["heads"], [RT_INFO_SECTION, "int8_heads"])
         models["INT8"] = int8
-        report["int8"]["agreement"] = agreement(ir_f32, infer_ir(compile_model(int8), verify_inputs)).as_dict()
+        int8_maps = infer_finite(compile_model(int8), verify_inputs, "the INT8 IR")
+        report["int8"]["agreement"] = agreement(ir_f32, int8_maps).as_dict()
         report["int8"]["calibration"] = {"images": len(calibration.samples), "skipped": len(calibration.skipped)}
         report["int8"]["float_convolutions"] = float_convolutions(int8)
         int8.set_rt_info(str(len(report["int8"]["float_convolutions"])),
@@ -634,6 +635,17 @@ def _check_fidelity(fp32, onnx_path, network, inputs, source: str):
                                 f"({listed}); nothing was written")
     log.info("fidelity OK: %s", ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     return fidelity, ir_f32
+
+
+def infer_finite(compiled, inputs, what: str):
+    """:func:`convert.verify.infer_ir` of ``compiled`` on ``inputs``; :class:`VerificationError` naming ``what`` when a
+    value is NaN or infinite (a broken FP16 or INT8 model: its figures against FP32 would be NaN, and a NaN heatmap has
+    no peak, so its peak F1 is 1.0 where FP32 has none either)."""
+    maps = infer_ir(compiled, inputs)
+    if not all_finite(maps):
+        raise VerificationError(f"{what} gives NaN or infinite outputs on the {len(inputs)} verification images "
+                                "although the FP32 IR does not: the conversion is broken; nothing was written")
+    return maps
 
 
 def _check_stride(inputs, maps) -> None:

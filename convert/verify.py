@@ -61,16 +61,17 @@ def infer_torch(network, inputs: list[np.ndarray]) -> list[Maps]:
     return results
 
 
+def all_finite(maps: list[Maps]) -> bool:
+    """Whether every value of both maps of all inputs is finite (no NaN, no infinity)."""
+    return all(np.isfinite(m[n]).all() for m in maps for n in MAP_NAMES)
+
+
 def max_abs_diff(a: list[Maps], b: list[Maps]) -> float:
     """Largest absolute difference over both maps of all inputs; NaN when any value of either side is NaN or
     infinite (Python's ``max`` would skip a NaN that is not first, and NumPy's reduces it only within one array)."""
-    worst = 0.0
-    for x, y in zip(a, b):
-        for n in MAP_NAMES:
-            if not (np.isfinite(x[n]).all() and np.isfinite(y[n]).all()):
-                return float("nan")
-            worst = max(worst, float(np.abs(x[n] - y[n]).max()))
-    return worst
+    if not (all_finite(a) and all_finite(b)):
+        return float("nan")
+    return max((float(np.abs(x[n] - y[n]).max()) for x, y in zip(a, b) for n in MAP_NAMES), default=0.0)
 
 
 def peak_mask(heatmaps: np.ndarray, threshold: float = PEAK_THRESHOLD) -> np.ndarray:

@@ -446,6 +446,34 @@ def test_nan_weights_fail_verification_and_write_nothing(seed_dir, tmp_path, cap
     assert not (tmp_path / "out").exists()
 
 
+def _nan_outputs(model):
+    """``model`` with every output multiplied by NaN."""
+    import openvino.opset13 as ops
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model.clone())
+    for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
+        ppp.output(name).postprocess().custom(lambda node: ops.multiply(node, ops.constant(np.float32("nan"))).output(0))
+    return ppp.build()
+
+
+@pytest.mark.parametrize("precision", ["FP16", "INT8"])
+def test_nan_fp16_or_int8_outputs_fail_verification_and_write_nothing(seed_dir, coco_mini_dir, tmp_path,
+                                                                       monkeypatch, precision):
+    """A broken FP16 / INT8 model (NaN outputs) used to pass: its figures were NaN (report.json not valid JSON) and,
+    on images where FP32 finds no peak, its peak F1 was 1.0, within the INT8 budget."""
+    if precision == "FP16":
+        real_read = convert.pipeline._read
+        monkeypatch.setattr(convert.pipeline, "_read", lambda path: _nan_outputs(real_read(path)))
+        extra = {}
+    else:
+        monkeypatch.setattr(convert.pipeline, "quantize_int8", lambda model, inputs, options: _nan_outputs(model))
+        extra = {"calib_images": coco_mini_dir, "calib_size": 1, "int8_heads": "last", "verify_images": seed_dir}
+    with pytest.raises(convert.VerificationError, match=f"the {precision} IR.* NaN or infinite outputs"):
+        _small(seed_dir, tmp_path / "out", "a", "FP32", precision, **extra)
+    assert not (tmp_path / "out").exists()
+
+
 def test_staging_is_inside_the_output_folder(seed_dir, tmp_path, monkeypatch):
     """Staged next to the files it replaces (same file system: an output folder that is a mount point works)."""
     seen = []
