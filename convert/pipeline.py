@@ -426,8 +426,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
             staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{owner()}-", dir=out))
         except OSError as exc:
             raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
-        remove_stale_scratch()
-        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner()}-"))
+        scratch = make_scratch()
         report = _convert(opt, staging, scratch)
         (staging / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
@@ -462,6 +461,20 @@ def remove_stale_scratch() -> None:
     cleaning up, as :func:`remove_stale_staging` does for staging folders; other programs' folders are not touched."""
     with contextlib.suppress(OSError):  # an unlistable temporary folder: mkdtemp reports it
         remove_dead_runs(Path(tempfile.gettempdir()), SCRATCH_NAME, "scratch")
+
+
+def make_scratch() -> Path:
+    """A new scratch folder (:data:`SCRATCH_NAME`) in the temporary folder, after :func:`remove_stale_scratch`;
+    :class:`ConversionError` naming the temporary folder when none can be made there (a ``TMPDIR`` that is a file or
+    a missing folder, a full disk)."""
+    remove_stale_scratch()
+    where = ""
+    try:
+        where = tempfile.gettempdir()  # OSError when no candidate (TMPDIR, /tmp, ...) is usable: the message lists them
+        return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner()}-", dir=where))
+    except OSError as exc:
+        raise ConversionError(f"cannot make a scratch folder in the temporary folder {where}: {exc.strerror or exc}; "
+                              "point TMPDIR at a writable folder") from exc
 
 
 def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:

@@ -701,6 +701,18 @@ def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_p
     assert {name: (tmp_path / name).is_dir() for name in names} == names
 
 
+@pytest.mark.parametrize("kind", ["file", "missing folder"])
+def test_unwritable_temporary_folder_is_a_conversion_error_naming_it(seed_dir, tmp_path, monkeypatch, kind):
+    """A temporary folder where no scratch folder can be made ended the conversion with a raw mkdtemp traceback."""
+    tmp = tmp_path / "tmp"
+    if kind == "file":
+        tmp.write_text("not a folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    with pytest.raises(convert.ConversionError, match=f"scratch folder in the temporary folder {tmp}: .*TMPDIR"):
+        _small(seed_dir, tmp_path / "out", "a", "FP32")
+    assert not (tmp_path / "out").exists()
+
+
 def test_peak_f1_verdict_without_any_fp32_peak_warns(tmp_path, caplog):
     """Peak F1 is 1.0 when FP32 has no peak on the verification images (no people in them): the INT8 budget was
     reported met without a word, though nothing was compared."""
