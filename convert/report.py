@@ -19,6 +19,12 @@ def _int8_float_text(int8: dict) -> str:
     return text
 
 
+def _executed_text(key: str, precision: str) -> str:
+    """The speed table's ``executed`` cell: ``precision`` (the plugin's ``INFERENCE_PRECISION_HINT``), which for an
+    INT8 IR is only that of its float parts (its quantized layers run in int8): ``int8+bf16`` there."""
+    return f"int8+{precision}" if key.startswith("INT8") else precision
+
+
 def format_table(report: dict) -> str:
     """Human-readable summary of a :func:`convert.run_conversion` report."""
     lines = [f"lwpose-convert: {report.get('name')} (input {report.get('input')})"]
@@ -56,8 +62,11 @@ def format_table(report: dict) -> str:
         lines.append("\nSpeed on this CPU:")
         lines.append(f"  {'model (hint)':<18} {'executed':<9} {'latency ms':>10} {'async FPS':>10}  input")
         for key, s in speed.items():
-            lines.append(f"  {key:<18} {s['execution_precision']:<9} {s['latency_ms_p50']:>10.2f} "
-                         f"{s['async_fps']:>10.1f}  {s['input_shape']}")
+            lines.append(f"  {key:<18} {_executed_text(key, s['execution_precision']):<9} "
+                         f"{s['latency_ms_p50']:>10.2f} {s['async_fps']:>10.1f}  {s['input_shape']}")
+        floats = next((s["execution_precision"] for k, s in speed.items() if k.startswith("INT8")), None)
+        if floats:
+            lines.append(f"  (int8+{floats}: the INT8 IR's quantized layers run in int8, its float parts in {floats})")
     outs = report.get("outputs", {})
     if outs:
         lines.append("\nWritten: " + ", ".join(f"{k}: {v}" for k, v in outs.items()))

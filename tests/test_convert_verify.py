@@ -127,3 +127,17 @@ def test_table_says_what_int8_kept_in_float(int8, said):
 
     text = format_table({"name": "m", "input": "dynamic", "int8": {**int8, "float_convolutions": ["conv"]}})
     assert said in text and "convolutions left in float: 1" in text
+
+
+def test_table_does_not_say_int8_executed_in_bf16():
+    """The plugin's precision hint of an INT8 IR (bf16) is that of its float parts only: the table said 'executed
+    bf16' for INT8 as if it ran in bf16. report.json keeps the hint under the same key."""
+    from convert import format_table
+
+    figures = {"latency_ms_p50": 1.0, "async_fps": 2.0, "input_shape": [1, 256, 456, 3]}
+    speed = {"FP32 (default)": {**figures, "execution_precision": "bf16"},
+             "INT8 (default)": {**figures, "execution_precision": "bf16"}}
+    rows = format_table({"name": "m", "input": "dynamic", "speed": speed}).splitlines()
+    assert next(r for r in rows if r.strip().startswith("FP32 (default)")).split()[2] == "bf16"
+    assert next(r for r in rows if r.strip().startswith("INT8 (default)")).split()[2] == "int8+bf16"
+    assert "(int8+bf16: the INT8 IR's quantized layers run in int8, its float parts in bf16)" in map(str.strip, rows)
