@@ -1,5 +1,6 @@
-"""Folders a conversion makes and removes itself (staging, scratch), named after their process, ``<pid>@<host>``,
-so that a later conversion can remove those that ``kill -9`` or a power cut left behind, and only those."""
+"""Folders a conversion makes and removes itself (staging, scratch, the backup of the files it replaces), named after
+their process, ``<pid>@<host>``, so that a later conversion can clean up those that ``kill -9`` or a power cut left
+behind, and only those."""
 from __future__ import annotations
 
 import logging
@@ -39,13 +40,18 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def dead_runs(folder: Path, name: re.Pattern) -> list[tuple[Path, str]]:
+    """``(path, pid)`` of the folders in ``folder`` whose names match ``name`` (with ``pid`` and ``host`` groups) and
+    that a process of this machine made that no longer exists."""
+    found = ((path, name.fullmatch(path.name)) for path in folder.iterdir())
+    return [(path, m["pid"]) for path, m in found
+            if m and path.is_dir() and m["host"] == host_name() and not process_alive(int(m["pid"]))]
+
+
 def remove_dead_runs(folder: Path, name: re.Pattern, what: str) -> None:
-    """Remove the folders in ``folder`` whose names match ``name`` (with ``pid`` and ``host`` groups) and that a
-    process of this machine made that no longer exists; ``what``: the kind of folder, for the log."""
-    for path in folder.iterdir():
-        found = name.fullmatch(path.name)
-        if found and path.is_dir() and found["host"] == host_name() and not process_alive(int(found["pid"])):
-            shutil.rmtree(path, ignore_errors=True)
-            if not path.exists():  # another user's folder stays
-                log.info("removed %s: the %s folder of a conversion that was killed (process %s)", path, what,
-                         found["pid"])
+    """Remove the :func:`dead_runs` folders in ``folder`` whose names match ``name``; ``what``: the kind of folder,
+    for the log."""
+    for path, pid in dead_runs(folder, name):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():  # another user's folder stays
+            log.info("removed %s: the %s folder of a conversion that was killed (process %s)", path, what, pid)

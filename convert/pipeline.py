@@ -17,13 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, input_file_problem,
-                         sha256_file)
+                         sha256_file, write_text_atomic)
 
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
 from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
-from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
+from convert.leftovers import OWNER_PATTERN, dead_runs, owner, remove_dead_runs
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
 from convert.speed import measure_speed
@@ -358,8 +358,9 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
     INT8 IR of an earlier run that asked for INT8, an ONNX file when converting from ONNX) are removed, so that
     ``out`` never mixes IRs of two different sources under one name; ``report.json`` describes the last run.
     ``keep``: a file never removed (the conversion's source, when it lies in ``out``). The files replaced or removed
-    are first moved aside: when a move fails (a folder where a file goes, a full disk) they are put back, the new
-    ones taken out, and ``out`` is as it was.
+    are first moved aside, into a backup folder (:data:`BACKUP_NAME`) with the install's plan (:data:`PLAN_FILE`):
+    when a move fails (a folder where a file goes, a full disk) they are put back, the new ones taken out, and ``out``
+    is as it was; after ``kill -9`` the next conversion into ``out`` does that (:func:`recover_killed_installs`).
     """
     out.mkdir(parents=True, exist_ok=True)
     produced = sorted((path.relative_to(staging) for path in staging.rglob("*") if path.is_file()),
@@ -376,36 +377,78 @@ def install_outputs(staging: Path, out: Path, name: str, keep: Path | None = Non
     aside = [path for path in stale if path.is_file() and path.relative_to(out) not in produced
              and path.resolve() != keep]
     aside += [out / rel for rel in produced if (out / rel).is_file()]
-    backup = Path(tempfile.mkdtemp(prefix=f".{name}.replaced-", dir=out))
-    moved: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
-    new_folders = sorted({out / rel.parent for rel in produced if not (out / rel.parent).exists()}, reverse=True)
+    backup = Path(tempfile.mkdtemp(prefix=f".{name}.replaced-{owner()}-", dir=out))
+    plan = {"staging": str(staging.absolute()), "produced": [str(rel) for rel in produced],
+            "new_folders": sorted({str(rel.parent) for rel in produced if not (out / rel.parent).exists()})}
     try:
-        for i, path in enumerate(aside):
-            saved = backup / f"{i}{path.suffix}"
+        write_text_atomic(backup / PLAN_FILE, json.dumps(plan))
+        for path in aside:
+            saved = backup / path.relative_to(out)
+            saved.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, saved)
-            moved.append((path, saved))
         for rel in produced:
-            placed.append(move_into_place(staging / rel, out / rel))
+            move_into_place(staging / rel, out / rel)
     except BaseException as exc:  # a failed move, or Ctrl+C / SIGTERM between two moves: put everything back
-        for path in placed:
-            path.unlink(missing_ok=True)
-        for path, saved in moved:
-            os.replace(saved, path)
-        for folder in new_folders:  # FP16/ and the like, made for this install
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        roll_back_install(out, backup, plan)
+        _discard_backup(backup)
         if isinstance(exc, OSError):
             raise ConversionError(f"cannot write into {out}: {exc}; nothing was changed") from exc
         raise
-    finally:
-        shutil.rmtree(backup, ignore_errors=True)
-    for path, _ in moved:
+    _discard_backup(backup)
+    for path in aside:
         if path.relative_to(out) not in produced:
             log.info("removed %s: an earlier conversion's file that this run did not replace", path)
             if path.parent != out:
                 with contextlib.suppress(OSError):  # its precision folder, when that left it empty
                     path.parent.rmdir()
+
+
+#: a backup folder's name: ``.<name>.replaced-<pid>@<host>-<random>``, the install (:func:`install_outputs`) that
+#: moved ``out``'s files aside into it, each at its path relative to ``out``
+BACKUP_NAME = re.compile(r"\..+\.replaced-" + OWNER_PATTERN + r"-\w+")
+#: in a backup folder, the install's plan (JSON): ``staging`` (its staging folder), ``produced`` (the files it moves
+#: from there into ``out``) and ``new_folders`` (those it makes for them); there while the install is unfinished
+PLAN_FILE = ".plan.json"
+
+
+def roll_back_install(out: Path, backup: Path, plan: dict) -> None:
+    """Undo an unfinished install into ``out`` with backup folder ``backup``: the new files back into the staging
+    folder, the files moved aside back into ``out``, the folders made for the new files removed when empty. Safe to
+    repeat after being interrupted: a new file is either in ``out`` or in the staging folder, a replaced one either
+    in the backup folder or back in ``out``."""
+    staging = Path(plan["staging"])
+    for rel in plan["produced"]:
+        if (out / rel).is_file() and not (staging / rel).exists():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out / rel, staging / rel)
+    for saved in sorted(path for path in backup.rglob("*") if path.is_file() and path.name != PLAN_FILE):
+        (out / saved.relative_to(backup)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(saved, out / saved.relative_to(backup))
+    for folder in sorted(plan["new_folders"], reverse=True):  # FP16/ and the like
+        with contextlib.suppress(OSError):
+            (out / folder).rmdir()
+
+
+def _discard_backup(backup: Path) -> None:
+    """Remove a backup folder whose install is finished or undone: its plan first, so that an interrupted removal
+    is not taken for an unfinished install."""
+    (backup / PLAN_FILE).unlink(missing_ok=True)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_killed_installs(out: Path) -> None:
+    """Put ``out`` back as it was before each install that ``kill -9`` or a power cut interrupted, so that it never
+    stays part old, part new: the backup folders (:data:`BACKUP_NAME`) in ``out`` of dead processes of this machine
+    (:func:`convert.leftovers.dead_runs`). One with a plan is rolled back (:func:`roll_back_install`) then removed;
+    one without (killed before moving anything, or after all its moves) is removed. A running conversion's backup,
+    and another machine's, are kept."""
+    for backup, pid in dead_runs(out, BACKUP_NAME):
+        plan_file = backup / PLAN_FILE
+        if plan_file.is_file():
+            roll_back_install(out, backup, json.loads(plan_file.read_text()))
+            log.warning("put back the files of %s that a conversion killed while installing its own had replaced "
+                        "(process %s)", out, pid)
+        _discard_backup(backup)
 
 
 def run_conversion(opt: ConvertOptions) -> dict:
@@ -422,6 +465,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
     try:  # the folders are made inside: Ctrl+C / SIGTERM just after one was made still removes it
         try:  # staged inside the output folder: the same file system as the files it replaces (a mount point too)
             created = make_folders(out)
+            recover_killed_installs(out)  # before removing the staging folders: they hold the new files it takes out
             remove_stale_staging(out)
             staging = Path(tempfile.mkdtemp(prefix=f".{opt.name}.staging-{owner()}-", dir=out))
         except OSError as exc:

@@ -681,6 +681,63 @@ def test_staging_left_by_a_killed_run_is_removed_by_the_next_but_not_a_running_o
     assert not list(tmp.glob("lwpose-convert-*"))  # the killed run's scratch folder too, and the new run's own
 
 
+KILLED_INSTALL = """
+import os, signal, sys, tempfile
+from pathlib import Path
+import convert.pipeline as pipeline
+from convert.leftovers import owner
+
+out, when = Path(sys.argv[1]), sys.argv[2]
+staging = Path(tempfile.mkdtemp(prefix=f".a.staging-{owner()}-", dir=out))
+for rel in ("a.onnx", "FP32/a.xml", "FP32/a.bin", "report.json"):
+    (staging / rel).parent.mkdir(exist_ok=True)
+    (staging / rel).write_text("new " + rel)
+real_move, real_rmtree, moves = pipeline.move_into_place, pipeline.shutil.rmtree, []
+
+def move(staged, final):
+    moves.append(final)
+    if when == "moving" and len(moves) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_move(staged, final)
+
+def rmtree(path, **kwargs):
+    if when == "discarding" and ".replaced-" in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_rmtree(path, **kwargs)
+
+pipeline.move_into_place, pipeline.shutil.rmtree = move, rmtree
+pipeline.install_outputs(staging, out, "a")
+"""
+
+
+@pytest.mark.parametrize("when", ["moving", "discarding"])
+def test_install_killed_midway_is_undone_by_the_next_conversion(seed_dir, tmp_path, when):
+    """kill -9 while the new files were moved into the output folder left it part old, part new, the old files in a
+    '.a.replaced-*' folder that nothing restored or removed. The backup folder is named after its process now, and the
+    next conversion into the folder puts the old files back (killed while moving), or keeps the new ones (killed once
+    they were all in place, while removing the backup)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    _small(seed_dir, out, "a", "FP32", "FP16")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_INSTALL, str(out), when], cwd=Path(__file__).parents[1],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    (backup,) = [p for p in out.iterdir() if ".replaced-" in p.name]
+    assert backup.name.startswith(f".a.replaced-{proc.pid}@")
+    _small(seed_dir, out, "b", "FP32")  # the next conversion into the folder, of another model
+    files = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
+             and p.name not in ("b.xml", "b.bin", "b.onnx", "report.json")}
+    if when == "moving":
+        assert files == {rel: data for rel, data in before.items() if rel.name != "report.json"}
+    else:
+        assert files == {Path(rel): f"new {rel}".encode() for rel in ("a.onnx", "FP32/a.xml", "FP32/a.bin")}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
 def test_only_dead_conversions_scratch_folders_of_this_machine_are_removed(tmp_path, monkeypatch):
     """A scratch folder in the temporary folder is removed only when it is a conversion's (its name), made on this
     machine by a process that is gone: a running one's, another machine's and other programs' stay."""
