@@ -102,13 +102,19 @@ class _Track:
         """Take a matched pose's keypoints: update the velocity (mean shift of the keypoints present in both this
         pose and the last matched one, per frame since that match, averaged with the previous velocity) and the last
         known positions. A keypoint kept from an older match is left out of the velocity: its shift spans more
-        frames than ``age + 1``."""
+        frames than ``age + 1``. A keypoint missing from the pose keeps its last position moved with the body (by that
+        mean shift, or the velocity's when no keypoint is in common, pixels), so a keypoint hidden while the person
+        walks on is compared where the body is now, not where it was last seen."""
         present = keypoints[:, 2] > 0
         both = present & self.seen
+        shift = self.velocity * (self.age + 1)
         if both.any():
-            step = (keypoints[both, :2] - self.keypoints[both, :2]).mean(axis=0) / (self.age + 1)
+            shift = (keypoints[both, :2] - self.keypoints[both, :2]).mean(axis=0)
+            step = shift / (self.age + 1)
             self.velocity = (step if self.hits == 1 else 0.5 * (self.velocity + step)).astype(np.float32)
-        self.keypoints = np.where(present[:, None], keypoints, self.keypoints)
+        kept = self.keypoints.copy()
+        kept[:, :2] += shift
+        self.keypoints = np.where(present[:, None], keypoints, kept)
         self.seen = present
         self.age, self.hits = 0, self.hits + 1
 

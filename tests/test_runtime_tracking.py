@@ -92,6 +92,21 @@ def test_keypoints_missing_for_a_while_do_not_corrupt_the_velocity():
     np.testing.assert_allclose(tracker._tracks[0].velocity, [10, 0], atol=1e-4)
 
 
+def test_a_person_seen_only_by_the_head_for_a_while_keeps_their_id():
+    """A person walking at 3 px/frame of whom only the head is found for 30 frames (body behind a crowd): the body's
+    13 keypoints were kept where last seen, 90 px behind, so when the body came back the similarity fell below
+    ``min_similarity`` and the person got a new id."""
+    tracker = PoseTracker()
+    head = (0, 14, 15, 16, 17)
+    body = tuple(k for k in range(18) if k not in head)
+    ids = set()
+    for t in range(50):
+        pose = person(100 + 3 * t, 200, missing=body if 10 <= t < 40 else ())
+        tracker.update([pose])
+        ids.add(pose.track_id)
+    assert ids == {0}
+
+
 def test_new_people_get_new_ids_and_stale_tracks_expire():
     tracker = PoseTracker(max_age=2)
     (a,) = tracker.update([person(100, 100)])
