@@ -86,8 +86,9 @@ class OneEuroFilter:
 class PoseSmoother:
     """One Euro smoothing of each tracked person's keypoints (poses need a ``track_id``: run a tracker first).
 
-    A keypoint that goes missing restarts its filter when it comes back; a person unseen for ``max_age`` calls is
-    forgotten. Poses without a ``track_id`` pass through unchanged.
+    A keypoint that goes missing restarts its filter when it comes back, and so does a whole person missing from a
+    call (unseen for a frame or more: they restart from where they reappear, not dragged from where they were last
+    seen); a person unseen for ``max_age`` calls is forgotten. Poses without a ``track_id`` pass through unchanged.
     """
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.01, d_cutoff: float = 1.0, freq: float = 30.0,
@@ -122,7 +123,7 @@ class PoseSmoother:
                 out.append(pose)
                 continue
             filt = self._filters.get(pose.track_id)
-            if filt is None:
+            if filt is None or self._last_seen[pose.track_id] < self._calls - 1:  # new, or back after a gap
                 filt = self._filters[pose.track_id] = OneEuroFilter(**self.params)
             self._last_seen[pose.track_id] = self._calls
             present = pose.keypoints[:, 2] > 0

@@ -188,6 +188,19 @@ def test_pose_smoother_per_track_and_missing_keypoints():
     assert np.mean(errors_smooth) < np.mean(errors_raw) / 1.5
 
 
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_a_person_back_after_a_gap_is_not_dragged_from_where_they_were_last_seen(timestamps):
+    """A tracked person unseen for 5 frames (out of view, a missed detection) reappears 200 px away: the smoother
+    blended the new position with the one from before the gap (89 px off), as it does not for a single keypoint
+    that goes missing and comes back."""
+    smoother = PoseSmoother(beta=0.0)
+    for t in range(16):
+        pose = person(100 if t < 10 else 300, 100)
+        pose.track_id = 3
+        out = smoother([pose] if t < 10 or t == 15 else [], t / 30 if timestamps else None)
+    np.testing.assert_allclose(out[0].keypoints, pose.keypoints)
+
+
 def test_a_nan_timestamp_steps_by_one_frame_instead_of_losing_every_keypoint():
     """A stream reporting NaN positions (CAP_PROP_POS_MSEC): the NaN time step made every smoothed keypoint NaN, so
     each came out missing, for the rest of the run (the filter's clock stayed NaN)."""
