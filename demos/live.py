@@ -150,7 +150,7 @@ class _PostProcessing:
 
     def __call__(self, poses, t: float):
         if self.tracker is not None:
-            poses = self.tracker.update(poses)
+            poses = self.tracker.update(poses, t)
         if self.smoother is not None:
             poses = self.smoother(poses, t)
         return poses

@@ -193,10 +193,11 @@ def run(args: argparse.Namespace) -> int:
             item = result.user_data
             error = item.error or result.error
             poses = result.poses
+            stamp = item.timestamp if source.live or isinstance(source, VideoSource) else None  # seconds
             if tracker is not None:
-                tracker.update(poses)
+                tracker.update(poses, stamp)
             if smoother is not None:
-                poses = smoother(poses, item.timestamp if source.live or isinstance(source, VideoSource) else None)
+                poses = smoother(poses, stamp)
             size = None if item.image is None else (item.image.shape[1], item.image.shape[0])
             writer.write(frame_record(item.index, item.source, poses, image_size=size, timestamp=item.timestamp,
                                       timings=result.timings, error=error))

@@ -3,17 +3,19 @@
 Similarity of a track and a pose (both in the same pixel coordinates, e.g. frame pixels) is COCO's object keypoint
 similarity: the mean over keypoints present in both of ``exp(-d^2 / (2 s^2 k^2))``, with ``d`` the keypoint distance,
 ``s^2`` the larger of the two boxes' areas and ``k = 2 * sigma`` from :data:`pose_format.COCO_SIGMAS_18`. A track is
-compared at its predicted position (its last keypoints moved on by its velocity, pixels per frame, for the frames
-since it was seen). Matching is a cascade by age, as in DeepSORT: the tracks seen in the last frame pick their poses
-first, then those unseen for one frame, and so on, so a person hidden for a few frames cannot take the pose (and
-the id) of someone who stayed in view. Within a tier, pairs are taken greedily from the most similar down (no
-Hungarian step: with a few people per frame greedy is as good and far simpler), and only at or above
+compared at its predicted position (its last keypoints moved on by its velocity for the time since it was seen:
+pixels per second over the frames' timestamps when they are given, so frames dropped in live mode are accounted for,
+else pixels per frame over the frames). Matching is a cascade by age, as in DeepSORT: the tracks seen in the last
+frame pick their poses first, then those unseen for one frame, and so on, so a person hidden for a few frames cannot
+take the pose (and the id) of someone who stayed in view. Within a tier, pairs are taken greedily from the most
+similar down (no Hungarian step: with a few people per frame greedy is as good and far simpler), and only at or above
 ``min_similarity`` and above 0: a similarity of 0 (no keypoint in common, or too far apart to score) is no evidence
 that two poses are one person, so even ``min_similarity=0`` never matches such a pair.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -83,40 +85,43 @@ def greedy_match(similarity: np.ndarray, min_similarity: float) -> list[tuple[in
 class _Track:
     track_id: int
     keypoints: np.ndarray   # [18, 3], last known position of each keypoint
+    time: float             # tracker clock (seconds, or frames without timestamps) of the last match
     age: int = 0            # frames since last matched
     hits: int = 1
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # pixels per frame, smoothed
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # pixels per clock unit, smoothed
     seen: np.ndarray | None = None  # [18] bool, keypoints present in the last matched pose (the others are older)
 
     def __post_init__(self) -> None:
         if self.seen is None:
             self.seen = self.keypoints[:, 2] > 0
 
-    def predicted(self) -> np.ndarray:
-        """``[18, 3]``: the last keypoints moved on by the velocity for the frames since the last match."""
+    def predicted(self, now: float) -> np.ndarray:
+        """``[18, 3]``: the last keypoints moved on by the velocity for the time since the last match (``now``:
+        tracker clock)."""
         moved = self.keypoints.copy()
-        moved[:, :2] += self.velocity * (self.age + 1)
+        moved[:, :2] += self.velocity * (now - self.time)
         return moved
 
-    def follow(self, keypoints: np.ndarray) -> None:
-        """Take a matched pose's keypoints: update the velocity (mean shift of the keypoints present in both this
-        pose and the last matched one, per frame since that match, averaged with the previous velocity) and the last
-        known positions. A keypoint kept from an older match is left out of the velocity: its shift spans more
-        frames than ``age + 1``. A keypoint missing from the pose keeps its last position moved with the body (by that
-        mean shift, or the velocity's when no keypoint is in common, pixels), so a keypoint hidden while the person
-        walks on is compared where the body is now, not where it was last seen."""
+    def follow(self, keypoints: np.ndarray, now: float) -> None:
+        """Take a matched pose's keypoints at ``now`` (tracker clock): update the velocity (mean shift of the
+        keypoints present in both this pose and the last matched one, per clock unit since that match, averaged with
+        the previous velocity) and the last known positions. A keypoint kept from an older match is left out of the
+        velocity: its shift spans more time than since the last match. A keypoint missing from the pose keeps its
+        last position moved with the body (by that mean shift, or the velocity's when no keypoint is in common,
+        pixels), so a keypoint hidden while the person walks on is compared where the body is now, not where it was
+        last seen."""
         present = keypoints[:, 2] > 0
         both = present & self.seen
-        shift = self.velocity * (self.age + 1)
+        shift = self.velocity * (now - self.time)
         if both.any():
             shift = (keypoints[both, :2] - self.keypoints[both, :2]).mean(axis=0)
-            step = shift / (self.age + 1)
+            step = shift / (now - self.time)
             self.velocity = (step if self.hits == 1 else 0.5 * (self.velocity + step)).astype(np.float32)
         kept = self.keypoints.copy()
         kept[:, :2] += shift
         self.keypoints = np.where(present[:, None], keypoints, kept)
         self.seen = present
-        self.age, self.hits = 0, self.hits + 1
+        self.time, self.age, self.hits = now, 0, self.hits + 1
 
 
 class PoseTracker:
@@ -138,6 +143,9 @@ class PoseTracker:
         self.sigmas = np.asarray(sigmas, dtype=np.float32)
         self._tracks: list[_Track] = []
         self._next_id = 0
+        self._now = 0.0               # tracker clock: seconds with timestamps, frames without
+        self._frame_time = 1.0        # clock step of an update without a usable timestamp
+        self._stamp: float | None = None  # last timestamp given (seconds)
 
     @property
     def active_ids(self) -> list[int]:
@@ -145,23 +153,41 @@ class PoseTracker:
         return [t.track_id for t in self._tracks]
 
     def reset(self) -> None:
-        """Forget every track (ids keep counting up, so old ids are never reused)."""
+        """Forget every track (ids keep counting up, so old ids are never reused) and the last timestamp."""
         self._tracks = []
+        self._stamp = None
 
-    def update(self, poses: Sequence[Pose]) -> list[Pose]:
-        """Match this frame's poses to the tracks; sets each pose's ``track_id`` in place and returns the poses."""
+    def _tick(self, timestamp: float | None) -> float:
+        """Advance the clock for a frame taken at ``timestamp`` (seconds): by the time since the last timestamp, or,
+        without one that is finite and later (``None``, NaN, a repeated or earlier one), by the last such interval
+        (1 before any: the clock then counts frames); an earlier timestamp (a restarted video) is the base of the
+        next interval. Returns the new clock time."""
+        stamp = None if timestamp is None or not math.isfinite(timestamp) else float(timestamp)
+        if stamp is not None and self._stamp is not None and stamp > self._stamp:
+            self._frame_time = stamp - self._stamp
+        self._stamp = stamp if stamp is not None else self._stamp
+        self._now += self._frame_time
+        return self._now
+
+    def update(self, poses: Sequence[Pose], timestamp: float | None = None) -> list[Pose]:
+        """Match this frame's poses to the tracks; sets each pose's ``track_id`` in place and returns the poses.
+
+        ``timestamp``: when the frame was taken, seconds (e.g. :attr:`ov_inference.Frame.timestamp`); give it for
+        every frame of a live source, where frames are dropped, so motion is predicted over the real time between
+        the frames inferred. Without it each update is one frame later than the last."""
         poses = list(poses)
+        now = self._tick(timestamp)
         matched_tracks, matched_poses = set(), set()
         for age in sorted({t.age for t in self._tracks}):  # the most recently seen tracks choose first
             tier = [ti for ti, t in enumerate(self._tracks) if t.age == age]
             free = [pi for pi in range(len(poses)) if pi not in matched_poses]
             if not free:
                 break
-            known = np.stack([self._tracks[ti].predicted() for ti in tier])
+            known = np.stack([self._tracks[ti].predicted(now) for ti in tier])
             current = np.stack([poses[pi].keypoints for pi in free])
             for r, c in greedy_match(keypoint_similarity(known, current, self.sigmas), self.min_similarity):
                 ti, pi = tier[r], free[c]
-                self._tracks[ti].follow(poses[pi].keypoints)
+                self._tracks[ti].follow(poses[pi].keypoints, now)
                 poses[pi].track_id = self._tracks[ti].track_id
                 matched_tracks.add(ti)
                 matched_poses.add(pi)
@@ -174,7 +200,7 @@ class PoseTracker:
         for pi, pose in enumerate(poses):
             if pi not in matched_poses:
                 pose.track_id = self._next_id
-                survivors.append(_Track(self._next_id, pose.keypoints.copy()))
+                survivors.append(_Track(self._next_id, pose.keypoints.copy(), now))
                 self._next_id += 1
         self._tracks = survivors
         return poses

@@ -107,6 +107,37 @@ def test_a_person_seen_only_by_the_head_for_a_while_keeps_their_id():
     assert ids == {0}
 
 
+@pytest.mark.parametrize("speed", [10, 15, 20])
+def test_frames_dropped_irregularly_in_live_mode_do_not_change_ids(speed):
+    """Live mode drops stale frames, so the frames inferred are 1 to 3 camera frames (30 FPS) apart: with the velocity
+    per update, a person walking at 15-20 px per camera frame was predicted 15-40 px off after a longer gap and got
+    new ids (2 to 9 in 100 frames); with the frames' timestamps the prediction spans the real time between them."""
+    rng = np.random.default_rng(3)
+    tracker, ids, frame = PoseTracker(), set(), 0
+    while frame < 100:
+        frame += int(rng.choice([1, 1, 2, 3]))
+        pose = person(50 + speed * frame, 300)
+        tracker.update([pose], timestamp=1000.0 + frame / 30)
+        ids.add(pose.track_id)
+    assert ids == {0}
+    np.testing.assert_allclose(tracker._tracks[0].velocity, [speed * 30, 0], rtol=1e-4)  # pixels per second
+
+
+def test_tracker_clock_without_usable_timestamps_steps_by_the_last_interval():
+    """No timestamp, NaN, a repeated or an earlier one: the clock steps by the last interval between timestamps
+    (frames when none was ever given), so the velocity never divides by 0 and ids stay."""
+    tracker = PoseTracker()
+    stamps = [None, None, 0.0, 0.1, 0.1, float("nan"), None, 0.5, 0.05, 0.15]
+    clock = [tracker._tick(t) for t in stamps]
+    np.testing.assert_allclose(np.diff(clock), [1, 1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.4, 0.1])
+    tracker, ids = PoseTracker(), set()
+    for i, t in enumerate(stamps):
+        pose = person(100 + 2 * i, 100)
+        tracker.update([pose], t)
+        ids.add(pose.track_id)
+    assert ids == {0}
+
+
 def test_new_people_get_new_ids_and_stale_tracks_expire():
     tracker = PoseTracker(max_age=2)
     (a,) = tracker.update([person(100, 100)])
