@@ -141,6 +141,9 @@ class PoseTracker:
         self.max_age = max_age
         self.min_similarity = min_similarity
         self.sigmas = np.asarray(sigmas, dtype=np.float32)
+        if self.sigmas.shape != (NUM_KEYPOINTS,) or not (np.isfinite(self.sigmas).all() and (self.sigmas > 0).all()):
+            raise ValueError(f"sigmas must be {NUM_KEYPOINTS} positive numbers, one per keypoint in the 18-keypoint "
+                             f"order (COCO's 17 are not enough: the neck has one too), got shape {self.sigmas.shape}")
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._now = 0.0               # tracker clock: seconds with timestamps, frames without

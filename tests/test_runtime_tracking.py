@@ -170,6 +170,10 @@ def test_tracker_arguments_are_checked():
         PoseTracker(max_age=2.5)
     with pytest.raises(ValueError):
         PoseTracker(min_similarity=1.5)
+    from pose_format import COCO_SIGMAS_18
+    for sigmas in (COCO_SIGMAS_18[1:], -COCO_SIGMAS_18, [float("nan")] * 18):  # COCO's 17 would fail at the 1st update
+        with pytest.raises(ValueError, match="sigmas must be 18 positive numbers"):
+            PoseTracker(sigmas=sigmas)
 
 
 def test_one_euro_reduces_jitter_of_a_still_keypoint():
