@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.omz_decoder import OMZ_PACKAGE, load_omz_decoder  # noqa: E402
 from benchmarks.reference_decoder import reference_decode  # noqa: E402
 from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco  # noqa: E402
-from pose_format import FLIP_PAIRS_18, STRIDE, coco17_to_18, letterbox  # noqa: E402
+from pose_format import FLIP_PAIRS_18, STRIDE, coco17_to_18, dumps_strict, letterbox  # noqa: E402
 from pose_format.cli_types import count_type, input_height_type  # noqa: E402
 from train.targets import render_heatmaps, render_pafs  # noqa: E402
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         report["speed_maps"] = "clean ground truth" if args.clean else "network-like (blurred, noised)"
         report["speed_meets_target"] = all(res["meets_target"] for res in report["speed"].values())
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(dumps_strict(report, indent=2))
         return 0
     if "fidelity" in report:
         with_omz = report["omz"]["measured"]

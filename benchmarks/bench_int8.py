@@ -21,7 +21,6 @@ synthetic people (a different seed again). Run from the project root:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -38,7 +37,7 @@ from convert import (RANGE_ESTIMATORS, ConvertOptions, QuantizeOptions, layer_pr
                      run_conversion, synthetic_dataset)
 from convert.__main__ import quiet_libraries  # noqa: E402
 from demos.measure import evaluate_ir  # noqa: E402
-from pose_format import input_file_problem  # noqa: E402
+from pose_format import dumps_strict, input_file_problem  # noqa: E402
 from pose_format.cli_types import count_type, input_height_type, seconds_type  # noqa: E402
 
 log = logging.getLogger("bench_int8")
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         else "awaits a checkpoint trained on synthetic people (runs/**/*.pth)",
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(dumps_strict(result, indent=2))
         return 0
     print(f"\nINT8 benchmark: {checkpoint}{'' if trained else ' (random weights: speed only)'}; "
           f"INT8 heads kept in float: {result['int8_heads']}; convolutions in float: "

@@ -12,7 +12,6 @@ Run from the project root: ``python benchmarks/bench_pipeline.py [--model M.xml]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 from ov_inference.adapter import PRECISIONS  # noqa: E402
 from ov_inference.bench import TARGET_RATIO, check_video, run_benchmark  # noqa: E402
-from pose_format import input_file_problem  # noqa: E402
+from pose_format import dumps_strict, input_file_problem  # noqa: E402
 from pose_format.cli_types import count_type  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": rounds,
             }
     if args.json:
-        print(json.dumps(report))
+        print(dumps_strict(report))
         return 0
     width, height = report["frame_size"]
     frames = report["precisions"][args.precision[0]]["rounds"][0]["frames"]

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from demos.quickstart import MIN_MEANINGFUL_AP, build_parser, check_args, config_from_args, run_quickstart
+    from pose_format import dumps_strict
 
     # the quickstart's own checks, before the cold cache is made and anything generated or trained: the cache folder
     # does not exist yet, so a stand-in is checked (and replaced unless --runs-dir was given after --)
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        args.json.write_text(dumps_strict(figures, indent=2))
     return 0
 
 

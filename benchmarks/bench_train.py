@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pose_format import NUM_KEYPOINTS, STRIDE, __version__  # noqa: E402
+from pose_format import NUM_KEYPOINTS, STRIDE, __version__, dumps_strict  # noqa: E402
 from pose_format.cli_types import count_type, seconds_type  # noqa: E402
 from train.loss import pose_loss  # noqa: E402
 from train.model import PoseEstimationWithMobileNet  # noqa: E402
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
               f"checkpoint {r['checkpoint']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1, default=float))
+        args.json.write_text(dumps_strict(report, indent=1, default=float))
     return 0
 
 

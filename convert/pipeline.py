@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, input_file_problem,
-                         sha256_file, write_text_atomic)
+from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, dumps_strict,
+                         input_file_problem, sha256_file, write_text_atomic)
 
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
@@ -472,7 +472,7 @@ def run_conversion(opt: ConvertOptions) -> dict:
             raise ConversionError(f"cannot write --output-dir {out}: {exc.strerror or exc}") from exc
         scratch = make_scratch()
         report = _convert(opt, staging, scratch)
-        (staging / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+        (staging / "report.json").write_text(dumps_strict(report, indent=2))
         install_outputs(staging, out, opt.name, keep=opt.onnx)
         installed = True
         log.info("wrote %s", out)

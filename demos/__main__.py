@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
+from pose_format import dumps_strict
 from pose_format.cli_types import count_type, input_height_type, seconds_type
 
 __all__ = ["build_parser", "main"]
@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lwpose-demo: error: {exc}", file=sys.stderr)
         return 2
     if args.json and args.raw:  # stdout stays JSON lines: the summary is the last one
-        print(json.dumps({"summary": summary.as_dict()}))
+        print(dumps_strict({"summary": summary.as_dict()}))
     elif args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        print(dumps_strict(summary.as_dict(), indent=2))
     else:
         print(_summary_line(summary), file=sys.stderr if args.raw else sys.stdout)
     if summary.interrupted:  # Ctrl+C / SIGTERM mid-run: the output is finished, but the run did not complete

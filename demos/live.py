@@ -11,7 +11,6 @@ process's and the machine's CPU load on Linux (:mod:`demos.cpu_load`).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import sys
 import time
@@ -28,6 +27,7 @@ from demos.sinks import WindowSink, discard_sink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.sources import ImageSource
+from pose_format import dumps_strict
 
 __all__ = ["DemoOptions", "DemoSummary", "FpsMeter", "run_demo"]
 
@@ -451,7 +451,7 @@ def _print_raw(record: dict, loop: int | None) -> None:
     """``--raw``: one frame's record as a JSON line on stdout (``loop``: the pass over a looped input)."""
     if loop is not None:
         record["loop"] = loop
-    print(json.dumps(record), flush=True)
+    print(dumps_strict(record), flush=True)
 
 
 def _annotatable(frame: np.ndarray, size: tuple[int, int] | None = None

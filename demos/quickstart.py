@@ -34,8 +34,8 @@ from typing import Iterable
 
 import numpy as np
 
-from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, input_file_problem,
-                         write_text_atomic)
+from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, dumps_strict,
+                         finite_or_none, input_file_problem, write_text_atomic)
 from pose_format.cli_types import folder_type
 
 #: What to do when torch / nncf are missing (the runtime-only install).
@@ -221,9 +221,9 @@ def _train(cfg: QuickstartConfig, data: dict, record: dict) -> tuple[Path, dict]
                      threads=cfg.threads, seed=cfg.seed, checkpoint_after=0, log_after=50, progress=cfg.progress)
     result = train(tc)
     info = {"checkpoint": result.checkpoint.name, "iterations": result.iteration,
-            "train_seconds": round(result.train_seconds, 1), "last_loss": result.last_loss,
+            "train_seconds": round(result.train_seconds, 1), "last_loss": finite_or_none(result.last_loss),
             "config": {f.name: getattr(tc, f.name) for f in fields(tc)}}
-    write_text_atomic(done, json.dumps(info, indent=2, default=str))
+    write_text_atomic(done, dumps_strict(info, indent=2, default=str))
     record["note"] = f"{result.iteration} iterations in {result.train_seconds:.0f} s, loss {result.last_loss:.3f}"
     return result.checkpoint, _run_summary(info, run, cached=False)
 

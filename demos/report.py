@@ -12,11 +12,12 @@ report's ``demo`` entry names the IR the demo ran).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from pose_format import dumps_strict
 
 __all__ = ["REPORT_JSON", "REPORT_MD", "REPORT_PLOT", "write_report", "render_markdown", "plot_rows"]
 
@@ -164,7 +165,7 @@ def write_report(folder: str | Path, report: dict) -> dict[str, Path]:
     if report.get("rows"):
         out["plot"] = plot_rows(report["rows"], folder / REPORT_PLOT)
         report["plot"] = REPORT_PLOT
-    for key, name, text in (("json", REPORT_JSON, json.dumps(report, indent=2, default=str) + "\n"),
+    for key, name, text in (("json", REPORT_JSON, dumps_strict(report, indent=2, default=str) + "\n"),
                             ("md", REPORT_MD, render_markdown(report))):
         tmp = folder / (name + ".tmp")
         tmp.write_text(text)

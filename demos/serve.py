@@ -15,7 +15,6 @@ Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -26,6 +25,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from pose_format import dumps_strict
 
 __all__ = ["LiveView", "PAGE"]
 
@@ -203,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/", "/index.html"):
             self._send(PAGE.encode(), "text/html; charset=utf-8")
         elif path == "/stats":
-            self._send(json.dumps(self.live.stats()).encode(), "application/json")
+            self._send(dumps_strict(self.live.stats()).encode(), "application/json")
         elif path == "/frame.jpg":
             _, jpeg = self.live.latest()
             if jpeg is None:

@@ -20,7 +20,6 @@ noisy: compare the ratios, which come from one run.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -36,7 +35,7 @@ from ov_inference.estimator import PoseEstimator
 from ov_inference.interrupts import sigterm_as_interrupt
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
-from pose_format import INPUT_HEIGHT_LIVE
+from pose_format import INPUT_HEIGHT_LIVE, dumps_strict
 from pose_format.cli_types import count_type, input_height_type
 
 __all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipeline", "measure_live", "measure_sync",
@@ -282,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: no figures", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(figures))
+        print(dumps_strict(figures))
         return 0
     ratio = figures["pipeline_over_network"]
     print(f"model {figures['model']} ({figures['kind']}), {figures['device']}, "

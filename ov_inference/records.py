@@ -17,9 +17,7 @@ closes, normally or on an exception / Ctrl-C, so results already computed are ne
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,17 +26,11 @@ from ov_inference.coco import poses_to_coco
 from ov_inference.interrupts import interrupts_deferred
 from ov_inference.output_paths import check_output_file
 from ov_inference.pose import Pose
-from pose_format import write_text_atomic
+from pose_format import dumps_strict, finite_or_none, write_text_atomic
 
 __all__ = ["frame_record", "RecordWriter"]
 
 log = logging.getLogger(__name__)
-
-
-def _json_number(value: float, digits: int) -> float | None:
-    """``value`` rounded to ``digits`` decimals, or ``None`` (JSON ``null``) when it is NaN or infinite."""
-    value = float(value)
-    return round(value, digits) if math.isfinite(value) else None
 
 
 def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_size: tuple[int, int] | None = None,
@@ -56,10 +48,10 @@ def frame_record(frame_index: int, source: str, poses: Sequence[Pose], *, image_
     return {
         "frame_index": int(frame_index),
         "source": str(source),
-        "timestamp": _json_number(timestamp, 4),
+        "timestamp": finite_or_none(timestamp, 4),
         "image_size": [int(v) for v in image_size] if image_size is not None else None,
         "people": people,
-        "timings": {k: _json_number(v, 3) for k, v in (timings or {}).items()},
+        "timings": {k: finite_or_none(v, 3) for k, v in (timings or {}).items()},
         "error": error,
     }
 
@@ -114,7 +106,7 @@ class RecordWriter:
         check_output_file(path, "records", source, model)
 
     def _write_line(self, obj: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(obj) + "\n")
+        self._stream.write(dumps_strict(obj) + "\n")
         self._stream.flush()
 
     def write(self, record: dict[str, Any]) -> None:
@@ -153,7 +145,7 @@ class RecordWriter:
         elif self.path is not None:
             doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
             try:
-                write_text_atomic(self.path, json.dumps(doc))
+                write_text_atomic(self.path, dumps_strict(doc))
             except OSError as exc:
                 raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
             log.info("wrote %d frame records to %s", len(self.records), self.path)

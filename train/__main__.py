@@ -11,9 +11,7 @@ Multi-GPU / multi-node: torchrun --nproc_per_node N -m train ... (DistributedDat
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -152,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.imagenet is not None and args.checkpoint is not None:  # the checkpoint's weights would replace them all
         parser.error("give --imagenet or --checkpoint, not both (--imagenet starts from ImageNet backbone weights, "
                      "--checkpoint resumes or restarts from a checkpoint's)")
-    from pose_format import write_text_atomic
+    from pose_format import dumps_strict, finite_or_none, write_text_atomic
     from train.checkpoint import CheckpointError
     from train.trainer import ValidationError, config_dict, train
 
@@ -171,18 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"iteration": result.iteration, "epoch": result.epoch, "checkpoint": str(result.checkpoint),
                "train_seconds": round(result.run_train_seconds, 2),  # the whole run's, as val_curve
                "process_train_seconds": round(result.train_seconds, 2),
-               "seconds_per_iter": _finite(round(result.seconds_per_iter, 4)),
-               "last_loss": _finite(result.last_loss), "skipped": result.skipped, "val_curve": result.run_val_curve}
+               "seconds_per_iter": finite_or_none(result.seconds_per_iter, 4),
+               "last_loss": finite_or_none(result.last_loss), "skipped": result.skipped,
+               "val_curve": result.run_val_curve}
     if result.checkpoint is not None:
-        print(json.dumps(summary))
+        print(dumps_strict(summary))
         write_text_atomic(Path(cfg.out_dir) / "summary.json",
-                          json.dumps({**summary, "config": config_dict(cfg)}, indent=1))
+                          dumps_strict({**summary, "config": config_dict(cfg)}, indent=1))
     return 0
-
-
-def _finite(value: float) -> float | None:
-    """``value``, or None (JSON null) for NaN / inf: a run that trained no step has no loss."""
-    return value if math.isfinite(value) else None
 
 
 if __name__ == "__main__":

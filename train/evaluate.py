@@ -19,7 +19,6 @@ grid, averaged, decoded once and mapped back with the base letterbox meta. Cost:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -36,8 +35,8 @@ from ov_inference import (MULTISCALE_SCALES, MapPrediction, coco_ground_truth, d
 from ov_inference.coco import person_category_ids
 from ov_inference.output_paths import check_output_file
 from ov_inference.sources import read_annotated_image
-from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, input_side_error, letterbox,
-                         normalize, read_coco_keypoints, write_text_atomic)
+from pose_format import (INPUT_HEIGHT_ACCURATE, AnnotationFileError, LetterboxMeta, dumps_strict, input_side_error,
+                         letterbox, normalize, read_coco_keypoints, write_text_atomic)
 from pose_format.cli_types import input_height_type
 
 log = logging.getLogger(__name__)
@@ -185,7 +184,7 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
         raise ValueError(f"no image of {ann_file} could be read from {images_dir}")
     stats = evaluate_keypoints(gt, results, image_ids=ids)
     if out_json is not None:
-        write_text_atomic(out_json, json.dumps(results))
+        write_text_atomic(out_json, dumps_strict(results))
     return {**stats, "images": counts["evaluated"], "skipped_images": counts["missing_images"]
             + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start,
             "scales": list(scales), "flip": bool(flip)}
@@ -259,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(stats))
+        print(dumps_strict(stats))
     else:
         print(format_table(stats, describe_tta(args.height, scales, args.flip)))
         skipped = f", {stats['skipped_images']} skipped (missing or unreadable)" if stats["skipped_images"] else ""

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pose_format import COCO17_NAMES, inside_image, write_text_atomic
+from pose_format import COCO17_NAMES, dumps_strict, inside_image, write_text_atomic
 from train.hyperparams import WEIGHT_DECAY
 
 log = logging.getLogger(__name__)
@@ -568,7 +568,7 @@ def generate_dataset(out: str | Path, num_images: int, seed: int = 0, cfg: Synth
     ann_path = out / "annotations.json"
     doc = {"info": {"description": "lwpose synthetic people", "seed": seed, "version": "1.0"},
            "licenses": [], "images": images, "annotations": annotations, "categories": [person_category()]}
-    write_text_atomic(ann_path, json.dumps(doc))
+    write_text_atomic(ann_path, dumps_strict(doc))
     stale = [p for p in (out / "images").glob("[0-9]" * 6 + ".jpg") if int(p.stem) >= num_images]
     for path in stale:  # an earlier, larger dataset's images: not in this annotation file
         path.unlink()

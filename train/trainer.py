@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ov_inference.sources import read_annotated_image
-from pose_format import (INPUT_HEIGHT_ACCURATE, TRAIN_CROP, check_input_side, read_coco_keypoints,
+from pose_format import (INPUT_HEIGHT_ACCURATE, TRAIN_CROP, check_input_side, dumps_strict, read_coco_keypoints,
                          write_text_atomic)
 from train.augment import AugmentConfig
 from train.checkpoint import (CheckpointError, cpu_state_dict, load_imagenet_backbone, load_weights, read_checkpoint,
@@ -637,7 +637,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if best["ap"] is None or stats["AP"] > best["ap"]:  # kept whatever --keep-checkpoints prunes
             best["ap"] = float(stats["AP"])
             checkpoint(name=BEST_CHECKPOINT)
-            write_text_atomic(out_dir / "best.json", json.dumps({"iter": iteration, "AP": best["ap"],
+            write_text_atomic(out_dir / "best.json", dumps_strict({"iter": iteration, "AP": best["ap"],
                                                                   "checkpoint": BEST_CHECKPOINT}) + "\n")
         csv_log.write({"kind": "val", "iter": iteration, "epoch": at_epoch, "elapsed_s": f"{train_s:.1f}",
                        **{k: f"{stats[k]:.4f}" for k in _VAL_STATS}})
