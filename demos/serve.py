@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pose_format import dumps_strict
+from pose_format import dumps_strict, finite_or_none
 
 __all__ = ["LiveView", "PAGE"]
 
@@ -127,14 +127,14 @@ class LiveView:
 
     def publish(self, frame: np.ndarray, **stats: Any) -> None:
         """Encode a BGR uint8 frame as JPEG, make it the latest frame and update the stats (e.g. fps=, latency_ms=,
-        people=); ``frames`` counts the calls."""
+        people=); ``frames`` counts the calls. A NaN or infinite figure is shown as unknown (``null`` in ``/stats``)."""
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         if not ok:
             raise ValueError(f"cannot JPEG-encode a frame of shape {getattr(frame, 'shape', None)}")
         with self._cond:
             self._jpeg = buf.tobytes()
             self._seq += 1
-            self._stats.update(stats)
+            self._stats.update(_json_stats(stats))
             self._stats["frames"] = self._seq
             self._cond.notify_all()
 
@@ -142,7 +142,7 @@ class LiveView:
         """Mark the stream as ended (``"ended": true`` in ``/stats``; the page says so) and update the stats, e.g.
         with the run's summary figures; the last frame stays visible."""
         with self._cond:
-            self._stats.update(stats)
+            self._stats.update(_json_stats(stats))
             self._stats["ended"] = True
             self._cond.notify_all()
 
@@ -182,6 +182,12 @@ class LiveView:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _json_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats`` with each NaN / infinite float as ``None``: ``/stats`` is strict JSON (the page's ``JSON.parse``
+    refused a ``NaN`` and stopped updating the panel)."""
+    return {k: finite_or_none(v) if isinstance(v, (float, np.floating)) else v for k, v in stats.items()}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -85,6 +85,22 @@ def test_routes_stats_frame_and_mjpeg_stream():
         assert stats["ended"] is True and stats["fps"] == 12.5 and "input ended" in page
 
 
+def test_stats_are_strict_json_with_non_finite_figures_as_null():
+    """A NaN / infinite figure (a broken timer, a caller's NaN) was served as ``NaN``, which the page's JSON.parse
+    refuses: the panel stopped updating."""
+    def refuse(constant):
+        raise AssertionError(f"{constant} in /stats: not JSON")
+
+    with LiveView(port=0) as view:
+        view.publish(_frame(0), fps=float("nan"), latency_ms=np.float32("inf"), people=2, cpu_process_percent=3.5)
+        stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read(), parse_constant=refuse)
+        assert stats["fps"] is None and stats["latency_ms"] is None and stats["people"] == 2
+        assert stats["cpu_process_percent"] == 3.5
+        view.end(fps=float("-inf"))
+        stats = json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read(), parse_constant=refuse)
+        assert stats["fps"] is None and stats["ended"] is True
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
