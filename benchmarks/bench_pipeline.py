@@ -31,6 +31,39 @@ SEED_CHECKPOINT = SHARED / "fixtures" / "seed_format" / "checkpoint.pth"
 OMZ_XML = SHARED / "models" / "omz_hpe_0001" / "human-pose-estimation-0001.xml"
 
 
+def measure(args: argparse.Namespace) -> dict:
+    """Every precision's rounds of :func:`ov_inference.bench.run_benchmark` (the seed checkpoint converted
+    first when no model is given) as the report dict."""
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        if args.model is not None:
+            model = args.model
+        elif args.omz:
+            model = OMZ_XML
+        else:
+            from convert import checkpoint_to_ir
+
+            model = checkpoint_to_ir(SEED_CHECKPOINT, Path(tmp) / "FP32" / "seed.xml")
+        report = {"model": str(model), "model_precision": None, "target_ratio": TARGET_RATIO, "video": None,
+                  "frame_size": None, "precisions": {}}
+        for precision in args.precision:
+            rounds = [run_benchmark(model, args.input, args.frames,
+                                    precision=None if precision == "default" else precision)
+                      for _ in range(args.rounds)]
+            report["video"], report["frame_size"] = rounds[0]["video"], rounds[0]["frame_size"]
+            report["model_precision"] = rounds[0]["model_precision"]
+            ratios = [r["pipeline_over_network"] for r in rounds]
+            report["precisions"][precision] = {
+                "execution_precision": rounds[0]["execution_precision"],
+                "num_requests": rounds[0]["num_requests"],
+                "ratio_median": statistics.median(ratios),
+                "meets_target": statistics.median(ratios) >= TARGET_RATIO,
+                **{key: statistics.median(r[key] for r in rounds) for key in
+                   ("network_fps", "pipeline_fps", "sync_fps", "decode_ms_p50", "decode_ms_p95", "latency_ms_p50")},
+                "rounds": rounds,
+            }
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     which = p.add_mutually_exclusive_group()
@@ -59,33 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             p.error(f"--input: {exc}")
 
-    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        if args.model is not None:
-            model = args.model
-        elif args.omz:
-            model = OMZ_XML
-        else:
-            from convert import checkpoint_to_ir
-
-            model = checkpoint_to_ir(SEED_CHECKPOINT, Path(tmp) / "FP32" / "seed.xml")
-        report = {"model": str(model), "model_precision": None, "target_ratio": TARGET_RATIO, "video": None,
-                  "frame_size": None, "precisions": {}}
-        for precision in args.precision:
-            rounds = [run_benchmark(model, args.input, args.frames,
-                                    precision=None if precision == "default" else precision)
-                      for _ in range(args.rounds)]
-            report["video"], report["frame_size"] = rounds[0]["video"], rounds[0]["frame_size"]
-            report["model_precision"] = rounds[0]["model_precision"]
-            ratios = [r["pipeline_over_network"] for r in rounds]
-            report["precisions"][precision] = {
-                "execution_precision": rounds[0]["execution_precision"],
-                "num_requests": rounds[0]["num_requests"],
-                "ratio_median": statistics.median(ratios),
-                "meets_target": statistics.median(ratios) >= TARGET_RATIO,
-                **{key: statistics.median(r[key] for r in rounds) for key in
-                   ("network_fps", "pipeline_fps", "sync_fps", "decode_ms_p50", "decode_ms_p95", "latency_ms_p50")},
-                "rounds": rounds,
-            }
+    try:
+        report = measure(args)
+    except (OSError, ValueError) as exc:  # a model that cannot be read or compiled, a video that cannot be read
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(dumps_strict(report))
         return 0

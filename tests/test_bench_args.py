@@ -81,6 +81,15 @@ def test_lwpose_bench_refuses_before_reading_the_model(args, flag):
     refused(["-m", "ov_inference.bench", "--model", "missing.xml", *args], f"argument {flag}")
 
 
+def test_bench_pipeline_reports_a_model_it_cannot_read_in_one_line(tmp_path):
+    """A --model that exists but is no IR (no .bin beside it): one error line, exit 2, as lwpose-bench; it was a
+    traceback."""
+    xml = tmp_path / "broken.xml"
+    xml.write_text("<net>not an IR</net>")
+    assert ".bin" in refused(["benchmarks/bench_pipeline.py", "--model", str(xml), "--frames", "2", "--rounds", "1"],
+                             "broken.xml")
+
+
 def test_bench_pipeline_refuses_an_image_input(image):
     assert "image" in refused(["benchmarks/bench_pipeline.py", "--input", str(image)], "--input")
 
