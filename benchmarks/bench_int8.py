@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
 
 from ov_inference.adapter import get_core  # noqa: E402
 
-from convert import (RANGE_ESTIMATORS, ConvertOptions, QuantizeOptions, layer_profile, measure_speed,  # noqa: E402
-                     run_conversion, synthetic_dataset)
+from convert import (RANGE_ESTIMATORS, ConversionError, ConvertOptions, QuantizeOptions, layer_profile,  # noqa: E402
+                     load_network, measure_speed, run_conversion, synthetic_dataset)
 from convert.__main__ import quiet_libraries  # noqa: E402
 from demos.measure import evaluate_ir  # noqa: E402
 from pose_format import dumps_strict, input_file_problem  # noqa: E402
@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = checkpoint or SEED_CHECKPOINT
     if not checkpoint.is_file():
         p.error(f"no checkpoint under runs/ and the seed fixture is not at {SEED_CHECKPOINT}: give --checkpoint")
+    try:  # a file that is no checkpoint of this network: one line now, not a traceback after the data is made
+        load_network(checkpoint)
+    except ConversionError as exc:
+        p.error(f"--checkpoint: {exc}")
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
         tmp = Path(tmp)
         select, held_out = {}, None

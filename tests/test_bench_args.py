@@ -106,6 +106,14 @@ def test_bench_int8_refuses(args, flag):
     assert "--calib-synthetic" not in line
 
 
+def test_bench_int8_refuses_a_file_that_is_no_checkpoint(tmp_path):
+    """It was a ConversionError traceback, after the AP images were generated."""
+    junk = tmp_path / "junk.pth"
+    junk.write_text("not a checkpoint")
+    assert "not a PyTorch checkpoint" in refused(["benchmarks/bench_int8.py", "--checkpoint", str(junk)],
+                                                 "--checkpoint")
+
+
 @pytest.mark.parametrize("script, says", [
     ("bench_quickstart", "--json FILE also write the figures as JSON to FILE"),
     ("bench_train", "--json FILE also write all figures as JSON to FILE"),
