@@ -37,7 +37,8 @@ if str(ROOT) not in sys.path:
 from benchmarks.omz_decoder import OMZ_PACKAGE, load_omz_decoder  # noqa: E402
 from benchmarks.reference_decoder import reference_decode  # noqa: E402
 from ov_inference import decode_poses, evaluate_keypoints, poses_to_coco  # noqa: E402
-from pose_format import FLIP_PAIRS_18, STRIDE, coco17_to_18, dumps_strict, letterbox  # noqa: E402
+from pose_format import (FLIP_PAIRS_18, STRIDE, AnnotationFileError, coco17_to_18, dumps_strict,  # noqa: E402
+                         letterbox, read_coco_keypoints)
 from pose_format.cli_types import count_type, input_height_type  # noqa: E402
 from train.targets import render_heatmaps, render_pafs  # noqa: E402
 
@@ -203,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(message)s")
     if not (args.coco_dir / GT_FILE).is_file():
         parser.error(f"{args.coco_dir / GT_FILE} not found (use --coco-dir)")
+    try:  # a broken annotation file: one line now, not a traceback in the middle of the run
+        read_coco_keypoints(args.coco_dir / GT_FILE)
+    except AnnotationFileError as exc:
+        parser.error(f"--coco-dir: {exc}")
 
     report: dict = {"ap_target": AP_TARGET}
     omz, why = (None, "left out (--no-omz)") if args.no_omz else load_omz_decoder()

@@ -64,6 +64,12 @@ def test_bench_decoder_refuses(args, flag):
     refused(["benchmarks/bench_decoder.py", *args], flag)
 
 
+def test_bench_decoder_refuses_a_broken_annotation_file(tmp_path):
+    """It was a JSONDecodeError traceback."""
+    (tmp_path / "person_keypoints_mini.json").write_text("{")
+    assert "JSON" in refused(["benchmarks/bench_decoder.py", "--coco-dir", str(tmp_path)], "--coco-dir")
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--rounds", "0"], "--rounds"),
     (["--frames", "0"], "--frames"),
