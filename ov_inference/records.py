@@ -26,7 +26,7 @@ from ov_inference.coco import poses_to_coco
 from ov_inference.interrupts import interrupts_deferred
 from ov_inference.output_paths import check_output_file
 from ov_inference.pose import Pose
-from pose_format import dumps_strict, finite_or_none, write_text_atomic
+from pose_format import dumps_strict, finite_or_none, null_non_finite, write_text_atomic
 
 __all__ = ["frame_record", "RecordWriter"]
 
@@ -105,8 +105,16 @@ class RecordWriter:
         which it must not be, nor its ``.bin``). Raises ``OSError`` naming the path and the reason."""
         check_output_file(path, "records", source, model)
 
+    def _dumps(self, obj: Any) -> str:
+        """Strict JSON of ``obj`` with any NaN / infinite figure written as ``null`` and a warning naming it: one bad
+        figure must neither make the file unreadable as JSON nor fail the write and lose the run's records."""
+        obj, paths = null_non_finite(obj)
+        if paths:
+            log.warning("records for %s: non-finite %s written as null", self.path or "stdout", ", ".join(paths[:5]))
+        return dumps_strict(obj)
+
     def _write_line(self, obj: dict[str, Any]) -> None:
-        self._stream.write(dumps_strict(obj) + "\n")
+        self._stream.write(self._dumps(obj) + "\n")
         self._stream.flush()
 
     def write(self, record: dict[str, Any]) -> None:
@@ -145,7 +153,7 @@ class RecordWriter:
         elif self.path is not None:
             doc = {"meta": self.meta, "frames": self.records, "summary": self.summary}
             try:
-                write_text_atomic(self.path, dumps_strict(doc))
+                write_text_atomic(self.path, self._dumps(doc))
             except OSError as exc:
                 raise OSError(f"cannot write records to {self.path}: {exc.strerror or exc}") from exc
             log.info("wrote %d frame records to %s", len(self.records), self.path)

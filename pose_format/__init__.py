@@ -71,7 +71,7 @@ from pose_format.ir_contract import (
 from pose_format.files import (atomic_file, input_file_problem, is_special_file, sha256_file,
                                 starts_like_torch_file, write_text_atomic)
 from pose_format.checks import is_whole_number
-from pose_format.json_out import dumps_strict, finite_or_none
+from pose_format.json_out import dumps_strict, finite_or_none, null_non_finite
 from pose_format.coco_file import AnnotationFileError, read_coco_keypoints
 from pose_format.version import __version__
 
@@ -90,5 +90,5 @@ __all__ = [
     "RT_INFO_SECTION", "MODEL_TYPE", "IR_PRECISIONS", "rt_info_fields", "atomic_file", "input_file_problem",
     "is_special_file",
     "sha256_file", "starts_like_torch_file", "write_text_atomic", "AnnotationFileError", "read_coco_keypoints",
-    "is_whole_number", "dumps_strict", "finite_or_none", "__version__",
+    "is_whole_number", "dumps_strict", "finite_or_none", "null_non_finite", "__version__",
 ]

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any, Iterator
 
-__all__ = ["finite_or_none", "dumps_strict"]
+__all__ = ["finite_or_none", "dumps_strict", "null_non_finite"]
 
 
 def finite_or_none(value: Any, digits: int | None = None) -> float | None:
@@ -49,3 +49,21 @@ def dumps_strict(obj: Any, **kwargs: Any) -> str:
             raise ValueError(f"not written as JSON: {exc} (NaN and Infinity are not JSON)") from None
         raise ValueError(f"not written as JSON: {where[0].lstrip('.')} is {where[1]} "
                          "(NaN and Infinity are not JSON)") from None
+
+
+def null_non_finite(obj: Any) -> tuple[Any, list[str]]:
+    """``(copy, paths)``: ``obj`` (dicts, lists and tuples, as lists) with each NaN / infinite float replaced by
+    ``None``, and where they were (e.g. ``["frames[3].timings.infer_ms"]``), for writers whose data must not be lost to
+    one bad figure (per-frame records: the run goes on, the file stays JSON). ``obj`` itself when there is none."""
+    paths = [where.lstrip(".") for where, _ in _non_finite(obj)]
+    return (_nulled(obj) if paths else obj), paths
+
+
+def _nulled(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: _nulled(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nulled(value) for value in obj]
+    return obj

@@ -93,12 +93,22 @@ def test_cli_records_of_a_nan_model_on_a_nan_clock_are_strict_json(tmp_path, mon
     assert len(frames) == 3 and all(f["timestamp"] is None for f in frames)
 
 
-def test_a_non_finite_summary_fails_loudly_instead_of_writing_nan(tmp_path):
-    """A figure that is not JSON and not known to be an unknown (a bug): an error naming it, not a file that JSON
-    readers refuse."""
-    writer = RecordWriter(tmp_path / "r.jsonl", {"model": "m"})
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_a_non_finite_figure_in_records_is_null_with_a_warning_and_loses_nothing(tmp_path, caplog, suffix):
+    """A figure that is not JSON and not known to be an unknown (a bug): written as null with a warning naming it;
+    failing the write instead would lose every record of the run (the whole document for ``.json``)."""
+    writer = RecordWriter(tmp_path / f"r{suffix}", {"model": "m", "scale": math.nan})
     writer.write(frame_record(0, "a", [], timings={"infer_ms": math.inf}))
-    with pytest.raises(ValueError, match=r"summary\.fps is nan"):
-        writer.close({"frames": 1, "fps": math.nan})
-    lines = (tmp_path / "r.jsonl").read_text().splitlines()
-    assert [strict_loads(line) for line in lines][1]["timings"] == {"infer_ms": None}
+    writer.write({"frame_index": 1, "custom": [1.0, math.nan]})
+    with caplog.at_level("WARNING", logger="ov_inference.records"):
+        writer.close({"frames": 2, "fps": math.nan})
+    text = (tmp_path / f"r{suffix}").read_text()
+    docs = [strict_loads(line) for line in text.splitlines()] if suffix == ".jsonl" else [strict_loads(text)]
+    if suffix == ".jsonl":
+        meta, first, second, summary = docs[0]["meta"], docs[1], docs[2], docs[3]["summary"]
+    else:
+        meta, (first, second), summary = docs[0]["meta"], docs[0]["frames"], docs[0]["summary"]
+    assert meta["scale"] is None and first["timings"] == {"infer_ms": None} and second["custom"] == [1.0, None]
+    assert summary == {"frames": 2, "fps": None}
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "fps" in warned and "written as null" in warned
