@@ -8,15 +8,16 @@ and maps back to the image with the base :class:`pose_format.LetterboxMeta`, exa
 Geometry (``pose_format.geometry``, format.md):
 
 - *image pixels*: pixel centres at integers. An input letterboxed with ``meta`` has input pixel
-  ``x_in = (x_img + 0.5) * meta.scale - 0.5`` (:func:`pose_format.map_to_input`; its inverse
-  :func:`pose_format.map_to_image`), the same ``scale`` on both axes, as :meth:`Pose.to_image` assumes;
+  ``x_in = (x_img + 0.5) * s - 0.5`` (:func:`pose_format.map_to_input`; its inverse
+  :func:`pose_format.map_to_image`), ``s`` the axis' factor in ``meta.axis_scales`` (``meta.scale`` up to the
+  rounding of the content to whole input pixels), as :meth:`Pose.to_image` maps;
 - *map cells*: cell ``i`` is centred on input pixel ``STRIDE * i + CELL_OFFSET`` (``8 i + 3.5``);
 - the letterbox pads on the right (and never vertically): the image content is the first
   :func:`content_width` input columns.
 
 So destination cell ``i`` of an input at scale ``s_dst`` is centred on image pixel ``(8 i + 4) / s_dst - 0.5``,
 which is source cell ``((8 i + 4) * s_src / s_dst - 4) / 8 = (i + 0.5) * s_src / s_dst - 0.5`` of the input at
-scale ``s_src`` (the same pixel-centre-aligned rule in cell units), on both axes.
+scale ``s_src`` (the same pixel-centre-aligned rule in cell units), on each axis with its own factors.
 
 A horizontally mirrored input mirrors the *content*, not the padded input: input pixel ``x`` of the original is
 input pixel ``content_width - 1 - x`` of the mirrored input. Cell ``i`` of the original therefore reads the
@@ -41,7 +42,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from pose_format import (FLIP_PERMUTATION_18, LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS, STRIDE,
-                         LetterboxMeta, cell_centers, map_to_image, map_to_input)
+                         LetterboxMeta, cell_centers)
 
 __all__ = ["MULTISCALE_SCALES", "MapPrediction", "content_width", "mirror_content", "scaled_height",
            "flip_heatmap_channels", "flip_paf_channels", "flip_maps_back", "resample_maps", "merge_predictions"]
@@ -220,13 +221,18 @@ def flip_maps_back(heatmaps: np.ndarray, pafs: np.ndarray, content_width: int, s
     return hm, pf
 
 
-def _scale_of(geometry: LetterboxMeta | float) -> float:
-    return float(geometry.scale if isinstance(geometry, LetterboxMeta) else geometry)
+def _scales_of(geometry: LetterboxMeta | float) -> tuple[float, float]:
+    """``(x, y)`` input pixels per image pixel: a meta's :attr:`~pose_format.LetterboxMeta.axis_scales`, or one
+    scale for both axes."""
+    if isinstance(geometry, LetterboxMeta):
+        return geometry.axis_scales
+    return float(geometry), float(geometry)
 
 
 def _source_cells(n_dst: int, src_scale: float, dst_scale: float, stride: int) -> np.ndarray:
-    """Source input pixels of the centres of destination cells ``0..n_dst-1`` (same image, another scale)."""
-    return map_to_input(map_to_image(cell_centers(n_dst, stride), dst_scale), src_scale).astype(np.float64)
+    """Source input pixels of the centres of destination cells ``0..n_dst-1`` (same image, another scale):
+    ``map_to_input(map_to_image(c, dst_scale), src_scale)`` in float64, exactly ``c`` when the scales are equal."""
+    return (cell_centers(n_dst, stride).astype(np.float64) + 0.5) * (src_scale / dst_scale) - 0.5
 
 
 def resample_maps(maps: np.ndarray, src: LetterboxMeta | float, dst: LetterboxMeta | float,
@@ -235,7 +241,8 @@ def resample_maps(maps: np.ndarray, src: LetterboxMeta | float, dst: LetterboxMe
     """Maps ``[C, h, w]`` computed on the input at scale ``src`` -> the map grid of the input at scale ``dst``.
 
     ``src`` / ``dst``: :class:`pose_format.LetterboxMeta` of the two letterboxes of the same image, or their
-    ``scale`` (input pixels per image pixel). ``dst_cells``: destination grid ``(width, height)`` in cells; default
+    ``scale`` (input pixels per image pixel; a meta's :attr:`~pose_format.LetterboxMeta.axis_scales` per axis).
+    ``dst_cells``: destination grid ``(width, height)`` in cells; default
     ``dst.input_size // stride`` (``dst`` must then be a meta). Destination cell ``i`` is centred on image pixel
     ``map_to_image(8 i + 3.5, s_dst) = (8 i + 4) / s_dst - 0.5``, read at source cell
     ``(map_to_input(that, s_src) - 3.5) / 8`` on both axes, by separable linear interpolation. Border rule: see the
@@ -250,10 +257,10 @@ def resample_maps(maps: np.ndarray, src: LetterboxMeta | float, dst: LetterboxMe
         if not isinstance(dst, LetterboxMeta):
             raise ValueError("dst_cells is required when dst is a scale, not a LetterboxMeta")
         dst_cells = (dst.input_size[0] // stride, dst.input_size[1] // stride)
-    s_src, s_dst = _scale_of(src), _scale_of(dst)
+    (sx_src, sy_src), (sx_dst, sy_dst) = _scales_of(src), _scales_of(dst)
     offset = stride / 2 - 0.5
-    xs = (_source_cells(dst_cells[0], s_src, s_dst, stride) - offset) / stride
-    ys = (_source_cells(dst_cells[1], s_src, s_dst, stride) - offset) / stride
+    xs = (_source_cells(dst_cells[0], sx_src, sx_dst, stride) - offset) / stride
+    ys = (_source_cells(dst_cells[1], sy_src, sy_dst, stride) - offset) / stride
     return _sample(maps, ys, xs, _fill_for(maps, fill))[0]
 
 
@@ -292,13 +299,13 @@ def merge_predictions(predictions: Iterable[MapPrediction | tuple], base_meta: L
         _check(hm, pf)
         if hm_sum is not None and hm.shape[0] != hm_sum.shape[0]:
             raise ValueError(f"predictions have {hm_sum.shape[0]} and {hm.shape[0]} heatmap channels")
-        s_src, s_dst = p.meta.scale, base_meta.scale
-        xs_in = _source_cells(width, s_src, s_dst, stride)
+        (sx_src, sy_src), (sx_dst, sy_dst) = p.meta.axis_scales, base_meta.axis_scales
+        xs_in = _source_cells(width, sx_src, sx_dst, stride)
         if p.flipped:
             xs_in = content_width(p.meta) - 1.0 - xs_in
             hm, pf = flip_heatmap_channels(hm), flip_paf_channels(pf)
         xs = (xs_in - offset) / stride
-        ys = (_source_cells(height, s_src, s_dst, stride) - offset) / stride
+        ys = (_source_cells(height, sy_src, sy_dst, stride) - offset) / stride
         hm, valid = _sample(hm, ys, xs, _fill(hm.shape[0], True))
         pf, _ = _sample(pf, ys, xs, _fill(NUM_PAFS, False))
         if valid is not None:  # no data there: leave those cells out of the average

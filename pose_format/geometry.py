@@ -58,7 +58,9 @@ def cell_centers(n: int, stride: int = STRIDE) -> np.ndarray:
 class LetterboxMeta:
     """How an image became a network input: ``input = resize(image, scale)`` then pad right/bottom.
 
-    ``scale`` is input pixels per image pixel; ``image_size`` and ``input_size`` are ``(width, height)``.
+    ``scale`` is input pixels per image pixel; ``image_size`` and ``input_size`` are ``(width, height)``. The image
+    is resized to whole input pixels (:attr:`content_size`), so each axis has its own exact factor,
+    :attr:`axis_scales`, which the coordinate maps use.
     """
 
     scale: float
@@ -66,12 +68,20 @@ class LetterboxMeta:
     input_size: tuple[int, int]
 
     def to_image(self, xy: np.ndarray) -> np.ndarray:
-        """Map input-pixel coordinates ``[..., 2]`` back to image pixels."""
-        return map_to_image(xy, self.scale)
+        """Map input-pixel coordinates ``[..., 2]`` back to image pixels (:attr:`axis_scales`)."""
+        return map_to_image(xy, self.axis_scales)
 
     def to_input(self, xy: np.ndarray) -> np.ndarray:
         """Map image-pixel coordinates ``[..., 2]`` to input pixels (the inverse of :meth:`to_image`)."""
-        return map_to_input(xy, self.scale)
+        return map_to_input(xy, self.axis_scales)
+
+    @property
+    def axis_scales(self) -> tuple[float, float]:
+        """``(x, y)`` input pixels per image pixel of the resized content: :attr:`content_size` over
+        ``image_size``. The resize maps the image's edges onto the content's, so these, not ``scale``, place a pixel:
+        ``round(w * scale) / w`` differs from ``scale`` by up to half an input pixel over the image's width."""
+        (cw, ch), (w, h) = self.content_size, self.image_size
+        return cw / w, ch / h
 
     @property
     def content_size(self) -> tuple[int, int]:
@@ -82,14 +92,16 @@ class LetterboxMeta:
                 min(self.input_size[1], max(1, int(round(h * self.scale)))))
 
 
-def map_to_image(xy: np.ndarray, scale: float) -> np.ndarray:
-    """Input-pixel ``(x, y)`` -> image pixels for an image resized by ``scale`` (pixel-centre aligned)."""
-    return (np.asarray(xy, dtype=np.float32) + 0.5) / scale - 0.5
+def map_to_image(xy: np.ndarray, scale: float | tuple[float, float]) -> np.ndarray:
+    """Input-pixel ``(x, y)`` -> image pixels for an image resized by ``scale`` (pixel-centre aligned; one factor,
+    or ``(x, y)`` factors for points ``[..., 2]``)."""
+    return (np.asarray(xy, dtype=np.float32) + 0.5) / np.asarray(scale, dtype=np.float32) - 0.5
 
 
-def map_to_input(xy: np.ndarray, scale: float) -> np.ndarray:
-    """Image-pixel ``(x, y)`` -> input pixels of the image resized by ``scale``: the inverse of :func:`map_to_image`."""
-    return (np.asarray(xy, dtype=np.float32) + 0.5) * scale - 0.5
+def map_to_input(xy: np.ndarray, scale: float | tuple[float, float]) -> np.ndarray:
+    """Image-pixel ``(x, y)`` -> input pixels of the image resized by ``scale`` (one factor or ``(x, y)`` factors):
+    the inverse of :func:`map_to_image`."""
+    return (np.asarray(xy, dtype=np.float32) + 0.5) * np.asarray(scale, dtype=np.float32) - 0.5
 
 
 def _resize(image: np.ndarray, new_w: int, new_h: int) -> np.ndarray:

@@ -285,6 +285,28 @@ def test_letterbox_shrink_matches_inter_area(coco_mini_dir):
     assert np.all(out[:, 455:] == PAD_VALUE)
 
 
+@pytest.mark.parametrize("size, height, width", [((250, 167), 128, None),    # shrink, one INTER_AREA step
+                                                 ((250, 166), 128, None),    # shrink, integer step first
+                                                 ((250, 167), 368, None),    # enlarge
+                                                 ((250, 101), 128, 200)])    # a fixed input width decides
+def test_letterbox_content_follows_meta_scale_on_both_axes(size, height, width):
+    """Input pixel x shows image pixel ``meta.to_image(x)`` on both axes: the content is resized to whole input
+    pixels (``round(w * scale) / w`` on x), and ``to_image`` used ``meta.scale`` on both axes, which put keypoints
+    mapped back up to half an input pixel off towards the right (or, width-bound, bottom) edge. Seen through a ramp
+    whose grey level is the image pixel's coordinate."""
+    from pose_format import letterbox
+
+    w, h = size
+    for axis in (0, 1):
+        ramp = np.broadcast_to(np.arange(w)[None, :] if axis == 0 else np.arange(h)[:, None], (h, w))
+        out, meta = letterbox(np.repeat(ramp[..., None], 3, axis=2).astype(np.uint8), height, width)
+        cw, ch = meta.content_size
+        n = (cw, ch)[axis]
+        shown = out[:ch, :cw, 0].astype(np.float64).mean(axis=axis)[n // 2:n - 2]  # right / bottom half
+        expected = meta.to_image(np.stack([np.arange(n)] * 2, axis=1))[n // 2:n - 2, axis]
+        assert abs((shown - expected).mean()) < 0.15, (axis, (shown - expected).mean())
+
+
 def test_decoder_options_reach_the_decoder(monkeypatch):
     from ov_inference import DecoderOptions
 

@@ -458,7 +458,7 @@ def _ground_truth_predict(coco):
         people = [coco17_to_18(np.array(a["keypoints"]).reshape(17, 3)) for a in
                   coco.loadAnns(coco.getAnnIds(imgIds=image_id)) if a["num_keypoints"] > 0]
         kp = np.array(people, np.float32)
-        kp[..., :2] = (kp[..., :2] + 0.5) * meta.scale - 0.5
+        kp[..., :2] = meta.to_input(kp[..., :2])
         if flip:
             kp[..., 0] = content_width(meta) - 1 - kp[..., 0]
             for r, l in FLIP_PAIRS_18:

@@ -95,10 +95,13 @@ def test_flip_channels_are_involutions_and_the_background_stays():
         flip_maps_back(hm[:, :2], pf, 40)
 
 
-def _linear_maps(scale: float, cells: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three channels ``1 + 0.5 x``, ``2 - 0.25 y`` and ``x - y`` of image pixels at the centres of ``cells``."""
-    x = map_to_image(cell_centers(cells[0]), scale).astype(np.float64)
-    y = map_to_image(cell_centers(cells[1]), scale).astype(np.float64)
+def _linear_maps(scale: float | tuple[float, float], cells: tuple[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three channels ``1 + 0.5 x``, ``2 - 0.25 y`` and ``x - y`` of image pixels at the centres of ``cells``
+    (``scale``: one for both axes or ``(x, y)``)."""
+    sx, sy = np.broadcast_to(scale, 2)
+    x = map_to_image(cell_centers(cells[0]), sx).astype(np.float64)
+    y = map_to_image(cell_centers(cells[1]), sy).astype(np.float64)
     X, Y = np.meshgrid(x, y)
     return np.stack([1 + 0.5 * X, 2 - 0.25 * Y, X - Y]).astype(np.float32), x, y
 
@@ -130,8 +133,8 @@ def test_resample_follows_the_letterbox_metas():
     image = np.zeros((150, 203, 3), np.uint8)
     _, m1 = letterbox(image, 96)
     _, m2 = letterbox(image, 192)
-    src, _, _ = _linear_maps(m2.scale, (m2.input_size[0] // 8, m2.input_size[1] // 8))
-    want, _, _ = _linear_maps(m1.scale, (m1.input_size[0] // 8, m1.input_size[1] // 8))
+    src, _, _ = _linear_maps(m2.axis_scales, (m2.input_size[0] // 8, m2.input_size[1] // 8))
+    want, _, _ = _linear_maps(m1.axis_scales, (m1.input_size[0] // 8, m1.input_size[1] // 8))
     got = resample_maps(src, m2, m1)
     np.testing.assert_allclose(got[:, :, :-1], want[:, :, :-1], atol=2e-4)
     np.testing.assert_array_equal(resample_maps(src, m2, m2), src)  # same geometry: unchanged
@@ -149,7 +152,7 @@ def test_merge_predictions_of_ground_truth_over_scales_and_flips():
         cw = content_width(meta)
         assert cw == round(190 * meta.scale) and inp.shape[1] == -(-cw // 8) * 8
         kp = kp_img.copy()
-        kp[:, :2] = (kp[:, :2] + 0.5) * meta.scale - 0.5
+        kp[:, :2] = meta.to_input(kp[:, :2])
         h, w = inp.shape[0] // 8, inp.shape[1] // 8
         preds.append((render_heatmaps(kp[None], h, w), render_pafs(kp[None], h, w), meta, False))
         mk = _mirror(kp, cw)
