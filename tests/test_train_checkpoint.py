@@ -176,6 +176,16 @@ def test_imagenet_init_rejects_other_files(tmp_path, seed_dir):
         load_imagenet_backbone(PoseEstimationWithMobileNet(), path)
 
 
+def test_imagenet_init_refuses_a_pose_checkpoint(seed_dir):
+    """A published-layout checkpoint given as ImageNet weights is refused, naming --checkpoint --weights-only: its
+    backbone was loaded as if it were MobileNet-v1's and its CPM and stages silently dropped."""
+    model = PoseEstimationWithMobileNet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError, match=r"pose network checkpoint \(cpm\..*--checkpoint .* --weights-only"):
+        load_imagenet_backbone(model, seed_dir / "checkpoint.pth")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
 def test_save_roundtrip_in_published_layout(tmp_path, seed_input):
     model = PoseEstimationWithMobileNet().to(memory_format=torch.channels_last)  # as the trainer runs it
     opt = torch.optim.Adam(model.parameters(), lr=4e-5)

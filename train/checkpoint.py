@@ -234,9 +234,15 @@ def load_imagenet_backbone(model: PoseEstimationWithMobileNet, path: str | os.Pa
     """Initialise the backbone from ImageNet MobileNet-v1 weights (``mobilenet_sgd_68.848.pth.tar``).
 
     The file's keys ``module.model.{0..11}.*`` map onto ``model.{0..11}.*``; later blocks and the classifier are
-    ignored. Returns the loaded keys; a backbone key absent or mis-shaped in the file is a :class:`CheckpointError`.
+    ignored. Returns the loaded keys; a backbone key absent or mis-shaped in the file is a :class:`CheckpointError`,
+    and so is a pose checkpoint (its ``model.*`` backbone would otherwise be taken for ImageNet weights, the rest of
+    it silently left out): those start a run through :func:`load_weights` (``--checkpoint --weights-only``).
     """
     source = strip_module_prefix(read_checkpoint(path, allow_unsafe)["state_dict"])
+    pose_keys = sorted(k for k in source if k.startswith(("cpm.", "initial_stage.", "refinement_stages.")))
+    if pose_keys:
+        raise CheckpointError(f"{path} is a pose network checkpoint ({pose_keys[0]}, ...), not ImageNet MobileNet-v1 "
+                              f"weights: start from it with --checkpoint {path} --weights-only (load_weights)")
     target = model.state_dict()
     wanted = [k for k in target if k.startswith("model.") and not k.endswith("num_batches_tracked")]
     picked, missing, mismatched = {}, [], []
