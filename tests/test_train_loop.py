@@ -482,6 +482,33 @@ def test_evaluate_perfect_maps_give_high_ap(coco_mini_dir, monkeypatch):
     assert stats["scales"] == [1.0] and stats["flip"] is False and calls == [(368, False)] * 4
 
 
+def test_evaluate_cli_ap_equals_pycocotools_on_its_detections_json(seed_dir, coco_mini_dir, tmp_path, monkeypatch,
+                                                                  capsys):
+    """The AP that ``python -m train.evaluate`` prints is what plain pycocotools computes from the detections JSON
+    it writes (loadRes of the file, every ground-truth image), and those detections lie in image pixels."""
+    import contextlib
+    import io
+
+    import train.evaluate as ev
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ann, out = coco_mini_dir / "person_keypoints_mini.json", tmp_path / "det.json"
+    fake_predict, _ = _ground_truth_predict(COCO(str(ann)))
+    monkeypatch.setattr(ev, "predict_maps", fake_predict)
+    assert evaluate_main(["--checkpoint", str(seed_dir / "checkpoint.pth"), "--ann", str(ann), "--images",
+                          str(coco_mini_dir), "--height", "256", "--out", str(out), "--json", "--threads", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # after COCO()'s loading lines
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann))
+        check = COCOeval(gt, gt.loadRes(str(out)), "keypoints")
+        check.evaluate()
+        check.accumulate()
+        check.summarize()
+    assert printed["AP"] == pytest.approx(check.stats[0], abs=1e-12) and printed["AR"] == pytest.approx(check.stats[5])
+    assert printed["AP"] > 0.9
+
+
 def test_evaluate_images_of_another_size_than_annotated(coco_mini_dir, half_size_coco_mini, tmp_path, monkeypatch):
     """A resized copy of the images (annotations unchanged) is scored in the annotation's pixels, as training reads
     it: a model that finds every person in the smaller image keeps AP near 1 (its detections were left in the
