@@ -11,6 +11,8 @@ frame (a slow client skips frames rather than delaying the producer). Routes:
   (the demo adds ``precision`` and, on Linux, ``cpu_process_percent`` / ``cpu_system_percent``: CPU load of the
   demo process and of the machine, percent of all cores; see :mod:`demos.cpu_load`).
 
+``HEAD`` answers each route's headers without the body (the stream's headers, then the connection closes).
+
 Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network.
 """
 from __future__ import annotations
@@ -203,7 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
@@ -222,6 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(b"not found", "text/plain", HTTPStatus.NOT_FOUND)
 
+    def do_HEAD(self):  # noqa: N802
+        """As GET, headers only (``curl -I``, uptime checks): the stream answers its headers and ends."""
+        self.do_GET()
+
     def _stream(self) -> None:
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
@@ -229,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+        if self.command == "HEAD":
+            return
         seq = 0
         try:
             # each frame is followed at once by the next part's boundary and headers: a browser (Chromium at least)

@@ -101,6 +101,19 @@ def test_stats_are_strict_json_with_non_finite_figures_as_null():
         assert stats["fps"] is None and stats["ended"] is True
 
 
+def test_head_answers_headers_without_body():
+    with LiveView(port=0) as view:
+        view.publish(_frame(0), fps=1.0, latency_ms=1.0, people=0)
+        for path, content_type in (("", "text/html"), ("stats", "application/json"), ("frame.jpg", "image/jpeg"),
+                                   ("stream.mjpg", "multipart/x-mixed-replace")):
+            resp = urllib.request.urlopen(urllib.request.Request(view.url + path, method="HEAD"), timeout=5)
+            assert resp.status == 200 and resp.headers["Content-Type"].startswith(content_type), path
+            assert resp.read() == b"", path
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(view.url + "nope", method="HEAD"), timeout=5)
+        assert e.value.code == 404
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
