@@ -13,10 +13,12 @@ frame (a slow client skips frames rather than delaying the producer). Routes:
 
 ``HEAD`` answers each route's headers without the body (the stream's headers, then the connection closes).
 
-Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network.
+Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network (a warning is
+logged then: the stream has no password).
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -117,11 +119,19 @@ class LiveView:
         self._thread = threading.Thread(target=self._server.serve_forever, name="lwpose-live-view", daemon=True)
         self._thread.start()
         log.info("live view at %s", self.url)
+        if not self.local:
+            log.warning("the live view on %s is open to the network: anyone who can reach this machine sees the "
+                        "stream (no password); --host 127.0.0.1 (the default) keeps it on this machine", self.url)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    @property
+    def local(self) -> bool:
+        """Whether the server listens on a loopback address only (reachable from this machine alone)."""
+        return ipaddress.ip_address(self._server.server_address[0].split("%")[0]).is_loopback
 
     @property
     def port(self) -> int:

@@ -114,6 +114,17 @@ def test_head_answers_headers_without_body():
         assert e.value.code == 404
 
 
+def test_network_bind_is_warned_local_is_not(caplog):
+    with caplog.at_level("WARNING", logger="demos.serve"):
+        with LiveView(port=0) as view:
+            assert view.local
+        assert not caplog.records
+        with LiveView(port=0, host="0.0.0.0") as view:
+            assert not view.local
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "open to the network" in caplog.text and view.url in caplog.text
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
