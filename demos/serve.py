@@ -179,7 +179,8 @@ class LiveView:
         return self._closed
 
     def close(self) -> None:
-        """Stop serving; open streams end within about a second."""
+        """Stop serving; open streams end within about a second, and a connection kept alive (a page polling
+        ``/stats``) gets 503 and is closed at its next request."""
         with self._cond:
             if self._closed:
                 return
@@ -214,13 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        if self.live.closed:  # a connection kept alive from before close(): this answer is its last
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
-        if path in ("/", "/index.html"):
+        if self.live.closed:
+            self._send(b"live view closed", "text/plain", HTTPStatus.SERVICE_UNAVAILABLE)
+        elif path in ("/", "/index.html"):
             self._send(PAGE.encode(), "text/html; charset=utf-8")
         elif path == "/stats":
             self._send(dumps_strict(self.live.stats()).encode(), "application/json")

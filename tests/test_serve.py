@@ -125,6 +125,19 @@ def test_network_bind_is_warned_local_is_not(caplog):
         assert "open to the network" in caplog.text and view.url in caplog.text
 
 
+def test_kept_alive_connection_is_not_served_after_close():
+    import http.client
+
+    view = LiveView(port=0)
+    conn = http.client.HTTPConnection("127.0.0.1", view.port, timeout=5)
+    conn.request("GET", "/stats")  # HTTP/1.1: the connection stays open, as a polling page's does
+    assert conn.getresponse().read()
+    view.close()
+    conn.request("GET", "/stats")
+    resp = conn.getresponse()
+    assert resp.status == 503 and resp.headers["Connection"] == "close" and resp.read() == b"live view closed"
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
