@@ -207,6 +207,14 @@ class _Handler(BaseHTTPRequestHandler):
     live: LiveView
     protocol_version = "HTTP/1.1"
 
+    def handle(self) -> None:
+        """Serve the connection; a client that leaves mid-answer (a closed tab, an aborted download of the page, a
+        frame or the stream) is logged at debug level, not printed as a traceback."""
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):
+            log.debug("client %s left", self.address_string())
+
     def log_message(self, fmt, *args):  # route access logs to logging, at debug level
         log.debug("%s - " + fmt, self.address_string(), *args)
 
@@ -254,22 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         seq = 0
-        try:
-            # each frame is followed at once by the next part's boundary and headers: a browser (Chromium at least)
-            # shows a part only once the next one has begun, so without them every frame would wait for the next
-            # (a frame of latency, and the last frame of a finished or paused input never shown). Parts therefore
-            # carry no Content-Length: the boundary delimits them, as multipart allows.
-            part_head = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
-            self.wfile.write(part_head)
-            while not self.live.closed:
-                new_seq, jpeg = self.live.wait_frame(seq, timeout=1.0)
-                if new_seq == seq or jpeg is None:
-                    continue
-                seq = new_seq
-                self.wfile.write(jpeg + b"\r\n" + part_head)
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            log.debug("stream client %s left", self.address_string())
+        # each frame is followed at once by the next part's boundary and headers: a browser (Chromium at least)
+        # shows a part only once the next one has begun, so without them every frame would wait for the next
+        # (a frame of latency, and the last frame of a finished or paused input never shown). Parts therefore
+        # carry no Content-Length: the boundary delimits them, as multipart allows.
+        part_head = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+        self.wfile.write(part_head)
+        while not self.live.closed:
+            new_seq, jpeg = self.live.wait_frame(seq, timeout=1.0)
+            if new_seq == seq or jpeg is None:
+                continue
+            seq = new_seq
+            self.wfile.write(jpeg + b"\r\n" + part_head)
+            self.wfile.flush()
 
 
 def _demo_source(view: LiveView, stop: threading.Event, fps: float = 15.0) -> None:

@@ -138,6 +138,21 @@ def test_kept_alive_connection_is_not_served_after_close():
     assert resp.status == 503 and resp.headers["Connection"] == "close" and resp.read() == b"live view closed"
 
 
+@pytest.mark.parametrize("path", ["/frame.jpg", "/stream.mjpg"])
+def test_client_leaving_mid_answer_is_no_traceback(path, caplog, capfd):
+    import struct
+
+    with LiveView(port=0) as view, caplog.at_level("DEBUG", logger="demos.serve"):
+        view.publish(np.random.default_rng(0).integers(0, 256, (2160, 3840, 3), np.uint8))  # more than buffers hold
+        client = socket.create_connection(("127.0.0.1", view.port))
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        client.recv(100)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        client.close()
+        assert _wait(lambda: "left" in caplog.text, timeout=5)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
