@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 _BOUNDARY = "lwposeframe"
 
 #: The live-view page. ``/stats`` is polled every 500 ms; the panel shows frames, FPS, latency, people and, when the
-#: stats have it, the CPU load (process and machine).
+#: stats have it, the CPU load (process and machine). When ``/stats`` fails the page says so, and when it answers
+#: again (the demo restarted on that port) the stream is opened again.
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lightweight OpenPose - live</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -62,10 +63,15 @@ PAGE = """<!doctype html>
 </dl>
 <script>
 const fmt = (v, d, unit) => (v === null || v === undefined) ? "-" : Number(v).toFixed(d) + (unit || "");
+let lost = false;  // the server went away: when it answers again (a restarted demo), the stream reconnects
 async function refresh() {
   try {
     const r = await fetch("/stats", {cache: "no-store"});
     const s = await r.json();
+    if (lost) {
+      document.getElementById("view").src = "/stream.mjpg?t=" + Date.now();
+      lost = false;
+    }
     document.getElementById("fps").textContent = fmt(s.fps, 1);
     document.getElementById("latency").textContent = fmt(s.latency_ms, 1, " ms");
     document.getElementById("people").textContent = fmt(s.people, 0);
@@ -81,6 +87,7 @@ async function refresh() {
     document.getElementById("extra").textContent = extra.map(([k, v]) => k + ": " + v).join(", ");
     document.getElementById("status").textContent = s.ended ? "input ended: last frame and final figures" : "";
   } catch (e) {
+    lost = true;
     document.getElementById("status").textContent = "stats unavailable";
   }
 }

@@ -199,6 +199,11 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+#: Script returning the <img>'s current frame as a data URL (drawn to a canvas), to see it change.
+SNAP = ("const i = arguments[0], c = document.createElement('canvas'); c.width = i.naturalWidth;"
+        "c.height = i.naturalHeight; c.getContext('2d').drawImage(i, 0, 0); return c.toDataURL();")
+
+
 def _wait(predicate, timeout=15.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -229,12 +234,26 @@ def test_page_in_headless_chromium_shows_frames_and_live_stats(browser):
         assert _wait(lambda: int(browser.find_element(By.ID, "frames").text) > frames0 + 5), "frame counter stalled"
         assert _wait(lambda: browser.find_element(By.ID, "panel").text != panel0), "stats panel never changed"
         # the <img> itself keeps changing: its current MJPEG frame, drawn to a canvas, differs over time
-        snap = ("const i = arguments[0], c = document.createElement('canvas'); c.width = i.naturalWidth;"
-                "c.height = i.naturalHeight; c.getContext('2d').drawImage(i, 0, 0); return c.toDataURL();")
-        first = browser.execute_script(snap, img)
-        assert _wait(lambda: browser.execute_script(snap, img) != first), "the streamed image never changed"
+        first = browser.execute_script(SNAP, img)
+        assert _wait(lambda: browser.execute_script(SNAP, img) != first), "the streamed image never changed"
         fps_text = browser.find_element(By.ID, "fps").text
         assert 10.0 <= float(fps_text) <= 16.0
         cpu = browser.find_element(By.ID, "cpu")  # the CPU row shows once the stats carry the load
         assert cpu.is_displayed() and re.fullmatch(r"3[0-3]% / 70%", cpu.text), cpu.text
         assert "cpu_" not in browser.find_element(By.ID, "extra").text
+
+
+def test_page_reconnects_the_stream_when_the_server_comes_back(browser):
+    from selenium.webdriver.common.by import By
+
+    with LiveView(port=0) as view:
+        view.publish(_frame(0), fps=5.0, latency_ms=1.0, people=0)
+        browser.get(view.url)
+        img = browser.find_element(By.ID, "view")
+        assert _wait(lambda: browser.execute_script("return arguments[0].naturalWidth", img)) == 160
+        first = browser.execute_script(SNAP, img)
+    # the demo stopped: the page says so
+    assert _wait(lambda: browser.find_element(By.ID, "status").text == "stats unavailable")
+    with LiveView(port=view.port) as again, _FakeSource(again):  # and restarted on the same port
+        assert _wait(lambda: browser.find_element(By.ID, "status").text == "")
+        assert _wait(lambda: browser.execute_script(SNAP, img) != first), "the image stayed frozen"
