@@ -43,7 +43,8 @@ class DemoOptions:
     (``.mp4``/``.avi``/...) or a folder for annotated images; ``serve``: a port for the web live view (``0`` picks a
     free one); ``window``: ``None`` shows a window when a display exists; ``height``: network input height, pixels;
     ``precision``: execution precision (``f32``/``bf16``/``f16``; ``None`` = device default); ``max_frames``: stop
-    after that many input frames; ``keep_serving``: seconds to keep the live view up after the input ends.
+    after that many input frames; ``keep_serving``: seconds to keep the live view up after the input ends (not after
+    Ctrl+C / SIGTERM).
 
     ``loop``: read a file input again from its start each time it ends (ignored, with a warning, for a camera);
     ``num_requests``: async infer requests (``None``: the device's optimal number); ``num_threads``: CPU inference
@@ -430,7 +431,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             summary.cpu_system_percent = round(overall.system_percent, 1)
         if view is not None:
             view.end(fps=round(summary.fps, 1), latency_ms=summary.latency_ms_p50)  # the page says the input ended
-            if options.keep_serving > 0:
+            if options.keep_serving > 0 and not summary.interrupted:  # Ctrl+C / SIGTERM: stop now, as asked
                 log.info("input ended; live view stays up for %.0f s at %s", options.keep_serving, view.url)
                 try:
                     time.sleep(options.keep_serving)

@@ -3,6 +3,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -566,6 +567,23 @@ def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, 
     assert rc == 130 and summary["interrupted"] and summary["output_frames"] == 1
     capture = cv2.VideoCapture(str(out))
     assert capture.read()[0] and not capture.read()[0]
+
+
+def test_ctrl_c_with_keep_serving_stops_at_once(omz_xml, clip, monkeypatch, capsys):
+    """--keep-serving keeps the page up after the input ends, not after Ctrl+C / SIGTERM: the demo stops at once
+    with its summary (it served on for the whole delay, and a `docker stop` killed it before the summary)."""
+    import demos.live as live
+    from demos.__main__ import main
+
+    def interrupt(frame, poses, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(live, "draw_poses", interrupt)
+    start = time.monotonic()
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--serve", "0", "--keep-serving", "30",
+               "--quiet", "--json"])
+    assert time.monotonic() - start < 15
+    assert rc == 130 and json.loads(capsys.readouterr().out)["interrupted"]
 
 
 def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
