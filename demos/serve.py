@@ -100,10 +100,13 @@ refresh(); setInterval(refresh, 500);
 class LiveView:
     """A live-view HTTP server running in a daemon thread; use as a context manager or call :meth:`close`.
 
-    ``port=0`` picks a free port (see :attr:`url`). ``jpeg_quality`` is 0..100.
+    ``port=0`` picks a free port (see :attr:`url`). ``jpeg_quality`` is 0..100. ``client_timeout``: seconds a client
+    may take to read a frame (or to send its request) before its connection is dropped, so a client that stops
+    reading does not hold a thread and its socket buffers for ever (a paused input's idle stream is not dropped).
     """
 
-    def __init__(self, port: int = 8080, host: str = "127.0.0.1", jpeg_quality: int = 80):
+    def __init__(self, port: int = 8080, host: str = "127.0.0.1", jpeg_quality: int = 80,
+                 client_timeout: float = 10.0):
         self._cond = threading.Condition()
         self._jpeg: bytes | None = None
         self._seq = 0
@@ -114,6 +117,7 @@ class LiveView:
 
         class Handler(_Handler):
             live = view
+            timeout = client_timeout
 
         server_class = ThreadingHTTPServer
         if ":" in host:  # an IPv6 address (::1, ::): ThreadingHTTPServer binds IPv4 only

@@ -153,6 +153,23 @@ def test_client_leaving_mid_answer_is_no_traceback(path, caplog, capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_a_client_that_stops_reading_is_dropped(caplog):
+    big = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), np.uint8)  # each frame more than buffers hold
+    with LiveView(port=0, client_timeout=1.0) as view, caplog.at_level("DEBUG", logger="demos.serve"):
+        stalled = socket.create_connection(("127.0.0.1", view.port))
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        silent = socket.create_connection(("127.0.0.1", view.port))  # sends no request at all
+        end = time.monotonic() + 10
+        while caplog.text.count("Request timed out") < 2 and time.monotonic() < end:
+            view.publish(big)
+            time.sleep(0.1)
+        assert caplog.text.count("Request timed out") == 2, "the stalled and the silent clients were not dropped"
+        silent.settimeout(5)
+        assert silent.recv(100) == b""  # closed by the server
+        stalled.close()
+        silent.close()
+
+
 def test_port_in_use_gives_clear_error():
     with LiveView(port=0) as view:
         with pytest.raises(OSError, match=f"cannot serve the live view on 127.0.0.1:{view.port}"):
