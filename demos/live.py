@@ -26,6 +26,7 @@ from demos.output_size import resize_to_fit
 from demos.sinks import WindowSink, discard_sink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
+from ov_inference.interrupts import interrupts_deferred
 from ov_inference.sources import ImageSource
 from pose_format import dumps_strict
 
@@ -399,45 +400,48 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         log.info("interrupted")
         summary.interrupted = True
     finally:
-        summary.seconds = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-        pipeline.close()
-        frames_in.close()
-        for sink in sinks:  # an output folder made for frames that never came (all unreadable) goes too
-            discard_sink(sink)
-        if window is not None:
-            window.close()
-        summary.loops = frames_in.passes
-        failure = _no_frame_error(frames_in.source)
-        if failure is not None:  # as an unreadable image is: an error, and exit status 1 when nothing was shown
-            summary.errors += 1
-            summary.error_messages.append(failure)
-        if getattr(frames_in.source, "warning", None):  # a video or camera that ended early (logged there)
-            summary.warnings.append(frames_in.source.warning)
-        if frames_in.stopped:
-            summary.warnings.append(frames_in.stopped)
-        summary.dropped = pipeline.stats.get("dropped", 0)
-        summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
-        if latencies:
-            summary.latency_ms_p50 = float(np.percentile(latencies, 50))
-            summary.latency_ms_p95 = float(np.percentile(latencies, 95))
-        if decodes:
-            summary.decode_ms_p50 = float(np.percentile(decodes, 50))
-        summary.people_mean = float(np.mean(people)) if people else 0.0
-        overall = cpu.since_start()
-        if overall is not None:
-            summary.cpu_process_percent = round(overall.process_percent, 1)
-            summary.cpu_system_percent = round(overall.system_percent, 1)
+        with interrupts_deferred(redeliver=False):  # a second Ctrl+C / SIGTERM must not cut the cleanup short
+            summary.seconds = time.perf_counter() - t0
+            if bar is not None:
+                bar.close()
+            pipeline.close()
+            frames_in.close()
+            for sink in sinks:  # an output folder made for frames that never came (all unreadable) goes too
+                discard_sink(sink)
+            if window is not None:
+                window.close()
+            summary.loops = frames_in.passes
+            failure = _no_frame_error(frames_in.source)
+            if failure is not None:  # as an unreadable image is: an error, and exit status 1 when nothing was shown
+                summary.errors += 1
+                summary.error_messages.append(failure)
+            if getattr(frames_in.source, "warning", None):  # a video or camera that ended early (logged there)
+                summary.warnings.append(frames_in.source.warning)
+            if frames_in.stopped:
+                summary.warnings.append(frames_in.stopped)
+            summary.dropped = pipeline.stats.get("dropped", 0)
+            summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+            if latencies:
+                summary.latency_ms_p50 = float(np.percentile(latencies, 50))
+                summary.latency_ms_p95 = float(np.percentile(latencies, 95))
+            if decodes:
+                summary.decode_ms_p50 = float(np.percentile(decodes, 50))
+            summary.people_mean = float(np.mean(people)) if people else 0.0
+            overall = cpu.since_start()
+            if overall is not None:
+                summary.cpu_process_percent = round(overall.process_percent, 1)
+                summary.cpu_system_percent = round(overall.system_percent, 1)
+            if view is not None:
+                view.end(fps=round(summary.fps, 1), latency_ms=summary.latency_ms_p50)  # the page says: input ended
         if view is not None:
-            view.end(fps=round(summary.fps, 1), latency_ms=summary.latency_ms_p50)  # the page says the input ended
             if options.keep_serving > 0 and not summary.interrupted:  # Ctrl+C / SIGTERM: stop now, as asked
                 log.info("input ended; live view stays up for %.0f s at %s", options.keep_serving, view.url)
                 try:
                     time.sleep(options.keep_serving)
                 except KeyboardInterrupt:
                     pass
-            view.close()
+            with interrupts_deferred(redeliver=False):
+                view.close()
     return summary
 
 

@@ -569,6 +569,42 @@ def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, 
     assert capture.read()[0] and not capture.read()[0]
 
 
+def test_a_second_ctrl_c_while_the_run_finishes_keeps_the_summary_and_video(omz_xml, clip, tmp_path, monkeypatch,
+                                                                           capsys):
+    """A second Ctrl+C / SIGTERM that lands while the run closes its pipeline (the first one often started that):
+    the video is still finished and the summary printed (it escaped the cleanup: summary lost, video unfinished)."""
+    import os
+    import signal
+
+    import demos.live as live
+    from demos.__main__ import main
+    from ov_inference.pipeline import AsyncPipeline
+
+    drawn = []
+
+    def draw_then_interrupt(frame, poses, **kwargs):
+        if drawn:
+            raise KeyboardInterrupt
+        drawn.append(frame)
+
+    real_close = AsyncPipeline.close
+
+    def interrupted_close(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the second interrupt is due here, before the video and the summary are finished
+        real_close(self)
+
+    monkeypatch.setattr(live, "draw_poses", draw_then_interrupt)
+    monkeypatch.setattr(AsyncPipeline, "close", interrupted_close)
+    out = tmp_path / "a.avi"
+    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--output", str(out), "--quiet",
+               "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert rc == 130 and summary["interrupted"] and summary["output_frames"] == 1
+    capture = cv2.VideoCapture(str(out))
+    assert capture.read()[0] and not capture.read()[0]
+
+
 def test_ctrl_c_with_keep_serving_stops_at_once(omz_xml, clip, monkeypatch, capsys):
     """--keep-serving keeps the page up after the input ends, not after Ctrl+C / SIGTERM: the demo stops at once
     with its summary (it served on for the whole delay, and a `docker stop` killed it before the summary)."""
