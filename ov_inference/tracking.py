@@ -10,7 +10,9 @@ frame pick their poses first, then those unseen for one frame, and so on, so a p
 take the pose (and the id) of someone who stayed in view. Within a tier, pairs are taken greedily from the most
 similar down (no Hungarian step: with a few people per frame greedy is as good and far simpler), and only at or above
 ``min_similarity`` and above 0: a similarity of 0 (no keypoint in common, or too far apart to score) is no evidence
-that two poses are one person, so even ``min_similarity=0`` never matches such a pair.
+that two poses are one person, so even ``min_similarity=0`` never matches such a pair. A track seen only once has
+no velocity yet: the tracks and poses the cascade left unmatched get a second chance, compared after the mean shift
+of their keypoints when it is within half the person's scale, so a person fast from their first frame keeps an id.
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Smallest object area (pixels^2) used in the similarity, so a pose with 1-2 keypoints has a sensible scale.
 MIN_AREA = 32.0 * 32.0
+#: How far (a fraction of the person's scale, the square root of the box area) a track seen once may have moved to
+#: its next frame's pose and still continue there (:meth:`PoseTracker._match_new_tracks`).
+NEW_TRACK_REACH = 0.5
 
 
 def _areas(keypoints: np.ndarray) -> np.ndarray:
@@ -172,6 +177,38 @@ class PoseTracker:
         self._now += self._frame_time
         return self._now
 
+    def _match_new_tracks(self, poses: list[Pose], now: float, matched_tracks: set, matched_poses: set) -> None:
+        """Second chance for tracks seen once (no velocity yet, so predicted where they were) and the poses left
+        after the cascade: compared after moving the track by the mean shift of their common keypoints, when that
+        shift is at most :data:`NEW_TRACK_REACH` of the person's scale (the square root of the larger box area,
+        pixels). A person fast from the start (40 px per frame for a 250 px tall person) otherwise never matched
+        their first frame's track, and got a new id every frame. Only leftovers take part, so no pose matched by
+        the cascade changes hands. Updates ``matched_tracks`` / ``matched_poses`` in place."""
+        tier = [ti for ti, t in enumerate(self._tracks) if ti not in matched_tracks and t.hits == 1]
+        free = [pi for pi in range(len(poses)) if pi not in matched_poses]
+        if not tier or not free:
+            return
+        similarity = np.zeros((len(tier), len(free)), np.float32)
+        for r, ti in enumerate(tier):
+            known = self._tracks[ti].keypoints
+            for c, pi in enumerate(free):
+                current = poses[pi].keypoints
+                common = (known[:, 2] > 0) & (current[:, 2] > 0)
+                if not common.any():
+                    continue
+                shift = (current[common, :2] - known[common, :2]).mean(axis=0)
+                scale = math.sqrt(max(float(_areas(np.stack([known, current])).max()), MIN_AREA))
+                if float(np.hypot(*shift)) <= NEW_TRACK_REACH * scale:
+                    moved = known.copy()
+                    moved[:, :2] += shift
+                    similarity[r, c] = keypoint_similarity(moved[None], current[None], self.sigmas)[0, 0]
+        for r, c in greedy_match(similarity, self.min_similarity):
+            ti, pi = tier[r], free[c]
+            self._tracks[ti].follow(poses[pi].keypoints, now)
+            poses[pi].track_id = self._tracks[ti].track_id
+            matched_tracks.add(ti)
+            matched_poses.add(pi)
+
     def update(self, poses: Sequence[Pose], timestamp: float | None = None) -> list[Pose]:
         """Match this frame's poses to the tracks; sets each pose's ``track_id`` in place and returns the poses.
 
@@ -194,6 +231,7 @@ class PoseTracker:
                 poses[pi].track_id = self._tracks[ti].track_id
                 matched_tracks.add(ti)
                 matched_poses.add(pi)
+        self._match_new_tracks(poses, now, matched_tracks, matched_poses)
         survivors = []
         for ti, track in enumerate(self._tracks):
             if ti not in matched_tracks:

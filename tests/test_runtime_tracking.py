@@ -286,3 +286,20 @@ def test_non_finite_values_never_reach_tracks_filters_or_json():
     out = f(np.array([np.nan, np.inf]))
     assert np.isnan(out[0]) and np.isinf(out[1])  # returned as given, and ...
     assert np.isfinite(f(x)).all() and np.isfinite(f(x)).all()  # ... the state is not poisoned
+
+
+def test_a_person_fast_from_the_first_frame_keeps_one_id():
+    """A new track has no velocity: a runner at 40-60 px per frame (a 250 px tall person) failed the match with
+    their first position and got a new id every frame; two runners side by side keep two ids, and a person who
+    appears beyond reach of a vanished one does not inherit the id."""
+    for speed in (40, 60):
+        tracker = PoseTracker()
+        ids = {tracker.update([person(100 + speed * i, 300)])[0].track_id for i in range(20)}
+        assert len(ids) == 1, speed
+    tracker = PoseTracker()
+    pairs = [tracker.update([person(100 + 45 * i, 300), person(100 + 45 * i, 700)]) for i in range(15)]
+    assert {p[0].track_id for p in pairs} == {0} and {p[1].track_id for p in pairs} == {1}
+    tracker = PoseTracker()
+    (first,) = tracker.update([person(100, 300)])
+    (elsewhere,) = tracker.update([person(100 + 120, 300)])  # 120 px > half the person's scale (~70 px)
+    assert elsewhere.track_id != first.track_id
