@@ -422,8 +422,9 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
 
     ``heatmaps``: float32 ``[18 or 19, h, w]`` (a background channel is ignored), ``pafs``: float32 ``[38, h, w]``,
     both at network-output resolution in the channel order of ``pose_format``; a leading batch axis of 1 is
-    accepted. ``stride``: input pixels per map cell. ``options``: fields of :class:`DecoderOptions`, overriding
-    those of ``decoder_options`` (default: :class:`DecoderOptions`' defaults).
+    accepted. ``stride``: input pixels per map cell, a positive integer (``TypeError`` otherwise). ``options``:
+    fields of :class:`DecoderOptions`, overriding those of ``decoder_options`` (default: :class:`DecoderOptions`'
+    defaults).
 
     ``valid_size``: ``(width, height)`` in input pixels of the image inside a letterboxed input (the rest is
     padding). Keypoints more than half a cell (``stride / 2`` pixels) outside ``[-0.5, width - 0.5] x
@@ -440,6 +441,8 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     else:
         DecoderOptions.from_kwargs(**options)  # names the valid options on a typo
         opts = replace(decoder_options, **options) if options else decoder_options
+    if not is_whole_number(stride):
+        raise TypeError(f"stride must be a whole number of input pixels per map cell, got {stride!r}")
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}")
     hm, pf = _check_maps(heatmaps, pafs)

@@ -209,6 +209,10 @@ def test_options_are_applied_and_checked():
         DecoderOptions(max_peaks_per_type=0)
     with pytest.raises(ValueError, match="stride"):
         decode_poses(hm, pafs, stride=0)
+    for stride in (float("nan"), float("inf"), 8.5, "8", True):  # NaN / inf gave NaN keypoints, "8" a bare '<='
+        with pytest.raises(TypeError, match="stride must be a whole number"):
+            decode_poses(hm, pafs, stride=stride)
+    assert decode_poses(hm, pafs, stride=np.int64(8))[0].score == decode_poses(hm, pafs)[0].score
 
 
 @pytest.mark.parametrize("hm_shape, paf_shape", [
