@@ -20,7 +20,7 @@ from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
 from ov_inference.tta import merge_predictions, mirror_content
-from pose_format import INPUT_HEIGHT_LIVE, STRIDE, LetterboxMeta, is_whole_number
+from pose_format import INPUT_HEIGHT_LIVE, MAX_INPUT_SIDE, STRIDE, LetterboxMeta, is_whole_number
 
 __all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
 
@@ -62,12 +62,14 @@ class PoseEstimator:
 
     ``model``: path to an ``.xml`` IR or an ``openvino.Model``; its kind is found from the model itself
     (:func:`ov_inference.adapter.inspect_model`). ``input_height``: network input height in pixels (256 live, 368
-    accurate; a multiple of the model's stride, 8); frames are resized to it keeping their aspect ratio and padded on
-    the right to a multiple of the stride with the model's pad value (:attr:`ModelSpec.stride` / ``pad_value``, from
-    its rt_info, else :mod:`pose_format`'s 8 and 128). ``precision``: ``"f32"``, ``"bf16"``, ``"f16"`` or ``None``
-    (device default; FP32 IRs may execute in bf16 on CPUs that have it) - :attr:`execution_precision` tells what
-    actually ran. ``performance_hint``: OpenVINO's ``PERFORMANCE_HINT`` (``LATENCY`` suits live use). The model is
-    reshaped and compiled once per input size and kept in an LRU of ``cache_size`` compiled models; a size or
+    accurate; a multiple of the model's stride, 8, at most :data:`pose_format.MAX_INPUT_SIDE`, 4096); frames are resized
+    to it keeping their aspect ratio and padded on the right to a multiple of the stride with the model's pad value
+    (:attr:`ModelSpec.stride` / ``pad_value``, from its rt_info, else :mod:`pose_format`'s 8 and 128); wider frames
+    are shrunk to at most ``max_input_width`` input pixels (from the stride to 4096). ``precision``: ``"f32"``,
+    ``"bf16"``, ``"f16"`` or ``None`` (device default; FP32 IRs may execute in bf16 on CPUs that have it) -
+    :attr:`execution_precision` tells what actually ran. ``performance_hint``: OpenVINO's ``PERFORMANCE_HINT``
+    (``LATENCY`` suits live use). The model is reshaped and compiled once per input size and kept in an LRU of
+    ``cache_size`` compiled models; a size or
     ``device`` it cannot be compiled for raises :class:`ov_inference.ModelCompileError` when first used.
     ``decoder_options``: the :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound;
     ``None``: defaults). ``flip``: test-time augmentation for accuracy over speed - every frame is inferred together
@@ -99,6 +101,13 @@ class PoseEstimator:
         self.spec: ModelSpec = inspect_model(self.model)
         if input_height < self.spec.stride or input_height % self.spec.stride:
             raise ValueError(f"input_height must be a positive multiple of {self.spec.stride}, got {input_height}")
+        if input_height > MAX_INPUT_SIDE:
+            raise ValueError(f"input_height must be at most {MAX_INPUT_SIDE} pixels, got {input_height}")
+        if not is_whole_number(max_input_width):
+            raise TypeError(f"max_input_width must be an integer number of pixels, got {max_input_width!r}")
+        if not self.spec.stride <= max_input_width <= MAX_INPUT_SIDE:
+            raise ValueError(f"max_input_width must be from {self.spec.stride} to {MAX_INPUT_SIDE} pixels, "
+                             f"got {max_input_width}")
         self.device = device
         self.input_height = int(input_height)
         self.precision = precision

@@ -206,6 +206,20 @@ def test_precision_choice_and_report(omz_xml):
         PoseEstimator(omz_xml, input_height=100)
 
 
+@pytest.mark.parametrize("kwargs, error, message", [
+    # accepted before, a 4104 x 6156 (or 100000-high) network input at the first frame
+    ({"input_height": 4104}, ValueError, "input_height must be at most 4096"),
+    # accepted before: every frame shrunk into an 8-pixel-wide input (no poses), or a 1 x 384 frame made 98304 wide
+    ({"max_input_width": 0}, ValueError, "max_input_width must be from 8 to 4096"),
+    ({"max_input_width": 5}, ValueError, "max_input_width must be from 8 to 4096"),
+    ({"max_input_width": 10 ** 9}, ValueError, "max_input_width must be from 8 to 4096"),
+    ({"max_input_width": 400.5}, TypeError, "max_input_width must be an integer"),
+])
+def test_input_sides_are_bounded(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        PoseEstimator(tiny_pose_model(), **kwargs)
+
+
 # -- bad model files ---------------------------------------------------------------------------------------------
 def test_missing_xml(tmp_path):
     with pytest.raises(ModelFileError, match="model file not found: .*nope.xml"):
