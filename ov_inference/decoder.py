@@ -109,6 +109,18 @@ class DecoderOptions:
             raise TypeError(f"unknown decoder option(s) {unknown}; valid options: {sorted(names)}")
         return replace(cls(), **options)
 
+    @classmethod
+    def resolve(cls, decoder_options: "DecoderOptions | None" = None, **options) -> "DecoderOptions":
+        """``decoder_options`` (``None``: the defaults) with the fields named in ``options`` overridden; a
+        ``decoder_options`` that is not a :class:`DecoderOptions` (e.g. a dict) raises ``TypeError``."""
+        if decoder_options is None:
+            return cls.from_kwargs(**options)
+        if not isinstance(decoder_options, cls):
+            raise TypeError(f"decoder_options must be a DecoderOptions or None, got {type(decoder_options).__name__}"
+                            " (DecoderOptions(**mapping) builds one)")
+        cls.from_kwargs(**options)  # names the valid options on a typo
+        return replace(decoder_options, **options) if options else decoder_options
+
 
 _DEFAULT_OPTIONS = DecoderOptions()
 
@@ -436,11 +448,7 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     in network-input pixels (cell ``i`` centred on ``stride * i + stride / 2 - 0.5``). Raises ``ValueError``
     naming the expected shapes for maps of the wrong shape.
     """
-    if decoder_options is None:
-        opts = DecoderOptions.from_kwargs(**options)
-    else:
-        DecoderOptions.from_kwargs(**options)  # names the valid options on a typo
-        opts = replace(decoder_options, **options) if options else decoder_options
+    opts = DecoderOptions.resolve(decoder_options, **options)
     if not is_whole_number(stride):
         raise TypeError(f"stride must be a whole number of input pixels per map cell, got {stride!r}")
     if stride <= 0:

@@ -94,6 +94,7 @@ class PoseEstimator:
             raise ValueError(f"cache_size must be >= 1 compiled model, got {cache_size}")
         if not is_whole_number(input_height):
             raise TypeError(f"input_height must be an integer number of pixels, got {input_height!r}")
+        DecoderOptions.resolve(decoder_options)  # a wrong type fails here, not at the first frame
         self.decoder_options = decoder_options
         self.flip = bool(flip)
         self.core = core or get_core()

@@ -207,6 +207,8 @@ def test_options_are_applied_and_checked():
         decode_poses(hm, pafs, decoder_options=one, threshold=0.2)
     with pytest.raises(ValueError, match="max_peaks_per_type"):
         DecoderOptions(max_peaks_per_type=0)
+    with pytest.raises(TypeError, match="decoder_options must be a DecoderOptions or None, got dict"):
+        decode_poses(hm, pafs, decoder_options={"peak_threshold": 0.5})  # was AttributeError: no 'peak_threshold'
     with pytest.raises(ValueError, match="stride"):
         decode_poses(hm, pafs, stride=0)
     for stride in (float("nan"), float("inf"), 8.5, "8", True):  # NaN / inf gave NaN keypoints, "8" a bare '<='

@@ -332,6 +332,8 @@ def test_decoder_options_reach_the_decoder(monkeypatch):
                         seen.append(decoder_options) or [])
     assert est(np.zeros((64, 64, 3), np.uint8)) == []
     assert seen == [opts]
+    with pytest.raises(TypeError, match="decoder_options must be a DecoderOptions"):  # not at the first frame
+        PoseEstimator(tiny_pose_model(), input_height=64, decoder_options={"peak_threshold": 0.3})
 
 
 # -- model errors that used to surface as raw OpenVINO tracebacks or per-frame errors -----------------------------
