@@ -157,8 +157,8 @@ def _check_maps(heatmaps, pafs) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{expected}; got pafs of shape {pf.shape}")
     if hm.shape[1:] != pf.shape[1:] or min(hm.shape[1:]) < 1:
         raise ValueError(f"{expected}; got heatmaps {hm.shape} and pafs {pf.shape}")
-    if not (np.issubdtype(hm.dtype, np.number) and np.issubdtype(pf.dtype, np.number)):
-        raise ValueError(f"heatmaps and pafs must be numeric arrays, got {hm.dtype} and {pf.dtype}")
+    if not all(np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) for a in (hm, pf)):
+        raise ValueError(f"heatmaps and pafs must be arrays of real numbers, got {hm.dtype} and {pf.dtype}")
     with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: inf, which the decoder handles
         return hm[:NUM_KEYPOINTS].astype(np.float32, copy=False), pf.astype(np.float32, copy=False)
 

@@ -231,9 +231,12 @@ def test_bad_shapes_name_the_expected_ones(hm_shape, paf_shape):
         decode_poses(np.zeros(hm_shape, np.float32), np.zeros(paf_shape, np.float32))
 
 
-def test_non_numeric_maps_are_rejected():
-    with pytest.raises(ValueError, match="numeric"):
-        decode_poses(np.zeros((19, 4, 4), dtype=object), np.zeros((38, 4, 4), np.float32))
+@pytest.mark.parametrize("dtype", [object, bool, np.complex64])  # complex: imaginary part dropped with a warning
+def test_non_real_maps_are_rejected(dtype):
+    with pytest.raises(ValueError, match="arrays of real numbers"):
+        decode_poses(np.zeros((19, 4, 4), dtype=dtype), np.zeros((38, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="arrays of real numbers"):
+        decode_poses(np.zeros((19, 4, 4), np.float32), np.zeros((38, 4, 4), dtype=dtype))
 
 
 def test_ears_without_eyes_are_filled_through_the_shoulders():
