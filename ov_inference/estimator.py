@@ -90,6 +90,8 @@ class PoseEstimator:
                  config: Mapping[str, Any] | None = None, cache_size: int = 8,
                  max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None,
                  decoder_options: DecoderOptions | None = None, flip: bool = False):
+        if not is_whole_number(cache_size):
+            raise TypeError(f"cache_size must be an integer number of compiled models, got {cache_size!r}")
         if cache_size < 1:
             raise ValueError(f"cache_size must be >= 1 compiled model, got {cache_size}")
         if not is_whole_number(input_height):

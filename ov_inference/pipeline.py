@@ -41,7 +41,7 @@ import openvino as ov
 from ov_inference.adapter import ModelCompileError
 from ov_inference.estimator import FrameInputs, PoseEstimator
 from ov_inference.pose import Pose
-from pose_format import LetterboxMeta
+from pose_format import LetterboxMeta, is_whole_number
 
 __all__ = ["AsyncPipeline", "PipelineResult"]
 
@@ -172,6 +172,10 @@ class AsyncPipeline:
 
     def __init__(self, estimator: PoseEstimator, num_requests: int | None = None, live: bool = False,
                  max_pending: int | None = None, keep_frames: bool = True, max_failures: int = 5):
+        for name, value in (("num_requests", num_requests), ("max_pending", max_pending),
+                            ("max_failures", max_failures)):
+            if value is not None and not is_whole_number(value):
+                raise TypeError(f"{name} must be an integer or None, got {value!r}")
         if num_requests is not None and num_requests < 1:
             raise ValueError(f"num_requests must be >= 1, got {num_requests}")
         if max_failures < 1:

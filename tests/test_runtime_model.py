@@ -220,6 +220,12 @@ def test_input_sides_are_bounded(kwargs, error, message):
         PoseEstimator(tiny_pose_model(), **kwargs)
 
 
+@pytest.mark.parametrize("cache_size", [1.5, "2"])  # 1.5 was accepted, "2" a bare "'<' not supported"
+def test_cache_size_must_be_an_integer(cache_size):
+    with pytest.raises(TypeError, match="cache_size must be an integer"):
+        PoseEstimator(tiny_pose_model(), cache_size=cache_size)
+
+
 # -- bad model files ---------------------------------------------------------------------------------------------
 def test_missing_xml(tmp_path):
     with pytest.raises(ModelFileError, match="model file not found: .*nope.xml"):

@@ -194,6 +194,14 @@ def test_callback_exception_reaches_the_consumer(tiny):
         AsyncPipeline(est, max_failures=0)
 
 
+@pytest.mark.parametrize("name", ["num_requests", "max_pending", "max_failures"])
+def test_counts_that_are_not_integers_are_refused(tiny, name):
+    # num_requests=1.5 was OpenVINO's 'incompatible constructor arguments' and its signatures, "2" a bare '<'
+    for value in (1.5, "2", True):
+        with pytest.raises(TypeError, match=f"{name} must be an integer or None, got {value!r}"):
+            AsyncPipeline(tiny, **{name: value})
+
+
 def test_one_failed_inference_in_run_is_an_error_record_and_the_rest_go_on(tiny, mean_decoder):
     pipe = AsyncPipeline(tiny, num_requests=2, max_failures=2)
     completions = pipe._completions   # the callback's side (the pipeline itself must not be held by the callback)
