@@ -57,11 +57,23 @@ def measure(args: argparse.Namespace) -> dict:
                 "num_requests": rounds[0]["num_requests"],
                 "ratio_median": statistics.median(ratios),
                 "meets_target": statistics.median(ratios) >= TARGET_RATIO,
-                **{key: statistics.median(r[key] for r in rounds) for key in
+                **{key: _median([r[key] for r in rounds]) for key in
                    ("network_fps", "pipeline_fps", "sync_fps", "decode_ms_p50", "decode_ms_p95", "latency_ms_p50")},
                 "rounds": rounds,
             }
     return report
+
+
+def _median(values: list[float | None]) -> float | None:
+    """The median of the rounds' figures that are known (a round with no frame decoded has ``None``), ``None``
+    when no round has one."""
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec`` for the table, ``-`` (aligned as ``spec`` says) when unknown."""
+    return format(value, spec) if value is not None else format("-", spec.split(".")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=count_type(1), default=3,
                    help="repetitions per precision (median ratio reported; default 3)")
     p.add_argument("--precision", nargs="+", default=["default", "f32"], choices=("default", *PRECISIONS),
-                   help="execution precisions to measure: default (device choice), " + ", ".join(PRECISIONS))
+                   help="execution precisions to measure: default (device choice), " + ", ".join(PRECISIONS)
+                        + " (one given twice is measured once)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
     args = p.parse_args(argv)
+    args.precision = list(dict.fromkeys(args.precision))  # `default default` measured twice would overwrite itself
     # every input is checked here, before the seed checkpoint is converted or anything is timed
     problem = args.model and input_file_problem(args.model, "an IR .xml file")
     if problem:
@@ -110,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in report["precisions"].items():
         print(f"{name:>10} {row['execution_precision']:>8} {row['num_requests']:>3} {row['network_fps']:8.2f} "
               f"{row['pipeline_fps']:8.2f} {row['sync_fps']:7.2f} {row['ratio_median']:6.3f} "
-              f"{row['decode_ms_p50']:>8.2f}/{row['decode_ms_p95']:<8.2f} {row['latency_ms_p50']:>10.1f}  "
+              f"{_cell(row['decode_ms_p50'], '>8.2f')}/{_cell(row['decode_ms_p95'], '<8.2f')} "
+              f"{_cell(row['latency_ms_p50'], '>10.1f')}  "
               f"{'meets' if row['meets_target'] else 'MISSES'} {TARGET_RATIO}"
               f"  (ratios {[r['pipeline_over_network'] for r in row['rounds']]})")
     return 0

@@ -167,3 +167,31 @@ def test_bench_int8_json_is_the_whole_stdout(seed_dir):
     assert result["trained_checkpoint"] and result["int8_vs_fp32_f32"] > 0 and "targets" in result
     # the held-out AP is not the one of the images convert chose the INT8 policy on
     assert result["ap_images"] == result["selection_images"] == 1 and "selection_drop_points" in result
+
+
+def test_bench_pipeline_rounds_without_a_decoded_frame_and_a_precision_given_twice(tmp_path, monkeypatch, capsys):
+    """A round with no frame decoded (``None`` percentiles) is left out of the medians (a TypeError before), the
+    table shows ``-`` where no round has a figure, and ``--precision default default`` is measured once."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_pipeline
+
+    calls = []
+
+    def fake_run(model, video, frames, precision=None):
+        calls.append(precision)
+        decoded = len(calls) == 2  # only the second call decodes frames
+        return {"video": "v", "frame_size": [64, 48], "model_precision": "FP32", "execution_precision": "f32",
+                "num_requests": 2, "frames": frames, "pipeline_over_network": 0.9, "network_fps": 10.0,
+                "pipeline_fps": 9.0, "sync_fps": 5.0, "decode_ms_p50": 2.0 if decoded else None,
+                "decode_ms_p95": None, "latency_ms_p50": 30.0 if decoded else None}
+
+    monkeypatch.setattr(bench_pipeline, "run_benchmark", fake_run)
+    model = tmp_path / "m.xml"
+    model.write_text("<net/>")
+    assert bench_pipeline.main(["--model", str(model), "--precision", "default", "default", "--rounds", "3"]) == 0
+    assert calls == [None] * 3
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 3 and "2.00/-" in table[2] and "30.0" in table[2]
+    report = bench_pipeline.measure(bench_pipeline.argparse.Namespace(
+        model=model, omz=False, input=None, frames=2, rounds=1, precision=["f32"]))
+    assert report["precisions"]["f32"]["decode_ms_p50"] is None
