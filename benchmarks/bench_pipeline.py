@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ov_inference.adapter import PRECISIONS  # noqa: E402
-from ov_inference.bench import TARGET_RATIO, check_video, run_benchmark  # noqa: E402
+from ov_inference.bench import MIN_FRAMES, TARGET_RATIO, check_video, run_benchmark  # noqa: E402
 from pose_format import dumps_strict, input_file_problem  # noqa: E402
 from pose_format.cli_types import count_type  # noqa: E402
 
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--omz", action="store_true",
                        help="use the OMZ human-pose-estimation-0001 IR (random weights) instead of --model")
     p.add_argument("--input", type=Path, help="video file, not an image (default: synthesized 1280x720 clip)")
-    p.add_argument("--frames", type=count_type(1), default=150, help="frames per measurement (default 150)")
+    p.add_argument("--frames", type=count_type(MIN_FRAMES), default=150,
+                   help=f"frames per measurement, at least {MIN_FRAMES} (default 150)")
     p.add_argument("--rounds", type=count_type(1), default=3,
                    help="repetitions per precision (median ratio reported; default 3)")
     p.add_argument("--precision", nargs="+", default=["default", "f32"], choices=("default", *PRECISIONS),

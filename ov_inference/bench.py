@@ -44,6 +44,8 @@ __all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipelin
 log = logging.getLogger(__name__)
 
 TARGET_RATIO = 0.85
+#: The fewest frames a measurement runs over: a ratio over one frame means nothing (an image is refused likewise).
+MIN_FRAMES = 2
 
 
 def synthesize_clip(path: str | Path, frames: int = 120, width: int = 1280, height: int = 720, fps: float = 30.0,
@@ -191,7 +193,10 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
                   input_height: int = INPUT_HEIGHT_LIVE, device: str = "CPU", precision: str | None = None,
                   performance_hint: str = "LATENCY", num_requests: int | None = None,
                   cv2_threads: int | None = 1) -> dict[str, object]:
-    """Run every measurement in one process and return the figures (see the module docstring)."""
+    """Run every measurement in one process and return the figures (see the module docstring); ``ValueError`` for
+    fewer than :data:`MIN_FRAMES` frames."""
+    if frames < MIN_FRAMES:
+        raise ValueError(f"frames must be >= {MIN_FRAMES} (a ratio over one frame means nothing), got {frames}")
     video_path = None if video is None else check_video(video)  # before the model is read
     if cv2_threads is not None:
         cv2.setNumThreads(cv2_threads)  # OpenVINO already uses every core; OpenCV's own pool only competes
@@ -230,7 +235,8 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
         "network_fps_before": round(net_before, 2), "network_fps_after": round(net_after, 2),
         "pipeline_fps": round(float(pipe["fps"]), 2),
         "sync_fps": round(float(sync["fps"]), 2),
-        "pipeline_over_network": round(float(pipe["fps"]) / network_fps, 3),
+        "pipeline_over_network": _ratio(pipe["fps"], network_fps),
+        "pipeline_over_sync": _ratio(pipe["fps"], sync["fps"]),
         "target_ratio": TARGET_RATIO,
         "decode_ms_p50": round(float(np.percentile(decode, 50)), 3) if decode.size else None,
         "decode_ms_p95": round(float(np.percentile(decode, 95)), 3) if decode.size else None,
@@ -238,6 +244,12 @@ def run_benchmark(model: str | Path, video: str | Path | None = None, frames: in
         "live_latency_ms_p50": _p50(live["latency_ms"]), "live_infer_ms_p50": _p50(live["infer_ms"]),
         "live_dropped": live["dropped"], "live_frames": live["submitted"], "live_num_requests": live["num_requests"],
     }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` to 3 decimals, from the unrounded figures (a very slow model's ``sync_fps``
+    rounds to 0.00); ``None`` when the denominator is 0 (nothing was timed)."""
+    return round(float(numerator) / denominator, 3) if denominator > 0 else None
 
 
 def _p50(values: list[float]) -> float | None:
@@ -250,8 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "sync and async, in one run.")
     p.add_argument("--model", "-m", required=True, help="model .xml")
     p.add_argument("--input", "-i", help="video file, not an image (default: a synthesized 1280x720 clip)")
-    p.add_argument("--frames", "-n", type=count_type(1), default=150,
-                   help="frames per measurement (default 150; a shorter --input video is used whole, with a warning)")
+    p.add_argument("--frames", "-n", type=count_type(MIN_FRAMES), default=150,
+                   help=f"frames per measurement, at least {MIN_FRAMES} (default 150; a shorter --input video is used "
+                        "whole, with a warning)")
     p.add_argument("--height", type=input_height_type, default=INPUT_HEIGHT_LIVE,
                    help="network input height in pixels, a multiple of 8 and >= 16 (default 256)")
     p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
@@ -301,8 +314,13 @@ def main(argv: list[str] | None = None) -> int:
           f"dropped, {figures['live_num_requests']} request(s)")
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
     print(f"pipeline / network = {ratio:.3f} ({verdict} the {TARGET_RATIO} target); "
-          f"async / sync = {figures['pipeline_fps'] / figures['sync_fps']:.2f}")
+          f"async / sync = {_ratio_text(figures['pipeline_over_sync'])}")
     return 0
+
+
+def _ratio_text(ratio: float | None) -> str:
+    """A ratio for the text lines: 2 decimals, ``n/a`` when unknown."""
+    return "n/a" if ratio is None else f"{ratio:.2f}"
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def test_bench_decoder_refuses_a_broken_annotation_file(tmp_path):
 @pytest.mark.parametrize("args, flag", [
     (["--rounds", "0"], "--rounds"),
     (["--frames", "0"], "--frames"),
+    (["--frames", "1"], "--frames"),  # a ratio over one frame means nothing, as for an image input
     (["--precision", "default", "foo"], "--precision"),
     (["--model", "missing.xml"], "--model"),
     (["--input", "missing.mp4"], "--input"),
@@ -82,7 +83,8 @@ def test_bench_pipeline_refuses(args, flag):
     refused(["benchmarks/bench_pipeline.py", *args], flag)
 
 
-@pytest.mark.parametrize("args, flag", [(["--frames", "0"], "--frames"), (["--requests", "0"], "--requests")])
+@pytest.mark.parametrize("args, flag", [(["--frames", "0"], "--frames"), (["--frames", "1"], "--frames"),
+                                        (["--requests", "0"], "--requests")])
 def test_lwpose_bench_refuses_before_reading_the_model(args, flag):
     refused(["-m", "ov_inference.bench", "--model", "missing.xml", *args], f"argument {flag}")
 

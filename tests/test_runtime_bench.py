@@ -43,6 +43,30 @@ def test_bench_text_output_and_bad_video(tmp_path, capsys):
     assert "the video is empty" in capsys.readouterr().err
 
 
+def test_text_output_of_a_model_too_slow_for_two_decimals(tmp_path, capsys, monkeypatch):
+    """async / sync comes from the unrounded figures: a sync_fps that rounds to 0.00 printed a ZeroDivisionError;
+    with nothing timed it is n/a. run_benchmark refuses fewer than 2 frames, as the command line does."""
+    from ov_inference import bench
+
+    assert bench._ratio(0.006, 0.004) == 1.5 and bench._ratio(1.0, 0.0) is None
+    figures = {"model": "m.xml", "kind": "lwpose", "device": "CPU", "model_precision": "FP32",
+               "execution_precision": "f32", "num_requests": 2, "performance_hint": "LATENCY", "video": "v",
+               "input_size": [64, 48], "frames": 4, "frames_requested": 4, "network_fps": 0.01,
+               "network_fps_before": 0.01, "network_fps_after": 0.01, "pipeline_fps": 0.01, "sync_fps": 0.0,
+               "pipeline_over_network": 1.0, "pipeline_over_sync": 1.5, "decode_ms_p50": 1.0, "decode_ms_p95": 1.0,
+               "latency_ms_p50": 1.0, "live_latency_ms_p50": 1.0, "live_infer_ms_p50": 1.0, "live_dropped": 0,
+               "live_frames": 4, "live_num_requests": 1}
+    monkeypatch.setattr(bench, "run_benchmark", lambda *args: figures)
+    assert bench.main(["--model", "m.xml"]) == 0
+    assert "async / sync = 1.50" in capsys.readouterr().out
+    figures["pipeline_over_sync"] = None
+    assert bench.main(["--model", "m.xml"]) == 0
+    assert "async / sync = n/a" in capsys.readouterr().out
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="frames must be >= 2"):
+        bench.run_benchmark(tmp_path / "missing.xml", frames=1)
+
+
 def test_an_interrupted_bench_exits_130_and_removes_its_clip(tmp_path, capsys, monkeypatch):
     from ov_inference import bench
 
