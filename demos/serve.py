@@ -12,6 +12,7 @@ frame (a slow client skips frames rather than delaying the producer). Routes:
   demo process and of the machine, percent of all cores; see :mod:`demos.cpu_load`).
 
 ``HEAD`` answers each route's headers without the body (the stream's headers, then the connection closes).
+Other standard methods (POST, PUT, ...) get 405 with ``Allow: GET, HEAD``.
 
 Serves on ``127.0.0.1`` by default; pass ``host="0.0.0.0"`` explicitly to expose it on the network (a warning is
 logged then: the stream has no password).
@@ -229,8 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # route access logs to logging, at debug level
         log.debug("%s - " + fmt, self.address_string(), *args)
 
-    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK) -> None:
+    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK,
+              headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -262,6 +266,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):  # noqa: N802
         """As GET, headers only (``curl -I``, uptime checks): the stream answers its headers and ends."""
         self.do_GET()
+
+    def _not_allowed(self) -> None:
+        """405 with ``Allow: GET, HEAD`` for the standard methods the view does not serve (POST, PUT, ...; an
+        unknown method still gets 501). The request's body is not read, so the connection is closed after."""
+        self.close_connection = True
+        self._send(b"method not allowed: the live view answers GET and HEAD", "text/plain",
+                   HTTPStatus.METHOD_NOT_ALLOWED, (("Allow", "GET, HEAD"), ("Connection", "close")))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed  # noqa: N815
 
     def _stream(self) -> None:
         self.send_response(HTTPStatus.OK)

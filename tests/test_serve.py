@@ -114,6 +114,20 @@ def test_head_answers_headers_without_body():
         assert e.value.code == 404
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
+def test_other_methods_are_405_with_allow_header(method):
+    """Correct HTTP for a method the view does not serve: 405 and ``Allow: GET, HEAD`` (it was 501 with HTML)."""
+    import http.client
+
+    with LiveView(port=0) as view:
+        conn = http.client.HTTPConnection("127.0.0.1", view.port, timeout=5)
+        conn.request(method, "/stats", body=b"x" * 10)
+        resp = conn.getresponse()
+        assert (resp.status, resp.headers["Allow"]) == (405, "GET, HEAD")
+        assert resp.headers["Content-Type"] == "text/plain" and b"GET and HEAD" in resp.read()
+        conn.close()
+
+
 def test_network_bind_is_warned_local_is_not(caplog):
     with caplog.at_level("WARNING", logger="demos.serve"):
         with LiveView(port=0) as view:
