@@ -130,20 +130,33 @@ class LiveView:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="lwpose-live-view", daemon=True)
         self._thread.start()
-        log.info("live view at %s", self.url)
+        log.info("live view at %s%s", self.url, " (on every interface of this machine)" if self.every_interface else "")
         if not self.local:
             log.warning("the live view on %s is open to the network: anyone who can reach this machine sees the "
                         "stream (no password); --host 127.0.0.1 (the default) keeps it on this machine", self.url)
 
     @property
     def url(self) -> str:
+        """The page's address. Served on every interface (``0.0.0.0``, ``::``), it names this machine by its host
+        name: ``http://0.0.0.0:PORT/`` opens nothing. An IPv6 address is in brackets."""
         host, port = self._server.server_address[:2]
+        if self.every_interface:
+            host = socket.gethostname() or "localhost"
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    @property
+    def every_interface(self) -> bool:
+        """Whether the server listens on every interface (host ``0.0.0.0`` or ``::``)."""
+        return self._address().is_unspecified
 
     @property
     def local(self) -> bool:
         """Whether the server listens on a loopback address only (reachable from this machine alone)."""
-        return ipaddress.ip_address(self._server.server_address[0].split("%")[0]).is_loopback
+        return self._address().is_loopback
+
+    def _address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The address the server listens on (an IPv6 scope, ``%eth0``, left out)."""
+        return ipaddress.ip_address(self._server.server_address[0].split("%")[0])
 
     @property
     def port(self) -> int:

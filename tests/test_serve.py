@@ -206,6 +206,18 @@ def test_ipv6_host():
         assert json.loads(urllib.request.urlopen(view.url + "stats", timeout=5).read())["frames"] == 0
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_every_interface_url_names_this_machine(host):
+    """Served on every interface, the URL names this machine (``http://0.0.0.0:PORT/`` opens nothing)."""
+    if host == "::" and not _ipv6_loopback():
+        pytest.skip("no IPv6 on this machine")
+    with LiveView(port=0, host=host) as view:
+        assert view.every_interface and not view.local
+        assert view.url == f"http://{socket.gethostname()}:{view.port}/"
+    with LiveView(port=0) as view:
+        assert not view.every_interface and view.url == f"http://127.0.0.1:{view.port}/"
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
