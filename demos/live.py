@@ -354,8 +354,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                                item.loop if frames_in.loop else None)
                 continue
             now = time.perf_counter()
-            stamp = info.timestamp if source.fps is not None else now - t0
-            poses = post(result.poses, stamp)
+            poses = post(result.poses, info.timestamp)  # the video position, a camera's capture time: as lwpose-infer
             fps = meter.tick(now)
             latency = result.timings.get("latency_ms")
             latencies.append(latency)

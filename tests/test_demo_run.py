@@ -230,6 +230,42 @@ class _Announcing:
 _REAL_CAPTURE = cv2.VideoCapture
 
 
+class _NoFrameRate(_Announcing):
+    """A real capture of a file whose frame rate is unknown (reported as 0)."""
+
+    def get(self, prop):
+        return 0.0 if prop == cv2.CAP_PROP_FPS else self._capture.get(prop)
+
+
+def test_a_video_of_unknown_frame_rate_is_tracked_and_smoothed_on_its_own_timestamps(omz_xml, clip, monkeypatch,
+                                                                                      capsys):
+    """The tracker and the smoother get each frame's position in the video, as in lwpose-infer; for a video of
+    unknown frame rate they got the processing time, so a slow machine looked like slow motion to them."""
+    import ov_inference
+
+    stamps = {"tracker": [], "smoother": []}
+
+    class SpyTracker(ov_inference.PoseTracker):
+        def update(self, poses, timestamp=None):
+            stamps["tracker"].append(timestamp)
+            return super().update(poses, timestamp)
+
+    class SpySmoother(ov_inference.PoseSmoother):
+        def __call__(self, poses, timestamp=None):
+            stamps["smoother"].append(timestamp)
+            return super().__call__(poses, timestamp)
+
+    monkeypatch.setattr(ov_inference, "PoseTracker", SpyTracker)
+    monkeypatch.setattr(ov_inference, "PoseSmoother", SpySmoother)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _NoFrameRate)
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), window=False, smooth=True, raw=True,
+                                   progress=False))
+    assert summary.frames == 6
+    positions = [r["timestamp"] for r in _raw_lines(capsys.readouterr().out)]
+    assert positions[0] == 0.0 and positions[-1] > 0
+    assert stamps["tracker"] == stamps["smoother"] == pytest.approx(positions, abs=1e-3)  # raw rounds to 4 places
+
+
 def test_a_video_or_camera_ending_early_is_a_summary_warning(omz_xml, clip, tmp_path, monkeypatch):
     """A file that ends before its announced frame count, or a camera (no announced count) that stops by itself:
     a warning in the summary, not only a log line. A source that delivers all it announced ended normally, even
