@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each frame's poses to stdout as one JSON line (COCO-17 keypoints x, y, visibility "
                         "and their scores, the person score, track id; frame pixels); other messages go to stderr")
     p.add_argument("--keep-serving", type=seconds_type(allow_zero=True), default=0.0, metavar="SECONDS",
-                   help="with --serve, keep the page up this long after the input ends (Ctrl+C / SIGTERM stop "
-                        "at once)")
+                   help="with --serve, keep the page up this long after the input ends (Esc / q in the window, "
+                        "Ctrl+C and SIGTERM stop at once)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     omz = p.add_argument_group("Open Model Zoo spellings accepted for compatibility")
     omz.add_argument("-at", "--architecture_type", choices=("openpose",), default="openpose",

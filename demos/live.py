@@ -45,7 +45,7 @@ class DemoOptions:
     free one); ``window``: ``None`` shows a window when a display exists; ``height``: network input height, pixels;
     ``precision``: execution precision (``f32``/``bf16``/``f16``; ``None`` = device default); ``max_frames``: stop
     after that many input frames; ``keep_serving``: seconds to keep the live view up after the input ends (not after
-    Ctrl+C / SIGTERM).
+    Esc / q in the window or Ctrl+C / SIGTERM: the person quits).
 
     ``loop``: read a file input again from its start each time it ends (ignored, with a warning, for a camera);
     ``num_requests``: async infer requests (``None``: the device's optimal number); ``num_threads``: CPU inference
@@ -331,6 +331,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         bar = tqdm(total=total, desc="demo", unit="frame")
     frames = ((item.frame.image, item) for item in itertools.islice(frames_in, options.max_frames))
     current_loop, seen = 0, 0
+    quit_asked = False  # Esc / q in the window
     corner = "top-left"  # of the stats panel
     t0 = time.perf_counter()
     try:
@@ -394,6 +395,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             if window is not None:
                 window.write(frame)
                 if window.quit:
+                    quit_asked = True
                     break
     except KeyboardInterrupt:
         log.info("interrupted")
@@ -433,7 +435,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             if view is not None:
                 view.end(fps=round(summary.fps, 1), latency_ms=summary.latency_ms_p50)  # the page says: input ended
         if view is not None:
-            if options.keep_serving > 0 and not summary.interrupted:  # Ctrl+C / SIGTERM: stop now, as asked
+            if options.keep_serving > 0 and not (summary.interrupted or quit_asked):  # quitting: stop now, as asked
                 log.info("input ended; live view stays up for %.0f s at %s", options.keep_serving, view.url)
                 try:
                     time.sleep(options.keep_serving)

@@ -658,6 +658,29 @@ def test_ctrl_c_with_keep_serving_stops_at_once(omz_xml, clip, monkeypatch, caps
     assert rc == 130 and json.loads(capsys.readouterr().out)["interrupted"]
 
 
+def test_quitting_in_the_window_with_keep_serving_stops_at_once(omz_xml, clip, monkeypatch):
+    """Esc / q in the window quits as Ctrl+C does: the live view is not kept up for --keep-serving (it was)."""
+    import demos.live as live
+
+    closed = []
+
+    class QuitWindow:
+        quit = False
+
+        def write(self, frame):
+            self.quit = True  # q pressed on the first frame
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(live, "WindowSink", QuitWindow)
+    start = time.monotonic()
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), window=True, serve=0, keep_serving=30,
+                                   progress=False))
+    assert time.monotonic() - start < 15
+    assert summary.frames == 1 and not summary.interrupted and closed == [True]
+
+
 def test_cli_omz_spellings_thresholds_streams_and_flip(omz_xml, clip, tmp_path, capsys):
     """The OMZ demo's -m/-i/-o/-d/--tsize/-t/-nstreams/--no_show spellings; -t is the decoder's peak threshold (a
     higher one finds no more keypoints), -nstreams reaches the compiled model, --flip runs the mirrored batch."""
