@@ -275,34 +275,28 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                          "--serve PORT for the web live view, or --raw for the poses on stdout")
     summary = DemoSummary()
     _warn_unpaired(options, summary)
-    estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
-                              precision=options.precision, config=_compile_config(options, summary),
-                              decoder_options=options.decoder_options, flip=options.flip)
-    summary.model_kind = estimator.kind
-    source = _open_input(options.input)
-    is_images = isinstance(source, ImageSource)
-    if is_images:
-        options = _for_images(options, summary)
-    if options.loop and source.live:
-        _warn(summary, f"--loop ignored for a live source ({source.name}): a camera or live stream does not end")
-    frames_in = LoopingSource(source, lambda: _open_input(options.input), loop=options.loop)
-    if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
-        log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it with "
-                    "--output-limit N or --max-frames N")
-    sinks, window, view, pipeline = [], None, None, None
+    sinks, window, view, pipeline, source, frames_in = [], None, None, None, None, None
     try:  # until the first frame (compiling takes seconds: Ctrl+C lands here too), a failure releases what is open
+        view = _open_view(options, summary)  # before the slow work: a busy port is reported at once
+        estimator = PoseEstimator(options.model, device=options.device, input_height=options.height,
+                                  precision=options.precision, config=_compile_config(options, summary),
+                                  decoder_options=options.decoder_options, flip=options.flip)
+        summary.model_kind = estimator.kind
+        source = _open_input(options.input)
+        is_images = isinstance(source, ImageSource)
+        if is_images:
+            options = _for_images(options, summary)
+        if options.loop and source.live:
+            _warn(summary, f"--loop ignored for a live source ({source.name}): a camera or live stream does not end")
+        frames_in = LoopingSource(source, lambda: _open_input(options.input), loop=options.loop)
+        if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
+            log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it "
+                        "with --output-limit N or --max-frames N")
         if options.output is not None:
             local = not isinstance(options.input, int) and Path(str(options.input)).is_file()
             sinks.append(open_sink(options.output, source.fps or 25.0, source=options.input if local else None,
                                    images=source.paths if is_images else (), measure=source.live))
             summary.output = str(options.output)
-        if options.serve is not None:
-            from demos.serve import LiveView
-
-            view = LiveView(options.serve, options.host)
-            summary.url = view.url
-            # a status message, on stderr as the log: stdout stays for --raw's JSON lines and the --json summary
-            print(f"live view: {view.url}", file=sys.stderr, flush=True)
         window = WindowSink() if window_wanted else None
         post = _PostProcessing(options)
         estimator.prepare(getattr(source, "frame_size", None))  # a video or camera compiles once, for its own size
@@ -311,7 +305,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         summary.num_requests = pipeline.num_requests
         summary.num_threads = _inference_threads(estimator)
     except BaseException:
-        for opened in (pipeline, frames_in, window, view):
+        for opened in (pipeline, frames_in if frames_in is not None else source, window, view):
             if opened is not None:
                 opened.close()
         for sink in sinks:  # nothing written yet: the folders made for the output go too
@@ -444,6 +438,21 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             with interrupts_deferred(redeliver=False):
                 view.close()
     return summary
+
+
+def _open_view(options: DemoOptions, summary: DemoSummary):
+    """The web live view on ``options.serve`` (``None`` without it), its URL printed to stderr and kept in
+    ``summary.url``. Its port is bound here, before the model loads: a busy port fails at once (``OSError``), and
+    the port stays held by the view, so nothing can take it between a check and the serving."""
+    if options.serve is None:
+        return None
+    from demos.serve import LiveView
+
+    view = LiveView(options.serve, options.host)
+    summary.url = view.url
+    # a status message, on stderr as the log: stdout stays for --raw's JSON lines and the --json summary
+    print(f"live view: {view.url}", file=sys.stderr, flush=True)
+    return view
 
 
 def _no_frame_error(source) -> str | None:
