@@ -13,6 +13,11 @@ from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_co
 from convert.quantize import HEADS_IN_FLOAT, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
 
+#: Modules of the ``convert`` extra (``--help`` works without them; a conversion imports them as it goes).
+EXTRA_MODULES = ("torch", "nncf", "onnx", "onnxscript", "pycocotools", "tqdm")
+#: What to do when one of them is missing (the runtime-only install).
+EXTRAS_HINT = "Converting needs the convert extra: pip install 'lwpose[convert]' (./setup.sh in a source checkout)"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with bad arguments as exit code 1, this command's code for bad input (2 is a fidelity failure)."""
@@ -146,13 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.quiet:
-        quiet_libraries(int8="INT8" in args.precision)
     from ov_inference.interrupts import sigterm_as_interrupt
 
     try:
+        if args.quiet:
+            quiet_libraries(int8="INT8" in args.precision)
         with sigterm_as_interrupt():  # kill, timeout, docker stop: the staging and scratch folders are removed
             report = run_conversion(options_from_args(args))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRA_MODULES:
+            raise
+        print(f"lwpose-convert: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("lwpose-convert: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -39,8 +39,8 @@ from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, 
 from pose_format.cli_types import folder_type
 
 #: What to do when torch / nncf are missing (the runtime-only install).
-EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with ./setup.sh "
-               "(or pip install -e '.[train,convert,demos]')")
+EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with "
+               "pip install 'lwpose[train,convert,demos]' (./setup.sh in a source checkout)")
 try:
     from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings
     from train.synthetic import SYNTHETIC_RECIPE

@@ -16,8 +16,14 @@ import sys
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
-from train.optim import ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
-from train.trainer import TrainConfig as TC
+
+#: What to do when torch is missing (the runtime-only install).
+EXTRAS_HINT = "Training needs the train extra: pip install 'lwpose[train]' (./setup.sh in a source checkout)"
+try:
+    from train.optim import ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
+    from train.trainer import TrainConfig as TC
+except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
+    raise SystemExit(f"lwpose-train: error: {_exc}. {EXTRAS_HINT}") from None
 
 __all__ = ["build_parser", "config_from_args", "main"]
 

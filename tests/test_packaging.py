@@ -1,0 +1,61 @@
+"""Packaging as a runtime-only user sees it: ``pip install lwpose`` pulls only the runtime's dependencies, and every
+console script, run without the extras (their modules blocked in a fresh interpreter), either works or stops with a
+one-line error naming the extra to install, never a traceback."""
+import configparser
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Top-level modules that only the extras install (train, convert, demos).
+EXTRA_MODULES = ("torch", "torchvision", "nncf", "onnx", "onnxscript", "pycocotools", "tqdm", "matplotlib")
+
+
+def _setup_cfg() -> configparser.ConfigParser:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    return cfg
+
+
+def _console_scripts() -> dict[str, str]:
+    lines = _setup_cfg()["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict((part.strip() for part in line.split("=", 1)) for line in lines)
+
+
+def _run_without_extras(target: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run console-script ``target`` (``module:function``) with ``args`` as if the extras were not installed."""
+    module, function = target.split(":")
+    code = ("import importlib, sys\n"
+            f"for name in {EXTRA_MODULES!r}:\n"
+            "    sys.modules[name] = None  # import name -> ModuleNotFoundError\n"
+            f"sys.argv = [{module!r}] + {args!r}\n"
+            f"sys.exit(getattr(importlib.import_module({module!r}), {function!r})())\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_install_requires_is_the_runtime_only():
+    requires = _setup_cfg()["options"]["install_requires"].split()
+    names = sorted(r.split(">")[0].split("=")[0].split("<")[0] for r in requires)
+    assert names == ["numpy", "opencv-python", "openvino"]
+
+
+@pytest.mark.parametrize("script", ["lwpose-train", "lwpose-convert", "lwpose-demo", "lwpose-weights",
+                                    "lwpose-quickstart", "lwpose-infer", "lwpose-bench"])
+def test_help_without_extras_works_or_names_the_extra(script, tmp_path):
+    r = _run_without_extras(_console_scripts()[script], ["--help"], tmp_path)
+    assert "Traceback" not in r.stderr, r.stderr
+    if r.returncode != 0:
+        assert r.returncode == 1 and "pip install 'lwpose[" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_convert_without_extras_names_the_extra(tmp_path, seed_dir):
+    r = _run_without_extras(_console_scripts()["lwpose-convert"],
+                            ["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(tmp_path / "ir")],
+                            tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "pip install 'lwpose[convert]'" in r.stderr, r.stderr
+    assert not (tmp_path / "ir").exists()
