@@ -27,6 +27,7 @@ from demos.sinks import WindowSink, discard_sink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.interrupts import interrupts_deferred
+from ov_inference.progress import TextProgress
 from ov_inference.sources import ImageSource
 from pose_format import dumps_strict
 
@@ -317,12 +318,15 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     latencies, decodes, people = [], [], []
     bar = None
     if options.progress and not source.live:
-        from tqdm import tqdm
-
         total = frames_in.length
         if options.max_frames is not None:
             total = options.max_frames if total is None else min(total, options.max_frames)
-        bar = tqdm(total=total, desc="demo", unit="frame")
+        try:
+            from tqdm import tqdm
+        except ImportError:  # tqdm is in the demos extra: the runtime's one-line progress on a terminal instead
+            bar = TextProgress(total) if sys.stderr.isatty() else None
+        else:
+            bar = tqdm(total=total, desc="demo", unit="frame")
     frames = ((item.frame.image, item) for item in itertools.islice(frames_in, options.max_frames))
     current_loop, seen = 0, 0
     quit_asked = False  # Esc / q in the window

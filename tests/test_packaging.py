@@ -59,3 +59,12 @@ def test_convert_without_extras_names_the_extra(tmp_path, seed_dir):
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr and "pip install 'lwpose[convert]'" in r.stderr, r.stderr
     assert not (tmp_path / "ir").exists()
+
+
+def test_demo_without_extras_runs_with_its_progress(tmp_path, omz_xml, coco_mini_dir):
+    """tqdm comes with the demos extra; without it the demo still runs (no bar off a terminal) instead of failing."""
+    r = _run_without_extras(_console_scripts()["lwpose-demo"],
+                            ["--model", str(omz_xml), "--input", str(coco_mini_dir), "--output", str(tmp_path / "out"),
+                             "--height", "128"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(list((tmp_path / "out").glob("*.jpg"))) == 4
