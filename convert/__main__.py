@@ -12,6 +12,7 @@ from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_conversion
 from convert.quantize import HEADS_IN_FLOAT, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
+from pose_format.cli_types import add_version_argument
 
 #: Modules of the ``convert`` extra (``--help`` works without them; a conversion imports them as it goes).
 EXTRA_MODULES = ("torch", "nncf", "onnx", "onnxscript", "pycocotools", "tqdm")
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                "exits 1 on bad input, 2 when the FP32 IR differs from PyTorch by more than 1e-4 (nothing written) "
                "and 3 when the INT8 IR was written but is outside the accuracy budget (--max-drop with a validation "
                "set, else --min-peak-f1).")
+    add_version_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (published layout or a bare state dict)")
     src.add_argument("--onnx", type=Path, help="ONNX file of this network (float normalized NCHW input)")

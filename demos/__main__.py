@@ -8,7 +8,7 @@ import sys
 
 from ov_inference.cli_options import add_decoder_arguments, decoder_options
 from pose_format import dumps_strict
-from pose_format.cli_types import count_type, input_height_type, seconds_type
+from pose_format.cli_types import add_version_argument, count_type, input_height_type, seconds_type
 
 __all__ = ["build_parser", "main"]
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "-t / --prob_threshold, --tsize, -nireq, -nstreams, -nthreads, -limit, --no_show, "
                     "--output_resolution, -r.",
     )
+    add_version_argument(p)
     p.add_argument("--model", "-m", required=True, help="OpenVINO IR .xml (this project's or Open Model Zoo "
                    "human-pose-estimation-0001)")
     p.add_argument("--input", "-i", required=True,

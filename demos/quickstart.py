@@ -36,7 +36,7 @@ import numpy as np
 
 from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, dumps_strict,
                          finite_or_none, input_file_problem, write_text_atomic)
-from pose_format.cli_types import folder_type
+from pose_format.cli_types import add_version_argument, folder_type
 
 #: What to do when torch / nncf are missing (the runtime-only install).
 EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with "
@@ -644,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = QuickstartConfig()
     p = argparse.ArgumentParser(prog="lwpose-quickstart", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--out", type=folder_type, default=d.out, help="report folder")
     p.add_argument("--runs-dir", type=folder_type, default=d.runs_dir,
                    help="cache of generated data, training runs and IRs")

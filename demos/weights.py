@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pose_format import (PUBLISHED_CHECKPOINT_FILE, PUBLISHED_CHECKPOINT_URL, sha256_file, starts_like_torch_file,
                          write_text_atomic)
-from pose_format.cli_types import folder_type, seconds_type
+from pose_format.cli_types import add_version_argument, folder_type, seconds_type
 
 __all__ = [
     "WeightsError", "WeightsRecord", "cache_dir", "download", "verify", "cached_checkpoint", "checkpoint_problem",
@@ -431,6 +431,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="lwpose-weights",
         description="Download the published Lightweight OpenPose checkpoint to the cache and check its sha256.",
     )
+    add_version_argument(p)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="download (or resume) the checkpoint and record its sha256")
     d.add_argument("--url", default=PUBLISHED_CHECKPOINT_URL, help="source URL (default: the authors' published file)")

@@ -32,7 +32,7 @@ from ov_inference.sources import SourceError, VideoSource, open_source, redact_u
 from ov_inference.tracking import PoseTracker
 from ov_inference.video_out import MAX_FPS, MIN_FPS, VideoSink, check_video_path
 from pose_format import INPUT_HEIGHT_LIVE
-from pose_format.cli_types import input_height_type
+from pose_format.cli_types import add_version_argument, input_height_type
 
 log = logging.getLogger("ov_inference")
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-person 2D pose estimation with an OpenVINO IR (this project's or Open Model Zoo's "
                     "human-pose-estimation-0001) on images, folders, videos or a camera.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
     p.add_argument("--input", "-i", required=True,
                    help="an image, a folder of images, a video file, a stream URL (rtsp://..., http://...), or a "

@@ -36,7 +36,7 @@ from ov_inference.interrupts import sigterm_as_interrupt
 from ov_inference.pipeline import AsyncPipeline
 from ov_inference.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoSource
 from pose_format import INPUT_HEIGHT_LIVE, dumps_strict
-from pose_format.cli_types import count_type, input_height_type
+from pose_format.cli_types import add_version_argument, count_type, input_height_type
 
 __all__ = ["synthesize_clip", "check_video", "measure_network", "measure_pipeline", "measure_live", "measure_sync",
            "run_benchmark", "main"]
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ov_inference.bench",
                                 description="Network alone vs full pipeline (read, pre-process, infer, decode), "
                                             "sync and async, in one run.")
+    add_version_argument(p)
     p.add_argument("--model", "-m", required=True, help="model .xml")
     p.add_argument("--input", "-i", help="video file, not an image (default: a synthesized 1280x720 clip)")
     p.add_argument("--frames", "-n", type=count_type(MIN_FRAMES), default=150,

@@ -7,8 +7,14 @@ from pathlib import Path
 from typing import Callable
 
 from pose_format.geometry import input_side_error
+from pose_format.version import __version__
 
-__all__ = ["count_type", "folder_type", "input_height_type", "seconds_type"]
+__all__ = ["add_version_argument", "count_type", "folder_type", "input_height_type", "seconds_type"]
+
+
+def add_version_argument(parser: argparse.ArgumentParser) -> None:
+    """``--version``: print ``lwpose <version>`` (the package version every IR's rt_info records) and exit 0."""
+    parser.add_argument("--version", action="version", version=f"lwpose {__version__}")
 
 
 def _integer(text: str) -> int:

@@ -68,3 +68,15 @@ def test_demo_without_extras_runs_with_its_progress(tmp_path, omz_xml, coco_mini
                              "--height", "128"], tmp_path)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert len(list((tmp_path / "out").glob("*.jpg"))) == 4
+
+
+@pytest.mark.parametrize("script", ["lwpose-infer", "lwpose-bench", "lwpose-train", "lwpose-convert", "lwpose-demo",
+                                    "lwpose-weights", "lwpose-quickstart"])
+def test_every_console_script_reports_the_package_version(script, tmp_path):
+    from pose_format import __version__
+
+    module, function = _console_scripts()[script].split(":")
+    code = f"import sys; sys.argv = ['x', '--version']; from {module} import {function}; sys.exit({function}())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0 and r.stdout == f"lwpose {__version__}\n", r.stdout + r.stderr

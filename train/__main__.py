@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
+from pose_format.cli_types import add_version_argument
 
 #: What to do when torch is missing (the runtime-only install).
 EXTRAS_HINT = "Training needs the train extra: pip install 'lwpose[train]' (./setup.sh in a source checkout)"
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     d = p.add_argument_group("data")
     d.add_argument("--train-ann", required=True, type=Path, help="COCO person keypoints JSON for training")
     d.add_argument("--train-images", required=True, type=Path, help="folder of the training images")
