@@ -584,33 +584,13 @@ def test_no_readable_image_leaves_no_empty_output_folder(omz_xml, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("second_interrupt", [False, True])
+def test_ctrl_c_mid_run_keeps_the_output_and_exits_130(omz_xml, clip, tmp_path, monkeypatch, capsys,
+                                                       second_interrupt):
     """Ctrl+C (or SIGTERM) after the first frame: the video holds the frames done, the summary says so, and the exit
-    status is 130 as for any interrupted command (it was 0, as for a completed run)."""
-    import demos.live as live
-    from demos.__main__ import main
-
-    drawn = []
-
-    def draw_then_interrupt(frame, poses, **kwargs):
-        if drawn:
-            raise KeyboardInterrupt
-        drawn.append(frame)
-
-    monkeypatch.setattr(live, "draw_poses", draw_then_interrupt)
-    out = tmp_path / "a.avi"
-    rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--output", str(out), "--quiet",
-               "--json"])
-    summary = json.loads(capsys.readouterr().out)
-    assert rc == 130 and summary["interrupted"] and summary["output_frames"] == 1
-    capture = cv2.VideoCapture(str(out))
-    assert capture.read()[0] and not capture.read()[0]
-
-
-def test_a_second_ctrl_c_while_the_run_finishes_keeps_the_summary_and_video(omz_xml, clip, tmp_path, monkeypatch,
-                                                                           capsys):
-    """A second Ctrl+C / SIGTERM that lands while the run closes its pipeline (the first one often started that):
-    the video is still finished and the summary printed (it escaped the cleanup: summary lost, video unfinished)."""
+    status is 130 as for any interrupted command (it was 0, as for a completed run). ``second_interrupt``: another
+    one lands while the run closes its pipeline (the first one often started that): the video is still finished and
+    the summary printed (it escaped the cleanup: summary lost, video unfinished)."""
     import os
     import signal
 
@@ -633,7 +613,8 @@ def test_a_second_ctrl_c_while_the_run_finishes_keeps_the_summary_and_video(omz_
         real_close(self)
 
     monkeypatch.setattr(live, "draw_poses", draw_then_interrupt)
-    monkeypatch.setattr(AsyncPipeline, "close", interrupted_close)
+    if second_interrupt:
+        monkeypatch.setattr(AsyncPipeline, "close", interrupted_close)
     out = tmp_path / "a.avi"
     rc = main(["--model", str(omz_xml), "--input", str(clip), "--no-window", "--output", str(out), "--quiet",
                "--json"])
