@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from pose_format import NUM_KEYPOINTS, PAD_VALUE, STRIDE, AnnotationFileError, coco17_to_18
+from pose_format import FLIP_PERMUTATION_18, LIMBS, NUM_KEYPOINTS, PAD_VALUE, STRIDE, AnnotationFileError, coco17_to_18
 from train.augment import AugmentConfig, apply_transform, sample_transform
 from train.dataset import CocoPoseDataset, load_coco_records
 from train.targets import render_heatmaps
@@ -239,3 +239,24 @@ def test_images_of_another_size_than_annotated_are_resized_to_their_annotation(c
         # taken at the annotation's coordinates in the smaller image: >= 0.05)
         blurred = [cv2.GaussianBlur(x["image"].transpose(1, 2, 0), (0, 0), 2) for x in (a, b)]
         assert np.abs(blurred[0] - blurred[1]).mean() < 0.015, index
+
+
+def test_flipped_samples_mirror_image_mask_and_targets(coco_mini_dir):
+    """The same draw with and without the flip: the flipped sample is the mirror image of the other, with its
+    crowd / no-keypoint mask mirrored too, left/right heatmap channels swapped, and each limb's PAF that of its
+    mirror limb with x negated (so a limb's field still points from its first keypoint to its second)."""
+    kw = dict(crop_size=64, center_jitter=8.0)
+    plain = CocoPoseDataset(coco_mini_dir / ANN, coco_mini_dir, AugmentConfig(flip_prob=0.0, **kw), seed=2)
+    flipped = CocoPoseDataset(coco_mini_dir / ANN, coco_mini_dir, AugmentConfig(flip_prob=1.0, **kw), seed=2)
+    masked = [i for i, (r, _) in enumerate(plain.samples) if plain.records[r].ignore_ann_ids]
+    perm = list(FLIP_PERMUTATION_18) + [NUM_KEYPOINTS]
+    mirror = [LIMBS.index((FLIP_PERMUTATION_18[a], FLIP_PERMUTATION_18[b])) for a, b in LIMBS]
+    assert masked
+    for index in masked:
+        s, f = plain[index], flipped[index]
+        np.testing.assert_array_equal(f["image"], s["image"][:, :, ::-1])
+        np.testing.assert_array_equal(f["mask"], s["mask"][:, :, ::-1])
+        np.testing.assert_allclose(f["heatmaps"], s["heatmaps"][perm][:, :, ::-1], atol=1e-4)
+        np.testing.assert_allclose(f["pafs"][0::2], -s["pafs"][0::2][mirror][:, :, ::-1], atol=1e-4)
+        np.testing.assert_allclose(f["pafs"][1::2], s["pafs"][1::2][mirror][:, :, ::-1], atol=1e-4)
+    assert min(plain[i]["mask"].min() for i in masked) < 1  # a masked region is in some crop
