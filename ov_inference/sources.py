@@ -91,16 +91,17 @@ class Frame:
         return self.image is not None
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as ``[H, W, 3]`` uint8 BGR (any path, unicode included). Raises ``ValueError`` naming
-    the path when it cannot be read or decoded."""
+def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Read an image file as ``[H, W, 3]`` uint8 BGR (any path, unicode included), turned upright by its EXIF
+    orientation as OpenCV does (``flags``: ``cv2.imdecode`` flags; add ``cv2.IMREAD_IGNORE_ORIENTATION`` for the
+    stored pixels). Raises ``ValueError`` naming the path when it cannot be read or decoded."""
     path = Path(path)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise ValueError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = cv2.imdecode(data, flags) if data.size else None
     except cv2.error as exc:  # e.g. a header announcing more pixels than OpenCV's limit
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot decode image {path} ({data.size} bytes): {reason}") from None
@@ -109,16 +110,33 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
+#: Relative difference of width/height ratios above which an image resized to its annotation's size is warned of
+ASPECT_TOLERANCE = 0.02
+
+
 def read_annotated_image(path: str | Path, width: int, height: int) -> np.ndarray:
-    """:func:`read_image`, brought to the ``width`` x ``height`` (pixels) its COCO annotation gives when the file has
-    another size (e.g. a resized copy of a dataset's images): keypoints, masks and detections are in the
-    annotation's pixels. Raises ``ValueError`` as :func:`read_image` does."""
+    """:func:`read_image`, in the ``width`` x ``height`` pixels its COCO annotation gives: keypoints, masks and
+    detections are in the annotation's pixels. A file whose EXIF orientation turns it away from that size (a photo
+    annotated as stored, e.g. 640x480 stored with a 'rotate 90' tag) is read as stored, without the turn; a file of
+    another size (a resized copy of a dataset's images) is resized to it, with a warning when its aspect ratio
+    differs (the annotation then does not line up with the picture). Raises ``ValueError`` as :func:`read_image`."""
     image = read_image(path)
-    if image.shape[:2] != (height, width):
+    if image.shape[:2] == (height, width):
+        return image
+    stored = read_image(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if stored.shape[:2] == (height, width):
+        log.debug("image %s: its EXIF orientation turns it away from the annotation's %dx%d; read as stored",
+                  path, width, height)
+        return stored
+    got = image.shape[1] / image.shape[0]
+    if abs(got / (width / height) - 1) > ASPECT_TOLERANCE:
+        log.warning("image %s is %dx%d, its annotation says %dx%d (another aspect ratio): resized to the "
+                    "annotation's size, but its keypoints and masks may not line up with the picture",
+                    path, image.shape[1], image.shape[0], width, height)
+    else:
         log.debug("image %s is %dx%d, annotation says %dx%d: resized to the annotation's size (its keypoints "
                   "and masks are in those pixels)", path, image.shape[1], image.shape[0], width, height)
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 @contextlib.contextmanager

@@ -998,3 +998,31 @@ def test_decoder_options_are_the_same_flags_as_the_demo():
     for parser in (infer_parser(), demo_parser()):
         args = parser.parse_args(["--model", "m.xml", "--input", "0", "-t", "0.3", "--min-keypoints", "5", "--flip"])
         assert decoder_options(args) == DecoderOptions(peak_threshold=0.3, min_keypoints=5) and args.flip
+
+
+def _jpeg_with_orientation(image: np.ndarray, orientation: int) -> bytes:
+    """``image`` as a JPEG with an EXIF orientation tag (6: shown turned 90 degrees clockwise)."""
+    import struct
+
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    app1 = b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+
+
+def test_annotated_image_with_exif_orientation_is_read_in_the_annotations_pixels(tmp_path, caplog):
+    """A photo annotated as stored (640x480 pixels) whose EXIF tag turns it upright (480x640): read as stored, not
+    squeezed back to 640x480 from the turned picture (its keypoints then pointed at other content); another aspect
+    ratio is resized with a warning."""
+    from ov_inference.sources import read_annotated_image, read_image
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :8] = 255  # a white band on the left of the stored pixels
+    path = tmp_path / "turned.jpg"
+    path.write_bytes(_jpeg_with_orientation(image, 6))
+    assert read_image(path).shape == (64, 48, 3)  # OpenCV turns it upright
+    read = read_annotated_image(path, 64, 48)
+    assert read.shape == (48, 64, 3) and read[:, :8].mean() > 200 and read[:, 16:].mean() < 50
+    with caplog.at_level("WARNING", logger="ov_inference.sources"):
+        assert read_annotated_image(path, 100, 40).shape == (40, 100, 3)
+    assert "another aspect ratio" in caplog.text
