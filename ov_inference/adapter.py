@@ -34,7 +34,7 @@ __all__ = [
     "KIND_LWPOSE", "KIND_OMZ", "PRECISIONS", "UNKNOWN_PRECISION", "PERFORMANCE_HINTS",
     "ModelFileError", "CorruptModelError", "UnsupportedModelError", "ModelCompileError",
     "ModelSpec", "CompiledModelCache",
-    "get_core", "available_devices", "read_model", "read_rt_info", "model_precision", "inspect_model",
+    "get_core", "available_devices", "check_device", "read_model", "read_rt_info", "model_precision", "inspect_model",
     "compile_config",
     "execution_precision", "precision_phrase",
 ]
@@ -324,6 +324,15 @@ def available_devices(core: ov.Core | None = None) -> list[str]:
         return []
 
 
+def check_device(device: object) -> str:
+    """``device`` when it is a string, an OpenVINO device name (``"CPU"``, ``"GPU.0"``, ``"AUTO:CPU,GPU"``,
+    ``"HETERO:GPU,CPU"``; whether it exists here is found when compiling, :class:`ModelCompileError`), else a
+    ``TypeError`` naming the argument (``None`` ran on OpenVINO's default device, ``1`` gave its signature list)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be an OpenVINO device name such as 'CPU', 'GPU.0' or 'AUTO', got {device!r}")
+    return device
+
+
 def compile_config(precision: str | None = None, performance_hint: str | None = "LATENCY",
                    config: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``compile_model`` properties for an execution ``precision`` (f32 / bf16 / f16 / None = device default)
@@ -376,7 +385,7 @@ class CompiledModelCache:
                  capacity: int = 4, core: ov.Core | None = None, batch: int = 1):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.model, self.spec, self.device = model, spec, device
+        self.model, self.spec, self.device = model, spec, check_device(device)
         self.config = dict(config or {})
         self.capacity = capacity
         self.batch = int(batch)

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 import numpy as np
 import openvino as ov
 
-from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, compile_config, execution_precision,
-                                  get_core, inspect_model, read_model)
+from ov_inference.adapter import (CompiledModelCache, ModelLike, ModelSpec, check_device, compile_config,
+                                  execution_precision, get_core, inspect_model, read_model)
 from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
@@ -70,7 +70,8 @@ class PoseEstimator:
     :attr:`execution_precision` tells what actually ran. ``performance_hint``: OpenVINO's ``PERFORMANCE_HINT``
     (``LATENCY`` suits live use). The model is reshaped and compiled once per input size and kept in an LRU of
     ``cache_size`` compiled models; a size or
-    ``device`` it cannot be compiled for raises :class:`ov_inference.ModelCompileError` when first used.
+    ``device`` it cannot be compiled for raises :class:`ov_inference.ModelCompileError` when first used (a ``device``
+    that is not a string, OpenVINO's device name, a ``TypeError`` at once).
     ``decoder_options``: the :class:`ov_inference.DecoderOptions` used for every frame (thresholds, peak bound;
     ``None``: defaults). ``flip``: test-time augmentation for accuracy over speed - every frame is inferred together
     with its horizontal mirror in one batch-2 inference (about twice the compute), the mirror's maps are flipped
@@ -90,6 +91,7 @@ class PoseEstimator:
                  config: Mapping[str, Any] | None = None, cache_size: int = 8,
                  max_input_width: int = MAX_INPUT_WIDTH, core: ov.Core | None = None,
                  decoder_options: DecoderOptions | None = None, flip: bool = False):
+        check_device(device)
         if not is_whole_number(cache_size):
             raise TypeError(f"cache_size must be an integer number of compiled models, got {cache_size!r}")
         if cache_size < 1:

@@ -226,6 +226,18 @@ def test_cache_size_must_be_an_integer(cache_size):
         PoseEstimator(tiny_pose_model(), cache_size=cache_size)
 
 
+@pytest.mark.parametrize("device", [None, 1, b"CPU", ["CPU"]])  # None ran on OpenVINO's default, 1 a raw signature list
+def test_device_must_be_a_string(device):
+    with pytest.raises(TypeError, match=r"device must be an OpenVINO device name such as 'CPU'.*, got "):
+        PoseEstimator(tiny_pose_model(), device=device)
+
+
+@pytest.mark.parametrize("device", ["CPU", "AUTO:CPU", "HETERO:CPU", "MULTI:CPU"])
+def test_device_strings_reach_openvino(device):
+    est = PoseEstimator(tiny_pose_model(), device=device, input_height=64)
+    assert est.device == device and len(est(np.zeros((64, 64, 3), np.uint8))) == 0
+
+
 # -- bad model files ---------------------------------------------------------------------------------------------
 def test_missing_xml(tmp_path):
     with pytest.raises(ModelFileError, match="model file not found: .*nope.xml"):
