@@ -23,6 +23,7 @@ Coordinates: map cell ``(i, j)`` is centred on network-input pixel ``(8 i + 3.5,
 from __future__ import annotations
 
 import logging
+import numbers
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
@@ -427,6 +428,22 @@ def _drop_outside(peaks: Peaks, members: np.ndarray, total: np.ndarray, limb_a: 
     members[(members >= 0) & outside[members]] = -1
 
 
+def _check_valid_size(valid_size: object) -> tuple[float, float]:
+    """``valid_size`` as ``(width, height)`` floats when it is a pair of finite positive numbers of input pixels,
+    else ``TypeError`` (not a pair of numbers: a bare int gave "cannot unpack") or ``ValueError`` (NaN, inf, zero or
+    negative, which were accepted) stating that form."""
+    expected = "valid_size must be a (width, height) pair of finite positive numbers of input pixels"
+    try:
+        width, height = valid_size
+    except (TypeError, ValueError):
+        raise TypeError(f"{expected}, got {valid_size!r}") from None
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in (width, height)):
+        raise TypeError(f"{expected}, got {valid_size!r}")
+    if not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
+        raise ValueError(f"{expected}, got {valid_size!r}")
+    return float(width), float(height)
+
+
 def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *,
                  decoder_options: DecoderOptions | None = None, valid_size: tuple[float, float] | None = None,
                  **options) -> list[Pose]:
@@ -442,7 +459,8 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
     padding). Keypoints more than half a cell (``stride / 2`` pixels) outside ``[-0.5, width - 0.5] x
     [-0.5, height - 0.5]`` are then dropped after people are assembled (so a person stays whole): they become
     missing (confidence 0), their confidence and the scores of their limbs leave the person's score, and the
-    ``min_keypoints`` / ``min_mean_score`` filters see the person without them. ``None``: no such check.
+    ``min_keypoints`` / ``min_mean_score`` filters see the person without them. ``None``: no such check. Anything
+    but ``None`` or a pair of finite positive numbers raises ``TypeError`` / ``ValueError``.
 
     Returns people sorted by decreasing ``score`` (sum of their keypoint confidences and limb scores), keypoints
     in network-input pixels (cell ``i`` centred on ``stride * i + stride / 2 - 0.5``). Raises ``ValueError``
@@ -453,6 +471,8 @@ def decode_poses(heatmaps: np.ndarray, pafs: np.ndarray, stride: int = STRIDE, *
         raise TypeError(f"stride must be a whole number of input pixels per map cell, got {stride!r}")
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}")
+    if valid_size is not None:
+        valid_size = _check_valid_size(valid_size)
     hm, pf = _check_maps(heatmaps, pafs)
     peaks = find_peaks(hm, opts.peak_threshold, opts.max_peaks_per_type, HEATMAP_SIGMA / stride)
     if len(peaks.conf) == 0:

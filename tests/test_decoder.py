@@ -217,6 +217,20 @@ def test_options_are_applied_and_checked():
     assert decode_poses(hm, pafs, stride=np.int64(8))[0].score == decode_poses(hm, pafs)[0].score
 
 
+@pytest.mark.parametrize("valid_size, error", [
+    (64, TypeError), ("64", TypeError), ((64,), TypeError), ((64, 32, 1), TypeError),  # a bare int: "cannot unpack"
+    (("64", 32), TypeError), ((True, 32), TypeError),
+    ((float("nan"), 32), ValueError), ((64, float("inf")), ValueError),  # NaN, inf and negatives were accepted
+    ((-1, 32), ValueError), ((64, 0), ValueError),
+])
+def test_valid_size_must_be_a_pair_of_positive_pixel_sizes(valid_size, error):
+    hm, pafs = maps([person(100, 60)], 32, 57)
+    with pytest.raises(error, match=r"valid_size must be a \(width, height\) pair of finite positive numbers of input "
+                                    r"pixels, got "):
+        decode_poses(hm, pafs, valid_size=valid_size)
+    assert len(decode_poses(hm, pafs, valid_size=np.array([400, 300], np.float32))) == 1
+
+
 @pytest.mark.parametrize("hm_shape, paf_shape", [
     ((17, 32, 57), (38, 32, 57)),
     ((19, 32, 57), (36, 32, 57)),
