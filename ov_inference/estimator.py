@@ -20,7 +20,8 @@ from ov_inference.decoder import DecoderOptions, decode_poses
 from ov_inference.pose import Pose
 from ov_inference.preprocessing import MAX_INPUT_WIDTH, letterbox_frame
 from ov_inference.tta import merge_predictions, mirror_content
-from pose_format import INPUT_HEIGHT_LIVE, MAX_INPUT_SIDE, STRIDE, LetterboxMeta, is_whole_number
+from pose_format import (INPUT_HEIGHT_LIVE, MAX_INPUT_SIDE, STRIDE, LetterboxMeta, check_input_side,
+                         is_whole_number)
 
 __all__ = ["PoseEstimator", "FrameInputs", "decode_outputs"]
 
@@ -62,8 +63,9 @@ class PoseEstimator:
 
     ``model``: path to an ``.xml`` IR or an ``openvino.Model``; its kind is found from the model itself
     (:func:`ov_inference.adapter.inspect_model`). ``input_height``: network input height in pixels (256 live, 368
-    accurate; a multiple of the model's stride, 8, at most :data:`pose_format.MAX_INPUT_SIDE`, 4096); frames are resized
-    to it keeping their aspect ratio and padded on the right to a multiple of the stride with the model's pad value
+    accurate; :func:`pose_format.check_input_side`'s rule, as on the command lines: a multiple of 8 from 16 to 4096,
+    and of the model's stride); frames are resized to it keeping their aspect ratio and padded on the right to a
+    multiple of the stride with the model's pad value
     (:attr:`ModelSpec.stride` / ``pad_value``, from its rt_info, else :mod:`pose_format`'s 8 and 128); wider frames
     are shrunk to at most ``max_input_width`` input pixels (from the stride to 4096). ``precision``: ``"f32"``,
     ``"bf16"``, ``"f16"`` or ``None`` (device default; FP32 IRs may execute in bf16 on CPUs that have it) -
@@ -98,16 +100,16 @@ class PoseEstimator:
             raise ValueError(f"cache_size must be >= 1 compiled model, got {cache_size}")
         if not is_whole_number(input_height):
             raise TypeError(f"input_height must be an integer number of pixels, got {input_height!r}")
+        check_input_side(input_height, "input_height")  # the command lines' rule: a multiple of 8 from 16 to 4096
         DecoderOptions.resolve(decoder_options)  # a wrong type fails here, not at the first frame
         self.decoder_options = decoder_options
         self.flip = bool(flip)
         self.core = core or get_core()
         self.model = read_model(model, self.core)
         self.spec: ModelSpec = inspect_model(self.model)
-        if input_height < self.spec.stride or input_height % self.spec.stride:
-            raise ValueError(f"input_height must be a positive multiple of {self.spec.stride}, got {input_height}")
-        if input_height > MAX_INPUT_SIDE:
-            raise ValueError(f"input_height must be at most {MAX_INPUT_SIDE} pixels, got {input_height}")
+        if input_height % self.spec.stride:  # a model whose rt_info stride is not 8
+            raise ValueError(f"input_height must be a multiple of the model's stride {self.spec.stride}, "
+                             f"got {input_height}")
         if not is_whole_number(max_input_width):
             raise TypeError(f"max_input_width must be an integer number of pixels, got {max_input_width!r}")
         if not self.spec.stride <= max_input_width <= MAX_INPUT_SIDE:

@@ -209,6 +209,9 @@ def test_precision_choice_and_report(omz_xml):
 @pytest.mark.parametrize("kwargs, error, message", [
     # accepted before, a 4104 x 6156 (or 100000-high) network input at the first frame
     ({"input_height": 4104}, ValueError, "input_height must be at most 4096"),
+    # accepted before, though every command line refuses it (pose_format.input_side_error): one map cell high
+    ({"input_height": 8}, ValueError, "input_height must be a multiple of 8 and >= 16, got 8"),
+    ({"input_height": 0}, ValueError, "input_height must be a multiple of 8 and >= 16, got 0"),
     # accepted before: every frame shrunk into an 8-pixel-wide input (no poses), or a 1 x 384 frame made 98304 wide
     ({"max_input_width": 0}, ValueError, "max_input_width must be from 8 to 4096"),
     ({"max_input_width": 5}, ValueError, "max_input_width must be from 8 to 4096"),
@@ -218,6 +221,13 @@ def test_precision_choice_and_report(omz_xml):
 def test_input_sides_are_bounded(kwargs, error, message):
     with pytest.raises(error, match=message):
         PoseEstimator(tiny_pose_model(), **kwargs)
+
+
+def test_input_height_is_also_a_multiple_of_the_model_stride():
+    model = tiny_pose_model(rt_info=dict(rt_info_fields(), stride="16"))
+    with pytest.raises(ValueError, match="input_height must be a multiple of the model's stride 16, got 24"):
+        PoseEstimator(model, input_height=24)
+    assert PoseEstimator(model, input_height=32).input_height == 32
 
 
 @pytest.mark.parametrize("cache_size", [1.5, "2"])  # 1.5 was accepted, "2" a bare "'<' not supported"
