@@ -54,7 +54,7 @@ EXIT_CODES = f"""exit codes:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ov_inference",
+        prog="lwpose-infer",
         description="Multi-person 2D pose estimation with an OpenVINO IR (this project's or Open Model Zoo's "
                     "human-pose-estimation-0001) on images, folders, videos or a camera.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -257,7 +257,7 @@ def _p50(values: list[float]) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ov_inference.bench",
+    p = argparse.ArgumentParser(prog="lwpose-bench",
                                 description="Network alone vs full pipeline (read, pre-process, infer, decode), "
                                             "sync and async, in one run.")
     add_version_argument(p)

@@ -80,3 +80,18 @@ def test_every_console_script_reports_the_package_version(script, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0 and r.stdout == f"lwpose {__version__}\n", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("script", ["lwpose-infer", "lwpose-bench", "lwpose-train", "lwpose-convert", "lwpose-demo",
+                                    "lwpose-weights", "lwpose-quickstart"])
+def test_usage_and_errors_name_the_console_script(script, tmp_path):
+    """Usage and error lines name the command typed: lwpose-infer, -bench and -train said ``python -m ov_inference``,
+    ``python -m ov_inference.bench`` and ``python -m train`` (a hard-coded argparse prog)."""
+    module, function = _console_scripts()[script].split(":")
+    code = (f"import sys; sys.argv = ['/venv/bin/{script}', '--no-such-option']; from {module} import {function}; "
+            f"sys.exit({function}())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = r.stderr.splitlines()
+    assert r.returncode != 0 and lines[0].startswith(f"usage: {script} "), r.stderr
+    assert lines[-1].startswith(f"{script}: error: "), r.stderr

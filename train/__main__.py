@@ -30,7 +30,7 @@ __all__ = ["build_parser", "config_from_args", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="lwpose-train", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_version_argument(p)
