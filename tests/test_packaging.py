@@ -25,11 +25,13 @@ def _console_scripts() -> dict[str, str]:
     return dict((part.strip() for part in line.split("=", 1)) for line in lines)
 
 
-def _run_without_extras(target: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run console-script ``target`` (``module:function``) with ``args`` as if the extras were not installed."""
+def _run_without_extras(target: str, args: list[str], cwd: Path,
+                        blocked: tuple[str, ...] = EXTRA_MODULES) -> subprocess.CompletedProcess:
+    """Run console-script ``target`` (``module:function``) with ``args`` as if the extras (the ``blocked`` modules)
+    were not installed."""
     module, function = target.split(":")
     code = ("import importlib, sys\n"
-            f"for name in {EXTRA_MODULES!r}:\n"
+            f"for name in {blocked!r}:\n"
             "    sys.modules[name] = None  # import name -> ModuleNotFoundError\n"
             f"sys.argv = [{module!r}] + {args!r}\n"
             f"sys.exit(getattr(importlib.import_module({module!r}), {function!r})())\n")
@@ -59,6 +61,27 @@ def test_convert_without_extras_names_the_extra(tmp_path, seed_dir):
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr and "pip install 'lwpose[convert]'" in r.stderr, r.stderr
     assert not (tmp_path / "ir").exists()
+
+
+def test_train_extra_modules_are_the_extra_in_setup_cfg():
+    from train.__main__ import EXTRA_MODULES as TRAIN_MODULES
+
+    requires = _setup_cfg()["options.extras_require"]["train"].split()
+    assert sorted(TRAIN_MODULES) == sorted(r.split(">")[0].split("=")[0] for r in requires)
+
+
+@pytest.mark.parametrize("module", ["torch", "pycocotools", "tqdm"])
+def test_train_without_any_module_of_its_extra_names_the_extra(module, tmp_path, coco_mini_dir):
+    """Only a missing torch was caught up front; without pycocotools or tqdm the run started and died mid-way with a
+    ModuleNotFoundError traceback."""
+    r = _run_without_extras(_console_scripts()["lwpose-train"],
+                            ["--train-ann", str(next(coco_mini_dir.glob("*.json"))), "--train-images",
+                             str(coco_mini_dir), "--max-iters", "1", "--out-dir", str(tmp_path / "run")],
+                            tmp_path, blocked=(module,))
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("lwpose-train: error: ") and module in r.stderr, r.stderr
+    assert "pip install 'lwpose[train]'" in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_demo_without_extras_runs_with_its_progress(tmp_path, omz_xml, coco_mini_dir):
