@@ -306,7 +306,8 @@ def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_in
     options = QuantizeOptions(heads="int8", preset=opt.preset, model_type=opt.model_type, ignored=opt.ignored,
                               float_cpm=opt.float_cpm, activation_ranges=opt.activation_ranges,
                               fast_bias_correction=opt.fast_bias_correction)
-    settings = {"float_cpm": options.float_cpm, "activation_ranges": options.ranges,
+    settings = {"preset": options.preset, "model_type": options.model_type, "float_cpm": options.float_cpm,
+                "activation_ranges": options.ranges, "ignored": list(options.ignored),
                 "bias_correction": "fast" if options.fast_bias_correction else "full"}
     if opt.accuracy_control:
         heads = "int8" if opt.int8_heads == "auto" else opt.int8_heads
@@ -581,14 +582,13 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     if "INT8" in opt.precisions:
         int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
         int8.set_rt_info("INT8", [RT_INFO_SECTION, "precision"])
-        int8.set_rt_info(report["int8"]["heads"], [RT_INFO_SECTION, "int8_heads"])
         models["INT8"] = int8
         int8_maps = infer_finite(compile_model(int8), verify_inputs, "the INT8 IR")
         report["int8"]["agreement"] = agreement(ir_f32, int8_maps).as_dict()
-        report["int8"]["calibration"] = {"images": len(calibration.samples), "skipped": len(calibration.skipped)}
+        report["int8"]["calibration"] = calibration_details(opt, calibration)
         report["int8"]["float_convolutions"] = float_convolutions(int8)
-        int8.set_rt_info(str(len(report["int8"]["float_convolutions"])),
-                         [RT_INFO_SECTION, "int8_float_convolutions"])
+        for key, value in int8_rt_info(report["int8"]).items():
+            int8.set_rt_info(value, [RT_INFO_SECTION, key])
     for precision, model in models.items():
         if precision != "FP16":
             save_ir(model, staging / precision / f"{opt.name}.xml", precision)
@@ -605,6 +605,41 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     if opt.bench_seconds > 0:
         report["speed"] = _speeds(models, fp32, opt.bench_seconds)
     return report
+
+
+#: the INT8 settings of the report (``report["int8"]``) that the INT8 IR's rt_info repeats as ``int8_<setting>``
+INT8_RT_INFO = ("method", "heads", "preset", "model_type", "float_cpm", "activation_ranges", "bias_correction",
+                "ignored", "max_drop")
+
+
+def calibration_source(opt: ConvertOptions) -> str:
+    """The calibration source of ``opt`` as the options that give it, e.g. ``--calib-synthetic 300``."""
+    if opt.calib_synthetic:
+        return f"--calib-synthetic {opt.calib_synthetic}"
+    if opt.calib_coco:
+        return f"--calib-coco {opt.calib_coco} --calib-images {opt.calib_images}"
+    return f"--calib-images {opt.calib_images}"
+
+
+def calibration_details(opt: ConvertOptions, calibration: SampleSet) -> dict:
+    """The report's ``int8.calibration``: the images used and skipped, the source, the subset's limit
+    (``--calib-size``) and seed, and the input height they were letterboxed to: enough to repeat the calibration."""
+    return {"images": len(calibration.samples), "skipped": len(calibration.skipped),
+            "source": calibration_source(opt), "limit": opt.calib_size, "seed": opt.calib_seed,
+            "height": opt.sample_height}
+
+
+def int8_rt_info(int8: dict) -> dict[str, str]:
+    """The INT8 IR's own rt_info fields (strings) from its report entry ``int8``: each :data:`INT8_RT_INFO` setting it
+    has as ``int8_<setting>``, ``int8_float_convolutions`` (how many) and ``int8_calibration`` (one line), so that
+    the IR says how it was quantized without its report."""
+    fields = {f"int8_{key}": ",".join(value) if isinstance(value, list) else str(value)
+              for key, value in int8.items() if key in INT8_RT_INFO}
+    fields["int8_float_convolutions"] = str(len(int8["float_convolutions"]))
+    cal = int8["calibration"]
+    fields["int8_calibration"] = (f"{cal['source']}: {cal['images']} images ({cal['skipped']} unreadable skipped), "
+                                  f"at most {cal['limit']}, seed {cal['seed']}, height {cal['height']}")
+    return fields
 
 
 def _check_validation_people(opt: ConvertOptions, validation: SampleSet, dataset: dict) -> None:

@@ -46,7 +46,7 @@ def converted(seed_dir, coco_mini_dir, tmp_path_factory):
     return out
 
 
-def test_outputs_and_rt_info(converted, seed_dir):
+def test_outputs_and_rt_info(converted, seed_dir, coco_mini_dir):
     core = get_core()
     for precision in ("FP32", "FP16", "INT8"):
         model = core.read_model(converted / precision / "seed.xml")
@@ -60,7 +60,15 @@ def test_outputs_and_rt_info(converted, seed_dir):
     int8 = core.read_model(converted / "INT8" / "seed.xml")
     assert "FakeQuantize" in _ops(int8)
     assert "FakeQuantize" not in _ops(core.read_model(converted / "FP32" / "seed.xml"))
-    assert read_rt_info(int8)["int8_heads"] == "last"
+    info = read_rt_info(int8)
+    assert info["int8_heads"] == "last"
+    # the IR says how it was quantized, enough to repeat it without its report (it used to give the heads only)
+    assert {k: info[f"int8_{k}"] for k in ("method", "preset", "model_type", "float_cpm", "activation_ranges",
+                                            "bias_correction", "float_convolutions")} == {
+        "method": "quantize", "preset": "mixed", "model_type": "cnn", "float_cpm": "True",
+        "activation_ranges": "minmax", "bias_correction": "full", "float_convolutions": "3"}
+    assert info["int8_calibration"] == (f"--calib-images {coco_mini_dir}: 4 images (0 unreadable skipped), "
+                                        f"at most 300, seed 1, height {H}")
     # the final conv of each output kept in float: no FakeQuantize feeds it
     for name in head_convolutions(int8, 1):
         conv = next(op for op in int8.get_ops() if op.get_friendly_name() == name)
@@ -76,7 +84,7 @@ def test_onnx_file(converted):
     assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
 
 
-def test_report(converted):
+def test_report(converted, coco_mini_dir):
     report = json.loads((converted / "report.json").read_text())
     fid = report["fidelity"]
     assert fid["count"] == 4
@@ -86,7 +94,9 @@ def test_report(converted):
     agree = report["int8"]["agreement"]
     assert 0 < agree["heatmaps_mean_abs"] <= agree["heatmaps_max_abs"]
     assert 0 <= agree["peak_f1"] <= 1
-    assert report["int8"]["calibration"] == {"images": 4, "skipped": 0}
+    assert report["int8"]["calibration"] == {"images": 4, "skipped": 0, "source": f"--calib-images {coco_mini_dir}",
+                                             "limit": 300, "seed": 1, "height": H}
+    assert (report["int8"]["preset"], report["int8"]["model_type"], report["int8"]["ignored"]) == ("mixed", "cnn", [])
     # the defaults: the CPM's last convolution in float, so min-max activation ranges, full bias correction
     assert report["int8"]["float_cpm"] is True and len(report["int8"]["float_convolutions"]) == 3  # + heads last
     assert (report["int8"]["activation_ranges"], report["int8"]["bias_correction"]) == ("minmax", "full")
@@ -129,7 +139,8 @@ def test_onnx_source_all_stages_synthetic_calibration_accuracy_control(converted
     assert "torch_vs_onnx" not in report["fidelity"] and report["fidelity"]["onnx_vs_ir_fp32"] < 1e-4
     assert report["int8"]["method"] == "accuracy_control"
     assert (report["int8"]["activation_ranges"], report["int8"]["bias_correction"]) == ("histogram", "fast")
-    assert report["int8"]["calibration"] == {"images": 3, "skipped": 0}  # generated synthetic people
+    assert report["int8"]["calibration"]["images"] == 3  # generated synthetic people
+    assert read_rt_info(get_core().read_model(out / "INT8" / "all.xml"))["int8_method"] == "accuracy_control"
     assert set(report["ap"]) == {"images", "FP32", "INT8"} and report["ap"]["images"] == 4
     model = get_core().read_model(out / "INT8" / "all.xml")
     assert [o.get_any_name() for o in model.outputs] == [IR_HEATMAPS_NAME, IR_PAFS_NAME]
@@ -234,7 +245,7 @@ def test_unreadable_calibration_images(seed_dir, coco_mini_dir, tmp_path, caplog
     report = run_conversion(ConvertOptions(output_dir=tmp_path / "out", checkpoint=seed_dir / "checkpoint.pth",
                                            precisions=("INT8",), height=H, width=W, calib_images=calib,
                                            int8_heads="int8", bench_seconds=0, progress=False))
-    assert report["int8"]["calibration"] == {"images": 1, "skipped": 2}
+    assert (report["int8"]["calibration"]["images"], report["int8"]["calibration"]["skipped"]) == (1, 2)
     assert (tmp_path / "out" / "INT8" / "checkpoint.xml").is_file()
     assert not (tmp_path / "out" / "FP32").exists()
 
