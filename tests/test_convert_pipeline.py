@@ -794,6 +794,19 @@ def test_peak_f1_verdict_without_any_fp32_peak_warns(tmp_path, caplog):
     assert "no keypoint peak" not in caplog.text
 
 
+def test_ap_drop_verdict_with_a_zero_fp32_ap_warns(tmp_path, caplog):
+    """With FP32 AP 0 on the validation set (a model that finds nobody there) INT8 cannot drop: its AP budget was
+    reported met without a word, though nothing was compared (and accuracy control had nothing to control)."""
+    opt = convert.pipeline.with_int8_defaults(ConvertOptions(output_dir=tmp_path, precisions=("INT8",),
+                                                             val_ann=tmp_path, val_images=tmp_path))
+    report = {"int8": {}, "ap": {"images": 4, "FP32": 0.0, "INT8": 0.0}}
+    assert convert.pipeline._int8_verdict(opt, report)["within_budget"]
+    assert "scores AP 0.0 on the 4 validation images" in caplog.text
+    caplog.clear()
+    convert.pipeline._int8_verdict(opt, {**report, "ap": {"images": 4, "FP32": 0.3, "INT8": 0.29}})
+    assert "without a test" not in caplog.text
+
+
 def test_no_process_probe_on_windows(monkeypatch):
     """On Windows os.kill(pid, 0) sends Ctrl+C to process group pid (signal 0 is CTRL_C_EVENT) and raises OSError for
     a gone one, so a leftover staging folder would have interrupted another program or failed the conversion."""
