@@ -26,6 +26,7 @@ from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
 from convert.leftovers import OWNER_PATTERN, dead_runs, owner, remove_dead_runs
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
+from convert.report import calibration_text
 from convert.speed import measure_speed
 from convert.verify import (F32_CONFIG, FP32_TOLERANCE, agreement, all_finite, coco_ap, compile_model, infer_ir,
                             infer_onnx, infer_torch, max_abs_diff)
@@ -636,9 +637,7 @@ def int8_rt_info(int8: dict) -> dict[str, str]:
     fields = {f"int8_{key}": ",".join(value) if isinstance(value, list) else str(value)
               for key, value in int8.items() if key in INT8_RT_INFO}
     fields["int8_float_convolutions"] = str(len(int8["float_convolutions"]))
-    cal = int8["calibration"]
-    fields["int8_calibration"] = (f"{cal['source']}: {cal['images']} images ({cal['skipped']} unreadable skipped), "
-                                  f"at most {cal['limit']}, seed {cal['seed']}, height {cal['height']}")
+    fields["int8_calibration"] = calibration_text(int8["calibration"])
     return fields
 
 

@@ -19,6 +19,19 @@ def _int8_float_text(int8: dict) -> str:
     return text
 
 
+def calibration_text(cal: dict) -> str:
+    """One line for the report's ``int8.calibration`` (:func:`convert.pipeline.calibration_details`): the source as
+    its options, the images used and skipped, the subset's limit and seed, the input height."""
+    return (f"{cal['source']}: {cal['images']} images ({cal['skipped']} unreadable skipped), "
+            f"at most {cal['limit']}, seed {cal['seed']}, height {cal['height']}")
+
+
+def _int8_settings_text(int8: dict) -> str:
+    """The INT8 settings the method and heads do not say: preset, activation ranges, bias correction, CPM."""
+    return (f"preset {int8['preset']}, activation ranges {int8['activation_ranges']}, {int8['bias_correction']} "
+            f"bias correction, CPM's last conv in {'float' if int8['float_cpm'] else 'INT8'}")
+
+
 def _executed_text(key: str, precision: str) -> str:
     """The speed table's ``executed`` cell: ``precision`` (the plugin's ``INFERENCE_PRECISION_HINT``), which for an
     INT8 IR is only that of its float parts (its quantized layers run in int8): ``int8+bf16`` there."""
@@ -51,6 +64,10 @@ def format_table(report: dict) -> str:
                          f"({agree['reference_peaks']} FP32 peaks)")
         if int8.get("float_convolutions") is not None:
             lines.append(f"  convolutions left in float: {len(int8['float_convolutions'])}")
+        if "preset" in int8:
+            lines.append(f"  settings: {_int8_settings_text(int8)}")
+        if "source" in int8.get("calibration", {}):
+            lines.append(f"  calibration: {calibration_text(int8['calibration'])}")
         if "within_budget" in int8:
             lines.append(f"  budget {int8['budget']}: {'met' if int8['within_budget'] else 'NOT MET'}")
     ap = report.get("ap")

@@ -129,6 +129,22 @@ def test_table_says_what_int8_kept_in_float(int8, said):
     assert said in text and "convolutions left in float: 1" in text
 
 
+def test_table_shows_the_int8_settings_and_calibration():
+    """The table named the method and heads only: two runs with other presets, ranges, bias correction or
+    calibration printed the same INT8 header, so an experimenter's console log could not tell them apart."""
+    from convert import format_table
+
+    int8 = {"method": "quantize", "heads": "last", "preset": "performance", "activation_ranges": "mean_minmax",
+            "bias_correction": "fast", "float_cpm": False, "float_convolutions": [],
+            "calibration": {"images": 5, "skipped": 1, "source": "--calib-synthetic 6", "limit": 300, "seed": 3,
+                            "height": 256}}
+    text = format_table({"name": "m", "input": "dynamic", "int8": int8})
+    assert ("  settings: preset performance, activation ranges mean_minmax, fast bias correction, CPM's last conv in "
+            "INT8") in text
+    assert ("  calibration: --calib-synthetic 6: 5 images (1 unreadable skipped), at most 300, seed 3, height 256"
+            in text)
+
+
 def test_table_does_not_say_int8_executed_in_bf16():
     """The plugin's precision hint of an INT8 IR (bf16) is that of its float parts only: the table said 'executed
     bf16' for INT8 as if it ran in bf16. report.json keeps the hint under the same key."""
