@@ -324,14 +324,16 @@ def image_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files (:func:`image_files`) directly in ``folder``, in :func:`natural_order`.
+    """Image files (:func:`image_files`) directly in ``folder`` (not in its subfolders), in :func:`natural_order`.
+    Hidden files (names starting with ``.``) are left out: the ``._photo.jpg`` AppleDouble files macOS writes beside
+    each file copied to another disk are metadata, not images, and would each be an unreadable-image error.
 
     Raises :class:`SourceError` (a ``ValueError``) when ``folder`` is not a folder or holds no image.
     """
     path = Path(folder)
     if not path.is_dir():
         raise SourceError(f"image folder not found: {path} is not a folder")
-    files = image_files(path.iterdir())
+    files = image_files(p for p in path.iterdir() if not p.name.startswith("."))
     if not files:
         raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
     return files

@@ -89,6 +89,22 @@ def test_folder_frames_numbered_without_zero_padding_are_in_frame_order(tmp_path
         "clip.png", "frame1.png", "frame2.png", "frame02b.png", "frame10.png", "frame11.png", "frame100.png"]
 
 
+def test_folder_copied_from_a_mac_has_no_errors_for_its_hidden_files(tmp_path):
+    """macOS' ._name.jpg AppleDouble files and .DS_Store (and other hidden files) are not images of the folder: each
+    was an unreadable-image error (the first one also left the model without a first size to compile for)."""
+    cv2.imwrite(str(tmp_path / "photo.jpg"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / ".thumb.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "._photo.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60))
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(60))
+    source = open_source(tmp_path)
+    assert [p.name for p in source.paths] == ["photo.jpg"] and source.frame_size == (8, 8)
+    assert all(f.ok for f in source)
+    (tmp_path / "photo.jpg").unlink()
+    (tmp_path / ".thumb.png").unlink()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(tmp_path)
+
+
 def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
