@@ -28,7 +28,7 @@ from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.interrupts import interrupts_deferred
 from ov_inference.progress import TextProgress
-from ov_inference.sources import ImageSource
+from ov_inference.sources import ImageSource, open_source
 from pose_format import dumps_strict
 
 __all__ = ["DemoOptions", "DemoSummary", "FpsMeter", "run_demo"]
@@ -164,31 +164,6 @@ class _PostProcessing:
                 step.reset()
 
 
-def _open_input(spec: str):
-    """:func:`ov_inference.open_source` for ``spec``, with glob patterns (``'photos/*.jpg'``) expanded to the image
-    files they match (:func:`ov_inference.sources.image_files`: other files and folders are left out, as from a
-    folder input)."""
-    import glob
-
-    from ov_inference import SourceError, open_source
-    from ov_inference.sources import image_files, is_stream_url
-
-    text = str(spec)
-    if any(ch in text for ch in "*?[") and not Path(text).exists() and not is_stream_url(text):
-        matches = glob.glob(text)
-        if not matches:
-            raise SourceError(f"no files match {text!r}")
-        paths = image_files(matches)
-        if not paths:
-            raise SourceError(f"no images among the {len(matches)} paths matching {text!r} (a glob is read as "
-                              "images; give a video by its file name)")
-        if len(paths) < len(matches):
-            log.info("%s: %d of the %d paths matching are not image files: left out", text,
-                     len(matches) - len(paths), len(matches))
-        return open_source(paths)
-    return open_source(text)
-
-
 def _warn(summary: DemoSummary, message: str) -> None:
     """An option not applied: printed to stderr and kept in ``summary.warnings``."""
     print(f"lwpose-demo: warning: {message}", file=sys.stderr, flush=True)
@@ -283,13 +258,13 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                                   precision=options.precision, config=_compile_config(options, summary),
                                   decoder_options=options.decoder_options, flip=options.flip)
         summary.model_kind = estimator.kind
-        source = _open_input(options.input)
+        source = open_source(options.input)
         is_images = isinstance(source, ImageSource)
         if is_images:
             options = _for_images(options, summary)
         if options.loop and source.live:
             _warn(summary, f"--loop ignored for a live source ({source.name}): a camera or live stream does not end")
-        frames_in = LoopingSource(source, lambda: _open_input(options.input), loop=options.loop)
+        frames_in = LoopingSource(source, lambda: open_source(options.input), loop=options.loop)
         if frames_in.loop and options.output is not None and not options.max_frames and not options.output_limit:
             log.warning("--loop with --output: the output grows until the demo is stopped (Esc, Ctrl+C); bound it "
                         "with --output-limit N or --max-frames N")

@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_version_argument(p)
     p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
     p.add_argument("--input", "-i", required=True,
-                   help="an image, a folder of images, a video file, a stream URL (rtsp://..., http://...), or a "
-                        "camera id (0, 1, ...)")
+                   help="an image, a folder of images, a quoted glob of images ('photos/*.jpg'), a video file, a "
+                        "stream URL (rtsp://..., http://...), or a camera id (0, 1, ...)")
     p.add_argument("--output-json", "-o", metavar="F",
                    help="per-frame results: F.jsonl (JSON lines, written as they come), '-' (JSON lines on "
                         "stdout) or F.json (one document)")

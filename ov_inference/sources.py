@@ -8,6 +8,7 @@ announced frame count keeps what was read and sets ``ended_early``.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import math
 import re
@@ -22,7 +23,7 @@ import numpy as np
 __all__ = ["IMAGE_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID",
            "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image",
            "read_annotated_image",
-           "is_stream_url", "redact_url"]
+           "is_stream_url", "is_glob", "glob_images", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +340,30 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def is_glob(spec: object) -> bool:
+    """Whether ``spec`` is a glob pattern (``'photos/*.jpg'``: ``*``, ``?`` or ``[``) that is not an existing path
+    (a file named ``photo[1].jpg`` is that file) nor a stream URL."""
+    return (isinstance(spec, str) and any(ch in spec for ch in "*?[") and not is_stream_url(spec)
+            and not Path(spec).exists())
+
+
+def glob_images(pattern: str) -> list[Path]:
+    """The image files (:func:`image_files`: other files and folders left out, as from a folder input) matching the
+    glob ``pattern``, in :func:`natural_order`. ``*`` does not match a leading dot (hidden files) nor ``/``
+    (``**`` is ``*``: not recursive). Raises :class:`SourceError` when nothing matches or no match is an image."""
+    matches = glob.glob(pattern)
+    if not matches:
+        raise SourceError(f"no files match {pattern!r}")
+    paths = image_files(matches)
+    if not paths:
+        raise SourceError(f"no images among the {len(matches)} paths matching {pattern!r} (a glob is read as "
+                          "images; give a video by its file name)")
+    if len(paths) < len(matches):
+        log.info("%s: %d of the %d paths matching are not image files: left out", pattern,
+                 len(matches) - len(paths), len(matches))
+    return paths
+
+
 def _is_camera(spec) -> bool:
     """An int, or a string of decimal digits (``"0"``, or ``"-1"``: a bad camera id) that is not an existing path (a
     folder named ``2024`` is read as a folder, with a warning)."""
@@ -360,9 +385,11 @@ def _is_camera(spec) -> bool:
 def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
     """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, a stream URL
     (``rtsp://...``, ``http://.../clip.mp4``, read by OpenCV's FFmpeg backend), an image file, a folder of images
-    (sorted by name, numbers by value: :func:`list_images`; non-image files ignored) or a list of image paths.
+    (sorted by name, numbers by value: :func:`list_images`; non-image files ignored), a glob pattern of images
+    (``'photos/*.jpg'``: :func:`glob_images`) or a list of image paths.
 
-    Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, camera or video that
+    Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, a glob matching no
+    image, camera or video that
     OpenCV cannot open, a camera id that is negative or too large) or is an empty string (an unset shell variable,
     not the current folder).
     """
@@ -374,6 +401,8 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
         return ImageSource(spec)
     if is_stream_url(spec):
         return VideoSource(str(spec).strip(), live=live)
+    if is_glob(spec):
+        return ImageSource(glob_images(spec), name=spec)
     path = Path(spec)
     if path.is_dir():
         return ImageSource(list_images(path), name=str(path))

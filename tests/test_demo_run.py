@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from demos.clip import write_synthetic_clip
-from demos.live import DemoOptions, FpsMeter, _open_input, run_demo
-from ov_inference import SourceError
+from demos.live import DemoOptions, FpsMeter, run_demo
+from ov_inference import SourceError, open_source
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,10 @@ def test_cli_errors_are_clear(omz_xml, tmp_path):
 def test_glob_input_tracking_smoothing_and_fps_meter(omz_xml, clip, tmp_path):
     for name in ("b.png", "a.png", "skip.txt"):
         (tmp_path / name).write_bytes(cv2.imencode(".png", np.zeros((48, 64, 3), np.uint8))[1].tobytes())
-    src = _open_input(str(tmp_path / "*.png"))
+    src = open_source(str(tmp_path / "*.png"))
     assert [f.source for f in src] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
     with pytest.raises(SourceError, match="no files match"):
-        _open_input(str(tmp_path / "*.jpg"))
+        open_source(str(tmp_path / "*.jpg"))
     summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "t.avi", window=False,
                                    track=True, smooth=True, max_frames=3, progress=False))
     assert summary.frames == 3 and (tmp_path / "t.avi").stat().st_size > 0
@@ -104,7 +104,7 @@ def test_live_source_runs_in_live_mode_and_drops_stale_frames(omz_xml, clip, tmp
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(sinks, "VideoSink", SpySink)
-    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    monkeypatch.setattr(live, "open_source", lambda spec: VideoSource(str(clip), live=True))
     summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False,
                                    progress=False))
     assert summary.frames >= 1 and summary.frames + summary.dropped == 6 and summary.errors == 0
@@ -279,7 +279,7 @@ def test_a_video_or_camera_ending_early_is_a_summary_warning(omz_xml, clip, tmp_
     assert summary.frames == 6 and summary.errors == 0
     assert summary.warnings == [f"video {clip} ended early: 6 of 10 announced frames read (the frames read are kept)"]
     monkeypatch.setattr(_Announcing, "count", -1)
-    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    monkeypatch.setattr(live, "open_source", lambda spec: VideoSource(str(clip), live=True))
     summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "b.mp4", window=False,
                                    progress=False))
     assert summary.frames + summary.dropped == 6 and summary.errors == 0
@@ -290,7 +290,7 @@ def test_a_video_or_camera_ending_early_is_a_summary_warning(omz_xml, clip, tmp_
     assert summary.frames + summary.dropped == 6 and summary.warnings == []
     # stopping on --max-frames is not the video ending early
     monkeypatch.setattr(_Announcing, "count", 10)
-    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip)))
+    monkeypatch.setattr(live, "open_source", lambda spec: VideoSource(str(clip)))
     summary = run_demo(DemoOptions(model=omz_xml, input=str(clip), output=tmp_path / "d.mp4", window=False,
                                    max_frames=3, progress=False))
     assert summary.frames == 3 and summary.warnings == []
@@ -347,7 +347,7 @@ def test_loop_images_camera_and_unreadable_inputs(omz_xml, clip, tmp_path, monke
     assert summary.frames == 0 and summary.errors == 1 and summary.loops == 1
     assert any("--loop stopped" in w and "no readable frame" in w for w in summary.warnings)
     # a camera ignores --loop (it does not end): a warning, and the run ends with the stream
-    monkeypatch.setattr(live, "_open_input", lambda spec: VideoSource(str(clip), live=True))
+    monkeypatch.setattr(live, "open_source", lambda spec: VideoSource(str(clip), live=True))
     summary = run_demo(DemoOptions(model=omz_xml, input="0", output=tmp_path / "cam.mp4", window=False, loop=True,
                                    progress=False))
     assert summary.frames + summary.dropped == 6 and summary.loops == 1
@@ -743,12 +743,12 @@ def test_a_glob_lists_image_files_as_a_folder_does(omz_xml, clip, tmp_path):
     (tmp_path / "sub.jpg").mkdir()
     (tmp_path / "sub.mp4").mkdir()
     (tmp_path / "clip.mp4").write_bytes(clip.read_bytes())
-    assert [f.source for f in _open_input(str(tmp_path / "*"))] == [str(tmp_path / "a.png")]
+    assert [f.source for f in open_source(str(tmp_path / "*"))] == [str(tmp_path / "a.png")]
     summary = run_demo(DemoOptions(model=omz_xml, input=str(tmp_path / "*"), output=tmp_path / "out", window=False,
                                    progress=False))
     assert summary.frames == 1 and summary.errors == 0
     with pytest.raises(SourceError, match=r"no images among the 2 paths matching .*\*\.mp4"):
-        _open_input(str(tmp_path / "*.mp4"))  # clip.mp4, and the folder sub.mp4
+        open_source(str(tmp_path / "*.mp4"))  # clip.mp4, and the folder sub.mp4
 
 
 

@@ -105,6 +105,18 @@ def test_folder_copied_from_a_mac_has_no_errors_for_its_hidden_files(tmp_path):
         open_source(tmp_path)
 
 
+def test_a_quoted_glob_is_read_as_its_images_as_lwpose_demo_reads_it(tmp_path, tiny_xml):
+    """lwpose-infer -i 'photos/*.png' stopped with 'input not found' (only lwpose-demo expanded globs)."""
+    for name in ("b10.png", "b2.png", "c.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "b3.txt").write_text("not an image")
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", str(tmp_path / "b*"), "-o", str(out), "--no-progress"]) == 0
+    assert [Path(f["source"]).name for f in json.loads(out.read_text())["frames"]] == ["b2.png", "b10.png"]
+    with pytest.raises(SourceError, match="no files match"):
+        open_source(str(tmp_path / "x*.png"))
+
+
 def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
