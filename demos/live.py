@@ -27,7 +27,7 @@ from demos.sinks import WindowSink, discard_sink, has_display, open_sink
 from ov_inference.decoder import DecoderOptions
 from ov_inference.draw import draw_poses, draw_stats, stats_corner
 from ov_inference.interrupts import interrupts_deferred
-from ov_inference.progress import TextProgress
+from ov_inference.progress import Progress
 from ov_inference.sources import ImageSource, open_source
 from pose_format import dumps_strict
 
@@ -296,12 +296,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         total = frames_in.length
         if options.max_frames is not None:
             total = options.max_frames if total is None else min(total, options.max_frames)
-        try:
-            from tqdm import tqdm
-        except ImportError:  # tqdm is in the demos extra: the runtime's one-line progress on a terminal instead
-            bar = TextProgress(total) if sys.stderr.isatty() else None
-        else:
-            bar = tqdm(total=total, desc="demo", unit="frame")
+        bar = Progress(total, desc="demo")  # tqdm (the demos extra), else the runtime's line on a terminal
     frames = ((item.frame.image, item) for item in itertools.islice(frames_in, options.max_frames))
     current_loop, seen = 0, 0
     quit_asked = False  # Esc / q in the window
@@ -313,7 +308,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             info = item.frame
             seen += 1
             if bar is not None:
-                bar.update(1)
+                bar.update()
             if item.loop != current_loop:  # the input restarted: nobody carries over from its end to its start
                 current_loop = item.loop
                 post.reset()

@@ -44,6 +44,8 @@ class TextProgress:
     def update(self, n: int = 1, people: int | None = None) -> None:
         """``n`` more frames done (``people``: found in the last one); redraws when ``interval`` has passed."""
         self.count += n
+        if self.total is not None and self.count > self.total:  # a wrong count (a video's header): count alone
+            self.total = None
         if people is not None:
             self.people = people
         now = self.clock()
@@ -68,9 +70,12 @@ class TextProgress:
 
 class Progress:
     """The CLI's progress: tqdm when importable, else :class:`TextProgress` when ``stream`` is a terminal or
-    ``force``; nothing when not ``enabled`` (``--no-progress``)."""
+    ``force``; nothing when not ``enabled`` (``--no-progress``). ``total``: frames expected or ``None``; more frames
+    than that (a video whose header announces fewer frames than it holds) drop it: the count goes on alone, never
+    past 100 %. ``desc``: tqdm's label."""
 
-    def __init__(self, total: int | None, enabled: bool = True, force: bool = False, stream: IO[str] | None = None):
+    def __init__(self, total: int | None, enabled: bool = True, force: bool = False, stream: IO[str] | None = None,
+                 desc: str | None = None):
         stream = stream if stream is not None else sys.stderr
         self.bar = self.text = None
         if not enabled:
@@ -81,12 +86,15 @@ class Progress:
             if force or _isatty(stream):
                 self.text = TextProgress(total, stream)
             return
-        self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, file=stream)
+        self.bar = tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, file=stream)
 
-    def update(self, people: int) -> None:
-        """One more frame done, with ``people`` found in it."""
+    def update(self, people: int | None = None) -> None:
+        """One more frame done, with ``people`` found in it (``None``: not shown)."""
         if self.bar is not None:
-            self.bar.set_postfix(people=people, refresh=False)
+            if self.bar.total is not None and self.bar.n >= self.bar.total:  # a wrong count: count alone
+                self.bar.total = None
+            if people is not None:
+                self.bar.set_postfix(people=people, refresh=False)
             self.bar.update(1)
         elif self.text is not None:
             self.text.update(1, people)

@@ -1010,6 +1010,26 @@ def test_builtin_progress_line_without_tqdm(monkeypatch):
     assert Progress(total=4, enabled=False, stream=term).text is None
 
 
+def test_progress_of_a_video_holding_more_frames_than_its_header_announces_counts_on_alone(monkeypatch):
+    """An AVI whose header says 4 frames but holds 10 showed '10/4 frames (250%)' (tqdm: 250% and a full bar): past
+    the announced total, the count goes on alone, with tqdm and with the built-in line."""
+    from ov_inference.progress import Progress
+
+    bar = Progress(total=4, stream=io.StringIO())
+    for _ in range(10):
+        bar.update(1)
+    assert (bar.bar.n, bar.bar.total) == (10, None) and "/4" not in str(bar.bar)
+    bar.close()
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    term = _Terminal()
+    line = Progress(total=4, stream=term)
+    for _ in range(10):
+        line.update()
+    line.close()
+    assert term.getvalue().startswith("\r1/4 frames (25%)") and term.getvalue().split("\r")[-1].startswith("10 frames ")
+    assert "/4" not in line.text.text()
+
+
 def test_cli_progress_flag_without_tqdm(tmp_path, tiny_xml, image_dir, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     assert main(["--model", str(tiny_xml), "--input", str(image_dir), "--progress", "--height", "64"]) == 0
