@@ -27,8 +27,9 @@ __all__ = ["IMAGE_EXTENSIONS", "image_files", "list_images", "natural_order", "V
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
-                              ".jp2", ".exr", ".hdr", ".pfm", ".sr", ".ras", ".pxm", ".pnm"})
+#: Suffixes of image files (compared in lower case); ``.jfif`` / ``.jpe``: JPEGs as Windows browsers save them
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
+                              ".pgm", ".pbm", ".jp2", ".exr", ".hdr", ".pfm", ".sr", ".ras", ".pxm", ".pnm"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
                               ".mjpeg", ".mjpg", ".3gp", ".ts", ".gif"})
 

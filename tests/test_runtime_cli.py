@@ -117,6 +117,15 @@ def test_a_quoted_glob_is_read_as_its_images_as_lwpose_demo_reads_it(tmp_path, t
         open_source(str(tmp_path / "x*.png"))
 
 
+def test_folder_reads_jfif_and_jpe_photos_whatever_the_case_of_their_suffix(tmp_path):
+    """JPEGs saved by Windows browsers as .jfif (or .jpe) were left out of a folder (or glob) without a word."""
+    jpeg, png = (cv2.imencode(ext, np.zeros((8, 8, 3), np.uint8))[1].tobytes() for ext in (".jpg", ".png"))
+    for name in ("a.jfif", "b.JPE", "c.JPG", "d.Png"):
+        (tmp_path / name).write_bytes(png if name.endswith("Png") else jpeg)
+    assert [p.name for p in open_source(tmp_path).paths] == ["a.jfif", "b.JPE", "c.JPG", "d.Png"]
+    assert all(f.ok for f in open_source(str(tmp_path / "*")))
+
+
 def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
