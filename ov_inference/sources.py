@@ -337,7 +337,10 @@ def list_images(folder: str | Path) -> list[Path]:
         raise SourceError(f"image folder not found: {path} is not a folder")
     files = image_files(p for p in path.iterdir() if not p.name.startswith("."))
     if not files:
-        raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}")
+        subfolders = sum(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+        hint = (f" (its {subfolders} subfolder(s) are not read: give one of them, or a quoted glob such as "
+                f"'{path / '*' / '*.jpg'}')" if subfolders else "")
+        raise SourceError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS)[:6])}, ...) in folder {path}{hint}")
     return files
 
 

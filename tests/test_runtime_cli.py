@@ -126,6 +126,18 @@ def test_folder_reads_jfif_and_jpe_photos_whatever_the_case_of_their_suffix(tmp_
     assert all(f.ok for f in open_source(str(tmp_path / "*")))
 
 
+def test_a_folder_of_subfolders_says_they_are_not_read(tmp_path):
+    """A folder whose photos are all in subfolders (photos/2024/, photos/2025/) said only 'no images in folder':
+    the error now says subfolders are not read, and how to read them."""
+    for year in ("2024", "2025"):
+        (tmp_path / year).mkdir()
+        cv2.imwrite(str(tmp_path / year / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SourceError, match=r"its 2 subfolder\(s\) are not read") as caught:
+        open_source(tmp_path)
+    pattern = str(caught.value).split("glob such as '")[1].rstrip("')")
+    assert len(open_source(pattern).paths) == 2
+
+
 def test_folder_of_unreadable_images_exits_3_and_broken_links_are_reported(tmp_path, tiny_xml, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()
