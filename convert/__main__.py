@@ -13,11 +13,14 @@ from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_co
 from convert.quantize import HEADS_IN_FLOAT, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
 from pose_format.cli_types import add_version_argument
+from pose_format.extras import extra_hint, require_extra
 
-#: Modules of the ``convert`` extra (``--help`` works without them; a conversion imports them as it goes).
+#: Modules of the ``convert`` extra (kept equal to setup.cfg's by a test): ``--help`` and ``--version`` work without
+#: them, a conversion imports them all before it starts, so that a missing one (nncf, needed only for INT8, or tqdm,
+#: at the first progress bar) stops it at once, not when the run reaches it.
 EXTRA_MODULES = ("torch", "nncf", "onnx", "onnxscript", "pycocotools", "tqdm")
 #: What to do when one of them is missing (the runtime-only install).
-EXTRAS_HINT = "Converting needs the convert extra: pip install 'lwpose[convert]' (./setup.sh in a source checkout)"
+EXTRAS_HINT = extra_hint("Converting", "convert")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +154,7 @@ def quiet_libraries(int8: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require_extra("lwpose-convert", EXTRA_MODULES, EXTRAS_HINT)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     from ov_inference.interrupts import sigterm_as_interrupt
@@ -160,11 +164,6 @@ def main(argv: list[str] | None = None) -> int:
             quiet_libraries(int8="INT8" in args.precision)
         with sigterm_as_interrupt():  # kill, timeout, docker stop: the staging and scratch folders are removed
             report = run_conversion(options_from_args(args))
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in EXTRA_MODULES:
-            raise
-        print(f"lwpose-convert: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("lwpose-convert: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -63,11 +63,27 @@ def test_convert_without_extras_names_the_extra(tmp_path, seed_dir):
     assert not (tmp_path / "ir").exists()
 
 
-def test_train_extra_modules_are_the_extra_in_setup_cfg():
-    from train.__main__ import EXTRA_MODULES as TRAIN_MODULES
+@pytest.mark.parametrize("extra", ["train", "convert"])
+def test_extra_modules_are_the_extra_in_setup_cfg(extra):
+    import importlib
 
-    requires = _setup_cfg()["options.extras_require"]["train"].split()
-    assert sorted(TRAIN_MODULES) == sorted(r.split(">")[0].split("=")[0] for r in requires)
+    modules = importlib.import_module(f"{extra}.__main__").EXTRA_MODULES
+    requires = _setup_cfg()["options.extras_require"][extra].split()
+    assert sorted(modules) == sorted(r.split(">")[0].split("=")[0] for r in requires)
+
+
+@pytest.mark.parametrize("module", ["torch", "nncf", "onnx", "onnxscript", "pycocotools", "tqdm"])
+def test_convert_without_any_module_of_its_extra_names_the_extra(module, tmp_path, seed_dir):
+    """A missing module was reported only when the conversion reached it: an FP32 conversion without nncf (INT8
+    only), pycocotools (validation only) or onnxscript ran to the end; every module is now checked up front."""
+    r = _run_without_extras(_console_scripts()["lwpose-convert"],
+                            ["--checkpoint", str(seed_dir / "checkpoint.pth"), "--output-dir", str(tmp_path / "ir"),
+                             "--precision", "FP32", "--height", "64", "--width", "64", "--bench-seconds", "0",
+                             "--quiet"], tmp_path, blocked=(module,))
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("lwpose-convert: error: ") and module in r.stderr, r.stderr
+    assert "pip install 'lwpose[convert]'" in r.stderr, r.stderr
+    assert not (tmp_path / "ir").exists()
 
 
 @pytest.mark.parametrize("module", ["torch", "pycocotools", "tqdm"])

@@ -11,26 +11,22 @@ Multi-GPU / multi-node: torchrun --nproc_per_node N -m train ... (DistributedDat
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
 from pose_format.cli_types import add_version_argument
+from pose_format.extras import extra_hint, require_extra
 
 #: Modules of the ``train`` extra, all imported here so that a missing one stops the command before it starts, not
 #: when the run reaches it (pycocotools when the annotations are read, tqdm at the progress bar).
 EXTRA_MODULES = ("torch", "pycocotools", "tqdm")
 #: What to do when one of them is missing (the runtime-only install).
-EXTRAS_HINT = "Training needs the train extra: pip install 'lwpose[train]' (./setup.sh in a source checkout)"
-try:
-    for _name in EXTRA_MODULES:
-        importlib.import_module(_name)
-    from train.optim import ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY
-    from train.trainer import TrainConfig as TC
-except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
-    raise SystemExit(f"lwpose-train: error: {_exc}. {EXTRAS_HINT}") from None
+EXTRAS_HINT = extra_hint("Training", "train")
+require_extra("lwpose-train", EXTRA_MODULES, EXTRAS_HINT)
+from train.optim import ADAM_BETA2, BASE_LR, GAMMA, LR_SCHEDULES, MILESTONES, WEIGHT_DECAY  # noqa: E402
+from train.trainer import TrainConfig as TC  # noqa: E402
 
 __all__ = ["build_parser", "config_from_args", "main"]
 

@@ -1,0 +1,25 @@
+"""The optional extras of the package (``pip install 'lwpose[<extra>]'``) as the command lines check them: every
+module of a command's extra imported before it starts, so that a missing one stops it with one line naming the extra
+to install instead of a traceback once the run reaches it. Imports nothing itself (no torch)."""
+from __future__ import annotations
+
+import importlib
+from typing import Iterable
+
+__all__ = ["extra_hint", "require_extra"]
+
+
+def extra_hint(doing: str, extra: str) -> str:
+    """What to do when a module of ``extra`` is missing (the runtime-only install), e.g. ``extra_hint("Training",
+    "train")``."""
+    return f"{doing} needs the {extra} extra: pip install 'lwpose[{extra}]' (./setup.sh in a source checkout)"
+
+
+def require_extra(prog: str, modules: Iterable[str], hint: str) -> None:
+    """Import every one of ``modules``; the first that cannot be imported raises ``SystemExit`` with the one line
+    ``<prog>: error: <why>. <hint>`` (exit code 1)."""
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except ImportError as exc:  # a CLI: say what to install instead of a traceback
+        raise SystemExit(f"{prog}: error: {exc}. {hint}") from None
