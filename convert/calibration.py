@@ -2,7 +2,9 @@
 
 Samples are raw u8 NHWC BGR ``[1, H, W, 3]`` arrays, the IR's input: resized to the input height keeping the
 aspect ratio, width padded on the right with :data:`pose_format.PAD_VALUE` to a multiple of the stride (or to
-the IR's static width). Samples of a dynamic IR may have different widths; NNCF accepts that.
+a fixed ``width``: the fidelity checks' inputs of a static IR). Samples may have different widths; NNCF accepts
+that. The runtime reshapes even a static IR to each frame's own size, so a static IR is calibrated and validated
+on such samples too (reshaped, :func:`convert.ir.reshaped`).
 """
 from __future__ import annotations
 

@@ -102,6 +102,23 @@ def add_preprocessing(model, height: int | None = None, width: int | None = None
     return model
 
 
+def reshaped(model, height: int | None = None, width: int | None = None):
+    """A clone of IR ``model`` (u8 NHWC input) with the input ``[1, height, width, 3]``; ``None`` sides dynamic.
+
+    The runtime (:class:`ov_inference.PoseEstimator`) reshapes even a static IR to each frame's own letterbox size, so
+    a static IR is calibrated and its AP measured on ``reshaped(model)`` with the samples the runtime would make.
+    """
+    import openvino as ov
+
+    clone = model.clone()
+    try:
+        clone.reshape({clone.inputs[0]: ov.PartialShape([1, height or -1, width or -1, 3])})
+    except RuntimeError as exc:  # as the runtime would fail on a frame of another aspect ratio
+        raise ConversionError(f"the IR's input cannot be reshaped to [1, {height or '?'}, {width or '?'}, 3] "
+                              f"(its topology fixes the size; the runtime could not run it either): {exc}") from None
+    return clone
+
+
 def check_static_size(height: int | None, width: int | None) -> None:
     """Raise :class:`ConversionError` unless ``height`` and ``width`` (input pixels) are both None (a dynamic input)
     or both valid input sides (:func:`pose_format.check_input_side`)."""

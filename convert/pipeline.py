@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pose_format import (INPUT_HEIGHT_LIVE, RT_INFO_SECTION, STRIDE, check_input_side, dumps_strict,
-                         input_file_problem, sha256_file, write_text_atomic)
+                         input_file_problem, letterbox, sha256_file, write_text_atomic)
 
 from convert.calibration import (SampleSet, coco_images, folder_images, load_samples, people_image_ids,
                                  synthetic_dataset)
 from convert.errors import ConversionError, VerificationError
-from convert.ir import PRECISIONS, build_ir, move_into_place, save_ir
+from convert.ir import PRECISIONS, build_ir, move_into_place, reshaped, save_ir
 from convert.leftovers import OWNER_PATTERN, dead_runs, owner, remove_dead_runs
 from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.quantize import HEAD_POLICIES, QuantizeOptions, quantize_int8, quantize_with_accuracy_control
@@ -298,8 +298,17 @@ def _verify_inputs(opt: ConvertOptions, validation: SampleSet | None, calibratio
         return found.inputs(), str(opt.verify_images)
     for name, found in (("validation", validation), ("calibration", calibration)):
         if found is not None:
-            return found.inputs()[:opt.verify_count], f"{name} images"
+            inputs = found.inputs()[:opt.verify_count]
+            if opt.static:  # letterboxed at each image's own width, as the runtime runs them: refit to the IR's size
+                inputs = [letterbox(x[0], opt.height, opt.width)[0][None] for x in inputs]
+            return inputs, f"{name} images"
     raise ConversionError("no real images to verify on: give --verify-images DIR (or a calibration/validation set)")
+
+
+def _runtime_ap(model, config: dict | None, validation: SampleSet, gt) -> float:
+    """COCO AP of IR ``model`` compiled with ``config`` on the validation samples, run as the runtime runs it: a static
+    IR reshaped to each image's own letterbox size (:func:`convert.ir.reshaped`), not padded to its width."""
+    return coco_ap(compile_model(reshaped(model), config), validation.samples, gt)
 
 
 def _quantize(opt, fp32_model, calibration, validation, gt, reference, verify_inputs, fp32_ap, report):
@@ -536,12 +545,12 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
     if opt.val_ann:
         # every image of the file, people or not: detections on an empty image are false positives, as in COCO
         validation = load_samples(coco_images(opt.val_ann, opt.val_images, with_people=False),
-                                  height=opt.sample_height, width=opt.width, limit=opt.val_size,
+                                  height=opt.sample_height, limit=opt.val_size,
                                   progress=opt.progress, what="validation")
         gt = coco_ground_truth(opt.val_ann)
         _check_validation_people(opt, validation, gt.dataset)
     if "INT8" in opt.precisions:
-        calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height, width=opt.width,
+        calibration = load_samples(_calibration_items(opt, scratch), height=opt.sample_height,
                                    limit=opt.calib_size, seed=opt.calib_seed, progress=opt.progress)
     verify_inputs, verify_source = _verify_inputs(opt, validation, calibration) if (
         opt.verify_images or validation or calibration) else (None, None)
@@ -572,7 +581,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         models["FP32"] = fp32
     fp32_ap = None
     if gt is not None:
-        fp32_ap = coco_ap(compile_model(fp32, F32_CONFIG), validation.samples, gt)
+        fp32_ap = _runtime_ap(fp32, F32_CONFIG, validation, gt)
     if "FP16" in opt.precisions:
         fp16 = fp32.clone()
         fp16.set_rt_info("FP16", [RT_INFO_SECTION, "precision"])
@@ -581,7 +590,9 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         fp16_maps = infer_finite(compile_model(models["FP16"], F32_CONFIG), verify_inputs, "the FP16 IR")
         report["fidelity"]["fp16_vs_fp32"] = max_abs_diff(fp16_maps, ir_f32)
     if "INT8" in opt.precisions:
-        int8 = _quantize(opt, fp32, calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
+        int8 = _quantize(opt, reshaped(fp32), calibration, validation, gt, ir_f32, verify_inputs, fp32_ap, report)
+        if opt.static:  # quantized as the runtime reshapes it, written at its static size
+            int8 = reshaped(int8, opt.height, opt.width)
         int8.set_rt_info("INT8", [RT_INFO_SECTION, "precision"])
         models["INT8"] = int8
         int8_maps = infer_finite(compile_model(int8), verify_inputs, "the INT8 IR")
@@ -600,7 +611,7 @@ def _convert(opt: ConvertOptions, staging: Path, scratch: Path) -> dict:
         for precision in ("FP16", "INT8"):
             if precision in models:
                 config = F32_CONFIG if precision == "FP16" else None
-                report["ap"][precision] = coco_ap(compile_model(models[precision], config), validation.samples, gt)
+                report["ap"][precision] = _runtime_ap(models[precision], config, validation, gt)
     if "INT8" in models:
         report["int8"].update(_int8_verdict(opt, report))
     if opt.bench_seconds > 0:

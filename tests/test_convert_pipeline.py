@@ -824,3 +824,38 @@ def test_noise_verification_inputs_respect_verify_count(tmp_path):
     inputs = convert.pipeline._noise_inputs(opt)
     assert len(inputs) == 1 and inputs[0].shape == (1, 256, 384, 3)
     assert len(convert.pipeline._noise_inputs(ConvertOptions(output_dir=tmp_path, checkpoint=tmp_path / "c.pth"))) == 2
+
+
+def test_static_ir_is_calibrated_and_validated_as_the_runtime_runs_it(seed_dir, coco_mini_dir, tmp_path, monkeypatch):
+    """The runtime reshapes even a static IR to each frame's own letterbox size (PoseEstimator's compile cache), so
+    calibration and AP use each image's own width on the IR reshaped to it; they used images padded to the IR's
+    width. The IR written keeps its static input."""
+    from ov_inference import PoseEstimator
+    from ov_inference.preprocessing import letterbox_frame
+
+    ann = coco_mini_dir / "person_keypoints_mini.json"
+    images = {im["id"]: coco_mini_dir / im["file_name"] for im in json.loads(ann.read_text())["images"]}
+    seen = {"ap": [], "calibration": []}
+    real_ap, real_quantize = convert.pipeline.coco_ap, convert.pipeline.quantize_int8
+    monkeypatch.setattr(convert.pipeline, "coco_ap", lambda compiled, samples, gt: (
+        seen["ap"].append((compiled, samples)), real_ap(compiled, samples, gt))[1])
+    monkeypatch.setattr(convert.pipeline, "quantize_int8", lambda model, inputs, options: (
+        seen["calibration"].append(inputs), real_quantize(model, inputs, options))[1])
+    _small(seed_dir, tmp_path / "out", "s", "FP32", "INT8", calib_images=coco_mini_dir, int8_heads="last",
+           val_ann=ann, val_images=coco_mini_dir, verify_count=2)
+    frame = cv2.imread(str(images[seen["ap"][0][1][0].image_id]))
+    estimator = PoseEstimator(tmp_path / "out" / "FP32" / "s.xml", input_height=H)
+    estimator(frame)
+    (runtime_size,) = estimator.cache.sizes()
+    assert runtime_size != (H, W)  # the coco_mini photos are not 160:128, so the runtime reshaped the static IR
+    for compiled, samples in seen["ap"]:  # FP32 (its reference), the INT8 candidate, FP32 and INT8 in the report
+        assert compiled.input(0).get_partial_shape().is_dynamic
+        for sample in samples:
+            want = letterbox_frame(cv2.imread(str(images[sample.image_id])), H)[0]
+            assert sample.input[0].shape == want.shape
+    assert seen["ap"][0][1][0].input.shape[1:3] == runtime_size
+    widths = {x.shape[2] for x in seen["calibration"][0]}
+    assert W not in widths and len(widths) > 1
+    for precision in ("FP32", "INT8"):
+        model = get_core().read_model(tmp_path / "out" / precision / "s.xml")
+        assert list(model.inputs[0].get_partial_shape().to_shape()) == [1, H, W, 3]
