@@ -859,3 +859,26 @@ def test_static_ir_is_calibrated_and_validated_as_the_runtime_runs_it(seed_dir, 
     for precision in ("FP32", "INT8"):
         model = get_core().read_model(tmp_path / "out" / precision / "s.xml")
         assert list(model.inputs[0].get_partial_shape().to_shape()) == [1, H, W, 3]
+
+
+def test_accuracy_control_metric_compiles_as_the_reports_fp32_ap():
+    """NNCF's accuracy control compiles the models its metric (COCO AP) scores itself; it does so with the f32 hint,
+    the report's FP32 AP's :data:`convert.F32_CONFIG`, not at the device default (bf16 on CPUs that have it), so its
+    FP32 AP is the report's. Pinned here against an NNCF that would change that."""
+    from convert import F32_CONFIG, QuantizeOptions, compile_model, quantize_with_accuracy_control
+    from openvino import opset13 as ops
+
+    image = ops.parameter([1, 3, 16, 16], np.float32)
+    weights = ops.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32))
+    model = ov.Model([ops.relu(ops.convolution(image, weights, [1, 1], [1, 1], [1, 1], [1, 1]))], [image])
+    inputs = [np.random.default_rng(i).random((1, 3, 16, 16), np.float32) for i in range(2)]
+    hints = []
+
+    def validate(compiled, items):
+        hints.append(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        return 1.0, None
+
+    quantize_with_accuracy_control(model, inputs, inputs, validate, max_drop=0.01,
+                                   options=QuantizeOptions(heads="int8", float_cpm=False))
+    report_hint = compile_model(model, F32_CONFIG).get_property("INFERENCE_PRECISION_HINT")
+    assert hints and all(hint == report_hint for hint in hints), (hints, report_hint)
