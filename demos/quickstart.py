@@ -329,15 +329,17 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
 
     clip = write_synthetic_clip(work / "clip.mp4", frames=cfg.clip_frames, seed=cfg.seed + 20_000)
     output = cfg.out / "demo.mp4"
-    summary = run_demo(DemoOptions(model=xml, input=str(clip), output=output, track=True, smooth=True, window=False,
-                                   height=clip_height, progress=cfg.progress))
+    summary = _not_interrupted(run_demo(DemoOptions(model=xml, input=str(clip), output=output, track=True,
+                                                    smooth=True, window=False, height=clip_height,
+                                                    progress=cfg.progress)))
     demo = {"output": output.name, "model": f"{xml.parent.name}/{xml.name}", **{
         k: getattr(summary, k) for k in ("frames", "fps", "latency_ms_p50", "latency_ms_p95", "decode_ms_p50",
                                          "people_mean", "execution_precision", "errors")}}
     if photos:
         folder = _copy_photos(photos, work / "photos", shared)
-        ph = run_demo(DemoOptions(model=xml, input=str(folder), output=work / "annotated", track=False,
-                                  window=False, height=INPUT_HEIGHT_ACCURATE, progress=cfg.progress))
+        ph = _not_interrupted(run_demo(DemoOptions(model=xml, input=str(folder), output=work / "annotated",
+                                                   track=False, window=False, height=INPUT_HEIGHT_ACCURATE,
+                                                   progress=cfg.progress)))
         placed = _install_annotated(work / "annotated", cfg.out / "annotated")
         demo["photos"] = {"output": f"{placed.name}/", "images": ph.frames, "skipped": ph.errors,
                           "people_mean": ph.people_mean}
@@ -345,6 +347,14 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
         _install_annotated(None, cfg.out / "annotated")
     record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {output}"
     return demo
+
+
+def _not_interrupted(summary):
+    """``summary`` (a demo's ``DemoSummary``), or ``KeyboardInterrupt`` when Ctrl+C / SIGTERM stopped that demo:
+    ``run_demo`` ends quietly on it, so the quickstart would otherwise go on and report a cut clip as complete."""
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    return summary
 
 
 # -- report --------------------------------------------------------------------------------------------------------

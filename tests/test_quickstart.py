@@ -498,3 +498,22 @@ def test_users_photos_keep_their_names_and_an_unreadable_one_is_named_by_its_pat
     assert any(str(mine / "bad.jpg") in note for note in report["notes"])
     assert str(mine / "bad.jpg") in caplog.text and ".quickstart-work-" not in caplog.text
     assert report["demo"]["photos"]["skipped"] == 0
+
+
+def test_ctrl_c_during_the_demo_stops_the_quickstart(tmp_path, isolated_cache, seed_dir, coco_mini_dir, monkeypatch):
+    """run_demo ends quietly on Ctrl+C (summary.interrupted): the quickstart went on and wrote a report of the cut
+    clip, exit status 0, as if the run had completed."""
+    import demos.live
+    import demos.quickstart as qs
+    from demos.live import DemoSummary
+
+    real_demo = qs._demo
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_demo", real_demo)
+    monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: None)
+    monkeypatch.setattr(demos.live, "run_demo", lambda options: DemoSummary(frames=1, interrupted=True))
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                 str(seed_dir / "checkpoint.pth"), "--coco-mini", str(coco_mini_dir), "--clip-frames", "2",
+                 "--quiet"]) == 130
+    assert not (out / "report.json").exists() and not (out / "report.md").exists()
