@@ -323,12 +323,13 @@ def _speed(cfg: QuickstartConfig, checkpoint: Path, xmls: dict, record: dict) ->
 def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int, work: Path, record: dict,
           shared: Iterable[Path] = ()) -> dict:
     """The async demo over a synthetic clip (and the photos, annotated; those of ``shared`` named as
-    :func:`_copy_photos` does); ``work`` is this run's scratch folder."""
+    :func:`_copy_photos` does); ``work`` is this run's scratch folder, where the annotated clip and photos are
+    written (:func:`_install_outputs` moves them into the report folder)."""
     from demos.clip import write_synthetic_clip
     from demos.live import DemoOptions, run_demo
 
     clip = write_synthetic_clip(work / "clip.mp4", frames=cfg.clip_frames, seed=cfg.seed + 20_000)
-    output = cfg.out / "demo.mp4"
+    output = work / "demo.mp4"
     summary = _not_interrupted(run_demo(DemoOptions(model=xml, input=str(clip), output=output, track=True,
                                                     smooth=True, window=False, height=clip_height,
                                                     progress=cfg.progress)))
@@ -340,13 +341,21 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
         ph = _not_interrupted(run_demo(DemoOptions(model=xml, input=str(folder), output=work / "annotated",
                                                    track=False, window=False, height=INPUT_HEIGHT_ACCURATE,
                                                    progress=cfg.progress)))
-        placed = _install_annotated(work / "annotated", cfg.out / "annotated")
-        demo["photos"] = {"output": f"{placed.name}/", "images": ph.frames, "skipped": ph.errors,
+        demo["photos"] = {"output": "annotated/", "images": ph.frames, "skipped": ph.errors,
                           "people_mean": ph.people_mean}
-    else:
-        _install_annotated(None, cfg.out / "annotated")
-    record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {output}"
+    record["note"] = f"{summary.frames} frames at {summary.fps:.1f} FPS end to end -> {cfg.out / output.name}"
     return demo
+
+
+def _install_outputs(work: Path, out: Path, demo: dict) -> None:
+    """Move the annotated clip and photos of :func:`_demo` from the scratch folder ``work`` into the report folder
+    ``out``, at the report step: a run stopped earlier leaves the previous report's files as they were, never this
+    run's clip beside an older report. ``demo["photos"]["output"]`` names the folder the photos went to."""
+    os.replace(work / demo["output"], out / demo["output"])
+    photos = demo.get("photos")
+    placed = _install_annotated(work / "annotated" if photos else None, out / "annotated")
+    if photos:
+        photos["output"] = f"{placed.name}/"
 
 
 def _not_interrupted(summary):
@@ -641,6 +650,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         report["models"] = {k: str(v) for k, v in xmls.items()}
         report["checkpoint"] = str(checkpoint)
         report["training"] = training
+        _install_outputs(work, cfg.out, demo)
         paths = write_report(cfg.out, report)
         rec["note"] = ", ".join(str(p) for p in paths.values())
     report["steps"] = steps.records

@@ -163,7 +163,9 @@ def write_report(folder: str | Path, report: dict) -> dict[str, Path]:
     out: dict[str, Path] = {}
     report = dict(report)
     if report.get("rows"):
-        out["plot"] = plot_rows(report["rows"], folder / REPORT_PLOT)
+        tmp = plot_rows(report["rows"], folder / (".tmp-" + REPORT_PLOT))  # the suffix tells matplotlib the format
+        os.replace(tmp, folder / REPORT_PLOT)
+        out["plot"] = folder / REPORT_PLOT
         report["plot"] = REPORT_PLOT
     for key, name, text in (("json", REPORT_JSON, dumps_strict(report, indent=2, default=str) + "\n"),
                             ("md", REPORT_MD, render_markdown(report))):

@@ -432,6 +432,7 @@ def _stub_heavy_steps(monkeypatch):
         return {"pytorch": one, "fp32": one, "fp32_default": one, "int8": {**one, "fps": 20.0}}
 
     def fake_demo(cfg, xml, photos, clip_height, work, record, shared=()):
+        (work / "demo.mp4").write_bytes(b"")
         return {"output": "demo.mp4", "frames": 6, "fps": 5.0, "decode_ms_p50": 2.5, "people_mean": 1.0}
 
     monkeypatch.setattr(qs, "_convert", fake_convert)
@@ -517,3 +518,37 @@ def test_ctrl_c_during_the_demo_stops_the_quickstart(tmp_path, isolated_cache, s
                  str(seed_dir / "checkpoint.pth"), "--coco-mini", str(coco_mini_dir), "--clip-frames", "2",
                  "--quiet"]) == 130
     assert not (out / "report.json").exists() and not (out / "report.md").exists()
+
+
+def test_a_run_stopped_before_the_report_step_leaves_the_earlier_report_folder_as_it_was(tmp_path, isolated_cache,
+                                                                                        seed_dir, coco_mini_dir,
+                                                                                        monkeypatch):
+    """The demo wrote demo.mp4 straight into --out: a run stopped after the demo step (Ctrl+C, a failure) left its
+    clip beside the earlier run's report.md / report.json, which described another clip."""
+    import demos.live
+    import demos.quickstart as qs
+    from demos.live import DemoSummary
+
+    real_demo = qs._demo
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_demo", real_demo)
+    monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: None)
+    out = tmp_path / "report"
+    args = ["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint", str(seed_dir / "checkpoint.pth"),
+            "--coco-mini", str(coco_mini_dir), "--clip-frames", "2", "--quiet"]
+
+    def run(clip: bytes) -> int:
+        def fake_run_demo(options):
+            Path(options.output).write_bytes(clip) if options.output.suffix else options.output.mkdir()
+            return DemoSummary(frames=2)
+        monkeypatch.setattr(demos.live, "run_demo", fake_run_demo)
+        return main(args)
+
+    assert run(b"first") == 0
+    report = (out / "report.json").read_text()
+    assert (out / "demo.mp4").read_bytes() == b"first" and (out / "annotated").is_dir()
+    monkeypatch.setattr(qs, "_assemble", lambda *args, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert run(b"second") == 130
+    assert (out / "demo.mp4").read_bytes() == b"first" and (out / "report.json").read_text() == report
+    assert sorted(p.name for p in out.iterdir()) == ["annotated", "demo.mp4", "report.json", "report.md",
+                                                     "speed_accuracy.png"]
