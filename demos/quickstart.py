@@ -388,7 +388,14 @@ def _environment() -> dict:
     return env
 
 
-def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
+def _time_target(total_s: float, training: dict | None) -> dict:
+    """The ``quickstart minutes <= 15`` target for a run of ``total_s`` seconds; not applicable (``met`` ``None``)
+    when the training was reused from the cache: the target times the whole chain from a cold cache."""
+    cached = bool(training and training.get("cached"))
+    return {"name": "quickstart minutes <= 15", "value": total_s / 60, "met": None if cached else total_s <= 900}
+
+
+def _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training: dict | None = None) -> dict:
     precisions = {}
     for key in PRECISION_KEYS:
         acc, spd = (accuracy or {}).get(key, {}), speed.get(key, {})
@@ -422,7 +429,10 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes) -> dict:
             notes.append(f"FP32 AP {p['fp32']['ap']:.3f} < {MIN_MEANINGFUL_AP}: the INT8 AP drop says nothing about "
                          "quantization here (marked n/a)")
     total = time.perf_counter() - steps.start
-    targets.append({"name": "quickstart minutes <= 15", "value": total / 60, "met": total <= 900})
+    targets.append(_time_target(total, training))
+    if training and training.get("cached"):
+        notes.append("the training was reused from the cache: the <= 15 minutes target, which times the whole chain "
+                     "from a cold cache, is n/a here (--no-cache measures it)")
     torch_ap = p["pytorch"]["ap"]
     if mode == "synthetic" and torch_ap is not None and torch_ap < 0.05:
         train_note = next((s["note"] for s in steps.records if s["name"].startswith("train")), "")
@@ -646,7 +656,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         demo = _demo(cfg, xmls["INT8"], photos if mode == "checkpoint" else user_photos, clip_height, work, rec,
                      shared)
     with steps.step("report") as rec:
-        report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes)
+        report = _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training)
         report["models"] = {k: str(v) for k, v in xmls.items()}
         report["checkpoint"] = str(checkpoint)
         report["training"] = training
@@ -655,7 +665,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         rec["note"] = ", ".join(str(p) for p in paths.values())
     report["steps"] = steps.records
     report["total_s"] = round(time.perf_counter() - steps.start, 1)
-    report["targets"][-1].update(value=report["total_s"] / 60, met=report["total_s"] <= 900)
+    report["targets"][-1] = _time_target(report["total_s"], training)
     write_report(cfg.out, report)
     return report
 
