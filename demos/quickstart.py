@@ -823,8 +823,11 @@ def main(argv: list[str] | None = None) -> int:
 
         quiet_libraries(int8=True)
     cfg = config_from_args(args)
+    from ov_inference.interrupts import sigterm_as_interrupt
+
     try:
-        report = run_quickstart(cfg)
+        with sigterm_as_interrupt():  # kill, timeout, docker stop: the scratch folder is removed, as on Ctrl+C
+            report = run_quickstart(cfg)
     except _bad_input_errors() as exc:  # evaluated when an exception arrives, after convert may have been imported
         print(f"lwpose-quickstart: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -577,3 +577,24 @@ def test_the_time_target_is_not_met_by_a_training_reused_from_the_cache(tmp_path
     assert ("OK   quickstart minutes <= 15" in printed) is not cached
     row = next(ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("| quickstart minutes"))
     assert row.endswith("| n/a |" if cached else "| yes |")
+
+
+def test_sigterm_stops_the_quickstart_like_ctrl_c(tmp_path, isolated_cache, seed_dir, coco_mini_dir):
+    """kill / timeout / docker stop killed the quickstart outright (exit status 143, no message), leaving its
+    .quickstart-work-* scratch folder in --out; like lwpose-convert and lwpose-demo it now stops as on Ctrl+C."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    script = ("import os, signal, sys, time\n"
+              "import demos.quickstart as qs\n"
+              "qs._convert = lambda *a, **k: {p: None for p in ('FP32', 'INT8')}\n"
+              "qs._accuracy = lambda *a, **k: None\n"
+              "qs._speed = lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(30))\n"
+              "sys.exit(qs.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "--out", str(out), "--runs-dir", str(tmp_path / "runs"),
+                           "--checkpoint", str(seed_dir / "checkpoint.pth"), "--coco-mini", str(coco_mini_dir),
+                           "--quiet"], capture_output=True, text=True, timeout=120, env=os.environ)
+    assert proc.returncode == 130 and "interrupted" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not list(out.glob(".quickstart-work-*"))
