@@ -55,6 +55,11 @@ def _profile_lines(profile: dict) -> list[str]:
     return lines
 
 
+def _sync_rows(rows: list[dict]) -> list[str]:
+    """Names of the rows whose ``fps`` is 1 / sync latency rather than async throughput (PyTorch)."""
+    return [r["name"] for r in rows if str(r.get("fps_kind", "")).startswith("sync")]
+
+
 def render_markdown(report: dict) -> str:
     """The ``report.md`` text for a report dict."""
     lines = [f"# {report.get('title', 'Lightweight OpenPose quickstart')}", ""]
@@ -69,7 +74,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {r['name']} | {_fmt(r.get('execution_precision'))} | {_fmt(r.get('ap'), 1, 100)} | "
                          f"{_fmt(r.get('ap50'), 1, 100)} | {_fmt(r.get('fps'))} | "
                          f"{_fmt(r.get('latency_ms'), 1, 1, ' ms')} |")
-        sync = [r["name"] for r in rows if str(r.get("fps_kind", "")).startswith("sync")]
+        sync = _sync_rows(rows)
         lines += ["", "AP in percent (COCO keypoint AP on the evaluation images); FPS = async throughput of the "
                   "network alone on this machine"
                   + (f" ({', '.join(sync)}: 1 / sync latency, one inference at a time)" if sync else "")
@@ -134,7 +139,9 @@ def plot_rows(rows: list[dict], path: str | Path) -> Path:
     colors = ["#888888" if "PyTorch" in n else "#1f77b4" if "FP32" in n else "#2ca02c" if "INT8" in n else "#ff7f0e"
               for n in names]
     fig, (ax_fps, ax_ap) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, key, scale, label in ((ax_fps, "fps", 1.0, "async FPS (higher is better)"),
+    sync = _sync_rows(rows)
+    fps_label = "async FPS" + (f" ({', '.join(sync)}: 1 / sync latency)" if sync else "") + " (higher is better)"
+    for ax, key, scale, label in ((ax_fps, "fps", 1.0, fps_label),
                                   (ax_ap, "ap", 100.0, "COCO keypoint AP, % (higher is better)")):
         values = [(r.get(key) or 0.0) * scale for r in rows]
         bars = ax.bar(range(len(rows)), values, color=colors)

@@ -79,3 +79,20 @@ def test_the_documented_row_has_the_keys_of_the_quickstarts_rows():
     documented = ast.literal_eval(example.strip())
     report = _assemble(QuickstartConfig(), "checkpoint", None, {}, {}, _Steps(1), [])
     assert set(documented) == set(report["rows"][0])
+
+
+def test_the_plot_says_which_fps_is_one_over_sync_latency(tmp_path, monkeypatch):
+    """The plot titled every bar 'async FPS', PyTorch's too, which report.md calls 1 / sync latency."""
+    from matplotlib.figure import Figure
+
+    titles = []
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kw):
+        titles.extend(ax.get_title() for ax in fig.axes)
+        return real_savefig(fig, *args, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    rows = [{**ROWS[0], "fps_kind": "sync (1 / latency)"}, {**ROWS[1], "fps_kind": "async, 2 requests"}]
+    write_report(tmp_path, {"rows": rows})
+    assert titles[0] == "async FPS (PyTorch: 1 / sync latency) (higher is better)"
