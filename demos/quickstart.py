@@ -149,7 +149,8 @@ def _digest(obj) -> str:
 
 
 class _Steps:
-    """Numbered progress lines with each step's time; the records go into the report."""
+    """Numbered progress lines with each step's time; the records go into the report. A step stopped by Ctrl+C or
+    an error ends its line with ``(interrupted)`` / ``(failed: <error type>)`` instead of its note."""
 
     def __init__(self, total: int):
         self.total, self.index, self.records = total, 0, []
@@ -163,6 +164,9 @@ class _Steps:
         t0 = time.perf_counter()
         try:
             yield record
+        except BaseException as exc:  # the step's line must not read as a finished step
+            record["note"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
+            raise
         finally:
             record["seconds"] = round(time.perf_counter() - t0, 2)
             self.records.append(record)

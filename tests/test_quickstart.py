@@ -598,3 +598,15 @@ def test_sigterm_stops_the_quickstart_like_ctrl_c(tmp_path, isolated_cache, seed
                            "--quiet"], capture_output=True, text=True, timeout=120, env=os.environ)
     assert proc.returncode == 130 and "interrupted" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not list(out.glob(".quickstart-work-*"))
+
+
+def test_a_step_stopped_by_ctrl_c_or_an_error_does_not_read_as_finished(capsys):
+    """Ctrl+C during training printed '[2/7] train (PyTorch): 7.2 s  [total 8 s]', the line of a finished step."""
+    from demos.quickstart import _Steps
+
+    steps = _Steps(2)
+    for exc in (KeyboardInterrupt, OSError):
+        with pytest.raises(exc), steps.step("train (PyTorch)"):
+            raise exc
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " s " in ln]
+    assert "train (PyTorch): 0.0 s (interrupted)" in lines[0] and "(failed: OSError)" in lines[1]
