@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     print()
-    print(f"{'run':<26} {'exec':>6} {'AP':>7} {'FPS':>8} {'latency':>10}")
+    print(f"{'run':<26} {'exec':>6} {'AP %':>7} {'FPS':>8} {'latency':>10}")
     for row in report["rows"]:
         ap = "-" if row["ap"] is None else f"{100 * row['ap']:.1f}"
         fps = "-" if row["fps"] is None else f"{row['fps']:.1f}"

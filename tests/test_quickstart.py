@@ -573,6 +573,7 @@ def test_the_time_target_is_not_met_by_a_training_reused_from_the_cache(tmp_path
     target = json.loads((out / "report.json").read_text())["targets"][-1]
     assert target["name"] == "quickstart minutes <= 15" and target["met"] is (None if cached else True)
     printed = capsys.readouterr().out
+    assert "AP %" in printed  # the console's AP is in percent (report.json: 0..1), as report.md says
     assert ("n/a  quickstart minutes <= 15" in printed) is cached
     assert ("OK   quickstart minutes <= 15" in printed) is not cached
     row = next(ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("| quickstart minutes"))
