@@ -79,7 +79,9 @@ class Frame:
 
     ``index``: 0-based position in the source; ``source``: the image path, the video path or ``camera:N``;
     ``image``: ``[H, W, 3]`` uint8 BGR, or ``None`` when it could not be read (``error`` says why);
-    ``timestamp``: seconds (video position, capture time for a camera, 0 for images).
+    ``timestamp``: seconds: the position in a video file; for a live source (a camera, a live stream) the capture
+    time on a monotonic clock, counted from the moment the source was opened (not wall-clock time: a system clock
+    set by NTP or for daylight saving does not make it jump); 0 for images.
     """
 
     index: int
@@ -267,6 +269,7 @@ class VideoSource(FrameSource):
                                                                           or 0))
         self.frame_size = size if min(size) > 0 else None
         self.frames_read = 0
+        self._opened_at = time.perf_counter()  # origin of live timestamps (seconds)
         self.ended_early = False
         self.error: str | None = None
         self.warning: str | None = None
@@ -281,8 +284,7 @@ class VideoSource(FrameSource):
                     ok, image, failure = False, None, str(exc).strip().splitlines()[0]
                 if not ok or image is None:
                     break
-                stamp = time.time() if self.live else float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1e3
-                yield Frame(index, self.name, image, timestamp=stamp)
+                yield Frame(index, self.name, image, timestamp=self._timestamp())
                 index += 1
         finally:
             self.frames_read = index
@@ -303,6 +305,13 @@ class VideoSource(FrameSource):
             self.warning = (f"video {self.name} ended early: {index} of {self.announced} announced frames read "
                             f"(the frames read are kept){why}")
             log.warning("%s", self.warning)
+
+    def _timestamp(self) -> float:
+        """Seconds of the frame just read: for a live source, since it was opened (monotonic clock, immune to system
+        clock changes); else its position in the video (``CAP_PROP_POS_MSEC``)."""
+        if self.live:
+            return time.perf_counter() - self._opened_at
+        return float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1e3
 
     def close(self) -> None:
         self.capture.release()

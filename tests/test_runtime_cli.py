@@ -471,6 +471,20 @@ def test_cli_camera_runs_live_until_max_frames(tmp_path, tiny_xml, monkeypatch):
     assert [f["frame_index"] for f in frames] == sorted(f["frame_index"] for f in frames)
 
 
+def test_camera_timestamps_are_monotonic_seconds_since_opening(monkeypatch):
+    """Camera frames were stamped with time.time(): a system clock set back (NTP, daylight saving) made them jump."""
+    wall = iter([1.7e9, 1.7e9 - 3600, 1.7e9 - 7200, 1.7e9 + 9e5] * 10)
+    monkeypatch.setattr("ov_inference.sources.cv2.VideoCapture", _FakeCamera)
+    monkeypatch.setattr("ov_inference.sources.time.time", lambda: next(wall))
+    source = open_source(0)
+    stamps = []
+    for frame in source:
+        stamps.append(frame.timestamp)
+        if len(stamps) == 4:
+            break
+    assert stamps == sorted(stamps) and 0 < stamps[0] and stamps[-1] < 10
+
+
 class _FastClaimingCamera(_FakeCamera):
     """A camera that announces 100 FPS (and delivers about that)."""
 
