@@ -20,9 +20,9 @@ from typing import Iterable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS", "MAX_CAMERA_ID",
-           "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source", "read_image",
-           "read_annotated_image",
+__all__ = ["IMAGE_EXTENSIONS", "LISTED_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS",
+           "MAX_CAMERA_ID", "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source",
+           "read_image", "read_annotated_image",
            "is_stream_url", "is_glob", "glob_images", "redact_url"]
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", 
                               ".pgm", ".pbm", ".jp2", ".exr", ".hdr", ".pfm", ".sr", ".ras", ".pxm", ".pnm"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
                               ".mjpeg", ".mjpg", ".3gp", ".ts", ".gif"})
+
+#: Suffixes listed from a folder or a glob: the images, and GIFs, read there as one picture (their first frame: a
+#: static GIF among photos); a GIF given alone is read as a video (every frame)
+LISTED_EXTENSIONS = IMAGE_EXTENSIONS | {".gif"}
 
 SourceSpec = Union[str, int, Path, Sequence[Union[str, Path]]]
 
@@ -326,11 +330,11 @@ def natural_order(path: Path) -> tuple:
 
 
 def image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The image files among ``paths`` (by extension, :data:`IMAGE_EXTENSIONS`; folders and other files left out),
-    sorted by path with numbers by value (:func:`natural_order`: the frames of a video extracted as ``frame%d.png``
-    in frame order). A broken symlink named like an image is kept: reading it gives an error record naming it, not
-    silence."""
-    return sorted((p for p in map(Path, paths) if p.suffix.lower() in IMAGE_EXTENSIONS
+    """The image files among ``paths`` (by extension, :data:`LISTED_EXTENSIONS`: GIFs included, read as their first
+    frame; folders and other files left out), sorted by path with numbers by value (:func:`natural_order`: the frames
+    of a video extracted as ``frame%d.png`` in frame order). A broken symlink named like an image is kept: reading
+    it gives an error record naming it, not silence."""
+    return sorted((p for p in map(Path, paths) if p.suffix.lower() in LISTED_EXTENSIONS
                    and (p.is_file() or (p.is_symlink() and not p.exists()))), key=natural_order)
 
 

@@ -89,6 +89,18 @@ def test_folder_frames_numbered_without_zero_padding_are_in_frame_order(tmp_path
         "clip.png", "frame1.png", "frame2.png", "frame02b.png", "frame10.png", "frame11.png", "frame100.png"]
 
 
+def test_a_static_gif_among_photos_is_read_as_a_picture_from_a_folder_or_a_glob(tmp_path):
+    """A .gif in a folder of photos was left out without a word (GIF counted as a video suffix); given alone, a GIF
+    is still read as a video."""
+    for name, value in (("a.png", 10), ("b.gif", 120), ("c.jpg", 240)):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), value, np.uint8))
+    for spec in (tmp_path, str(tmp_path / "*")):
+        frames = list(open_source(spec))
+        assert [Path(f.source).name for f in frames] == ["a.png", "b.gif", "c.jpg"] and all(f.ok for f in frames)
+        assert abs(float(frames[1].image.mean()) - 120) < 8
+    assert isinstance(open_source(tmp_path / "b.gif"), VideoSource)
+
+
 def test_folder_copied_from_a_mac_has_no_errors_for_its_hidden_files(tmp_path):
     """macOS' ._name.jpg AppleDouble files and .DS_Store (and other hidden files) are not images of the folder: each
     was an unreadable-image error (the first one also left the model without a first size to compile for)."""
