@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", required=True, help="OpenVINO IR .xml (this project's or Open Model Zoo "
                    "human-pose-estimation-0001)")
     p.add_argument("--input", "-i", required=True,
-                   help="camera id (0), video file, stream URL (rtsp://..., http://...), image, folder of images or a "
-                        "quoted glob")
+                   help="camera id (0), video file, stream URL (rtsp://..., http://...), image, folder of images, a "
+                        "quoted glob or an image sequence pattern ('frames/frame%%04d.png')")
     p.add_argument("--output", "-o", default=None, help="annotated video (.mp4/.avi/.mkv/.mov) or a folder for images")
     p.add_argument("--track", action="store_true", help="stable person ids across frames (video / camera; "
                    "ignored for images)")

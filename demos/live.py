@@ -3,10 +3,10 @@ drawing, then a window, an annotated video / image folder and / or the web live 
 
 Cameras run the pipeline in live mode (the latest frame wins, stale frames are dropped); files in ordered mode
 (every frame, in order, with back-pressure). Keypoints are in frame pixels throughout. Tracking and smoothing follow
-people from frame to frame, so they run on videos and cameras only: for an image, a folder or a glob of images
-(unrelated photos) they are turned off with a warning. With ``loop`` a file input restarts at its end
-(:mod:`demos.looping`), and tracks and filters restart with it. The stats panel (and the web stats) include this
-process's and the machine's CPU load on Linux (:mod:`demos.cpu_load`).
+people from frame to frame, so they run on videos, cameras and image sequence patterns (``frame%04d.png``) only: for
+an image, a folder or a glob of images (unrelated photos) they are turned off with a warning. With ``loop`` a file
+input restarts at its end (:mod:`demos.looping`), and tracks and filters restart with it. The stats panel (and the
+web stats) include this process's and the machine's CPU load on Linux (:mod:`demos.cpu_load`).
 """
 from __future__ import annotations
 
@@ -260,7 +260,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         summary.model_kind = estimator.kind
         source = open_source(options.input)
         is_images = isinstance(source, ImageSource)
-        if is_images:
+        if is_images and not source.sequence:  # unrelated photos; an image sequence pattern is a video's frames
             options = _for_images(options, summary)
         if options.loop and source.live:
             _warn(summary, f"--loop ignored for a live source ({source.name}): a camera or live stream does not end")

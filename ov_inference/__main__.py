@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_version_argument(p)
     p.add_argument("--model", "-m", required=True, help="path to the model .xml (its .bin beside it)")
     p.add_argument("--input", "-i", required=True,
-                   help="an image, a folder of images, a quoted glob of images ('photos/*.jpg'), a video file, a "
-                        "stream URL (rtsp://..., http://...), or a camera id (0, 1, ...)")
+                   help="an image, a folder of images, a quoted glob of images ('photos/*.jpg'), an image sequence "
+                        "pattern ('frames/frame%%04d.png'), a video file, a stream URL (rtsp://..., http://...), or a "
+                        "camera id (0, 1, ...)")
     p.add_argument("--output-json", "-o", metavar="F",
                    help="per-frame results: F.jsonl (JSON lines, written as they come), '-' (JSON lines on "
                         "stdout) or F.json (one document)")
@@ -125,9 +126,10 @@ def _count_phrase(counts: set[int]) -> str:
 
 
 def _smoother(source) -> PoseSmoother:
-    """The ``--smooth`` filter, stepping at the source's frame rate (Hz) between frames without a timestamp; a video
-    or camera whose rate is unknown (reported as 0, NaN or inf) gets :data:`SMOOTH_FALLBACK_FPS` and a warning."""
-    if source.fps is None and isinstance(source, VideoSource):
+    """The ``--smooth`` filter, stepping at the source's frame rate (Hz) between frames without a timestamp; a video,
+    camera or image sequence pattern whose rate is unknown (reported as 0, NaN or inf, or none at all) gets
+    :data:`SMOOTH_FALLBACK_FPS` and a warning."""
+    if source.fps is None and source.sequence:
         log.warning("%s reports no usable frame rate: --smooth assumes %g FPS between frames without a timestamp",
                     source.name, SMOOTH_FALLBACK_FPS)
     return PoseSmoother(freq=source.fps or SMOOTH_FALLBACK_FPS)

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["IMAGE_EXTENSIONS", "LISTED_EXTENSIONS", "image_files", "list_images", "natural_order", "VIDEO_EXTENSIONS",
            "MAX_CAMERA_ID", "Frame", "SourceError", "FrameSource", "ImageSource", "VideoSource", "open_source",
            "read_image", "read_annotated_image",
-           "is_stream_url", "is_glob", "glob_images", "redact_url"]
+           "is_stream_url", "is_glob", "glob_images", "is_sequence", "sequence_images", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,12 @@ def _quiet_opencv() -> Iterator[None]:
 
 class FrameSource:
     """Iterable of :class:`Frame` records. ``live``: frames come at the camera's pace (drop, do not queue);
-    ``length``: the number of frames when known (``None`` for cameras); ``fps``: frames per second when known."""
+    ``length``: the number of frames when known (``None`` for cameras); ``fps``: frames per second when known;
+    ``sequence``: the frames are one scene in order (a video, a camera, an image sequence pattern), so tracking and
+    smoothing apply, not unrelated photos."""
 
     live: bool = False
+    sequence: bool = False
     length: int | None = None
     fps: float | None = None
     name: str = ""
@@ -187,12 +190,14 @@ class FrameSource:
 
 
 class ImageSource(FrameSource):
-    """Image files, in the given order; unreadable ones become error records."""
+    """Image files, in the given order; unreadable ones become error records. ``sequence``: they are the frames of a
+    video (an image sequence pattern), not unrelated photos; their frame rate is unknown (``fps`` ``None``)."""
 
-    def __init__(self, paths: Iterable[str | Path], name: str = "images"):
+    def __init__(self, paths: Iterable[str | Path], name: str = "images", sequence: bool = False):
         self.paths = [Path(p) for p in paths]
         self.length = len(self.paths)
         self.name = name
+        self.sequence = sequence
         self._first: tuple[np.ndarray | None, str | None] | None = None  # (image, error) read by frame_size
 
     @property
@@ -237,6 +242,8 @@ class VideoSource(FrameSource):
     a source that delivered frames and then ended early (``None`` otherwise). A source that delivered every frame
     it announced ended normally, even read live. Stopping the iteration early (``--max-frames``) sets none of them.
     """
+
+    sequence = True
 
     def __init__(self, target: str | int, live: bool | None = None):
         self.target = target
@@ -381,6 +388,42 @@ def glob_images(pattern: str) -> list[Path]:
     return paths
 
 
+#: A printf integer field in an image sequence pattern: ``%d``, ``%04d`` (zero-padded), ``%4d`` (space-padded)
+_SEQUENCE_FIELD = re.compile(r"%(\d*)d")
+
+
+def is_sequence(spec: object) -> bool:
+    """Whether ``spec`` is an image sequence pattern (``'frames/frame%04d.png'``, as ``ffmpeg`` writes frames): a
+    path, not an existing one (a file named ``a%1.png`` or even ``a%02d.png`` is that file) nor a stream URL, whose
+    file name holds one printf integer field (:data:`_SEQUENCE_FIELD`) and no other ``%``."""
+    if not isinstance(spec, str) or is_stream_url(spec) or Path(spec).exists():
+        return False
+    name = Path(spec).name
+    return name.count("%") == 1 and _SEQUENCE_FIELD.search(name) is not None
+
+
+def sequence_images(pattern: str) -> list[Path]:
+    """The files of the image sequence ``pattern`` (:func:`is_sequence`), by frame number: a file is a frame when
+    formatting the pattern with its number gives its name exactly (``frame%04d.png``: ``frame0007.png``, not
+    ``frame7.png``), from the lowest number found (0, 1 or any), gaps skipped with a warning. Raises
+    :class:`SourceError` when the folder is missing or no file matches."""
+    path = Path(pattern)
+    folder, name = path.parent, path.name
+    field = _SEQUENCE_FIELD.search(name)
+    shape = re.compile(re.escape(name[:field.start()]) + r"( *\d+)" + re.escape(name[field.end():]))
+    if not folder.is_dir():
+        raise SourceError(f"no folder {folder} for the image sequence {pattern!r}")
+    frames = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                    if (m := shape.fullmatch(p.name)) and name % int(m.group(1)) == p.name)
+    if not frames:
+        raise SourceError(f"no files of the image sequence {pattern!r} in {folder} (e.g. {name % 1!r})")
+    gaps = frames[-1][0] - frames[0][0] + 1 - len(frames)
+    if gaps:
+        log.warning("image sequence %s: %d frame number(s) missing between %d and %d (skipped)", pattern, gaps,
+                    frames[0][0], frames[-1][0])
+    return [p for _, p in frames]
+
+
 def _is_camera(spec) -> bool:
     """An int, or a string of decimal digits (``"0"``, or ``"-1"``: a bad camera id) that is not an existing path (a
     folder named ``2024`` is read as a folder, with a warning)."""
@@ -403,7 +446,8 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
     """A :class:`FrameSource` for ``spec``: a camera id (``0`` or ``"0"``), a video file, a stream URL
     (``rtsp://...``, ``http://.../clip.mp4``, read by OpenCV's FFmpeg backend), an image file, a folder of images
     (sorted by name, numbers by value: :func:`list_images`; non-image files ignored), a glob pattern of images
-    (``'photos/*.jpg'``: :func:`glob_images`) or a list of image paths.
+    (``'photos/*.jpg'``: :func:`glob_images`), an image sequence pattern (``'frames/frame%04d.png'``: the frames of a
+    video, :func:`sequence_images`; frame rate unknown) or a list of image paths.
 
     Raises :class:`SourceError` when the source cannot be opened (missing path, empty folder, a glob matching no
     image, camera or video that
@@ -420,6 +464,8 @@ def open_source(spec: SourceSpec, live: bool | None = None) -> FrameSource:
         return VideoSource(str(spec).strip(), live=live)
     if is_glob(spec):
         return ImageSource(glob_images(spec), name=spec)
+    if is_sequence(spec):
+        return ImageSource(sequence_images(spec), name=spec, sequence=True)
     path = Path(spec)
     if path.is_dir():
         return ImageSource(list_images(path), name=str(path))

@@ -160,6 +160,15 @@ def test_track_and_smooth_are_off_for_images_with_a_warning(omz_xml, clip, tmp_p
                                    track=True, smooth=True, max_frames=2, progress=False))
     assert made == ["tracker", "smoother"] and summary.warnings == [] and all(shown_ids)
     assert "warning" not in capsys.readouterr().err
+    # so does an image sequence pattern ('frame%04d.jpg': a video's frames, not unrelated photos)
+    made.clear(), shown_ids.clear()
+    (tmp_path / "seq").mkdir()
+    for n in (1, 2):
+        cv2.imwrite(str(tmp_path / "seq" / f"f{n:04d}.jpg"), np.full((96, 128, 3), 120, np.uint8))
+    summary = run_demo(DemoOptions(model=omz_xml, input=str(tmp_path / "seq" / "f%04d.jpg"), output=tmp_path / "s",
+                                   window=False, track=True, smooth=True, progress=False))
+    assert summary.frames == 2 and made == ["tracker", "smoother"] and all(shown_ids)
+    assert not any("ignored for images" in w for w in summary.warnings)
 
 
 def _video_frames(path):

@@ -129,6 +129,28 @@ def test_a_quoted_glob_is_read_as_its_images_as_lwpose_demo_reads_it(tmp_path, t
         open_source(str(tmp_path / "x*.png"))
 
 
+def test_an_image_sequence_pattern_is_read_as_a_video_s_frames_in_number_order(tmp_path, tiny_xml, caplog):
+    """-i 'frames/frame%04d.png' stopped with 'input not found' (only documented as not read)."""
+    for name in ("frame0002.png", "frame0001.png", "frame0010.png", "frame1.png", "frame00003.png", "x.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    pattern = str(tmp_path / "frame%04d.png")
+    source = open_source(pattern)
+    assert [p.name for p in source.paths] == ["frame0001.png", "frame0002.png", "frame0010.png"]
+    assert source.sequence and source.length == 3 and source.fps is None and source.name == pattern
+    assert any("7 frame number(s) missing" in r.getMessage() for r in caplog.records)
+    out = tmp_path / "res.json"
+    assert main(["--model", str(tiny_xml), "--input", pattern, "-o", str(out), "--track", "--no-progress"]) == 0
+    assert [Path(f["source"]).name for f in json.loads(out.read_text())["frames"]] == [p.name for p in source.paths]
+    with pytest.raises(SourceError, match="no files of the image sequence"):
+        open_source(str(tmp_path / "shot%03d.png"))
+    for literal in ("a%1.png", "b%02d.png"):  # an existing file is that file, '%' or not
+        cv2.imwrite(str(tmp_path / "tmp.png"), np.zeros((8, 8, 3), np.uint8))
+        (tmp_path / "tmp.png").rename(tmp_path / literal)
+        literal_source = open_source(str(tmp_path / literal))
+        assert not literal_source.sequence and [p.name for p in literal_source.paths] == [literal]
+    assert not open_source(tmp_path).sequence
+
+
 def test_folder_reads_jfif_and_jpe_photos_whatever_the_case_of_their_suffix(tmp_path):
     """JPEGs saved by Windows browsers as .jfif (or .jpe) were left out of a folder (or glob) without a word."""
     jpeg, png = (cv2.imencode(ext, np.zeros((8, 8, 3), np.uint8))[1].tobytes() for ext in (".jpg", ".png"))
