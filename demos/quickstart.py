@@ -808,6 +808,15 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _interrupted_note(cfg: QuickstartConfig) -> str:
+    """What a rerun after an interruption reuses: the finished steps' files in ``--runs-dir`` (never a training cut
+    short: it starts over), or nothing with ``--no-cache``."""
+    if not cfg.cache:
+        return "--no-cache: a rerun starts over"
+    return ("the generated data, a finished training and converted IRs are kept in --runs-dir and reused by a rerun; "
+            "a training cut short starts over")
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -839,8 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lwpose-quickstart: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("lwpose-quickstart: interrupted (finished steps are cached in --runs-dir; run again to continue)",
-              file=sys.stderr)
+        print(f"lwpose-quickstart: interrupted ({_interrupted_note(cfg)})", file=sys.stderr)
         return 130
     print()
     print(f"{'run':<26} {'exec':>6} {'AP %':>7} {'FPS':>8} {'latency':>10}")

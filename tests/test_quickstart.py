@@ -611,3 +611,18 @@ def test_a_step_stopped_by_ctrl_c_or_an_error_does_not_read_as_finished(capsys):
             raise exc
     lines = [ln for ln in capsys.readouterr().out.splitlines() if " s " in ln]
     assert "train (PyTorch): 0.0 s (interrupted)" in lines[0] and "(failed: OSError)" in lines[1]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_interrupt_message_says_what_a_rerun_reuses(tmp_path, isolated_cache, monkeypatch, capsys, cache):
+    """Ctrl+C said 'finished steps are cached ... run again to continue': an interrupted training starts over, and
+    with --no-cache nothing is reused."""
+    import demos.quickstart as qs
+
+    monkeypatch.setattr(qs, "_synthetic_data", lambda cfg, rec: {"val": None, "train": None, "select": None})
+    monkeypatch.setattr(qs, "_train", lambda cfg, data, rec: (_ for _ in ()).throw(KeyboardInterrupt))
+    args = ["--out", str(tmp_path / "r"), "--runs-dir", str(tmp_path / "runs"), *TINY]
+    assert main(args if cache else [*args, "--no-cache"]) == 130
+    err = capsys.readouterr().err
+    assert "run again to continue" not in err
+    assert ("a training cut short starts over" in err) is cache and ("a rerun starts over" in err) is not cache
