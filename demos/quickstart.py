@@ -399,6 +399,15 @@ def _time_target(total_s: float, training: dict | None) -> dict:
     return {"name": "quickstart minutes <= 15", "value": total_s / 60, "met": None if cached else total_s <= 900}
 
 
+def _more_training_hint(cfg: QuickstartConfig, training: dict | None) -> str:
+    """How to train more, naming the limit that stopped the training: ``--max-iters`` when it ran them all, else
+    the time limit (which a busy machine fills with fewer iterations)."""
+    if cfg.max_iters is not None and training and training.get("iterations", 0) >= cfg.max_iters:
+        return f"The training stopped at --max-iters {cfg.max_iters}: give more --max-iters (or drop it)."
+    return ("A busy machine gives fewer iterations in the time limit: rerun on a quiet machine with --no-cache, or "
+            "give more --train-minutes.")
+
+
 def _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training: dict | None = None) -> dict:
     precisions = {}
     for key in PRECISION_KEYS:
@@ -440,9 +449,8 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training: dict | N
     torch_ap = p["pytorch"]["ap"]
     if mode == "synthetic" and torch_ap is not None and torch_ap < 0.05:
         train_note = next((s["note"] for s in steps.records if s["name"].startswith("train")), "")
-        notes.append(f"the model barely learned (PyTorch AP {torch_ap:.3f}; training: {train_note}). A busy machine "
-                     "gives fewer iterations in the time limit: rerun on a quiet machine with --no-cache, or give "
-                     "more --train-minutes.")
+        notes.append(f"the model barely learned (PyTorch AP {torch_ap:.3f}; training: {train_note}). "
+                     + _more_training_hint(cfg, training))
     summary = ("Synthetic people: trained here, converted, measured." if mode == "synthetic"
                else "Given checkpoint on real photos (no training).")
     return {"title": "Lightweight OpenPose quickstart", "summary": summary, "mode": mode,

@@ -626,3 +626,23 @@ def test_the_interrupt_message_says_what_a_rerun_reuses(tmp_path, isolated_cache
     err = capsys.readouterr().err
     assert "run again to continue" not in err
     assert ("a training cut short starts over" in err) is cache and ("a rerun starts over" in err) is not cache
+
+
+@pytest.mark.parametrize("max_iters", [2, 50])
+def test_the_barely_learned_note_names_the_limit_that_stopped_training(tmp_path, isolated_cache, monkeypatch,
+                                                                       max_iters):
+    """The note suggested more --train-minutes even when --max-iters had stopped the training."""
+    import demos.quickstart as qs
+
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_synthetic_data", lambda cfg, rec: {k: (tmp_path / "a.json", tmp_path)
+                                                                 for k in ("train", "select", "val")})
+    training = {"run": "runs/x", "cached": False, "iterations": 2, "train_seconds": 1.0, "seconds_per_iter": 0.5,
+                "last_loss": 1.0, "crop_size": 128, "batch_size": 2}
+    monkeypatch.setattr(qs, "_train", lambda cfg, data, rec: (tmp_path / "x.pth", training))
+    monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: {k: {"AP": 0.01} for k in PRECISION_KEYS})
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), *TINY, "--max-iters", str(max_iters)]) == 0
+    note = next(n for n in json.loads((out / "report.json").read_text())["notes"] if "barely learned" in n)
+    assert ("give more --max-iters" in note) is (max_iters == 2)
+    assert ("--train-minutes" in note) is (max_iters != 2)
