@@ -135,7 +135,10 @@ class QuickstartConfig:
     progress: bool = True
 
     def train_key(self) -> str:
-        """Hash of everything that determines the trained model (the cache key of the run folder)."""
+        """Hash of the training recipe and data (the cache key of the run folder). ``workers`` and ``threads`` are
+        left out: they change the speed and the data loader's random stream, not the recipe, and a model trained
+        within ``train_minutes`` is not bit-identical between runs anyway (the iterations that fit in the time
+        depend on the machine and its load), so a rerun with other ones reuses the run rather than training again."""
         keys = ("train_images", "image_width", "image_height", "train_minutes", "max_iters", "crop_size",
                 "batch_size", "lr", "lr_multipliers", "milestones", "warmup_iters", "lr_schedule", "amp", "target_dist",
                 "scale_min", "scale_max", "center_jitter", "max_rotation", "foreground_weight", "weight_decay",

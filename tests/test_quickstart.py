@@ -646,3 +646,12 @@ def test_the_barely_learned_note_names_the_limit_that_stopped_training(tmp_path,
     note = next(n for n in json.loads((out / "report.json").read_text())["notes"] if "barely learned" in n)
     assert ("give more --max-iters" in note) is (max_iters == 2)
     assert ("--train-minutes" in note) is (max_iters != 2)
+
+
+def test_the_training_cache_key_is_the_recipe_not_workers_or_threads():
+    """--workers / --threads change speed and data-loading randomness, not the recipe; a time-limited training is
+    not bit-identical between runs anyway, so the cached run is reused with other ones (README says so)."""
+    key = QuickstartConfig().train_key()
+    assert QuickstartConfig(workers=3).train_key() == key and QuickstartConfig(threads=1).train_key() == key
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "not `--workers` / `--threads`" in readme
