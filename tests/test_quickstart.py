@@ -655,3 +655,13 @@ def test_the_training_cache_key_is_the_recipe_not_workers_or_threads():
     assert QuickstartConfig(workers=3).train_key() == key and QuickstartConfig(threads=1).train_key() == key
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "not `--workers` / `--threads`" in readme
+
+
+def test_the_time_target_is_not_graded_in_checkpoint_mode(tmp_path, isolated_cache, seed_dir, monkeypatch, capsys):
+    """--checkpoint trains nothing, yet the report graded 'quickstart minutes <= 15' (OK / yes): n/a, with a note."""
+    out = _run_without_annotations(tmp_path, seed_dir, monkeypatch)
+    report = json.loads((out / "report.json").read_text())
+    target = report["targets"][-1]
+    assert target["name"] == "quickstart minutes <= 15" and target["met"] is None
+    assert any("checkpoint mode trains nothing" in n for n in report["notes"])
+    assert "n/a  quickstart minutes <= 15" in capsys.readouterr().out
