@@ -354,11 +354,20 @@ def _demo(cfg: QuickstartConfig, xml: Path, photos: list[Path], clip_height: int
     return demo
 
 
-def _install_outputs(work: Path, out: Path, demo: dict) -> None:
+def _install_outputs(work: Path, out: Path, demo: dict, notes: list[str]) -> None:
     """Move the annotated clip and photos of :func:`_demo` from the scratch folder ``work`` into the report folder
     ``out``, at the report step: a run stopped earlier leaves the previous report's files as they were, never this
-    run's clip beside an older report. ``demo["photos"]["output"]`` names the folder the photos went to."""
-    os.replace(work / demo["output"], out / demo["output"])
+    run's clip beside an older report. ``demo["photos"]["output"]`` names the folder the photos went to. A demo
+    that wrote no clip leaves none (an earlier run's is removed): ``demo["output"]`` ``None`` and a note."""
+    clip = demo["output"]
+    if (work / clip).is_file():
+        os.replace(work / clip, out / clip)
+    else:
+        (out / clip).unlink(missing_ok=True)
+        demo["output"] = None
+        notes.append(f"the demo wrote no clip ({demo.get('frames')} frames, {demo.get('errors') or 0} errors): "
+                     f"no {clip} in this report")
+        log.warning("%s", notes[-1])
     photos = demo.get("photos")
     placed = _install_annotated(work / "annotated" if photos else None, out / "annotated")
     if photos:
@@ -688,7 +697,7 @@ def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list
         report["models"] = {k: str(v) for k, v in xmls.items()}
         report["checkpoint"] = str(checkpoint)
         report["training"] = training
-        _install_outputs(work, cfg.out, demo)
+        _install_outputs(work, cfg.out, demo, report["notes"])
         paths = write_report(cfg.out, report)
         rec["note"] = ", ".join(str(p) for p in paths.values())
     report["steps"] = steps.records

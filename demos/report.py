@@ -105,7 +105,8 @@ def render_markdown(report: dict) -> str:
                   f"frame{over}.", ""]
     if report.get("demo"):
         d = report["demo"]
-        lines += ["## Demo clip", "", f"`{d.get('output')}`: {d.get('frames')} frames through the async pipeline at "
+        clip = f"`{d['output']}`" if d.get("output") else "No clip written"
+        lines += ["## Demo clip", "", f"{clip}: {d.get('frames')} frames through the async pipeline at "
                   f"{_fmt(d.get('fps'))} FPS end to end ({_fmt(d.get('people_mean'), 2)} people per frame on average)."]
         if d.get("execution_precision"):
             lines[-1] += f" Model {d.get('model')}, execution precision {d['execution_precision']}."

@@ -665,3 +665,23 @@ def test_the_time_target_is_not_graded_in_checkpoint_mode(tmp_path, isolated_cac
     assert target["name"] == "quickstart minutes <= 15" and target["met"] is None
     assert any("checkpoint mode trains nothing" in n for n in report["notes"])
     assert "n/a  quickstart minutes <= 15" in capsys.readouterr().out
+
+
+def test_a_demo_that_writes_no_clip_gives_a_report_that_says_so(tmp_path, isolated_cache, seed_dir, monkeypatch):
+    """A demo step that wrote no clip stopped the run at the report step with '[Errno 2] No such file or directory'
+    (exit status 2): the report is written, without the clip, and says so."""
+    import demos.quickstart as qs
+
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_demo", lambda *args, **kw: {"output": "demo.mp4", "frames": 0, "fps": 0.0})
+    monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: None)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "demo.mp4").write_bytes(b"an earlier run's clip")
+    assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                 str(seed_dir / "checkpoint.pth"), "--coco-mini", str(tmp_path / "nothing"), "--images",
+                 str(seed_dir / "input.png"), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["demo"]["output"] is None and not (out / "demo.mp4").exists()
+    assert any("the demo wrote no clip" in n for n in report["notes"])
+    assert "No clip written: 0 frames" in (out / "report.md").read_text()
