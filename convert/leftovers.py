@@ -1,6 +1,6 @@
-"""Folders a conversion makes and removes itself (staging, scratch, the backup of the files it replaces), named after
-their process, ``<pid>@<host>``, so that a later conversion can clean up those that ``kill -9`` or a power cut left
-behind, and only those."""
+"""Folders a conversion (or the quickstart) makes and removes itself (staging, scratch, the backup of the files it
+replaces), named after their process, ``<pid>@<host>``, so that a later run can clean up those that ``kill -9`` or
+a power cut left behind, and only those."""
 from __future__ import annotations
 
 import logging
@@ -48,10 +48,10 @@ def dead_runs(folder: Path, name: re.Pattern) -> list[tuple[Path, str]]:
             if m and path.is_dir() and m["host"] == host_name() and not process_alive(int(m["pid"]))]
 
 
-def remove_dead_runs(folder: Path, name: re.Pattern, what: str) -> None:
+def remove_dead_runs(folder: Path, name: re.Pattern, what: str, by: str = "a conversion") -> None:
     """Remove the :func:`dead_runs` folders in ``folder`` whose names match ``name``; ``what``: the kind of folder,
-    for the log."""
+    ``by``: the kind of run that makes it, for the log."""
     for path, pid in dead_runs(folder, name):
         shutil.rmtree(path, ignore_errors=True)
         if not path.exists():  # another user's folder stays
-            log.info("removed %s: the %s folder of a conversion that was killed (process %s)", path, what, pid)
+            log.info("removed %s: the %s folder of %s that was killed (process %s)", path, what, by, pid)

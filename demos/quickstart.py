@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -44,6 +45,7 @@ EXTRAS_HINT = ("The quickstart trains and converts models: install the extras wi
 try:
     from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings
     from train.synthetic import SYNTHETIC_RECIPE
+    from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
     from convert.quantize import QuantizeOptions
 except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
     raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
@@ -71,6 +73,9 @@ SYNTHETIC_ONLY_FLAGS = ("--synthetic", "--train-images", "--val-images", "--trai
                         "--crop-size", "--batch-size", "--lr", "--target-dist", "--scale-min", "--scale-max",
                         "--max-rotation", "--weight-decay", "--adam-beta2", "--num-refinement-stages", "--ema",
                         "--workers", "--threads", "--int8-max-drop")
+#: name of a run's scratch folder in ``--out``, ``.quickstart-work-<pid>@<host>-<random>``: a later run removes those
+#: of processes of this machine that are gone (``kill -9``, a crash)
+WORK_NAME = re.compile(r"\.quickstart-work-" + OWNER_PATTERN + r"-\w+")
 _NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (device default)", "int8": "IR INT8"}
 
 
@@ -625,13 +630,26 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
     checkpoint = _resolve_checkpoint(cfg)
     user_photos = _photos(cfg.images)
     cfg.out = Path(cfg.out)
+    created = not cfg.out.exists()
     cfg.out.mkdir(parents=True, exist_ok=True)
     cfg.runs_dir = Path(cfg.runs_dir)
-    work = Path(tempfile.mkdtemp(prefix=".quickstart-work-", dir=cfg.out))  # this run's scratch: never a user folder
+    remove_dead_runs(cfg.out, WORK_NAME, "scratch", "a quickstart")
+    # this run's scratch: never a user folder
+    work = Path(tempfile.mkdtemp(prefix=f".quickstart-work-{owner()}-", dir=cfg.out))
     try:
         return _run_steps(cfg, checkpoint, user_photos, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if created:
+            _remove_if_empty(cfg.out)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it is empty (the ``--out`` a run created and stopped before writing anything to)."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty, or gone
+        pass
 
 
 def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list[Path], work: Path) -> dict:

@@ -685,3 +685,37 @@ def test_a_demo_that_writes_no_clip_gives_a_report_that_says_so(tmp_path, isolat
     assert report["demo"]["output"] is None and not (out / "demo.mp4").exists()
     assert any("the demo wrote no clip" in n for n in report["notes"])
     assert "No clip written: 0 frames" in (out / "report.md").read_text()
+
+
+def test_scratch_folders_of_dead_runs_are_removed_and_an_empty_out_it_made_is_too(tmp_path, isolated_cache, seed_dir,
+                                                                                  monkeypatch):
+    """A .quickstart-work-* folder left by kill -9 or a crash stayed in --out for good, and a run interrupted on its
+    first use of --out left that folder behind, empty. Scratch folders are named <pid>@<host>: a later run removes
+    those of this machine's processes that are gone, and nothing else."""
+    import os
+
+    import demos.quickstart as qs
+    from convert.leftovers import host_name
+
+    def run(out):
+        return main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
+                     str(seed_dir / "checkpoint.pth"), "--images", str(seed_dir / "input.png"), "--coco-mini",
+                     str(tmp_path / "nothing"), "--quiet"])
+
+    out = tmp_path / "report"
+    dead = out / f".quickstart-work-999999999@{host_name()}-abc"
+    alive = out / f".quickstart-work-{os.getppid()}@{host_name()}-abc"
+    elsewhere = out / ".quickstart-work-999999999@another_host-abc"
+    for folder in (dead, alive, elsewhere):
+        folder.mkdir(parents=True)
+    _stub_heavy_steps(monkeypatch)
+    fake_demo, seen = qs._demo, []
+    monkeypatch.setattr(qs, "_demo", lambda *args, **kw: seen.append(args[4]) or fake_demo(*args, **kw))
+    assert run(out) == 0
+    assert not dead.exists() and alive.is_dir() and elsewhere.is_dir()
+    assert qs.WORK_NAME.fullmatch(seen[0].name)["pid"] == str(os.getpid())
+    # interrupted before writing anything: the --out this run created is gone, one it did not create stays
+    monkeypatch.setattr(qs, "_convert", lambda *args, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert run(tmp_path / "fresh") == 130 and not (tmp_path / "fresh").exists()
+    (tmp_path / "mine").mkdir()
+    assert run(tmp_path / "mine") == 130 and (tmp_path / "mine").is_dir()
