@@ -76,6 +76,8 @@ SYNTHETIC_ONLY_FLAGS = ("--synthetic", "--train-images", "--val-images", "--trai
 #: name of a run's scratch folder in ``--out``, ``.quickstart-work-<pid>@<host>-<random>``: a later run removes those
 #: of processes of this machine that are gone (``kill -9``, a crash)
 WORK_NAME = re.compile(r"\.quickstart-work-" + OWNER_PATTERN + r"-\w+")
+#: ``report.json``'s title: how a later run tells an earlier quickstart's report folder from a folder of the user's
+REPORT_TITLE = "Lightweight OpenPose quickstart"
 _NAMES = {"pytorch": "PyTorch", "fp32": "IR FP32", "fp32_default": "IR FP32 (device default)", "int8": "IR INT8"}
 
 
@@ -483,7 +485,7 @@ def _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training: dict | N
                      + _more_training_hint(cfg, training))
     summary = ("Synthetic people: trained here, converted, measured." if mode == "synthetic"
                else "Given checkpoint on real photos (no training).")
-    return {"title": "Lightweight OpenPose quickstart", "summary": summary, "mode": mode,
+    return {"title": REPORT_TITLE, "summary": summary, "mode": mode,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "precisions": precisions, "rows": rows, "decode": decode, "targets": targets, "demo": demo,
             "profile": speed.get("profile"),
@@ -834,10 +836,28 @@ def check_args(args: argparse.Namespace) -> None:
         existing = next((p for p in (path, *path.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise ValueError(f"{flag} {path}: {existing} is a file, expected a folder")
+    clash = _files_a_run_would_replace(args.out)
+    if clash:
+        raise ValueError(f"--out {args.out} holds {', '.join(clash)} and no earlier quickstart report: the run would "
+                         "replace them; give another folder, or move them away")
     unused = _synthetic_only_given(args)
     if args.checkpoint is not None and unused:
         raise ValueError(f"{', '.join(unused)}: with --checkpoint nothing is trained, and these apply only to the "
                          "synthetic chain; drop them, or drop --checkpoint to train")
+
+
+def _files_a_run_would_replace(out: Path) -> list[str]:
+    """The files of ``out`` a run would replace (``report.md``, ``report.json``, ``speed_accuracy.png``,
+    ``demo.mp4``) when ``out`` holds no earlier quickstart report (``report.json`` titled :data:`REPORT_TITLE`):
+    then they are the user's own, or another tool's; empty when there are none or they are an earlier run's."""
+    from demos.report import REPORT_JSON, REPORT_MD, REPORT_PLOT
+
+    found = [name for name in (REPORT_MD, REPORT_JSON, REPORT_PLOT, "demo.mp4") if (out / name).exists()]
+    try:
+        earlier = json.loads((out / REPORT_JSON).read_text()).get("title") == REPORT_TITLE
+    except (OSError, ValueError, AttributeError):  # none, unreadable, or not a JSON object
+        earlier = False
+    return [] if earlier else found
 
 
 def _synthetic_only_given(args: argparse.Namespace) -> list[str]:

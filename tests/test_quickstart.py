@@ -678,6 +678,7 @@ def test_a_demo_that_writes_no_clip_gives_a_report_that_says_so(tmp_path, isolat
     out = tmp_path / "report"
     out.mkdir()
     (out / "demo.mp4").write_bytes(b"an earlier run's clip")
+    (out / "report.json").write_text(json.dumps({"title": qs.REPORT_TITLE}))
     assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--checkpoint",
                  str(seed_dir / "checkpoint.pth"), "--coco-mini", str(tmp_path / "nothing"), "--images",
                  str(seed_dir / "input.png"), "--quiet"]) == 0
@@ -719,3 +720,26 @@ def test_scratch_folders_of_dead_runs_are_removed_and_an_empty_out_it_made_is_to
     assert run(tmp_path / "fresh") == 130 and not (tmp_path / "fresh").exists()
     (tmp_path / "mine").mkdir()
     assert run(tmp_path / "mine") == 130 and (tmp_path / "mine").is_dir()
+
+
+def test_out_on_a_folder_of_files_named_as_the_report_is_refused_unless_it_is_an_earlier_report(tmp_path,
+                                                                                                  isolated_cache,
+                                                                                                  capsys):
+    """--out on a folder of the user's own demo.mp4 / report.md silently replaced them: refused at once, the files
+    named; a folder holding an earlier quickstart report is replaced as before (other files are left alone)."""
+    from demos.quickstart import REPORT_TITLE, build_parser, check_args
+
+    out = tmp_path / "videos"
+    out.mkdir()
+    (out / "demo.mp4").write_bytes(b"my holiday")
+    (out / "report.md").write_text("my notes")
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "holds report.md, demo.mp4 and no earlier quickstart report" in err
+    assert (out / "demo.mp4").read_bytes() == b"my holiday" and not (tmp_path / "runs").exists()
+    (out / "report.json").write_text(json.dumps({"title": "another tool"}))
+    with pytest.raises(ValueError, match="report.json"):
+        check_args(build_parser().parse_args(["--out", str(out)]))
+    (out / "report.json").write_text(json.dumps({"title": REPORT_TITLE}))
+    check_args(build_parser().parse_args(["--out", str(out)]))  # an earlier run's report: replaced
