@@ -14,6 +14,7 @@ import pytest
 from ov_inference import RecordWriter, frame_record
 from ov_inference.__main__ import main
 from pose_format import IR_HEATMAPS_NAME, IR_INPUT_NAME, IR_PAFS_NAME, dumps_strict, finite_or_none
+from test_runtime_cli import _ShortCapture
 from test_runtime_support import save, tiny_pose_model
 
 
@@ -43,27 +44,15 @@ def nan_pose_model() -> ov.Model:
     return nan_model
 
 
-class _NanClockCapture:
+class _NanClockCapture(_ShortCapture):
     """A stream of 3 64x48 frames whose position (CAP_PROP_POS_MSEC) reads NaN."""
 
     def __init__(self, *args):
         self.left = 3
 
-    def isOpened(self):
-        return True
-
     def get(self, prop):
         return {cv2.CAP_PROP_FRAME_COUNT: 3, cv2.CAP_PROP_FRAME_WIDTH: 64, cv2.CAP_PROP_FRAME_HEIGHT: 48,
                 cv2.CAP_PROP_FPS: 25, cv2.CAP_PROP_POS_MSEC: math.nan}.get(prop, 0)
-
-    def read(self):
-        if self.left == 0:
-            return False, None
-        self.left -= 1
-        return True, np.full((48, 64, 3), 100, np.uint8)
-
-    def release(self):
-        pass
 
 
 def test_finite_or_none_and_dumps_strict_name_the_number():
