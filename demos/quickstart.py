@@ -38,17 +38,20 @@ import numpy as np
 from pose_format import (INPUT_HEIGHT_ACCURATE, INPUT_HEIGHT_LIVE, __version__, check_input_side, dumps_strict,
                          finite_or_none, input_file_problem, write_text_atomic)
 from pose_format.cli_types import add_version_argument, folder_type
+from pose_format.extras import extra_hint, require_extra
 
-#: What to do when torch / nncf are missing (the runtime-only install).
-EXTRAS_HINT = ("The quickstart trains and converts models: install the extras with "
-               "pip install 'lwpose[train,convert,demos]' (./setup.sh in a source checkout)")
-try:
-    from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings
-    from train.synthetic import SYNTHETIC_RECIPE
-    from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs
-    from convert.quantize import QuantizeOptions
-except ImportError as _exc:  # a CLI module: say what to install instead of a traceback
-    raise SystemExit(f"lwpose-quickstart: error: {_exc}. {EXTRAS_HINT}") from None
+#: The top-level modules of the extras the quickstart uses (train, convert, demos: setup.cfg's, kept equal by a test),
+#: all imported before it starts (pose_format.extras), so that a missing one (matplotlib, needed only at the report
+#: step) stops it at once with one line, exit status 1, as lwpose-train and lwpose-convert do.
+EXTRA_MODULES = ("torch", "pycocotools", "tqdm", "nncf", "onnx", "onnxscript", "matplotlib")
+#: What to do when one of them is missing (the runtime-only install).
+EXTRAS_HINT = extra_hint("The quickstart", "train", "convert", "demos")
+require_extra("lwpose-quickstart", EXTRA_MODULES, EXTRAS_HINT)
+
+from train.hyperparams import GAMMA, check_hyperparameters, check_run_settings  # noqa: E402 - after the check
+from train.synthetic import SYNTHETIC_RECIPE  # noqa: E402
+from convert.leftovers import OWNER_PATTERN, owner, remove_dead_runs  # noqa: E402
+from convert.quantize import QuantizeOptions  # noqa: E402
 
 __all__ = ["QuickstartConfig", "run_quickstart", "check_checkpoint", "build_parser", "config_from_args", "main",
            "REPORT_KEYS", "PRECISION_KEYS"]
@@ -915,9 +918,9 @@ def main(argv: list[str] | None = None) -> int:
     except _bad_input_errors() as exc:  # evaluated when an exception arrives, after convert may have been imported
         print(f"lwpose-quickstart: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except ImportError as exc:
+    except ImportError as exc:  # checked up front; exit status 1 as there (require_extra)
         print(f"lwpose-quickstart: error: {exc}. {EXTRAS_HINT}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print(f"lwpose-quickstart: interrupted ({_interrupted_note(cfg)})", file=sys.stderr)
         return 130

@@ -9,10 +9,12 @@ from typing import Iterable
 __all__ = ["extra_hint", "require_extra"]
 
 
-def extra_hint(doing: str, extra: str) -> str:
-    """What to do when a module of ``extra`` is missing (the runtime-only install), e.g. ``extra_hint("Training",
-    "train")``."""
-    return f"{doing} needs the {extra} extra: pip install 'lwpose[{extra}]' (./setup.sh in a source checkout)"
+def extra_hint(doing: str, *extras: str) -> str:
+    """What to do when a module of ``extras`` is missing (the runtime-only install), e.g. ``extra_hint("Training",
+    "train")``, or ``extra_hint("The quickstart", "train", "convert", "demos")`` for a command needing several."""
+    names = extras[0] if len(extras) == 1 else f"{', '.join(extras[:-1])} and {extras[-1]}"
+    return (f"{doing} needs the {names} extra{'s' if len(extras) > 1 else ''}: pip install 'lwpose[{','.join(extras)}]'"
+            " (./setup.sh in a source checkout)")
 
 
 def require_extra(prog: str, modules: Iterable[str], hint: str) -> None:
