@@ -631,12 +631,12 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
     """Run every step and write the report folder; returns the report dict (also ``cfg.out/report.json``)."""
     # OpenMP's default (spinning idle threads) is kept: OMP_WAIT_POLICY=PASSIVE made the 128-pixel bf16 training
     # steps 37 % slower on the AVX-512 machine (0.173 vs 0.126 s), where each step is many short kernels.
+    from ov_inference.output_paths import make_folders, remove_empty_folders
 
     checkpoint = _resolve_checkpoint(cfg)
     user_photos = _photos(cfg.images)
     cfg.out = Path(cfg.out)
-    created = not cfg.out.exists()
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    created = make_folders(cfg.out)  # --out and its missing parents, deepest first
     cfg.runs_dir = Path(cfg.runs_dir)
     remove_dead_runs(cfg.out, WORK_NAME, "scratch", "a quickstart")
     # this run's scratch: never a user folder
@@ -645,16 +645,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         return _run_steps(cfg, checkpoint, user_photos, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if created:
-            _remove_if_empty(cfg.out)
-
-
-def _remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` when it is empty (the ``--out`` a run created and stopped before writing anything to)."""
-    try:
-        folder.rmdir()
-    except OSError:  # not empty, or gone
-        pass
+        remove_empty_folders(created)  # a run stopped before writing anything leaves no folder it made
 
 
 def _run_steps(cfg: QuickstartConfig, checkpoint: Path | None, user_photos: list[Path], work: Path) -> dict:

@@ -718,6 +718,8 @@ def test_scratch_folders_of_dead_runs_are_removed_and_an_empty_out_it_made_is_to
     # interrupted before writing anything: the --out this run created is gone, one it did not create stays
     monkeypatch.setattr(qs, "_convert", lambda *args, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
     assert run(tmp_path / "fresh") == 130 and not (tmp_path / "fresh").exists()
+    # so are its parents that it created (as lwpose-demo and lwpose-weights do: ov_inference.output_paths)
+    assert run(tmp_path / "new" / "deep" / "r") == 130 and not (tmp_path / "new").exists()
     (tmp_path / "mine").mkdir()
     assert run(tmp_path / "mine") == 130 and (tmp_path / "mine").is_dir()
 
