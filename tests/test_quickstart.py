@@ -440,6 +440,19 @@ def _stub_heavy_steps(monkeypatch):
     monkeypatch.setattr(qs, "_demo", fake_demo)
 
 
+def _stub_synthetic_chain(monkeypatch, tmp_path, cached=False):
+    """A synthetic-mode quickstart with every step stubbed: no data generated, a training of 2 iterations (reused
+    from the cache when ``cached``), the heavy steps of :func:`_stub_heavy_steps`."""
+    import demos.quickstart as qs
+
+    _stub_heavy_steps(monkeypatch)
+    monkeypatch.setattr(qs, "_synthetic_data", lambda cfg, rec: {k: (tmp_path / "a.json", tmp_path)
+                                                                 for k in ("train", "select", "val")})
+    training = {"run": "runs/x", "cached": cached, "iterations": 2, "train_seconds": 1.0, "seconds_per_iter": 0.5,
+                "last_loss": 1.0, "crop_size": 128, "batch_size": 2}
+    monkeypatch.setattr(qs, "_train", lambda cfg, data, rec: (tmp_path / "x.pth", training))
+
+
 def _run_without_annotations(tmp_path, seed_dir, monkeypatch) -> Path:
     """A checkpoint-mode quickstart (stubbed heavy steps) on one photo of the user's, without annotated photos."""
     _stub_heavy_steps(monkeypatch)
@@ -561,12 +574,7 @@ def test_the_time_target_is_not_met_by_a_training_reused_from_the_cache(tmp_path
     console), though that target times the whole chain from a cold cache: it is n/a then, with a note."""
     import demos.quickstart as qs
 
-    _stub_heavy_steps(monkeypatch)
-    monkeypatch.setattr(qs, "_synthetic_data", lambda cfg, rec: {k: (tmp_path / "a.json", tmp_path)
-                                                                 for k in ("train", "select", "val")})
-    training = {"run": "runs/x", "cached": cached, "iterations": 2, "train_seconds": 1.0, "seconds_per_iter": 0.5,
-                "last_loss": 1.0, "crop_size": 128, "batch_size": 2}
-    monkeypatch.setattr(qs, "_train", lambda cfg, data, rec: (tmp_path / "x.pth", training))
+    _stub_synthetic_chain(monkeypatch, tmp_path, cached)
     monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: None)
     out = tmp_path / "report"
     assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), *TINY]) == 0
@@ -634,12 +642,7 @@ def test_the_barely_learned_note_names_the_limit_that_stopped_training(tmp_path,
     """The note suggested more --train-minutes even when --max-iters had stopped the training."""
     import demos.quickstart as qs
 
-    _stub_heavy_steps(monkeypatch)
-    monkeypatch.setattr(qs, "_synthetic_data", lambda cfg, rec: {k: (tmp_path / "a.json", tmp_path)
-                                                                 for k in ("train", "select", "val")})
-    training = {"run": "runs/x", "cached": False, "iterations": 2, "train_seconds": 1.0, "seconds_per_iter": 0.5,
-                "last_loss": 1.0, "crop_size": 128, "batch_size": 2}
-    monkeypatch.setattr(qs, "_train", lambda cfg, data, rec: (tmp_path / "x.pth", training))
+    _stub_synthetic_chain(monkeypatch, tmp_path)
     monkeypatch.setattr(qs, "_accuracy", lambda *args, **kw: {k: {"AP": 0.01} for k in PRECISION_KEYS})
     out = tmp_path / "report"
     assert main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), *TINY, "--max-iters", str(max_iters)]) == 0
