@@ -444,6 +444,9 @@ def _more_training_hint(cfg: QuickstartConfig, training: dict | None) -> str:
 
 
 def _assemble(cfg, mode, accuracy, speed, demo, steps, notes, training: dict | None = None) -> dict:
+    """The report dict (report.json's content) from the steps' results: per precision AP / AP50 / AR in 0..1, async
+    FPS (sync 1 / latency for PyTorch) and latency in ms; decode times in ms (p50 / p95); the targets with their
+    values (FPS ratios, AP drop in points, quickstart minutes) and ``met`` (``None``: not applicable); ``notes``."""
     precisions = {}
     for key in PRECISION_KEYS:
         acc, spd = (accuracy or {}).get(key, {}), speed.get(key, {})

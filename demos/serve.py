@@ -245,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK,
               headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """Answer with ``body`` (bytes; none for HEAD, its Content-Length still given) of ``content_type``, ``status``
+        and the extra ``headers``, never cached; the last answer of a connection once the view is closed."""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)

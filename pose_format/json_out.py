@@ -60,6 +60,7 @@ def null_non_finite(obj: Any) -> tuple[Any, list[str]]:
 
 
 def _nulled(obj: Any) -> Any:
+    """A copy of ``obj`` with each NaN / infinite float ``None`` (dicts kept, lists and tuples as lists)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
