@@ -463,8 +463,9 @@ def _nan_outputs(model):
     from openvino.preprocess import PrePostProcessor
 
     ppp = PrePostProcessor(model.clone())
+    nan = ops.constant(np.float32("nan"))
     for name in (IR_HEATMAPS_NAME, IR_PAFS_NAME):
-        ppp.output(name).postprocess().custom(lambda node: ops.multiply(node, ops.constant(np.float32("nan"))).output(0))
+        ppp.output(name).postprocess().custom(lambda node: ops.multiply(node, nan).output(0))
     return ppp.build()
 
 
