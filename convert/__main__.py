@@ -12,7 +12,7 @@ from convert.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convert.pipeline import HEAD_CHOICES, INT8_DEFAULTS, ConvertOptions, run_conversion
 from convert.quantize import HEADS_IN_FLOAT, MODEL_TYPES, PRESETS, RANGE_ESTIMATORS
 from convert.report import format_table
-from pose_format.cli_types import add_version_argument
+from pose_format.cli_types import add_version_argument, folder_type
 from pose_format.extras import extra_hint, require_extra
 
 #: Modules of the ``convert`` extra (kept equal to setup.cfg's by a test): ``--help`` and ``--version`` work without
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (published layout or a bare state dict)")
     src.add_argument("--onnx", type=Path, help="ONNX file of this network (float normalized NCHW input)")
-    p.add_argument("--output-dir", type=Path, required=True, help="output folder D")
+    p.add_argument("--output-dir", type=folder_type, required=True, help="output folder D")
     p.add_argument("--name", help="model file name (default: the source's file name without suffix)")
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["FP32", "FP16"],
                    help="IRs to write (default: FP32 FP16; INT8 needs a calibration source)")

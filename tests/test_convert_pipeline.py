@@ -883,3 +883,21 @@ def test_accuracy_control_metric_compiles_as_the_reports_fp32_ap():
                                    options=QuantizeOptions(heads="int8", float_cpm=False))
     report_hint = compile_model(model, F32_CONFIG).get_property("INFERENCE_PRECISION_HINT")
     assert hints and all(hint == report_hint for hint in hints), (hints, report_hint)
+
+
+@pytest.mark.parametrize("command", ["convert", "train"])
+def test_an_empty_output_folder_is_a_usage_error_not_the_current_folder(command, tmp_path, capsys, monkeypatch):
+    """``--output-dir "$OUT"`` / ``--out-dir "$OUT"`` with OUT unset meant the current folder, where the IRs or the
+    checkpoints were written; it is refused as lwpose-quickstart --out and lwpose-weights --dest are
+    (pose_format.cli_types.folder_type, with each command's usage-error status: 1 for lwpose-convert, 2 for
+    lwpose-train)."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    parser = importlib.import_module(f"{command}.__main__").build_parser()
+    args = (["--checkpoint", "c.pth", "--output-dir", ""] if command == "convert"
+            else ["--train-ann", "a.json", "--train-images", ".", "--out-dir", ""])
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(args)
+    assert exc.value.code == (1 if command == "convert" else 2)
+    assert "empty: give a folder" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from pose_format import INPUT_HEIGHT_ACCURATE, TRAIN_CROP
-from pose_format.cli_types import add_version_argument
+from pose_format.cli_types import add_version_argument, folder_type
 from pose_format.extras import extra_hint, require_extra
 
 #: Modules of the ``train`` extra, all imported here so that a missing one stops the command before it starts, not
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load the matching keys of --checkpoint only (fine-tuning, more refinement stages)")
     m.add_argument("--allow-unsafe-checkpoint", action="store_true",
                    help="allow checkpoint files that need full unpickling (trusted files only)")
-    m.add_argument("--out-dir", type=Path, default=Path("runs/default"), help="checkpoints and log.csv go here")
+    m.add_argument("--out-dir", type=folder_type, default=Path("runs/default"), help="checkpoints and log.csv go here")
     m.add_argument("--checkpoint-after", type=int, default=TC.checkpoint_after,
                    help=f"save every N iterations (default {TC.checkpoint_after})")
     m.add_argument("--keep-checkpoints", type=int, default=TC.keep_checkpoints,
