@@ -591,6 +591,26 @@ def test_amp_step_on_cpu(tiny_data, tmp_path):
     assert sd["model.0.0.weight"].dtype == torch.float32  # autocast leaves the weights in fp32
 
 
+def test_amp_validates_in_float32_as_documented(tiny_data, tmp_path, monkeypatch):
+    """An --amp run validates outside autocast, with float32 weights (the AP train.evaluate gives on the checkpoint),
+    and --help says so."""
+    import train.trainer as tr
+    from train.__main__ import build_parser
+
+    seen = []
+
+    def spy(model, *args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), {p.dtype for p in model.parameters()}))
+        return evaluate_model(model, *args, **kwargs)
+
+    evaluate_model = tr.evaluate_model
+    monkeypatch.setattr(tr, "evaluate_model", spy)
+    train(_cfg(tiny_data, tmp_path / "amp_val", max_iters=2, amp=True, checkpoint_after=0))
+    assert seen and all(not autocast and dtypes == {torch.float32} for autocast, dtypes in seen)
+    help_text = " ".join(build_parser().format_help().split())
+    assert "validation runs in float32" in help_text and "checkpoints hold float32 weights" in help_text
+
+
 def test_channels_last_is_the_same_network(tiny_data, tmp_path):
     """NHWC activations (the default, faster on CPU) train the same network as NCHW, up to float rounding."""
     from train.__main__ import build_parser, config_from_args

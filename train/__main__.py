@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--time-limit", type=float,
                    help="stop after this many seconds of training (validation excluded; a resumed run continues "
                         "its checkpoint's count)")
-    o.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 + GradScaler on CUDA)")
+    o.add_argument("--amp", action="store_true",
+                   help="mixed precision training steps (bf16 on CPU, fp16 + GradScaler on CUDA); validation runs "
+                        "in float32 and checkpoints hold float32 weights")
     o.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     o.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                    help="keep NCHW activations (channels-last is the default: faster on CPU)")

@@ -110,6 +110,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_after: int = 100
     workers: int = 8
+    #: autocast of the training steps' forward pass (bf16 on CPU, fp16 + GradScaler on CUDA); validation runs
+    #: outside it, in float32 like ``train.evaluate`` on the saved checkpoint, whose weights stay float32.
     amp: bool = False
     #: NHWC activations (1.5-1.7x faster steps on CPU with oneDNN; numerically the same network).
     channels_last: bool = True
