@@ -397,7 +397,8 @@ def test_evaluate_cli(seed_dir, coco_mini_dir, tmp_path, capsys):
                           str(coco_mini_dir / "person_keypoints_mini.json"), "--images", str(coco_mini_dir),
                           "--height", "128", "--max-images", "2", "--out", str(out), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert printed.split("\n")[0] == "height 128, scales 1 (input heights 128), no flip: 1 forward pass per image"
+    assert printed.split("\n")[0] == ("height 128, scales 1 (input heights 128), no flip: 1 forward pass per image; "
+                                      "1 refinement stage(s)")
     assert printed.split("\n")[1].split() == ["AP", "AP50", "AP75", "APm", "APl", "AR"]
     dets = json.loads(out.read_text())
     assert isinstance(dets, list)
@@ -582,6 +583,24 @@ def test_evaluate_cli_multiscale_flip(seed_dir, coco_mini_dir, tmp_path, capsys)
         with pytest.raises(SystemExit):
             evaluate_main(args + bad)
         assert "scales" in capsys.readouterr().err
+
+
+def test_evaluate_cli_names_the_height_and_refinement_stages(coco_mini_dir, tmp_path, capsys):
+    """A 3-stage checkpoint evaluated whole and cut to its first stage: --json and the table say which network and
+    base height each result is of (the two outputs were otherwise alike)."""
+    from train import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "r3.pth", PoseEstimationWithMobileNet(num_refinement_stages=3))
+    args = ["--checkpoint", str(ckpt), "--ann", str(coco_mini_dir / "person_keypoints_mini.json"),
+            "--images", str(coco_mini_dir), "--height", "64", "--max-images", "1", "--out", str(tmp_path / "d.json"),
+            "--threads", "1"]
+    for extra, stages in (([], 3), (["--num-refinement-stages", "1"], 1)):
+        assert evaluate_main(args + extra + ["--json"]) == 0
+        stats = json.loads(capsys.readouterr().out)
+        assert stats["refinement_stages"] == stages and stats["height"] == 64
+        assert evaluate_main(args + extra) == 0
+        title = capsys.readouterr().out.splitlines()[0]
+        assert title.startswith("height 64, scales 1") and title.endswith(f"; {stages} refinement stage(s)")
 
 
 def test_amp_step_on_cpu(tiny_data, tmp_path):

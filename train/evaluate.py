@@ -173,7 +173,8 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
                    out_json: str | os.PathLike | None = None, progress: bool = True, *,
                    scales: tuple[float, ...] = (1.0,), flip: bool = False) -> dict:
     """COCO keypoint AP of ``model`` on ``ann_file``: the statistics dict of :func:`ov_inference.evaluate_keypoints`
-    plus ``images``, ``detections``, ``seconds``, ``scales`` and ``flip``; writes the detections to ``out_json``
+    plus ``images``, ``detections``, ``seconds``, ``height`` (base input height, pixels), ``scales``, ``flip`` and
+    ``refinement_stages`` (of ``model``; ``None`` for a model without them); writes the detections to ``out_json``
     when given. ``scales`` / ``flip``: test-time augmentation (see :func:`predict_tta`)."""
     start = time.perf_counter()
     scales = _check_scales(scales, input_height)
@@ -187,7 +188,15 @@ def evaluate_model(model: nn.Module, ann_file: str | os.PathLike, images_dir: st
         write_text_atomic(out_json, dumps_strict(results))
     return {**stats, "images": counts["evaluated"], "skipped_images": counts["missing_images"]
             + counts["undecodable_images"], "detections": len(results), "seconds": time.perf_counter() - start,
-            "scales": list(scales), "flip": bool(flip)}
+            "height": int(input_height), "scales": list(scales), "flip": bool(flip),
+            "refinement_stages": _refinement_stages(model)}
+
+
+def _refinement_stages(model: nn.Module) -> int | None:
+    """Refinement stages ``model`` runs after its initial stage (``None`` for a model without
+    ``refinement_stages``)."""
+    stages = getattr(model, "refinement_stages", None)
+    return None if stages is None else len(stages)
 
 
 def format_table(stats: dict, title: str | None = None) -> str:
@@ -260,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(dumps_strict(stats))
     else:
-        print(format_table(stats, describe_tta(args.height, scales, args.flip)))
+        title = f"{describe_tta(args.height, scales, args.flip)}; {stats['refinement_stages']} refinement stage(s)"
+        print(format_table(stats, title))
         skipped = f", {stats['skipped_images']} skipped (missing or unreadable)" if stats["skipped_images"] else ""
         print(f"{stats['images']} images{skipped}, {stats['detections']} detections -> {args.out}")
     return 0
