@@ -108,10 +108,14 @@ class RecordWriter:
     def _dumps(self, obj: Any) -> str:
         """Strict JSON of ``obj`` with any NaN / infinite figure written as ``null`` and a warning naming it: one bad
         figure must neither make the file unreadable as JSON nor fail the write and lose the run's records."""
-        obj, paths = null_non_finite(obj)
-        if paths:
+        try:
+            return dumps_strict(obj)
+        except ValueError:  # the rare case: only then is the record walked for its non-finite figures
+            obj, paths = null_non_finite(obj)
+            if not paths:
+                raise
             log.warning("records for %s: non-finite %s written as null", self.path or "stdout", ", ".join(paths[:5]))
-        return dumps_strict(obj)
+            return dumps_strict(obj)
 
     def _write_line(self, obj: dict[str, Any]) -> None:
         self._stream.write(self._dumps(obj) + "\n")
